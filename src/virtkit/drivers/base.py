@@ -1,0 +1,744 @@
+"""The driver tables: what every driver implements and every frontend calls.
+
+This mirrors libvirt's ``src/driver-*.h``: one class per table
+(hypervisor, network, storage, ...). Method names are libvirt's public API
+names in snake case without the ``vir`` prefix (``virDomainGetInfo`` ->
+``domain_get_info``), which are also the names of the remote protocol's
+procedures (``REMOTE_PROC_DOMAIN_GET_INFO``), so the Python API and the RPC
+server both dispatch to drivers by the same name.
+
+Every method of the base classes raises VIR_ERR_NO_SUPPORT ("this function
+is not supported by the connection driver: virDomainGetInfo"), exactly what
+libvirt reports for a driver table entry left NULL. Drivers override what
+they implement. Objects cross this boundary as identities
+(``virtkit.types.DomainIdent`` ...), never as live handles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from virtkit.errors import no_support
+from virtkit.types import (
+    DomainBlockInfo,
+    DomainBlockStats,
+    DomainIdent,
+    DomainInfo,
+    DomainInterface,
+    DomainInterfaceStats,
+    DomainJobInfo,
+    DomainStatsRecord,
+    InterfaceIdent,
+    NetworkDHCPLease,
+    NetworkIdent,
+    NodeDeviceIdent,
+    NodeInfo,
+    NWFilterIdent,
+    SecretIdent,
+    SecurityLabel,
+    SecurityModel,
+    SnapshotIdent,
+    StoragePoolIdent,
+    StoragePoolInfo,
+    StorageVolIdent,
+    StorageVolInfo,
+    TypedParams,
+    VcpuInfo,
+)
+
+# callback(domain, event_id, payload): payload is the tuple of arguments libvirt's
+# callback for that event id receives after the domain (lifecycle: (event, detail)).
+DomainEventCallback = Callable[[DomainIdent, int, tuple[object, ...]], None]
+NetworkEventCallback = Callable[[NetworkIdent, int, tuple[object, ...]], None]
+StoragePoolEventCallback = Callable[[StoragePoolIdent, int, tuple[object, ...]], None]
+
+
+class HypervisorDriver:
+    """virHypervisorDriver: the connection, the node and domains."""
+
+    name: str = "base"
+
+    # ------------------------------------------------------------------ connection
+
+    def connect_close(self) -> None:
+        """Release what this connection holds (called once, when the connection closes)."""
+
+    def connect_get_type(self) -> str:
+        raise no_support("virConnectGetType")
+
+    def connect_get_version(self) -> int:
+        raise no_support("virConnectGetVersion")
+
+    def connect_get_lib_version(self) -> int:
+        raise no_support("virConnectGetLibVersion")
+
+    def connect_get_hostname(self) -> str:
+        raise no_support("virConnectGetHostname")
+
+    def connect_get_uri(self) -> str:
+        raise no_support("virConnectGetURI")
+
+    def connect_get_sysinfo(self, flags: int = 0) -> str:
+        raise no_support("virConnectGetSysinfo")
+
+    def connect_get_max_vcpus(self, type: str | None = None) -> int:
+        raise no_support("virConnectGetMaxVcpus")
+
+    def connect_get_capabilities(self) -> str:
+        raise no_support("virConnectGetCapabilities")
+
+    def connect_get_domain_capabilities(
+        self,
+        emulatorbin: str | None = None,
+        arch: str | None = None,
+        machine: str | None = None,
+        virttype: str | None = None,
+        flags: int = 0,
+    ) -> str:
+        raise no_support("virConnectGetDomainCapabilities")
+
+    def connect_is_secure(self) -> bool:
+        raise no_support("virConnectIsSecure")
+
+    def connect_is_encrypted(self) -> bool:
+        raise no_support("virConnectIsEncrypted")
+
+    def connect_is_alive(self) -> bool:
+        return True
+
+    def connect_supports_feature(self, feature: int) -> bool:
+        return False
+
+    # ------------------------------------------------------------------ node
+
+    def node_get_info(self) -> NodeInfo:
+        raise no_support("virNodeGetInfo")
+
+    def node_get_free_memory(self) -> int:
+        raise no_support("virNodeGetFreeMemory")
+
+    def node_get_cells_free_memory(self, start_cell: int, max_cells: int) -> list[int]:
+        raise no_support("virNodeGetCellsFreeMemory")
+
+    def node_get_security_model(self) -> SecurityModel:
+        raise no_support("virNodeGetSecurityModel")
+
+    def node_get_cpu_map(self, flags: int = 0) -> tuple[int, list[bool], int]:
+        """(number of CPUs, online map, number online)."""
+        raise no_support("virNodeGetCPUMap")
+
+    def node_get_cpu_stats(self, cpu_num: int, flags: int = 0) -> dict[str, int]:
+        raise no_support("virNodeGetCPUStats")
+
+    def node_get_memory_stats(self, cell_num: int, flags: int = 0) -> dict[str, int]:
+        raise no_support("virNodeGetMemoryStats")
+
+    # ------------------------------------------------------------------ domain listing/lookup
+
+    def connect_list_all_domains(self, flags: int = 0) -> list[DomainIdent]:
+        raise no_support("virConnectListAllDomains")
+
+    def connect_num_of_domains(self) -> int:
+        raise no_support("virConnectNumOfDomains")
+
+    def connect_list_domains(self, maxids: int) -> list[int]:
+        raise no_support("virConnectListDomains")
+
+    def connect_num_of_defined_domains(self) -> int:
+        raise no_support("virConnectNumOfDefinedDomains")
+
+    def connect_list_defined_domains(self, maxnames: int) -> list[str]:
+        raise no_support("virConnectListDefinedDomains")
+
+    def domain_lookup_by_id(self, id: int) -> DomainIdent:
+        raise no_support("virDomainLookupByID")
+
+    def domain_lookup_by_name(self, name: str) -> DomainIdent:
+        raise no_support("virDomainLookupByName")
+
+    def domain_lookup_by_uuid(self, uuid: str) -> DomainIdent:
+        raise no_support("virDomainLookupByUUID")
+
+    # ------------------------------------------------------------------ domain lifecycle
+
+    def domain_define_xml(self, xml: str, flags: int = 0) -> DomainIdent:
+        raise no_support("virDomainDefineXMLFlags")
+
+    def domain_undefine(self, dom: DomainIdent, flags: int = 0) -> None:
+        raise no_support("virDomainUndefineFlags")
+
+    def domain_create_xml(self, xml: str, flags: int = 0) -> DomainIdent:
+        raise no_support("virDomainCreateXML")
+
+    def domain_create(self, dom: DomainIdent, flags: int = 0) -> DomainIdent:
+        raise no_support("virDomainCreateWithFlags")
+
+    def domain_shutdown(self, dom: DomainIdent, flags: int = 0) -> None:
+        raise no_support("virDomainShutdownFlags")
+
+    def domain_reboot(self, dom: DomainIdent, flags: int = 0) -> None:
+        raise no_support("virDomainReboot")
+
+    def domain_reset(self, dom: DomainIdent, flags: int = 0) -> None:
+        raise no_support("virDomainReset")
+
+    def domain_destroy(self, dom: DomainIdent, flags: int = 0) -> None:
+        raise no_support("virDomainDestroyFlags")
+
+    def domain_suspend(self, dom: DomainIdent) -> None:
+        raise no_support("virDomainSuspend")
+
+    def domain_resume(self, dom: DomainIdent) -> None:
+        raise no_support("virDomainResume")
+
+    def domain_pm_suspend_for_duration(
+        self, dom: DomainIdent, target: int, duration: int, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainPMSuspendForDuration")
+
+    def domain_pm_wakeup(self, dom: DomainIdent, flags: int = 0) -> None:
+        raise no_support("virDomainPMWakeup")
+
+    def domain_save(self, dom: DomainIdent, to: str, dxml: str | None = None, flags: int = 0) -> None:
+        raise no_support("virDomainSaveFlags")
+
+    def domain_restore(self, frm: str, dxml: str | None = None, flags: int = 0) -> None:
+        raise no_support("virDomainRestoreFlags")
+
+    def domain_save_image_get_xml_desc(self, file: str, flags: int = 0) -> str:
+        raise no_support("virDomainSaveImageGetXMLDesc")
+
+    def domain_save_image_define_xml(self, file: str, dxml: str, flags: int = 0) -> None:
+        raise no_support("virDomainSaveImageDefineXML")
+
+    def domain_managed_save(self, dom: DomainIdent, flags: int = 0) -> None:
+        raise no_support("virDomainManagedSave")
+
+    def domain_has_managed_save_image(self, dom: DomainIdent, flags: int = 0) -> bool:
+        raise no_support("virDomainHasManagedSaveImage")
+
+    def domain_managed_save_remove(self, dom: DomainIdent, flags: int = 0) -> None:
+        raise no_support("virDomainManagedSaveRemove")
+
+    def domain_core_dump(self, dom: DomainIdent, to: str, flags: int = 0) -> None:
+        raise no_support("virDomainCoreDump")
+
+    def domain_rename(self, dom: DomainIdent, new_name: str, flags: int = 0) -> DomainIdent:
+        raise no_support("virDomainRename")
+
+    # ------------------------------------------------------------------ domain state and config
+
+    def domain_get_info(self, dom: DomainIdent) -> DomainInfo:
+        raise no_support("virDomainGetInfo")
+
+    def domain_get_state(self, dom: DomainIdent, flags: int = 0) -> tuple[int, int]:
+        """(state, reason)."""
+        raise no_support("virDomainGetState")
+
+    def domain_get_xml_desc(self, dom: DomainIdent, flags: int = 0) -> str:
+        raise no_support("virDomainGetXMLDesc")
+
+    def domain_get_os_type(self, dom: DomainIdent) -> str:
+        raise no_support("virDomainGetOSType")
+
+    def domain_get_max_memory(self, dom: DomainIdent) -> int:
+        raise no_support("virDomainGetMaxMemory")
+
+    def domain_set_max_memory(self, dom: DomainIdent, memory: int) -> None:
+        raise no_support("virDomainSetMaxMemory")
+
+    def domain_set_memory_flags(self, dom: DomainIdent, memory: int, flags: int = 0) -> None:
+        raise no_support("virDomainSetMemoryFlags")
+
+    def domain_get_max_vcpus(self, dom: DomainIdent) -> int:
+        raise no_support("virDomainGetMaxVcpus")
+
+    def domain_get_vcpus_flags(self, dom: DomainIdent, flags: int = 0) -> int:
+        raise no_support("virDomainGetVcpusFlags")
+
+    def domain_set_vcpus_flags(self, dom: DomainIdent, nvcpus: int, flags: int = 0) -> None:
+        raise no_support("virDomainSetVcpusFlags")
+
+    def domain_get_vcpus(self, dom: DomainIdent) -> tuple[list[VcpuInfo], list[list[bool]]]:
+        """(per-vCPU info, per-vCPU host CPU affinity map)."""
+        raise no_support("virDomainGetVcpus")
+
+    def domain_pin_vcpu_flags(
+        self, dom: DomainIdent, vcpu: int, cpumap: list[bool], flags: int = 0
+    ) -> None:
+        raise no_support("virDomainPinVcpuFlags")
+
+    def domain_get_autostart(self, dom: DomainIdent) -> bool:
+        raise no_support("virDomainGetAutostart")
+
+    def domain_set_autostart(self, dom: DomainIdent, autostart: bool) -> None:
+        raise no_support("virDomainSetAutostart")
+
+    def domain_is_active(self, dom: DomainIdent) -> bool:
+        raise no_support("virDomainIsActive")
+
+    def domain_is_persistent(self, dom: DomainIdent) -> bool:
+        raise no_support("virDomainIsPersistent")
+
+    def domain_is_updated(self, dom: DomainIdent) -> bool:
+        raise no_support("virDomainIsUpdated")
+
+    def domain_get_metadata(
+        self, dom: DomainIdent, type: int, uri: str | None = None, flags: int = 0
+    ) -> str:
+        raise no_support("virDomainGetMetadata")
+
+    def domain_set_metadata(
+        self,
+        dom: DomainIdent,
+        type: int,
+        metadata: str | None,
+        key: str | None = None,
+        uri: str | None = None,
+        flags: int = 0,
+    ) -> None:
+        raise no_support("virDomainSetMetadata")
+
+    def domain_get_security_label(self, dom: DomainIdent) -> SecurityLabel:
+        raise no_support("virDomainGetSecurityLabel")
+
+    def domain_get_scheduler_type(self, dom: DomainIdent) -> tuple[str, int]:
+        raise no_support("virDomainGetSchedulerType")
+
+    def domain_get_scheduler_parameters(self, dom: DomainIdent, flags: int = 0) -> TypedParams:
+        raise no_support("virDomainGetSchedulerParametersFlags")
+
+    def domain_set_scheduler_parameters(
+        self, dom: DomainIdent, params: TypedParams, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSetSchedulerParametersFlags")
+
+    def domain_get_memory_parameters(self, dom: DomainIdent, flags: int = 0) -> TypedParams:
+        raise no_support("virDomainGetMemoryParameters")
+
+    def domain_set_memory_parameters(
+        self, dom: DomainIdent, params: TypedParams, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSetMemoryParameters")
+
+    def domain_get_blkio_parameters(self, dom: DomainIdent, flags: int = 0) -> TypedParams:
+        raise no_support("virDomainGetBlkioParameters")
+
+    def domain_set_blkio_parameters(
+        self, dom: DomainIdent, params: TypedParams, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSetBlkioParameters")
+
+    def domain_get_time(self, dom: DomainIdent, flags: int = 0) -> tuple[int, int]:
+        raise no_support("virDomainGetTime")
+
+    def domain_get_hostname(self, dom: DomainIdent, flags: int = 0) -> str:
+        raise no_support("virDomainGetHostname")
+
+    def domain_get_messages(self, dom: DomainIdent, flags: int = 0) -> list[str]:
+        raise no_support("virDomainGetMessages")
+
+    def domain_get_control_info(self, dom: DomainIdent, flags: int = 0) -> tuple[int, int, int]:
+        raise no_support("virDomainGetControlInfo")
+
+    def domain_send_key(
+        self, dom: DomainIdent, codeset: int, holdtime: int, keycodes: list[int], flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSendKey")
+
+    def domain_inject_nmi(self, dom: DomainIdent, flags: int = 0) -> None:
+        raise no_support("virDomainInjectNMI")
+
+    # ------------------------------------------------------------------ devices
+
+    def domain_attach_device_flags(self, dom: DomainIdent, xml: str, flags: int = 0) -> None:
+        raise no_support("virDomainAttachDeviceFlags")
+
+    def domain_detach_device_flags(self, dom: DomainIdent, xml: str, flags: int = 0) -> None:
+        raise no_support("virDomainDetachDeviceFlags")
+
+    def domain_detach_device_alias(self, dom: DomainIdent, alias: str, flags: int = 0) -> None:
+        raise no_support("virDomainDetachDeviceAlias")
+
+    def domain_update_device_flags(self, dom: DomainIdent, xml: str, flags: int = 0) -> None:
+        raise no_support("virDomainUpdateDeviceFlags")
+
+    # ------------------------------------------------------------------ statistics
+
+    def connect_get_all_domain_stats(
+        self, doms: list[DomainIdent] | None, stats: int = 0, flags: int = 0
+    ) -> list[DomainStatsRecord]:
+        raise no_support("virConnectGetAllDomainStats")
+
+    def domain_block_stats(self, dom: DomainIdent, path: str) -> DomainBlockStats:
+        raise no_support("virDomainBlockStats")
+
+    def domain_block_stats_flags(self, dom: DomainIdent, path: str, flags: int = 0) -> TypedParams:
+        raise no_support("virDomainBlockStatsFlags")
+
+    def domain_interface_stats(self, dom: DomainIdent, device: str) -> DomainInterfaceStats:
+        raise no_support("virDomainInterfaceStats")
+
+    def domain_memory_stats(self, dom: DomainIdent, flags: int = 0) -> dict[int, int]:
+        """{virDomainMemoryStatTags value: amount}."""
+        raise no_support("virDomainMemoryStats")
+
+    def domain_get_block_info(self, dom: DomainIdent, path: str, flags: int = 0) -> DomainBlockInfo:
+        raise no_support("virDomainGetBlockInfo")
+
+    def domain_interface_addresses(
+        self, dom: DomainIdent, source: int, flags: int = 0
+    ) -> list[DomainInterface]:
+        raise no_support("virDomainInterfaceAddresses")
+
+    def domain_get_job_info(self, dom: DomainIdent) -> DomainJobInfo:
+        raise no_support("virDomainGetJobInfo")
+
+    def domain_get_job_stats(self, dom: DomainIdent, flags: int = 0) -> tuple[int, TypedParams]:
+        raise no_support("virDomainGetJobStats")
+
+    def domain_abort_job(self, dom: DomainIdent) -> None:
+        raise no_support("virDomainAbortJob")
+
+    # ------------------------------------------------------------------ snapshots
+
+    def domain_snapshot_create_xml(self, dom: DomainIdent, xml: str, flags: int = 0) -> SnapshotIdent:
+        raise no_support("virDomainSnapshotCreateXML")
+
+    def domain_snapshot_get_xml_desc(self, snap: SnapshotIdent, flags: int = 0) -> str:
+        raise no_support("virDomainSnapshotGetXMLDesc")
+
+    def domain_snapshot_num(self, dom: DomainIdent, flags: int = 0) -> int:
+        raise no_support("virDomainSnapshotNum")
+
+    def domain_snapshot_list_names(self, dom: DomainIdent, maxnames: int, flags: int = 0) -> list[str]:
+        raise no_support("virDomainSnapshotListNames")
+
+    def domain_list_all_snapshots(self, dom: DomainIdent, flags: int = 0) -> list[SnapshotIdent]:
+        raise no_support("virDomainListAllSnapshots")
+
+    def domain_snapshot_num_children(self, snap: SnapshotIdent, flags: int = 0) -> int:
+        raise no_support("virDomainSnapshotNumChildren")
+
+    def domain_snapshot_list_all_children(
+        self, snap: SnapshotIdent, flags: int = 0
+    ) -> list[SnapshotIdent]:
+        raise no_support("virDomainSnapshotListAllChildren")
+
+    def domain_snapshot_lookup_by_name(
+        self, dom: DomainIdent, name: str, flags: int = 0
+    ) -> SnapshotIdent:
+        raise no_support("virDomainSnapshotLookupByName")
+
+    def domain_has_current_snapshot(self, dom: DomainIdent, flags: int = 0) -> bool:
+        raise no_support("virDomainHasCurrentSnapshot")
+
+    def domain_snapshot_get_parent(self, snap: SnapshotIdent, flags: int = 0) -> SnapshotIdent:
+        raise no_support("virDomainSnapshotGetParent")
+
+    def domain_snapshot_current(self, dom: DomainIdent, flags: int = 0) -> SnapshotIdent:
+        raise no_support("virDomainSnapshotCurrent")
+
+    def domain_snapshot_is_current(self, snap: SnapshotIdent, flags: int = 0) -> bool:
+        raise no_support("virDomainSnapshotIsCurrent")
+
+    def domain_snapshot_has_metadata(self, snap: SnapshotIdent, flags: int = 0) -> bool:
+        raise no_support("virDomainSnapshotHasMetadata")
+
+    def domain_revert_to_snapshot(self, snap: SnapshotIdent, flags: int = 0) -> None:
+        raise no_support("virDomainRevertToSnapshot")
+
+    def domain_snapshot_delete(self, snap: SnapshotIdent, flags: int = 0) -> None:
+        raise no_support("virDomainSnapshotDelete")
+
+    # ------------------------------------------------------------------ events
+
+    def connect_domain_event_register_any(
+        self, dom: DomainIdent | None, event_id: int, callback: DomainEventCallback
+    ) -> int:
+        raise no_support("virConnectDomainEventRegisterAny")
+
+    def connect_domain_event_deregister_any(self, callback_id: int) -> None:
+        raise no_support("virConnectDomainEventDeregisterAny")
+
+
+class NetworkDriver:
+    """virNetworkDriver."""
+
+    def connect_num_of_networks(self) -> int:
+        raise no_support("virConnectNumOfNetworks")
+
+    def connect_list_networks(self, maxnames: int) -> list[str]:
+        raise no_support("virConnectListNetworks")
+
+    def connect_num_of_defined_networks(self) -> int:
+        raise no_support("virConnectNumOfDefinedNetworks")
+
+    def connect_list_defined_networks(self, maxnames: int) -> list[str]:
+        raise no_support("virConnectListDefinedNetworks")
+
+    def connect_list_all_networks(self, flags: int = 0) -> list[NetworkIdent]:
+        raise no_support("virConnectListAllNetworks")
+
+    def network_lookup_by_uuid(self, uuid: str) -> NetworkIdent:
+        raise no_support("virNetworkLookupByUUID")
+
+    def network_lookup_by_name(self, name: str) -> NetworkIdent:
+        raise no_support("virNetworkLookupByName")
+
+    def network_create_xml(self, xml: str, flags: int = 0) -> NetworkIdent:
+        raise no_support("virNetworkCreateXMLFlags")
+
+    def network_define_xml(self, xml: str, flags: int = 0) -> NetworkIdent:
+        raise no_support("virNetworkDefineXMLFlags")
+
+    def network_undefine(self, net: NetworkIdent) -> None:
+        raise no_support("virNetworkUndefine")
+
+    def network_update(
+        self, net: NetworkIdent, command: int, section: int, parent_index: int, xml: str,
+        flags: int = 0,
+    ) -> None:
+        raise no_support("virNetworkUpdate")
+
+    def network_create(self, net: NetworkIdent) -> None:
+        raise no_support("virNetworkCreate")
+
+    def network_destroy(self, net: NetworkIdent) -> None:
+        raise no_support("virNetworkDestroy")
+
+    def network_get_xml_desc(self, net: NetworkIdent, flags: int = 0) -> str:
+        raise no_support("virNetworkGetXMLDesc")
+
+    def network_get_bridge_name(self, net: NetworkIdent) -> str:
+        raise no_support("virNetworkGetBridgeName")
+
+    def network_get_autostart(self, net: NetworkIdent) -> bool:
+        raise no_support("virNetworkGetAutostart")
+
+    def network_set_autostart(self, net: NetworkIdent, autostart: bool) -> None:
+        raise no_support("virNetworkSetAutostart")
+
+    def network_is_active(self, net: NetworkIdent) -> bool:
+        raise no_support("virNetworkIsActive")
+
+    def network_is_persistent(self, net: NetworkIdent) -> bool:
+        raise no_support("virNetworkIsPersistent")
+
+    def network_get_dhcp_leases(
+        self, net: NetworkIdent, mac: str | None = None, flags: int = 0
+    ) -> list[NetworkDHCPLease]:
+        raise no_support("virNetworkGetDHCPLeases")
+
+    def connect_network_event_register_any(
+        self, net: NetworkIdent | None, event_id: int, callback: NetworkEventCallback
+    ) -> int:
+        raise no_support("virConnectNetworkEventRegisterAny")
+
+    def connect_network_event_deregister_any(self, callback_id: int) -> None:
+        raise no_support("virConnectNetworkEventDeregisterAny")
+
+
+class StorageDriver:
+    """virStorageDriver: pools and volumes."""
+
+    def connect_num_of_storage_pools(self) -> int:
+        raise no_support("virConnectNumOfStoragePools")
+
+    def connect_list_storage_pools(self, maxnames: int) -> list[str]:
+        raise no_support("virConnectListStoragePools")
+
+    def connect_num_of_defined_storage_pools(self) -> int:
+        raise no_support("virConnectNumOfDefinedStoragePools")
+
+    def connect_list_defined_storage_pools(self, maxnames: int) -> list[str]:
+        raise no_support("virConnectListDefinedStoragePools")
+
+    def connect_list_all_storage_pools(self, flags: int = 0) -> list[StoragePoolIdent]:
+        raise no_support("virConnectListAllStoragePools")
+
+    def connect_find_storage_pool_sources(
+        self, type: str, src_spec: str | None = None, flags: int = 0
+    ) -> str:
+        raise no_support("virConnectFindStoragePoolSources")
+
+    def storage_pool_lookup_by_name(self, name: str) -> StoragePoolIdent:
+        raise no_support("virStoragePoolLookupByName")
+
+    def storage_pool_lookup_by_uuid(self, uuid: str) -> StoragePoolIdent:
+        raise no_support("virStoragePoolLookupByUUID")
+
+    def storage_pool_lookup_by_volume(self, vol: StorageVolIdent) -> StoragePoolIdent:
+        raise no_support("virStoragePoolLookupByVolume")
+
+    def storage_pool_lookup_by_target_path(self, path: str) -> StoragePoolIdent:
+        raise no_support("virStoragePoolLookupByTargetPath")
+
+    def storage_pool_create_xml(self, xml: str, flags: int = 0) -> StoragePoolIdent:
+        raise no_support("virStoragePoolCreateXML")
+
+    def storage_pool_define_xml(self, xml: str, flags: int = 0) -> StoragePoolIdent:
+        raise no_support("virStoragePoolDefineXML")
+
+    def storage_pool_build(self, pool: StoragePoolIdent, flags: int = 0) -> None:
+        raise no_support("virStoragePoolBuild")
+
+    def storage_pool_undefine(self, pool: StoragePoolIdent) -> None:
+        raise no_support("virStoragePoolUndefine")
+
+    def storage_pool_create(self, pool: StoragePoolIdent, flags: int = 0) -> None:
+        raise no_support("virStoragePoolCreate")
+
+    def storage_pool_destroy(self, pool: StoragePoolIdent) -> None:
+        raise no_support("virStoragePoolDestroy")
+
+    def storage_pool_delete(self, pool: StoragePoolIdent, flags: int = 0) -> None:
+        raise no_support("virStoragePoolDelete")
+
+    def storage_pool_refresh(self, pool: StoragePoolIdent, flags: int = 0) -> None:
+        raise no_support("virStoragePoolRefresh")
+
+    def storage_pool_get_info(self, pool: StoragePoolIdent) -> StoragePoolInfo:
+        raise no_support("virStoragePoolGetInfo")
+
+    def storage_pool_get_xml_desc(self, pool: StoragePoolIdent, flags: int = 0) -> str:
+        raise no_support("virStoragePoolGetXMLDesc")
+
+    def storage_pool_get_autostart(self, pool: StoragePoolIdent) -> bool:
+        raise no_support("virStoragePoolGetAutostart")
+
+    def storage_pool_set_autostart(self, pool: StoragePoolIdent, autostart: bool) -> None:
+        raise no_support("virStoragePoolSetAutostart")
+
+    def storage_pool_is_active(self, pool: StoragePoolIdent) -> bool:
+        raise no_support("virStoragePoolIsActive")
+
+    def storage_pool_is_persistent(self, pool: StoragePoolIdent) -> bool:
+        raise no_support("virStoragePoolIsPersistent")
+
+    def storage_pool_num_of_volumes(self, pool: StoragePoolIdent) -> int:
+        raise no_support("virStoragePoolNumOfVolumes")
+
+    def storage_pool_list_volumes(self, pool: StoragePoolIdent, maxnames: int) -> list[str]:
+        raise no_support("virStoragePoolListVolumes")
+
+    def storage_pool_list_all_volumes(
+        self, pool: StoragePoolIdent, flags: int = 0
+    ) -> list[StorageVolIdent]:
+        raise no_support("virStoragePoolListAllVolumes")
+
+    def storage_vol_lookup_by_name(self, pool: StoragePoolIdent, name: str) -> StorageVolIdent:
+        raise no_support("virStorageVolLookupByName")
+
+    def storage_vol_lookup_by_key(self, key: str) -> StorageVolIdent:
+        raise no_support("virStorageVolLookupByKey")
+
+    def storage_vol_lookup_by_path(self, path: str) -> StorageVolIdent:
+        raise no_support("virStorageVolLookupByPath")
+
+    def storage_vol_create_xml(
+        self, pool: StoragePoolIdent, xml: str, flags: int = 0
+    ) -> StorageVolIdent:
+        raise no_support("virStorageVolCreateXML")
+
+    def storage_vol_create_xml_from(
+        self, pool: StoragePoolIdent, xml: str, clonevol: StorageVolIdent, flags: int = 0
+    ) -> StorageVolIdent:
+        raise no_support("virStorageVolCreateXMLFrom")
+
+    def storage_vol_delete(self, vol: StorageVolIdent, flags: int = 0) -> None:
+        raise no_support("virStorageVolDelete")
+
+    def storage_vol_wipe(self, vol: StorageVolIdent, flags: int = 0) -> None:
+        raise no_support("virStorageVolWipe")
+
+    def storage_vol_get_info(self, vol: StorageVolIdent) -> StorageVolInfo:
+        raise no_support("virStorageVolGetInfo")
+
+    def storage_vol_get_xml_desc(self, vol: StorageVolIdent, flags: int = 0) -> str:
+        raise no_support("virStorageVolGetXMLDesc")
+
+    def storage_vol_get_path(self, vol: StorageVolIdent) -> str:
+        raise no_support("virStorageVolGetPath")
+
+    def storage_vol_resize(self, vol: StorageVolIdent, capacity: int, flags: int = 0) -> None:
+        raise no_support("virStorageVolResize")
+
+    def connect_storage_pool_event_register_any(
+        self, pool: StoragePoolIdent | None, event_id: int, callback: StoragePoolEventCallback
+    ) -> int:
+        raise no_support("virConnectStoragePoolEventRegisterAny")
+
+    def connect_storage_pool_event_deregister_any(self, callback_id: int) -> None:
+        raise no_support("virConnectStoragePoolEventDeregisterAny")
+
+
+class NodeDeviceDriver:
+    """virNodeDeviceDriver."""
+
+    def connect_list_all_node_devices(self, flags: int = 0) -> list[NodeDeviceIdent]:
+        raise no_support("virConnectListAllNodeDevices")
+
+    def node_device_lookup_by_name(self, name: str) -> NodeDeviceIdent:
+        raise no_support("virNodeDeviceLookupByName")
+
+    def node_device_get_xml_desc(self, dev: NodeDeviceIdent, flags: int = 0) -> str:
+        raise no_support("virNodeDeviceGetXMLDesc")
+
+
+class InterfaceDriver:
+    """virInterfaceDriver."""
+
+    def connect_list_all_interfaces(self, flags: int = 0) -> list[InterfaceIdent]:
+        raise no_support("virConnectListAllInterfaces")
+
+    def interface_lookup_by_name(self, name: str) -> InterfaceIdent:
+        raise no_support("virInterfaceLookupByName")
+
+    def interface_get_xml_desc(self, iface: InterfaceIdent, flags: int = 0) -> str:
+        raise no_support("virInterfaceGetXMLDesc")
+
+    def interface_is_active(self, iface: InterfaceIdent) -> bool:
+        raise no_support("virInterfaceIsActive")
+
+
+class SecretDriver:
+    """virSecretDriver."""
+
+    def connect_list_all_secrets(self, flags: int = 0) -> list[SecretIdent]:
+        raise no_support("virConnectListAllSecrets")
+
+    def connect_num_of_secrets(self) -> int:
+        raise no_support("virConnectNumOfSecrets")
+
+
+class NWFilterDriver:
+    """virNWFilterDriver."""
+
+    def connect_list_all_nwfilters(self, flags: int = 0) -> list[NWFilterIdent]:
+        raise no_support("virConnectListAllNWFilters")
+
+    def connect_num_of_nwfilters(self) -> int:
+        raise no_support("virConnectNumOfNWFilters")
+
+
+class DriverTables:
+    """The tables one connection uses; a driver may fill several with one object."""
+
+    def __init__(
+        self,
+        hypervisor: HypervisorDriver,
+        network: NetworkDriver | None = None,
+        storage: StorageDriver | None = None,
+        nodedev: NodeDeviceDriver | None = None,
+        interface: InterfaceDriver | None = None,
+        secret: SecretDriver | None = None,
+        nwfilter: NWFilterDriver | None = None,
+    ) -> None:
+        self.hypervisor = hypervisor
+        self.network = network or NetworkDriver()
+        self.storage = storage or StorageDriver()
+        self.nodedev = nodedev or NodeDeviceDriver()
+        self.interface = interface or InterfaceDriver()
+        self.secret = secret or SecretDriver()
+        self.nwfilter = nwfilter or NWFilterDriver()
