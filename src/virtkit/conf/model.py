@@ -275,16 +275,18 @@ class XmlModel:
         kw: dict[str, Any] = {}
         unknown_attrs: list[tuple[str, str]] = []
         tag = cls.TAG
-        for key, value in el.attrib.items():
-            entry = comp.attrs.get(key)  # type: ignore[call-overload]
+        for bkey, bvalue in el.attrib.items():
+            key = str(bkey)
+            value = str(bvalue)
+            entry = comp.attrs.get(key)
             if entry is None:
-                unknown_attrs.append((str(key), str(value)))
+                unknown_attrs.append((key, value))
                 continue
             fname, conv = entry
             try:
                 kw[fname] = conv.parse(value)
             except ValueError:
-                raise invalid_value(tag, str(key), str(value), conv.expected) from None
+                raise invalid_value(tag, key, value, conv.expected) from None
         if comp.text is not None:
             content = el.text
             if content is not None and (content.strip() or comp.text[1] is STR):

@@ -41,10 +41,7 @@ def parse_xml(text: str | bytes, context: str = "xml") -> Element:
     ``context`` names the document in the message as libvirt does,
     e.g. ``(domain_definition):3: Opening and ending tag mismatch``.
     """
-    if isinstance(text, str):
-        data = text.encode("utf-8")
-    else:
-        data = text
+    data = text.encode("utf-8") if isinstance(text, str) else text
     if len(data) > MAX_XML_SIZE:
         raise XMLError(
             format_message(ErrorCode.XML_ERROR, f"document is larger than {MAX_XML_SIZE} bytes"),

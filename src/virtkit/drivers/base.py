@@ -199,7 +199,9 @@ class HypervisorDriver:
     def domain_pm_wakeup(self, dom: DomainIdent, flags: int = 0) -> None:
         raise no_support("virDomainPMWakeup")
 
-    def domain_save(self, dom: DomainIdent, to: str, dxml: str | None = None, flags: int = 0) -> None:
+    def domain_save(
+        self, dom: DomainIdent, to: str, dxml: str | None = None, flags: int = 0
+    ) -> None:
         raise no_support("virDomainSaveFlags")
 
     def domain_restore(self, frm: str, dxml: str | None = None, flags: int = 0) -> None:
@@ -402,7 +404,9 @@ class HypervisorDriver:
 
     # ------------------------------------------------------------------ snapshots
 
-    def domain_snapshot_create_xml(self, dom: DomainIdent, xml: str, flags: int = 0) -> SnapshotIdent:
+    def domain_snapshot_create_xml(
+        self, dom: DomainIdent, xml: str, flags: int = 0
+    ) -> SnapshotIdent:
         raise no_support("virDomainSnapshotCreateXML")
 
     def domain_snapshot_get_xml_desc(self, snap: SnapshotIdent, flags: int = 0) -> str:
@@ -411,7 +415,9 @@ class HypervisorDriver:
     def domain_snapshot_num(self, dom: DomainIdent, flags: int = 0) -> int:
         raise no_support("virDomainSnapshotNum")
 
-    def domain_snapshot_list_names(self, dom: DomainIdent, maxnames: int, flags: int = 0) -> list[str]:
+    def domain_snapshot_list_names(
+        self, dom: DomainIdent, maxnames: int, flags: int = 0
+    ) -> list[str]:
         raise no_support("virDomainSnapshotListNames")
 
     def domain_list_all_snapshots(self, dom: DomainIdent, flags: int = 0) -> list[SnapshotIdent]:
