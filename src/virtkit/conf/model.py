@@ -189,7 +189,7 @@ def _compile(cls: type[XmlModel]) -> _Compiled:
     text_spec: tuple[str, Conv[Any]] | None = None
     kids: dict[str, tuple[str, Spec]] = {}
     kid_order: list[tuple[str, Spec]] = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         spec = f.metadata.get(_SPEC)
         if spec is None:
             continue

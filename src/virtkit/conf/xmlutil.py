@@ -138,8 +138,8 @@ def _dump(el: Element, indent: int, declared: dict[str | None, str], out: list[s
     for prefix, uri in el.nsmap.items():
         if scope.get(prefix) != uri:
             scope[prefix] = uri
-            key = f"xmlns:{prefix}" if prefix else "xmlns"
-            attrs.append(f' {key}="{uri.translate(_DUMP_ATTR)}"')
+            decl = f"xmlns:{prefix}" if prefix else "xmlns"
+            attrs.append(f' {decl}="{uri.translate(_DUMP_ATTR)}"')
     for key, value in el.attrib.items():
         attrs.append(f' {qualified_name(el, str(key))}="{str(value).translate(_DUMP_ATTR)}"')
     children = [c for c in el if isinstance(c.tag, str)]
