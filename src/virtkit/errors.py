@@ -180,8 +180,14 @@ def no_support(function: str, domain: int = ErrorDomain.NONE) -> NoSupportError:
     return err
 
 
+def invalid_arg(message: str, domain: int = ErrorDomain.NONE) -> VirtError:
+    """libvirt's ``virReportInvalidArg``: VIR_ERR_INVALID_ARG whose message is ``message`` alone.
+
+    (libvirt does not prefix these with "invalid argument: ".)
+    """
+    return InvalidArgError(message, code=ErrorCode.INVALID_ARG, domain=domain)
+
+
 def invalid_flags(flags: int, function: str, domain: int = ErrorDomain.NONE) -> VirtError:
     """libvirt's ``virCheckFlags`` failure: "unsupported flags (0x..) in function ..."."""
-    return make_error(
-        ErrorCode.INVALID_ARG, domain, f"unsupported flags (0x{flags:x}) in function {function}"
-    )
+    return invalid_arg(f"unsupported flags (0x{flags:x}) in function {function}", domain)

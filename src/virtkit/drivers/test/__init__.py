@@ -1,0 +1,119 @@
+"""The ``test`` driver: a complete in-memory node with libvirt's test driver semantics.
+
+``test:///default`` connections in one process share one node (reference
+counted: it is thrown away when the last connection closes); each
+``test:///ABSOLUTE/PATH.xml`` connection loads that node file into a private
+node.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from virtkit.drivers.base import (
+    DriverTables,
+    HypervisorDriver,
+    InterfaceDriver,
+    NetworkDriver,
+    NodeDeviceDriver,
+    StorageDriver,
+)
+from virtkit.drivers.test.common import check_flags
+from virtkit.drivers.test.defaults import DEFAULT_DEVICES, DEFAULT_INTERFACES, DEFAULT_NODE_XML
+from virtkit.drivers.test.domains import DomainLifecycleMixin
+from virtkit.drivers.test.domconfig import DomainConfigMixin
+from virtkit.drivers.test.host import HostMixin
+from virtkit.drivers.test.networks import NetworkMixin
+from virtkit.drivers.test.node import HostObj, TestNode
+from virtkit.drivers.test.nodefile import default_cells, load_node
+from virtkit.drivers.test.saveimage import SaveImageMixin
+from virtkit.drivers.test.snapshots import SnapshotMixin
+from virtkit.drivers.test.storage import StorageMixin
+from virtkit.errors import ErrorCode, ErrorDomain, make_error
+
+__all__ = ["TestDriver", "open_connection"]
+
+_default_lock = threading.Lock()
+_default_node: TestNode | None = None
+_CONNECT_RO = 1
+
+
+class TestDriver(
+    DomainLifecycleMixin,
+    DomainConfigMixin,
+    SaveImageMixin,
+    SnapshotMixin,
+    HostMixin,
+    NetworkMixin,
+    StorageMixin,
+    HypervisorDriver,
+    NetworkDriver,
+    StorageDriver,
+    NodeDeviceDriver,
+    InterfaceDriver,
+):
+    """One connection to a test node; it implements every table the test driver has."""
+
+    name = "Test"
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, node: TestNode, uri: str) -> None:
+        self._node = node
+        self._uri = uri
+        self._closed = False
+
+    def connect_close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._node.events.drop_owner(self)
+        _release(self._node)
+
+
+def _build_default() -> TestNode:
+    node = TestNode("/default")
+    node.cells = default_cells()
+    load_node(node, DEFAULT_NODE_XML, None)
+    for name, mac, xml in DEFAULT_INTERFACES:
+        node.interfaces[name] = HostObj(name, xml, mac)
+    for name, parent, caps, xml in DEFAULT_DEVICES:
+        node.devices[name] = HostObj(name, xml, parent=parent, caps=caps)
+    return node
+
+
+def _release(node: TestNode) -> None:
+    global _default_node
+    with _default_lock:
+        node.refs -= 1
+        if node.refs <= 0 and node is _default_node:
+            _default_node = None
+
+
+def open_connection(uri: Any, flags: int = 0) -> DriverTables:
+    """Open ``test:///default`` or ``test:///path/to/node.xml``."""
+    global _default_node
+    check_flags(flags, _CONNECT_RO, "testConnectOpen")
+    path = getattr(uri, "path", None) or ""
+    if path in ("", "/"):
+        raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.TEST,
+                         "testOpen: supply a path or use test:///default")
+    if path == "/default":
+        with _default_lock:
+            if _default_node is None:
+                _default_node = _build_default()
+            node = _default_node
+            node.refs += 1
+    else:
+        node = TestNode(path)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as e:
+            raise make_error(ErrorCode.SYSTEM_ERROR, ErrorDomain.TEST,
+                             f"failed to open file '{path}': {e.strerror}") from None
+        load_node(node, data, path)
+        node.refs = 1
+    driver = TestDriver(node, str(uri) if not isinstance(uri, str) else uri)
+    return DriverTables(hypervisor=driver, network=driver, storage=driver, nodedev=driver,
+                        interface=driver)

@@ -1,0 +1,67 @@
+"""Helpers shared by the test driver's table mixins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from virtkit.drivers.test.node import DomainObj, TestNode
+from virtkit.errors import ErrorCode, ErrorDomain, VirtError, invalid_flags, make_error
+from virtkit.types import DomainIdent
+
+# libvirt's domain states (virDomainState).
+NOSTATE, RUNNING, BLOCKED, PAUSED, SHUTDOWN, SHUTOFF, CRASHED, PMSUSPENDED = range(8)
+
+# virDomainModificationImpact
+AFFECT_LIVE = 1
+AFFECT_CONFIG = 2
+
+
+def err(code: int, detail: str | None, domain: int = ErrorDomain.TEST) -> VirtError:
+    """An error as the test driver reports it (error domain VIR_FROM_TEST by default)."""
+    return make_error(code, domain, detail)
+
+
+def check_flags(flags: int, allowed: int, function: str) -> None:
+    """libvirt's virCheckFlags: refuse bits outside ``allowed``."""
+    extra = flags & ~allowed
+    if extra:
+        raise invalid_flags(extra, function, ErrorDomain.TEST)
+
+
+class Base:
+    """State every mixin shares: the node and the connection's URI."""
+
+    _node: TestNode
+    _uri: str
+
+    @contextmanager
+    def _txn(self) -> Iterator[TestNode]:
+        """Hold the node's lock; deliver the queued events once it is released."""
+        node = self._node
+        try:
+            with node.lock:
+                yield node
+        finally:
+            node.events.flush()
+
+    def _dom(self, dom: DomainIdent) -> DomainObj:
+        """testDomObjFromDomain: find by UUID or fail naming uuid and name."""
+        obj = self._node.domains_by_uuid.get(dom.uuid)
+        if obj is None:
+            raise err(
+                ErrorCode.NO_DOMAIN, f"no domain with matching uuid '{dom.uuid}' ({dom.name})"
+            )
+        return obj
+
+    def _lifecycle(self, obj: DomainObj, event: int, detail: int) -> None:
+        """Queue a VIR_DOMAIN_EVENT_ID_LIFECYCLE event for ``obj`` as it is now."""
+        events = self._node.events
+        if events.active:
+            events.queue("domain", obj.refresh_ident(), 0, (event, detail))
+
+
+def check_active(obj: DomainObj) -> None:
+    """virDomainObjCheckActive."""
+    if obj.id == -1:
+        raise err(ErrorCode.OPERATION_INVALID, "domain is not running", ErrorDomain.DOMAIN)

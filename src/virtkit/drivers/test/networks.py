@@ -1,0 +1,202 @@
+"""Virtual networks of the test driver (all in memory)."""
+
+from __future__ import annotations
+
+from virtkit.conf.network import NetworkDef, validate_network_def
+from virtkit.drivers.base import NetworkEventCallback
+from virtkit.drivers.test.common import Base, check_flags, err
+from virtkit.drivers.test.domains import pair_ok
+from virtkit.drivers.test.node import NetworkObj
+from virtkit.errors import ErrorCode, ErrorDomain
+from virtkit.types import NetworkIdent
+
+NET_DEFINED, NET_UNDEFINED, NET_STARTED, NET_STOPPED = range(4)
+_FILTERS_ALL = 0x3F
+
+
+def parse_network(xml: str) -> NetworkDef:
+    d = NetworkDef.from_xml(xml)
+    validate_network_def(d)
+    return d
+
+
+def network_matches(obj: NetworkObj, flags: int) -> bool:
+    """virNetworkObjListFilter (INACTIVE/ACTIVE, PERSISTENT/TRANSIENT, AUTOSTART)."""
+    return (
+        pair_ok(flags, 2, 1, obj.active)
+        and pair_ok(flags, 4, 8, obj.persistent)
+        and pair_ok(flags, 16, 32, obj.autostart)
+    )
+
+
+class NetworkMixin(Base):
+    """virNetworkDriver for the test node."""
+
+    def _net(self, name: str) -> NetworkObj:
+        obj = self._node.networks.get(name)
+        if obj is None:
+            raise err(ErrorCode.NO_NETWORK, f"no network with matching name '{name}'")
+        return obj
+
+    def _net_by_uuid(self, uuid: str) -> NetworkObj:
+        for obj in self._node.networks.values():
+            if obj.uuid == uuid:
+                return obj
+        raise err(ErrorCode.NO_NETWORK, f"no network with matching uuid '{uuid}'")
+
+    def _net_event(self, obj: NetworkObj, event: int) -> None:
+        self._node.events.queue("network", obj.ident, 0, (event, 0))
+
+    def connect_num_of_networks(self) -> int:
+        with self._node.lock:
+            return sum(1 for n in self._node.networks.values() if n.active)
+
+    def connect_list_networks(self, maxnames: int) -> list[str]:
+        with self._node.lock:
+            return [n.name for n in self._node.networks.values() if n.active][:maxnames]
+
+    def connect_num_of_defined_networks(self) -> int:
+        with self._node.lock:
+            return sum(1 for n in self._node.networks.values() if not n.active)
+
+    def connect_list_defined_networks(self, maxnames: int) -> list[str]:
+        with self._node.lock:
+            return [n.name for n in self._node.networks.values() if not n.active][:maxnames]
+
+    def connect_list_all_networks(self, flags: int = 0) -> list[NetworkIdent]:
+        check_flags(flags, _FILTERS_ALL, "testConnectListAllNetworks")
+        with self._node.lock:
+            return [n.ident for n in self._node.networks.values() if network_matches(n, flags)]
+
+    def network_lookup_by_uuid(self, uuid: str) -> NetworkIdent:
+        with self._node.lock:
+            return self._net_by_uuid(uuid.lower()).ident
+
+    def network_lookup_by_name(self, name: str) -> NetworkIdent:
+        with self._node.lock:
+            return self._net(name).ident
+
+    def _assign(self, d: NetworkDef, live: bool) -> NetworkObj:
+        """virNetworkObjAssignDef."""
+        nets = self._node.networks
+        name, uuid = d.name or "", d.uuid or ""
+        obj = nets.get(name)
+        if obj is not None:
+            if obj.uuid != uuid:
+                raise err(ErrorCode.OPERATION_FAILED,
+                          f"network '{name}' already exists with uuid {obj.uuid}",
+                          ErrorDomain.NETWORK)
+            if live:
+                if obj.active:
+                    raise err(ErrorCode.OPERATION_INVALID,
+                              f"network is already active as '{name}'", ErrorDomain.NETWORK)
+                obj.new_def = obj.defn if obj.persistent else None
+                obj.defn = d
+            elif obj.active:
+                obj.new_def = d
+            else:
+                obj.defn = d
+            return obj
+        for other in nets.values():
+            if other.uuid == uuid:
+                raise err(ErrorCode.OPERATION_FAILED,
+                          f"network '{other.name}' is already defined with uuid {uuid}",
+                          ErrorDomain.NETWORK)
+        obj = NetworkObj(d, name, uuid)
+        nets[name] = obj
+        return obj
+
+    def network_create_xml(self, xml: str, flags: int = 0) -> NetworkIdent:
+        check_flags(flags, 1, "testNetworkCreateXMLFlags")
+        d = parse_network(xml)
+        with self._txn():
+            obj = self._assign(d, live=True)
+            obj.active = True
+            self._net_event(obj, NET_STARTED)
+            return obj.ident
+
+    def network_define_xml(self, xml: str, flags: int = 0) -> NetworkIdent:
+        check_flags(flags, 1, "testNetworkDefineXMLFlags")
+        d = parse_network(xml)
+        with self._txn():
+            obj = self._assign(d, live=False)
+            obj.persistent = True
+            self._net_event(obj, NET_DEFINED)
+            return obj.ident
+
+    def network_undefine(self, net: NetworkIdent) -> None:
+        with self._txn() as node:
+            obj = self._net(net.name)
+            if obj.active:
+                raise err(ErrorCode.OPERATION_INVALID, f"Network '{net.name}' is still running")
+            self._net_event(obj, NET_UNDEFINED)
+            del node.networks[obj.name]
+
+    def network_update(
+        self, net: NetworkIdent, command: int, section: int, parent_index: int, xml: str,
+        flags: int = 0,
+    ) -> None:
+        check_flags(flags, 3, "testNetworkUpdate")
+        with self._node.lock:
+            self._net_by_uuid(net.uuid)
+        raise err(ErrorCode.NO_SUPPORT, "can't update this section of the network definition")
+
+    def network_create(self, net: NetworkIdent) -> None:
+        with self._txn():
+            obj = self._net(net.name)
+            if obj.active:
+                raise err(ErrorCode.OPERATION_INVALID, f"Network '{net.name}' is already running")
+            obj.active = True
+            self._net_event(obj, NET_STARTED)
+
+    def network_destroy(self, net: NetworkIdent) -> None:
+        with self._txn() as node:
+            obj = self._net(net.name)
+            obj.active = False
+            if obj.new_def is not None:
+                obj.defn, obj.new_def = obj.new_def, None
+            self._net_event(obj, NET_STOPPED)
+            if not obj.persistent:
+                del node.networks[obj.name]
+
+    def network_get_xml_desc(self, net: NetworkIdent, flags: int = 0) -> str:
+        check_flags(flags, 0, "testNetworkGetXMLDesc")
+        with self._node.lock:
+            return str(self._net(net.name).defn.to_xml())
+
+    def network_get_bridge_name(self, net: NetworkIdent) -> str:
+        with self._node.lock:
+            obj = self._net(net.name)
+            bridge = obj.defn.bridge_name
+            if not bridge:
+                raise err(ErrorCode.INTERNAL_ERROR,
+                          f"network '{obj.name}' does not have a bridge name.")
+            return str(bridge)
+
+    def network_get_autostart(self, net: NetworkIdent) -> bool:
+        with self._node.lock:
+            return self._net(net.name).autostart
+
+    def network_set_autostart(self, net: NetworkIdent, autostart: bool) -> None:
+        with self._node.lock:
+            self._net(net.name).autostart = bool(autostart)
+
+    def network_is_active(self, net: NetworkIdent) -> bool:
+        with self._node.lock:
+            return self._net_by_uuid(net.uuid).active
+
+    def network_is_persistent(self, net: NetworkIdent) -> bool:
+        with self._node.lock:
+            return self._net_by_uuid(net.uuid).persistent
+
+    def connect_network_event_register_any(
+        self, net: NetworkIdent | None, event_id: int, callback: NetworkEventCallback
+    ) -> int:
+        if event_id != 0:
+            raise err(ErrorCode.INVALID_ARG, f"unsupported event ID {event_id}", ErrorDomain.NONE)
+        return self._node.events.register(
+            "network", event_id, net.uuid if net else None, callback, self
+        )
+
+    def connect_network_event_deregister_any(self, callback_id: int) -> None:
+        self._node.events.deregister(callback_id, self)
