@@ -1,0 +1,56 @@
+"""Which driver opens a URI (libvirt's ``virConnectDriverTab`` walk).
+
+Local drivers claim URIs by scheme and never see a host or transport. Every
+URI they do not claim goes to the remote driver, exactly as in libvirt:
+``qemu+ssh://host/system``, ``test+tcp://localhost/default``, or a bare
+``qemu:///system`` when no local qemu driver is loaded.
+
+Drivers are imported only when a URI selects them, so ``import virtkit``
+stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from virtkit.drivers.base import DriverTables
+from virtkit.errors import make_error
+from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.uri import TRANSPORTS, ParsedURI
+
+__all__ = ["LOCAL_DRIVERS", "Opener", "open_tables", "remote_opener"]
+
+Opener = Callable[[ParsedURI, int], DriverTables]
+
+
+def _open_test(uri: ParsedURI, flags: int) -> DriverTables:
+    from virtkit.drivers import test
+
+    return test.open_connection(uri, flags)
+
+
+# scheme -> opener of the local (in-process) drivers.
+LOCAL_DRIVERS: dict[str, Opener] = {
+    "test": _open_test,
+}
+
+# The remote driver: set to its opener when it exists (one entry, like libvirt's "remote").
+remote_opener: Opener | None = None
+
+
+def open_tables(uri: ParsedURI, flags: int) -> DriverTables:
+    """Open the driver tables for ``uri``; VIR_ERR_NO_CONNECT when no driver takes it."""
+    if not uri.is_remote:
+        opener = LOCAL_DRIVERS.get(uri.scheme)
+        if opener is not None:
+            return opener(uri, flags)
+    if uri.transport is not None and uri.transport not in TRANSPORTS:
+        raise make_error(
+            ErrorCode.INVALID_ARG,
+            ErrorDomain.REMOTE,
+            "remote_open: transport in URL not recognised "
+            "(should be tls|unix|ssh|ext|tcp|libssh2|libssh)",
+        )
+    if remote_opener is not None:
+        return remote_opener(uri, flags)
+    raise make_error(ErrorCode.NO_CONNECT, ErrorDomain.NONE, str(uri))

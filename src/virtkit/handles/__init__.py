@@ -1,0 +1,8 @@
+"""Handles: thin objects (an identity plus the connection) for the things a connection manages."""
+
+from virtkit.handles.domain import Domain
+from virtkit.handles.network import Network
+from virtkit.handles.snapshot import Snapshot
+from virtkit.handles.storage import StoragePool, StorageVolume
+
+__all__ = ["Domain", "Network", "Snapshot", "StoragePool", "StorageVolume"]

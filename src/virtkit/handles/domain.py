@@ -1,0 +1,376 @@
+"""The Domain handle: a domain's identity plus its connection."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from virtkit.constants import DomainState, DomainVcpuFlags, DomainXMLFlags
+from virtkit.errors import make_error
+from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.handles.snapshot import Snapshot
+from virtkit.types import (
+    DomainBlockInfo,
+    DomainBlockStats,
+    DomainIdent,
+    DomainInfo,
+    DomainInterfaceStats,
+    SecurityLabel,
+    TypedParams,
+    VcpuInfo,
+)
+
+if TYPE_CHECKING:
+    from virtkit.connection import Connection
+
+__all__ = ["Domain"]
+
+_D = ErrorDomain.DOMAIN
+_S = ErrorDomain.DOMAIN_SNAPSHOT
+_SECRET_XML = DomainXMLFlags.SECURE | DomainXMLFlags.MIGRATABLE
+
+# virDomainMemoryStatTags -> the keys libvirt-python's memoryStats() uses.
+_MEMORY_STAT_NAMES = (
+    "swap_in", "swap_out", "major_fault", "minor_fault", "unused", "available",
+    "actual", "rss", "usable", "last_update", "disk_caches", "hugetlb_pgalloc",
+    "hugetlb_pgfail",
+)
+
+
+class Domain:
+    """A domain (virDomainPtr): ``name``, ``uuid``, ``id`` and the calls on it.
+
+    Handles are cheap and hold no state beyond the identity; every call goes
+    to the connection's driver. Two handles are equal when they name the same
+    domain (UUID) on the same connection.
+    """
+
+    __slots__ = ("_conn", "_ident")
+
+    def __init__(self, conn: Connection, ident: DomainIdent) -> None:
+        self._conn = conn
+        self._ident = ident
+
+    # ------------------------------------------------------------ identity
+
+    @property
+    def name(self) -> str:
+        """The domain's name."""
+        return self._ident.name
+
+    @property
+    def uuid(self) -> str:
+        """The domain's UUID, canonical lower-case form."""
+        return self._ident.uuid
+
+    @property
+    def id(self) -> int:
+        """The domain's id while it runs, -1 when inactive (as of the last call that knew)."""
+        return self._ident.id
+
+    @property
+    def ident(self) -> DomainIdent:
+        """The identity record the drivers take."""
+        return self._ident
+
+    @property
+    def connection(self) -> Connection:
+        """The connection this handle belongs to."""
+        return self._conn
+
+    def __repr__(self) -> str:
+        return f"<Domain {self._ident.name!r} id={self._ident.id} uuid={self._ident.uuid}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Domain):
+            return NotImplemented
+        return other._conn is self._conn and other._ident.uuid == self._ident.uuid
+
+    def __hash__(self) -> int:
+        return hash(self._ident.uuid)
+
+    def refresh(self) -> None:
+        """Re-read the identity (id after a start or stop done elsewhere): LookupByUUID."""
+        self._ident = self._conn._hv.domain_lookup_by_uuid(self._ident.uuid)
+
+    # ------------------------------------------------------------ state and config
+
+    @property
+    def state(self) -> DomainState:
+        """The current state (virDomainGetState)."""
+        return DomainState(self._conn._hv.domain_get_state(self._ident, 0)[0])
+
+    def state_reason(self) -> tuple[DomainState, int]:
+        """(state, reason): virDomainGetState."""
+        state, reason = self._conn._hv.domain_get_state(self._ident, 0)
+        return DomainState(state), reason
+
+    def info(self) -> DomainInfo:
+        """virDomainGetInfo: state, max_mem and memory (KiB), nr_virt_cpu, cpu_time (ns)."""
+        return self._conn._hv.domain_get_info(self._ident)
+
+    def xml(self, flags: int = 0) -> str:
+        """virDomainGetXMLDesc (flags: DomainXMLFlags)."""
+        conn = self._conn
+        if conn._readonly and flags & _SECRET_XML:
+            raise make_error(
+                ErrorCode.OPERATION_DENIED, _D, "virDomainGetXMLDesc with secure flag"
+            )
+        return conn._hv.domain_get_xml_desc(self._ident, flags)
+
+    def os_type(self) -> str:
+        """virDomainGetOSType ("hvm", "linux", ...)."""
+        return self._conn._hv.domain_get_os_type(self._ident)
+
+    def max_memory(self) -> int:
+        """virDomainGetMaxMemory, KiB."""
+        return self._conn._hv.domain_get_max_memory(self._ident)
+
+    def set_max_memory(self, kib: int) -> None:
+        """virDomainSetMaxMemory."""
+        self._conn._check_write("virDomainSetMaxMemory", _D)
+        self._conn._hv.domain_set_max_memory(self._ident, kib)
+
+    def set_memory(self, kib: int, flags: int = 0) -> None:
+        """virDomainSetMemoryFlags (flags: DomainMemoryModFlags)."""
+        self._conn._check_write("virDomainSetMemoryFlags" if flags else "virDomainSetMemory", _D)
+        self._conn._hv.domain_set_memory_flags(self._ident, kib, flags)
+
+    def max_vcpus(self) -> int:
+        """virDomainGetMaxVcpus."""
+        return self._conn._hv.domain_get_max_vcpus(self._ident)
+
+    def vcpus_count(self, flags: int = 0) -> int:
+        """virDomainGetVcpusFlags (flags: DomainVcpuFlags)."""
+        if flags & DomainVcpuFlags.GUEST:
+            self._conn._check_write("virDomainGetVcpusFlags", _D)
+        return self._conn._hv.domain_get_vcpus_flags(self._ident, flags)
+
+    def set_vcpus(self, n: int, flags: int = 0) -> None:
+        """virDomainSetVcpusFlags (flags: DomainVcpuFlags)."""
+        self._conn._check_write("virDomainSetVcpusFlags" if flags else "virDomainSetVcpus", _D)
+        self._conn._hv.domain_set_vcpus_flags(self._ident, n, flags)
+
+    def vcpus(self) -> tuple[list[VcpuInfo], list[list[bool]]]:
+        """virDomainGetVcpus: (per-vCPU info, per-vCPU host CPU affinity)."""
+        return self._conn._hv.domain_get_vcpus(self._ident)
+
+    def pin_vcpu(self, vcpu: int, cpumap: list[bool], flags: int = 0) -> None:
+        """virDomainPinVcpuFlags."""
+        self._conn._check_write("virDomainPinVcpuFlags" if flags else "virDomainPinVcpu", _D)
+        self._conn._hv.domain_pin_vcpu_flags(self._ident, vcpu, cpumap, flags)
+
+    def is_active(self) -> bool:
+        """virDomainIsActive."""
+        return self._conn._hv.domain_is_active(self._ident)
+
+    def is_persistent(self) -> bool:
+        """virDomainIsPersistent."""
+        return self._conn._hv.domain_is_persistent(self._ident)
+
+    def is_updated(self) -> bool:
+        """virDomainIsUpdated."""
+        return self._conn._hv.domain_is_updated(self._ident)
+
+    @property
+    def autostart(self) -> bool:
+        """Whether the domain starts with the host (Get/SetAutostart)."""
+        return self._conn._hv.domain_get_autostart(self._ident)
+
+    @autostart.setter
+    def autostart(self, value: bool) -> None:
+        self._conn._check_write("virDomainSetAutostart", _D)
+        self._conn._hv.domain_set_autostart(self._ident, bool(value))
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self, flags: int = 0) -> None:
+        """virDomainCreateWithFlags (flags: DomainCreateFlags); refreshes ``id``."""
+        conn = self._conn
+        conn._check_write("virDomainCreateWithFlags" if flags else "virDomainCreate", _D)
+        ident = conn._hv.domain_create(self._ident, flags)
+        if isinstance(ident, DomainIdent):
+            self._ident = ident
+        else:
+            self.refresh()
+
+    def shutdown(self, flags: int = 0) -> None:
+        """virDomainShutdownFlags (flags: DomainShutdownFlags)."""
+        self._conn._check_write("virDomainShutdownFlags" if flags else "virDomainShutdown", _D)
+        self._conn._hv.domain_shutdown(self._ident, flags)
+
+    def reboot(self, flags: int = 0) -> None:
+        """virDomainReboot (flags: DomainRebootFlags)."""
+        self._conn._check_write("virDomainReboot", _D)
+        self._conn._hv.domain_reboot(self._ident, flags)
+
+    def reset(self) -> None:
+        """virDomainReset."""
+        self._conn._check_write("virDomainReset", _D)
+        self._conn._hv.domain_reset(self._ident, 0)
+
+    def destroy(self, flags: int = 0) -> None:
+        """virDomainDestroyFlags (flags: DomainDestroyFlags); ``id`` becomes -1."""
+        self._conn._check_write("virDomainDestroyFlags" if flags else "virDomainDestroy", _D)
+        self._conn._hv.domain_destroy(self._ident, flags)
+        self._ident = self._ident._replace(id=-1)
+
+    def suspend(self) -> None:
+        """virDomainSuspend."""
+        self._conn._check_write("virDomainSuspend", _D)
+        self._conn._hv.domain_suspend(self._ident)
+
+    def resume(self) -> None:
+        """virDomainResume."""
+        self._conn._check_write("virDomainResume", _D)
+        self._conn._hv.domain_resume(self._ident)
+
+    def undefine(self, flags: int = 0) -> None:
+        """virDomainUndefineFlags (flags: DomainUndefineFlags)."""
+        self._conn._check_write("virDomainUndefineFlags" if flags else "virDomainUndefine", _D)
+        self._conn._hv.domain_undefine(self._ident, flags)
+
+    def save(self, path: str, dxml: str | None = None, flags: int = 0) -> None:
+        """virDomainSaveFlags: save the running state to ``path`` and stop the domain."""
+        fn = "virDomainSaveFlags" if flags or dxml is not None else "virDomainSave"
+        self._conn._check_write(fn, _D)
+        self._conn._hv.domain_save(self._ident, path, dxml, flags)
+        self._ident = self._ident._replace(id=-1)
+
+    def managed_save(self, flags: int = 0) -> None:
+        """virDomainManagedSave."""
+        self._conn._check_write("virDomainManagedSave", _D)
+        self._conn._hv.domain_managed_save(self._ident, flags)
+        self._ident = self._ident._replace(id=-1)
+
+    def has_managed_save(self) -> bool:
+        """virDomainHasManagedSaveImage."""
+        return self._conn._hv.domain_has_managed_save_image(self._ident, 0)
+
+    def managed_save_remove(self) -> None:
+        """virDomainManagedSaveRemove."""
+        self._conn._check_write("virDomainManagedSaveRemove", _D)
+        self._conn._hv.domain_managed_save_remove(self._ident, 0)
+
+    def rename(self, new_name: str) -> None:
+        """virDomainRename (an inactive, persistent domain)."""
+        self._conn._check_write("virDomainRename", _D)
+        ident = self._conn._hv.domain_rename(self._ident, new_name, 0)
+        self._ident = ident if isinstance(ident, DomainIdent) else self._ident._replace(
+            name=new_name
+        )
+
+    # ------------------------------------------------------------ metadata, security
+
+    def metadata(self, type: int, uri: str | None = None, flags: int = 0) -> str:
+        """virDomainGetMetadata (type: DomainMetadataType, flags: DomainModificationImpact)."""
+        return self._conn._hv.domain_get_metadata(self._ident, type, uri, flags)
+
+    def set_metadata(
+        self,
+        type: int,
+        metadata: str | None,
+        key: str | None = None,
+        uri: str | None = None,
+        flags: int = 0,
+    ) -> None:
+        """virDomainSetMetadata; ``metadata=None`` removes it."""
+        self._conn._check_write("virDomainSetMetadata", _D)
+        self._conn._hv.domain_set_metadata(self._ident, type, metadata, key, uri, flags)
+
+    def security_label(self) -> SecurityLabel:
+        """virDomainGetSecurityLabel."""
+        return self._conn._hv.domain_get_security_label(self._ident)
+
+    # ------------------------------------------------------------ statistics
+
+    def stats(self, stats: int = 0, flags: int = 0) -> TypedParams:
+        """This domain's record of virConnectGetAllDomainStats (stats: DomainStatsTypes)."""
+        records = self._conn._hv.connect_get_all_domain_stats([self._ident], stats, flags)
+        return records[0].params if records else {}
+
+    def block_stats(self, path: str) -> DomainBlockStats:
+        """virDomainBlockStats for a disk target ("vda") or source path."""
+        return self._conn._hv.domain_block_stats(self._ident, path)
+
+    def interface_stats(self, dev: str) -> DomainInterfaceStats:
+        """virDomainInterfaceStats for an interface target or MAC."""
+        return self._conn._hv.domain_interface_stats(self._ident, dev)
+
+    def memory_stats(self) -> dict[str, int]:
+        """virDomainMemoryStats, keyed as libvirt-python keys it ("actual", "rss", ...)."""
+        raw = self._conn._hv.domain_memory_stats(self._ident, 0)
+        names = _MEMORY_STAT_NAMES
+        return {names[t] if 0 <= t < len(names) else str(t): v for t, v in raw.items()}
+
+    def block_info(self, path: str) -> DomainBlockInfo:
+        """virDomainGetBlockInfo."""
+        return self._conn._hv.domain_get_block_info(self._ident, path, 0)
+
+    def scheduler_type(self) -> tuple[str, int]:
+        """virDomainGetSchedulerType: (scheduler name, number of parameters)."""
+        return self._conn._hv.domain_get_scheduler_type(self._ident)
+
+    def scheduler_parameters(self, flags: int = 0) -> TypedParams:
+        """virDomainGetSchedulerParametersFlags."""
+        return self._conn._hv.domain_get_scheduler_parameters(self._ident, flags)
+
+    def set_scheduler_parameters(self, params: TypedParams, flags: int = 0) -> None:
+        """virDomainSetSchedulerParametersFlags."""
+        fn = "virDomainSetSchedulerParametersFlags" if flags else "virDomainSetSchedulerParameters"
+        self._conn._check_write(fn, _D)
+        self._conn._hv.domain_set_scheduler_parameters(self._ident, params, flags)
+
+    # ------------------------------------------------------------ devices
+
+    def attach_device(self, xml: str, flags: int = 0) -> None:
+        """virDomainAttachDeviceFlags (flags: DomainDeviceModifyFlags)."""
+        fn = "virDomainAttachDeviceFlags" if flags else "virDomainAttachDevice"
+        self._conn._check_write(fn, _D)
+        self._conn._hv.domain_attach_device_flags(self._ident, xml, flags)
+
+    def detach_device(self, xml: str, flags: int = 0) -> None:
+        """virDomainDetachDeviceFlags (flags: DomainDeviceModifyFlags)."""
+        fn = "virDomainDetachDeviceFlags" if flags else "virDomainDetachDevice"
+        self._conn._check_write(fn, _D)
+        self._conn._hv.domain_detach_device_flags(self._ident, xml, flags)
+
+    def update_device(self, xml: str, flags: int = 0) -> None:
+        """virDomainUpdateDeviceFlags (flags: DomainDeviceModifyFlags)."""
+        self._conn._check_write("virDomainUpdateDeviceFlags", _D)
+        self._conn._hv.domain_update_device_flags(self._ident, xml, flags)
+
+    # ------------------------------------------------------------ snapshots
+
+    def create_snapshot(self, xml: str, flags: int = 0) -> Snapshot:
+        """virDomainSnapshotCreateXML (flags: DomainSnapshotCreateFlags)."""
+        self._conn._check_write("virDomainSnapshotCreateXML", _S)
+        snap = self._conn._hv.domain_snapshot_create_xml(self._ident, xml, flags)
+        return Snapshot(self._conn, snap)
+
+    def list_snapshots(self, flags: int = 0) -> list[Snapshot]:
+        """virDomainListAllSnapshots (flags: DomainSnapshotListFlags)."""
+        conn = self._conn
+        return [Snapshot(conn, s) for s in conn._hv.domain_list_all_snapshots(self._ident, flags)]
+
+    def lookup_snapshot(self, name: str) -> Snapshot:
+        """virDomainSnapshotLookupByName."""
+        return Snapshot(
+            self._conn, self._conn._hv.domain_snapshot_lookup_by_name(self._ident, name, 0)
+        )
+
+    def has_current_snapshot(self) -> bool:
+        """virDomainHasCurrentSnapshot."""
+        return self._conn._hv.domain_has_current_snapshot(self._ident, 0)
+
+    def current_snapshot(self) -> Snapshot:
+        """virDomainSnapshotCurrent."""
+        return Snapshot(self._conn, self._conn._hv.domain_snapshot_current(self._ident, 0))
+
+    def revert_to_snapshot(self, snap: Snapshot, flags: int = 0) -> None:
+        """virDomainRevertToSnapshot (flags: DomainSnapshotRevertFlags); refreshes ``id``."""
+        snap.revert(flags)
+        self.refresh()
+
+    def snapshot_count(self, flags: int = 0) -> int:
+        """virDomainSnapshotNum (flags: DomainSnapshotListFlags)."""
+        return self._conn._hv.domain_snapshot_num(self._ident, flags)

@@ -1,0 +1,107 @@
+"""The Snapshot handle: a domain snapshot's identity plus its connection."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from virtkit.constants import DomainSnapshotXMLFlags
+from virtkit.errors import make_error
+from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.types import SnapshotIdent
+
+if TYPE_CHECKING:
+    from virtkit.connection import Connection
+    from virtkit.handles.domain import Domain
+
+__all__ = ["Snapshot"]
+
+_S = ErrorDomain.DOMAIN_SNAPSHOT
+
+
+class Snapshot:
+    """A domain snapshot (virDomainSnapshotPtr)."""
+
+    __slots__ = ("_conn", "_ident")
+
+    def __init__(self, conn: Connection, ident: SnapshotIdent) -> None:
+        self._conn = conn
+        self._ident = ident
+
+    @property
+    def name(self) -> str:
+        """The snapshot's name."""
+        return self._ident.name
+
+    @property
+    def domain(self) -> Domain:
+        """The domain the snapshot belongs to."""
+        from virtkit.handles.domain import Domain
+
+        return Domain(self._conn, self._ident.domain)
+
+    @property
+    def ident(self) -> SnapshotIdent:
+        """The identity record the drivers take."""
+        return self._ident
+
+    @property
+    def connection(self) -> Connection:
+        """The connection this handle belongs to."""
+        return self._conn
+
+    def __repr__(self) -> str:
+        return f"<Snapshot {self._ident.name!r} of {self._ident.domain.name!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Snapshot):
+            return NotImplemented
+        return (
+            other._conn is self._conn
+            and other._ident.name == self._ident.name
+            and other._ident.domain.uuid == self._ident.domain.uuid
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._ident.domain.uuid, self._ident.name))
+
+    def xml(self, flags: int = 0) -> str:
+        """virDomainSnapshotGetXMLDesc (flags: DomainSnapshotXMLFlags)."""
+        if self._conn._readonly and flags & DomainSnapshotXMLFlags.SECURE:
+            raise make_error(
+                ErrorCode.OPERATION_DENIED, _S, "virDomainSnapshotGetXMLDesc with secure flag"
+            )
+        return self._conn._hv.domain_snapshot_get_xml_desc(self._ident, flags)
+
+    def parent(self) -> Snapshot:
+        """virDomainSnapshotGetParent (VIR_ERR_NO_DOMAIN_SNAPSHOT for a root)."""
+        return Snapshot(self._conn, self._conn._hv.domain_snapshot_get_parent(self._ident, 0))
+
+    def children(self, flags: int = 0) -> list[Snapshot]:
+        """virDomainSnapshotListAllChildren (flags: DomainSnapshotListFlags)."""
+        conn = self._conn
+        return [
+            Snapshot(conn, s)
+            for s in conn._hv.domain_snapshot_list_all_children(self._ident, flags)
+        ]
+
+    def num_children(self, flags: int = 0) -> int:
+        """virDomainSnapshotNumChildren."""
+        return self._conn._hv.domain_snapshot_num_children(self._ident, flags)
+
+    def is_current(self) -> bool:
+        """virDomainSnapshotIsCurrent."""
+        return self._conn._hv.domain_snapshot_is_current(self._ident, 0)
+
+    def has_metadata(self) -> bool:
+        """virDomainSnapshotHasMetadata."""
+        return self._conn._hv.domain_snapshot_has_metadata(self._ident, 0)
+
+    def revert(self, flags: int = 0) -> None:
+        """virDomainRevertToSnapshot (flags: DomainSnapshotRevertFlags)."""
+        self._conn._check_write("virDomainRevertToSnapshot", _S)
+        self._conn._hv.domain_revert_to_snapshot(self._ident, flags)
+
+    def delete(self, flags: int = 0) -> None:
+        """virDomainSnapshotDelete (flags: DomainSnapshotDeleteFlags)."""
+        self._conn._check_write("virDomainSnapshotDelete", _S)
+        self._conn._hv.domain_snapshot_delete(self._ident, flags)

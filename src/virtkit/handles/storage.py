@@ -1,0 +1,223 @@
+"""The StoragePool and StorageVolume handles."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from virtkit.errtables import ErrorDomain
+from virtkit.types import StoragePoolIdent, StoragePoolInfo, StorageVolIdent, StorageVolInfo
+
+if TYPE_CHECKING:
+    from virtkit.connection import Connection
+
+__all__ = ["StoragePool", "StorageVolume"]
+
+_ST = ErrorDomain.STORAGE
+
+
+class StoragePool:
+    """A storage pool (virStoragePoolPtr)."""
+
+    __slots__ = ("_conn", "_ident")
+
+    def __init__(self, conn: Connection, ident: StoragePoolIdent) -> None:
+        self._conn = conn
+        self._ident = ident
+
+    @property
+    def name(self) -> str:
+        """The pool's name."""
+        return self._ident.name
+
+    @property
+    def uuid(self) -> str:
+        """The pool's UUID."""
+        return self._ident.uuid
+
+    @property
+    def ident(self) -> StoragePoolIdent:
+        """The identity record the drivers take."""
+        return self._ident
+
+    @property
+    def connection(self) -> Connection:
+        """The connection this handle belongs to."""
+        return self._conn
+
+    def __repr__(self) -> str:
+        return f"<StoragePool {self._ident.name!r} uuid={self._ident.uuid}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoragePool):
+            return NotImplemented
+        return other._conn is self._conn and other._ident.uuid == self._ident.uuid
+
+    def __hash__(self) -> int:
+        return hash(self._ident.uuid)
+
+    def info(self) -> StoragePoolInfo:
+        """virStoragePoolGetInfo: state, capacity, allocation, available (bytes)."""
+        return self._conn._storage.storage_pool_get_info(self._ident)
+
+    def xml(self, flags: int = 0) -> str:
+        """virStoragePoolGetXMLDesc (flags: StorageXMLFlags)."""
+        return self._conn._storage.storage_pool_get_xml_desc(self._ident, flags)
+
+    def is_active(self) -> bool:
+        """virStoragePoolIsActive."""
+        return self._conn._storage.storage_pool_is_active(self._ident)
+
+    def is_persistent(self) -> bool:
+        """virStoragePoolIsPersistent."""
+        return self._conn._storage.storage_pool_is_persistent(self._ident)
+
+    @property
+    def autostart(self) -> bool:
+        """Whether the pool starts with the host (Get/SetAutostart)."""
+        return self._conn._storage.storage_pool_get_autostart(self._ident)
+
+    @autostart.setter
+    def autostart(self, value: bool) -> None:
+        self._conn._check_write("virStoragePoolSetAutostart", _ST)
+        self._conn._storage.storage_pool_set_autostart(self._ident, bool(value))
+
+    def build(self, flags: int = 0) -> None:
+        """virStoragePoolBuild (flags: StoragePoolBuildFlags)."""
+        self._conn._check_write("virStoragePoolBuild", _ST)
+        self._conn._storage.storage_pool_build(self._ident, flags)
+
+    def start(self, flags: int = 0) -> None:
+        """virStoragePoolCreate (flags: StoragePoolCreateFlags)."""
+        self._conn._check_write("virStoragePoolCreate", _ST)
+        self._conn._storage.storage_pool_create(self._ident, flags)
+
+    def destroy(self) -> None:
+        """virStoragePoolDestroy."""
+        self._conn._check_write("virStoragePoolDestroy", _ST)
+        self._conn._storage.storage_pool_destroy(self._ident)
+
+    def delete(self, flags: int = 0) -> None:
+        """virStoragePoolDelete (flags: StoragePoolDeleteFlags)."""
+        self._conn._check_write("virStoragePoolDelete", _ST)
+        self._conn._storage.storage_pool_delete(self._ident, flags)
+
+    def undefine(self) -> None:
+        """virStoragePoolUndefine."""
+        self._conn._check_write("virStoragePoolUndefine", _ST)
+        self._conn._storage.storage_pool_undefine(self._ident)
+
+    def refresh(self) -> None:
+        """virStoragePoolRefresh: rescan the pool's volumes."""
+        self._conn._check_write("virStoragePoolRefresh", _ST)
+        self._conn._storage.storage_pool_refresh(self._ident, 0)
+
+    def num_of_volumes(self) -> int:
+        """virStoragePoolNumOfVolumes."""
+        return self._conn._storage.storage_pool_num_of_volumes(self._ident)
+
+    def list_volumes(self, flags: int = 0) -> list[StorageVolume]:
+        """virStoragePoolListAllVolumes."""
+        conn = self._conn
+        return [
+            StorageVolume(conn, v)
+            for v in conn._storage.storage_pool_list_all_volumes(self._ident, flags)
+        ]
+
+    def lookup_volume(self, name: str) -> StorageVolume:
+        """virStorageVolLookupByName."""
+        return StorageVolume(
+            self._conn, self._conn._storage.storage_vol_lookup_by_name(self._ident, name)
+        )
+
+    def create_volume(self, xml: str, flags: int = 0) -> StorageVolume:
+        """virStorageVolCreateXML (flags: StorageVolCreateFlags)."""
+        self._conn._check_write("virStorageVolCreateXML", _ST)
+        return StorageVolume(
+            self._conn, self._conn._storage.storage_vol_create_xml(self._ident, xml, flags)
+        )
+
+    def create_volume_from(self, xml: str, clone: StorageVolume, flags: int = 0) -> StorageVolume:
+        """virStorageVolCreateXMLFrom: a new volume with ``clone``'s contents."""
+        self._conn._check_write("virStorageVolCreateXMLFrom", _ST)
+        ident = self._conn._storage.storage_vol_create_xml_from(
+            self._ident, xml, clone._ident, flags
+        )
+        return StorageVolume(self._conn, ident)
+
+
+class StorageVolume:
+    """A storage volume (virStorageVolPtr)."""
+
+    __slots__ = ("_conn", "_ident")
+
+    def __init__(self, conn: Connection, ident: StorageVolIdent) -> None:
+        self._conn = conn
+        self._ident = ident
+
+    @property
+    def name(self) -> str:
+        """The volume's name."""
+        return self._ident.name
+
+    @property
+    def key(self) -> str:
+        """The volume's key (unique on the host; for file volumes, its path)."""
+        return self._ident.key
+
+    @property
+    def pool_name(self) -> str:
+        """The name of the pool holding the volume."""
+        return self._ident.pool
+
+    @property
+    def ident(self) -> StorageVolIdent:
+        """The identity record the drivers take."""
+        return self._ident
+
+    @property
+    def connection(self) -> Connection:
+        """The connection this handle belongs to."""
+        return self._conn
+
+    def __repr__(self) -> str:
+        return f"<StorageVolume {self._ident.name!r} in {self._ident.pool!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StorageVolume):
+            return NotImplemented
+        return other._conn is self._conn and other._ident.key == self._ident.key
+
+    def __hash__(self) -> int:
+        return hash(self._ident.key)
+
+    def pool(self) -> StoragePool:
+        """virStoragePoolLookupByVolume."""
+        ident = self._conn._storage.storage_pool_lookup_by_volume(self._ident)
+        return StoragePool(self._conn, ident)
+
+    def info(self) -> StorageVolInfo:
+        """virStorageVolGetInfo: type, capacity, allocation (bytes)."""
+        return self._conn._storage.storage_vol_get_info(self._ident)
+
+    def xml(self, flags: int = 0) -> str:
+        """virStorageVolGetXMLDesc."""
+        return self._conn._storage.storage_vol_get_xml_desc(self._ident, flags)
+
+    def path(self) -> str:
+        """virStorageVolGetPath."""
+        return self._conn._storage.storage_vol_get_path(self._ident)
+
+    def delete(self, flags: int = 0) -> None:
+        """virStorageVolDelete (flags: StorageVolDeleteFlags)."""
+        self._conn._check_write("virStorageVolDelete", _ST)
+        self._conn._storage.storage_vol_delete(self._ident, flags)
+
+    def wipe(self, flags: int = 0) -> None:
+        """virStorageVolWipe."""
+        self._conn._check_write("virStorageVolWipe", _ST)
+        self._conn._storage.storage_vol_wipe(self._ident, flags)
+
+    def resize(self, capacity: int, flags: int = 0) -> None:
+        """virStorageVolResize (flags: StorageVolResizeFlags)."""
+        self._conn._check_write("virStorageVolResize", _ST)
+        self._conn._storage.storage_vol_resize(self._ident, capacity, flags)
