@@ -189,8 +189,8 @@ def _compile(cls: type[XmlModel]) -> _Compiled:
     text_spec: tuple[str, Conv[Any]] | None = None
     kids: dict[str, tuple[str, Spec]] = {}
     kid_order: list[tuple[str, Spec]] = []
-    for f in dataclasses.fields(cls):
-        spec = f.metadata.get(_SPEC)
+    for f in cls._vk_fields:
+        spec = f.spec
         if spec is None:
             continue
         if spec.kind == "attr":
@@ -207,14 +207,88 @@ def _compile(cls: type[XmlModel]) -> _Compiled:
     return _Compiled(attrs, tuple(attr_order), text_spec, kids, tuple(kid_order))
 
 
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    """One declared model field: its default (or factory), its XML spec, and flags."""
+
+    name: str
+    default: Any
+    factory: Callable[[], Any] | None
+    spec: Spec | None
+    compare: bool
+    repr: bool
+
+
+_NO_DEFAULT: Any = dataclasses.MISSING
+
+
+def _own_fields(klass: type) -> list[FieldInfo]:
+    """The fields a class declares itself, collected once and cached on the class.
+
+    Class attributes that were ``dataclasses.field(...)`` objects are replaced
+    by their plain default (or removed when they have a factory), as
+    ``@dataclass`` would do.
+    """
+    cached = klass.__dict__.get("_vk_own_fields")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    own: list[FieldInfo] = []
+    for name, annotation in klass.__dict__.get("__annotations__", {}).items():
+        if "ClassVar" in str(annotation):
+            continue
+        value = klass.__dict__.get(name, _NO_DEFAULT)
+        if isinstance(value, dataclasses.Field):
+            factory = None if value.default_factory is dataclasses.MISSING else value.default_factory
+            own.append(FieldInfo(name, value.default, factory, value.metadata.get(_SPEC),
+                                 value.compare, value.repr))
+            if factory is not None or value.default is dataclasses.MISSING:
+                delattr(klass, name)
+            else:
+                setattr(klass, name, value.default)
+        else:
+            own.append(FieldInfo(name, value, None, None, True, True))
+    klass._vk_own_fields = own  # type: ignore[attr-defined]
+    return own
+
+
+def _collect_fields(cls: type) -> tuple[FieldInfo, ...]:
+    merged: dict[str, FieldInfo] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is object:
+            continue
+        for info in _own_fields(klass):
+            merged.pop(info.name, None)
+            merged[info.name] = info
+    # Keyword-only bookkeeping fields of the base (unknown_*) go last, as before.
+    base = [merged.pop(n) for n in ("unknown_attrs", "unknown_children", "namespaces") if n in merged]
+    return (*merged.values(), *base)
+
+
 def model(tag: str) -> Callable[[type[M]], type[M]]:
-    """Class decorator: make ``cls`` a dataclass model of the element ``tag``."""
+    """Class decorator: make ``cls`` the model of the element ``tag``.
+
+    Models get one generic keyword ``__init__``, ``__eq__`` and ``__repr__``
+    driven by the collected field list, instead of per-class generated code:
+    importing several hundred models must stay cheap for a CLI process.
+    """
 
     def wrap(cls: type[M]) -> type[M]:
-        dc = dataclass(eq=True, repr=True)(cls)
-        dc.TAG = tag
-        dc._compiled = _compile(dc)
-        return dc
+        fields = _collect_fields(cls)
+        cls._vk_fields = fields
+        cls._vk_defaults = {
+            f.name: f.default for f in fields if f.factory is None and f.default is not _NO_DEFAULT
+        }
+        cls._vk_required = frozenset(
+            f.name for f in fields if f.factory is None and f.default is _NO_DEFAULT
+        )
+        cls._vk_factories = tuple((f.name, f.factory) for f in fields if f.factory is not None)
+        cls._vk_names = frozenset(f.name for f in fields)
+        cls._vk_compare = tuple(f.name for f in fields if f.compare)
+        cls._vk_repr = tuple(f.name for f in fields if f.repr)
+        cls._vk_post_init = cls.__post_init__ is not XmlModel.__post_init__
+        cls.TAG = tag
+        cls._compiled = _compile(cls)
+        return cls
 
     return wrap
 
@@ -230,7 +304,6 @@ def invalid_value(element: str, attribute: str, value: str, expected: str) -> XM
     )
 
 
-@dataclass(eq=True, repr=True)
 class XmlModel:
     """Base of every XML model. Subclasses use the ``@model(tag)`` decorator."""
 
@@ -238,6 +311,14 @@ class XmlModel:
     # The context name libvirt gives parse errors for this document type.
     XML_CONTEXT: ClassVar[str] = "xml"
     _compiled: ClassVar[_Compiled]
+    _vk_fields: ClassVar[tuple[FieldInfo, ...]] = ()
+    _vk_defaults: ClassVar[dict[str, Any]] = {}
+    _vk_required: ClassVar[frozenset[str]] = frozenset()
+    _vk_factories: ClassVar[tuple[tuple[str, Callable[[], Any]], ...]] = ()
+    _vk_names: ClassVar[frozenset[str]] = frozenset()
+    _vk_compare: ClassVar[tuple[str, ...]] = ()
+    _vk_repr: ClassVar[tuple[str, ...]] = ()
+    _vk_post_init: ClassVar[bool] = False
 
     unknown_attrs: list[tuple[str, str]] = dataclasses.field(
         default_factory=list, repr=False, compare=False, kw_only=True
@@ -250,6 +331,38 @@ class XmlModel:
     namespaces: list[tuple[str | None, str]] = dataclasses.field(
         default_factory=list, repr=False, compare=False, kw_only=True
     )
+
+    def __init__(self, **values: Any) -> None:
+        cls = type(self)
+        state = self.__dict__
+        state.update(cls._vk_defaults)
+        for name, factory in cls._vk_factories:
+            state[name] = factory()
+        if values:
+            unknown = values.keys() - cls._vk_names
+            if unknown:
+                raise TypeError(f"{cls.__name__}() got unexpected fields: {sorted(unknown)}")
+            state.update(values)
+        missing = cls._vk_required - state.keys()
+        if missing:
+            raise TypeError(f"{cls.__name__}() missing fields: {sorted(missing)}")
+        if cls._vk_post_init:
+            self.__post_init__()
+
+    def __post_init__(self) -> None:
+        """Hook run at the end of ``__init__`` (as a dataclass's would)."""
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        mine, theirs = self.__dict__, other.__dict__
+        return all(mine.get(n) == theirs.get(n) for n in self._vk_compare)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={self.__dict__.get(n)!r}" for n in self._vk_repr)
+        return f"{type(self).__name__}({inner})"
 
     # ------------------------------------------------------------------ reading
 
