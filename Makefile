@@ -7,7 +7,9 @@ APT_PKGS := libvirt-clients python3-libvirt libvirt-daemon
 .PHONY: demo test venv sysdeps lint typecheck pytest bench clean
 
 $(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
+	python3 -m venv $(VENV) 2>/dev/null || { rm -rf $(VENV); \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && \
+	  python3 -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
@@ -24,7 +26,7 @@ sysdeps:
 	fi
 
 lint: venv
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
 
 typecheck: venv
 	$(VENV)/bin/mypy
