@@ -19,8 +19,37 @@ def test_malformed_xml_reports_line_and_reason() -> None:
 
 def test_empty_document() -> None:
     with pytest.raises(XMLError) as info:
-        parse_xml("   ")
-    assert info.value.code == ErrorCode.XML_ERROR
+        parse_xml("", "domain_definition")
+    assert info.value.code == ErrorCode.XML_DETAIL
+    assert info.value.message == "(domain_definition):1: Document is empty\n(null)\n^"
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            "<domain>\n  <name>x</nam>\n</domain>\n",
+            "(ctx):2: Opening and ending tag mismatch: name line 2 and nam\n"
+            "  <name>x</nam>\n---------------^",
+        ),
+        (
+            "<domain><name>x</name>",
+            "(ctx):1: Premature end of data in tag domain line 1\n"
+            "<domain><name>x</name>\n----------------------^",
+        ),
+        (
+            "<domain>\n<name>x</name>\n",
+            "(ctx):3: Premature end of data in tag domain line 1\n(null)\n^",
+        ),
+        ("<a>\n\t<b x=1/>\n</a>\n", "(ctx):2: AttValue: \" or ' expected\n\t<b x=1/>\n\t-----^"),
+    ],
+)
+def test_syntax_errors_carry_libvirts_context_lines(doc: str, message: str) -> None:
+    """The same three-line message libvirt's catchXMLError builds (checked against virsh)."""
+    with pytest.raises(XMLError) as info:
+        parse_xml(doc, "ctx", error_domain=20)
+    assert info.value.message == message
+    assert info.value.domain == 20
 
 
 def test_external_entities_are_not_resolved(tmp_path: object) -> None:

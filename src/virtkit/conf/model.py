@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Self, TypeVar
@@ -233,12 +234,15 @@ def _own_fields(klass: type) -> list[FieldInfo]:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     own: list[FieldInfo] = []
-    for name, annotation in klass.__dict__.get("__annotations__", {}).items():
+    # Own annotations only (get_annotations does not look at base classes).
+    for name, annotation in inspect.get_annotations(klass).items():
         if "ClassVar" in str(annotation):
             continue
         value = klass.__dict__.get(name, _NO_DEFAULT)
         if isinstance(value, dataclasses.Field):
-            factory = None if value.default_factory is dataclasses.MISSING else value.default_factory
+            factory = (
+                None if value.default_factory is dataclasses.MISSING else value.default_factory
+            )
             own.append(FieldInfo(name, value.default, factory, value.metadata.get(_SPEC),
                                  value.compare, value.repr))
             if factory is not None or value.default is dataclasses.MISSING:
@@ -260,7 +264,9 @@ def _collect_fields(cls: type) -> tuple[FieldInfo, ...]:
             merged.pop(info.name, None)
             merged[info.name] = info
     # Keyword-only bookkeeping fields of the base (unknown_*) go last, as before.
-    base = [merged.pop(n) for n in ("unknown_attrs", "unknown_children", "namespaces") if n in merged]
+    base = [
+        merged.pop(n) for n in ("unknown_attrs", "unknown_children", "namespaces") if n in merged
+    ]
     return (*merged.values(), *base)
 
 
@@ -310,6 +316,8 @@ class XmlModel:
     TAG: ClassVar[str] = ""
     # The context name libvirt gives parse errors for this document type.
     XML_CONTEXT: ClassVar[str] = "xml"
+    # The error domain libvirt reports this document's parse errors under.
+    ERROR_DOMAIN: ClassVar[int] = ErrorDomain.XML
     _compiled: ClassVar[_Compiled]
     _vk_fields: ClassVar[tuple[FieldInfo, ...]] = ()
     _vk_defaults: ClassVar[dict[str, Any]] = {}
@@ -369,7 +377,7 @@ class XmlModel:
     @classmethod
     def from_xml(cls, xml: str | bytes) -> Self:
         """Parse a document whose root element is this model's element."""
-        root = parse_xml(xml, cls.XML_CONTEXT)
+        root = parse_xml(xml, cls.XML_CONTEXT, cls.ERROR_DOMAIN)
         if root.tag != cls.TAG:
             raise XMLError(
                 format_message(

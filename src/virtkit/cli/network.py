@@ -1,0 +1,196 @@
+"""Network commands: net-list, net-info, net-define ... net-autostart."""
+
+from __future__ import annotations
+
+from virtkit.cli.common import lookup_network, read_file, yes_no
+from virtkit.cli.framework import Cmd, CommandDef, Ctl, specs_to_defs
+from virtkit.cli.output import format_table, to_json
+from virtkit.cli.specs import GROUPS
+
+TYPE_CHECKING = False  # typing is not imported at run time (startup speed)
+if TYPE_CHECKING:
+    from typing import Any
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def name_key(obj: Any) -> str:
+    """vshStrcasecmp order on names."""
+    name: str = obj.name
+    return name.translate(_ASCII_LOWER)
+
+
+def _autostart_text(net: Any) -> str:
+    from virtkit.errors import VirtError
+
+    try:
+        return yes_no(net.autostart)
+    except VirtError:
+        return "no autostart"
+
+
+def cmd_net_list(ctl: Ctl, cmd: Cmd) -> bool:
+    flags = 2  # VIR_CONNECT_LIST_NETWORKS_ACTIVE
+    if cmd.flag("inactive"):
+        flags = 1
+    if cmd.flag("all"):
+        flags = 3
+    for option, bit in (
+        ("persistent", 4),
+        ("transient", 8),
+        ("autostart", 16),
+        ("no-autostart", 32),
+    ):
+        if cmd.flag(option):
+            flags |= bit
+    opt_table, opt_name, opt_uuid = cmd.flag("table"), cmd.flag("name"), cmd.flag("uuid")
+    if opt_table + opt_name + opt_uuid > 1:
+        ctl.error("Only one argument from --table, --name and --uuid may be specified.")
+        return False
+    with ctl.failing("Failed to list networks"):
+        nets = sorted(ctl.conn.list_networks(flags), key=name_key)
+    if cmd.flag("json"):
+        ctl.print(
+            to_json(
+                [
+                    {
+                        "name": n.name,
+                        "uuid": n.uuid,
+                        "active": n.is_active(),
+                        "autostart": _autostart_text(n),
+                        "persistent": n.is_persistent(),
+                    }
+                    for n in nets
+                ]
+            )
+        )
+        return True
+    if opt_uuid or opt_name:
+        for net in nets:
+            ctl.print(f"{net.uuid if opt_uuid else net.name}\n")
+        return True
+    rows = [
+        [
+            n.name,
+            "active" if n.is_active() else "inactive",
+            _autostart_text(n),
+            yes_no(n.is_persistent()),
+        ]
+        for n in nets
+    ]
+    ctl.print(format_table(["Name", "State", "Autostart", "Persistent"], rows, not ctl.quiet))
+    return True
+
+
+def cmd_net_info(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.errors import VirtError
+
+    net, _ = lookup_network(ctl, cmd)
+    fields: list[tuple[str, str]] = [("Name:", net.name), ("UUID:", net.uuid)]
+    doc: dict[str, Any] = {"name": net.name, "uuid": net.uuid}
+    try:
+        active = net.is_active()
+        fields.append(("Active:", yes_no(active)))
+        doc["active"] = active
+    except VirtError:
+        pass
+    try:
+        persistent = yes_no(net.is_persistent())
+    except VirtError:
+        persistent = "unknown"
+    fields.append(("Persistent:", persistent))
+    autostart = _autostart_text(net)
+    fields.append(("Autostart:", autostart))
+    doc.update(persistent=persistent, autostart=autostart)
+    try:
+        bridge: str | None = net.bridge_name()
+    except VirtError:
+        bridge = None
+    if bridge:
+        fields.append(("Bridge:", bridge))
+    doc["bridge"] = bridge
+    if cmd.flag("json"):
+        ctl.print(to_json(doc))
+    else:
+        ctl.print("".join(f"{label:<15} {value}\n" for label, value in fields))
+    return True
+
+
+def cmd_net_define(ctl: Ctl, cmd: Cmd) -> bool:
+    path = ctl.opt_required(cmd, "file")
+    xml = read_file(ctl, path)
+    flags = 1 if cmd.flag("validate") else 0
+    with ctl.failing(f"Failed to define network from {path}"):
+        net = ctl.conn.define_network(xml, flags)
+    ctl.print_extra(f"Network {net.name} defined from {path}\n")
+    return True
+
+
+def cmd_net_create(ctl: Ctl, cmd: Cmd) -> bool:
+    path = ctl.opt_required(cmd, "file")
+    xml = read_file(ctl, path)
+    flags = 1 if cmd.flag("validate") else 0
+    with ctl.failing(f"Failed to create network from {path}"):
+        net = ctl.conn.create_network(xml, flags)
+    ctl.print_extra(f"Network {net.name} created from {path}\n")
+    return True
+
+
+def cmd_net_start(ctl: Ctl, cmd: Cmd) -> bool:
+    net, name = lookup_network(ctl, cmd)
+    with ctl.failing(f"Failed to start network {name}"):
+        net.start()
+    ctl.print_extra(f"Network {name} started\n")
+    return True
+
+
+def cmd_net_destroy(ctl: Ctl, cmd: Cmd) -> bool:
+    net, name = lookup_network(ctl, cmd)
+    with ctl.failing(f"Failed to destroy network {name}"):
+        net.destroy()
+    ctl.print_extra(f"Network {name} destroyed\n")
+    return True
+
+
+def cmd_net_undefine(ctl: Ctl, cmd: Cmd) -> bool:
+    net, name = lookup_network(ctl, cmd)
+    with ctl.failing(f"Failed to undefine network {name}"):
+        net.undefine()
+    ctl.print_extra(f"Network {name} has been undefined\n")
+    return True
+
+
+def cmd_net_dumpxml(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.cli.xmltools import dump_xml
+
+    net, _ = lookup_network(ctl, cmd)
+    xml = net.xml(1 if cmd.flag("inactive") else 0)
+    return dump_xml(ctl, xml, cmd.raw("xpath"), cmd.flag("wrap"))
+
+
+def cmd_net_autostart(ctl: Ctl, cmd: Cmd) -> bool:
+    net, name = lookup_network(ctl, cmd)
+    enable = not cmd.flag("disable")
+    verb = "mark" if enable else "unmark"
+    with ctl.failing(f"failed to {verb} network {name} as autostarted"):
+        net.autostart = enable
+    ctl.print_extra(f"Network {name} {verb}ed as autostarted\n")
+    return True
+
+
+COMMANDS: dict[str, CommandDef] = specs_to_defs(
+    next(cmds for _, kw, _, cmds in GROUPS if kw == "network"),
+    {
+        "net-list": cmd_net_list,
+        "net-info": cmd_net_info,
+        "net-define": cmd_net_define,
+        "net-create": cmd_net_create,
+        "net-start": cmd_net_start,
+        "net-destroy": cmd_net_destroy,
+        "net-undefine": cmd_net_undefine,
+        "net-dumpxml": cmd_net_dumpxml,
+        "net-autostart": cmd_net_autostart,
+    },
+    json_commands=("net-list", "net-info"),
+)

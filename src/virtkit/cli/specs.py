@@ -1,0 +1,834 @@
+"""virsh 9.0 command tables for the commands virtkit implements: name, help, description, options.
+
+Facts taken from `virsh help COMMAND` (option names, kinds, order and help text), so that
+parsing, positional arguments and `help` output match virsh.
+"""
+
+# ruff: noqa: E501
+from __future__ import annotations
+
+Spec = tuple[str, str | None, tuple[tuple[str, str, str, str], ...]]
+
+# (group title, help keyword, handler module, {command: spec}) in virsh's group order
+GROUPS: list[tuple[str, str, str, dict[str, Spec]]] = []
+
+GROUPS.append(
+    (
+        "Host and Hypervisor",
+        "host",
+        "host",
+        {
+            "capabilities": (
+                "capabilities",
+                "Returns capabilities of hypervisor/driver.",
+                (),
+            ),
+            "hostname": (
+                "print the hypervisor hostname",
+                None,
+                (),
+            ),
+            "nodeinfo": (
+                "node information",
+                "Returns basic information about the node.",
+                (),
+            ),
+            "uri": (
+                "print the hypervisor canonical URI",
+                None,
+                (),
+            ),
+            "version": (
+                "show version",
+                "Display the system version information.",
+                (("daemon", "BOOL", "", "report daemon version too"),),
+            ),
+        },
+    )
+)
+
+GROUPS.append(
+    (
+        "Domain Management",
+        "domain",
+        "domain",
+        {
+            "autostart": (
+                "autostart a domain",
+                "Configure a domain to be automatically started at boot.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("disable", "BOOL", "", "disable autostarting"),
+                ),
+            ),
+            "create": (
+                "create a domain from an XML file",
+                "Create a domain.",
+                (
+                    ("file", "DATA", "REQ", "file containing an XML domain description"),
+                    ("console", "BOOL", "", "attach to console after creation"),
+                    ("paused", "BOOL", "", "leave the guest paused after creation"),
+                    (
+                        "autodestroy",
+                        "BOOL",
+                        "",
+                        "automatically destroy the guest when virsh disconnects",
+                    ),
+                    ("pass-fds", "STRING", "", "pass file descriptors N,M,... to the guest"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                    ("reset-nvram", "BOOL", "", "re-initialize NVRAM from its pristine template"),
+                ),
+            ),
+            "define": (
+                "define (but don't start) a domain from an XML file",
+                "Define a domain.",
+                (
+                    ("file", "DATA", "REQ", "file containing an XML domain description"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "destroy": (
+                "destroy (stop) a domain",
+                "Forcefully stop a given domain, but leave its resources intact.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("graceful", "BOOL", "", "terminate gracefully"),
+                    ("remove-logs", "BOOL", "", "remove domain logs"),
+                ),
+            ),
+            "domid": (
+                "convert a domain name or UUID to domain id",
+                None,
+                (("domain", "DATA", "REQ", "domain name or uuid"),),
+            ),
+            "domname": (
+                "convert a domain id or UUID to domain name",
+                None,
+                (("domain", "DATA", "REQ", "domain id or uuid"),),
+            ),
+            "domuuid": (
+                "convert a domain name or id to domain UUID",
+                None,
+                (("domain", "DATA", "REQ", "domain id or name"),),
+            ),
+            "dumpxml": (
+                "domain information in XML",
+                "Output the domain information as an XML dump to stdout.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("inactive", "BOOL", "", "show inactive defined XML"),
+                    (
+                        "security-info",
+                        "BOOL",
+                        "",
+                        "include security sensitive information in XML dump",
+                    ),
+                    ("update-cpu", "BOOL", "", "update guest CPU according to host CPU"),
+                    ("migratable", "BOOL", "", "provide XML suitable for migrations"),
+                    ("xpath", "STRING", "REQ_OPT", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "edit": (
+                "edit XML configuration for a domain",
+                "Edit the XML configuration for a domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("skip-validate", "BOOL", "", "skip validation of the XML against the schema"),
+                ),
+            ),
+            "managedsave": (
+                "managed save of a domain state",
+                "Save and destroy a running domain, so it can be restarted from\n    the same state at a later time.  When the virsh 'start'\n    command is next run for the domain, it will automatically\n    be started from this saved state.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("bypass-cache", "BOOL", "", "avoid file system cache when saving"),
+                    ("running", "BOOL", "", "set domain to be running on next start"),
+                    ("paused", "BOOL", "", "set domain to be paused on next start"),
+                    ("verbose", "BOOL", "", "display the progress of save"),
+                ),
+            ),
+            "reboot": (
+                "reboot a domain",
+                "Run a reboot command in the target domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("mode", "STRING", "", "shutdown mode: acpi|agent|initctl|signal|paravirt"),
+                ),
+            ),
+            "reset": (
+                "reset a domain",
+                "Reset the target domain as if by power button",
+                (("domain", "DATA", "REQ", "domain name, id or uuid"),),
+            ),
+            "restore": (
+                "restore a domain from a saved state in a file",
+                "Restore a domain.",
+                (
+                    ("file", "DATA", "REQ", "the state to restore"),
+                    ("bypass-cache", "BOOL", "", "avoid file system cache when restoring"),
+                    ("xml", "STRING", "", "filename containing updated XML for the target"),
+                    ("running", "BOOL", "", "restore domain into running state"),
+                    ("paused", "BOOL", "", "restore domain into paused state"),
+                    ("reset-nvram", "BOOL", "", "re-initialize NVRAM from its pristine template"),
+                ),
+            ),
+            "resume": (
+                "resume a domain",
+                "Resume a previously suspended domain.",
+                (("domain", "DATA", "REQ", "domain name, id or uuid"),),
+            ),
+            "save": (
+                "save a domain state to a file",
+                "Save the RAM state of a running domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("file", "DATA", "REQ", "where to save the data"),
+                    ("bypass-cache", "BOOL", "", "avoid file system cache when saving"),
+                    ("xml", "STRING", "", "filename containing updated XML for the target"),
+                    ("running", "BOOL", "", "set domain to be running on restore"),
+                    ("paused", "BOOL", "", "set domain to be paused on restore"),
+                    ("verbose", "BOOL", "", "display the progress of save"),
+                ),
+            ),
+            "setmaxmem": (
+                "change maximum memory limit",
+                "Change the maximum memory allocation limit in the guest domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    (
+                        "size",
+                        "INT",
+                        "REQ",
+                        "new maximum memory size, as scaled integer (default KiB)",
+                    ),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                    ("kilobytes", "ALIAS", "", "size"),
+                ),
+            ),
+            "setmem": (
+                "change memory allocation",
+                "Change the current memory allocation in the guest domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("size", "INT", "REQ", "new memory size, as scaled integer (default KiB)"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                    ("kilobytes", "ALIAS", "", "size"),
+                ),
+            ),
+            "setvcpus": (
+                "change number of virtual CPUs",
+                "Change the number of virtual CPUs in the guest domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("count", "INT", "REQ", "number of virtual CPUs"),
+                    ("maximum", "BOOL", "", "set maximum limit on next boot"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                    ("guest", "BOOL", "", "modify cpu state in the guest"),
+                    ("hotpluggable", "BOOL", "", "make added vcpus hot(un)pluggable"),
+                ),
+            ),
+            "shutdown": (
+                "gracefully shutdown a domain",
+                "Run shutdown in the target domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("mode", "STRING", "", "shutdown mode: acpi|agent|initctl|signal|paravirt"),
+                ),
+            ),
+            "start": (
+                "start a (previously defined) inactive domain",
+                "Start a domain, either from the last managedsave\n    state, or via a fresh boot if no managedsave state\n    is present.",
+                (
+                    ("domain", "DATA", "REQ", "name of the inactive domain"),
+                    ("console", "BOOL", "", "attach to console after creation"),
+                    ("paused", "BOOL", "", "leave the guest paused after creation"),
+                    (
+                        "autodestroy",
+                        "BOOL",
+                        "",
+                        "automatically destroy the guest when virsh disconnects",
+                    ),
+                    ("bypass-cache", "BOOL", "", "avoid file system cache when loading"),
+                    ("force-boot", "BOOL", "", "force fresh boot by discarding any managed save"),
+                    ("pass-fds", "STRING", "", "pass file descriptors N,M,... to the guest"),
+                    ("reset-nvram", "BOOL", "", "re-initialize NVRAM from its pristine template"),
+                ),
+            ),
+            "suspend": (
+                "suspend a domain",
+                "Suspend a running domain.",
+                (("domain", "DATA", "REQ", "domain name, id or uuid"),),
+            ),
+            "undefine": (
+                "undefine a domain",
+                "Undefine an inactive domain, or convert persistent to transient.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("managed-save", "BOOL", "", "remove domain managed state file"),
+                    (
+                        "storage",
+                        "STRING",
+                        "",
+                        "remove associated storage volumes (comma separated list of targets or source paths) (see domblklist)",
+                    ),
+                    (
+                        "remove-all-storage",
+                        "BOOL",
+                        "",
+                        "remove all associated storage volumes (use with caution)",
+                    ),
+                    (
+                        "delete-storage-volume-snapshots",
+                        "BOOL",
+                        "",
+                        "delete snapshots associated with volume(s), requires --remove-all-storage (must be supported by storage driver)",
+                    ),
+                    ("wipe-storage", "BOOL", "", "wipe data on the removed volumes"),
+                    (
+                        "snapshots-metadata",
+                        "BOOL",
+                        "",
+                        "remove all domain snapshot metadata (vm must be inactive)",
+                    ),
+                    (
+                        "checkpoints-metadata",
+                        "BOOL",
+                        "",
+                        "remove all domain checkpoint metadata (vm must be inactive)",
+                    ),
+                    ("nvram", "BOOL", "", "remove nvram file"),
+                    ("keep-nvram", "BOOL", "", "keep nvram file"),
+                    ("tpm", "BOOL", "", "remove TPM state"),
+                    ("keep-tpm", "BOOL", "", "keep TPM state"),
+                    ("delete-snapshots", "ALIAS", "", "delete-storage-volume-snapshots"),
+                ),
+            ),
+        },
+    )
+)
+
+GROUPS.append(
+    (
+        "Domain Monitoring",
+        "monitor",
+        "domain",
+        {
+            "dominfo": (
+                "domain information",
+                "Returns basic information about the domain.",
+                (("domain", "DATA", "REQ", "domain name, id or uuid"),),
+            ),
+            "domstate": (
+                "domain state",
+                "Returns state about a domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("reason", "BOOL", "", "also print reason for the state"),
+                ),
+            ),
+            "domstats": (
+                "get statistics about one or multiple domains",
+                "Gets statistics about one or more (or all) domains",
+                (
+                    ("state", "BOOL", "", "report domain state"),
+                    ("cpu-total", "BOOL", "", "report domain physical cpu usage"),
+                    ("balloon", "BOOL", "", "report domain balloon statistics"),
+                    ("vcpu", "BOOL", "", "report domain virtual cpu information"),
+                    ("interface", "BOOL", "", "report domain network interface information"),
+                    ("block", "BOOL", "", "report domain block device statistics"),
+                    ("perf", "BOOL", "", "report domain perf event statistics"),
+                    ("iothread", "BOOL", "", "report domain IOThread information"),
+                    ("memory", "BOOL", "", "report domain memory usage"),
+                    ("dirtyrate", "BOOL", "", "report domain dirty rate information"),
+                    ("vm", "BOOL", "", "report hypervisor-specific statistics"),
+                    ("list-active", "BOOL", "", "list only active domains"),
+                    ("list-inactive", "BOOL", "", "list only inactive domains"),
+                    ("list-persistent", "BOOL", "", "list only persistent domains"),
+                    ("list-transient", "BOOL", "", "list only transient domains"),
+                    ("list-running", "BOOL", "", "list only running domains"),
+                    ("list-paused", "BOOL", "", "list only paused domains"),
+                    ("list-shutoff", "BOOL", "", "list only shutoff domains"),
+                    ("list-other", "BOOL", "", "list only domains in other states"),
+                    ("raw", "BOOL", "", "do not pretty-print the fields"),
+                    ("enforce", "BOOL", "", "enforce requested stats parameters"),
+                    ("backing", "BOOL", "", "add backing chain information to block stats"),
+                    ("nowait", "BOOL", "", "report only stats that are accessible instantly"),
+                    ("domain", "ARGV", "", "list of domains to get stats for"),
+                ),
+            ),
+            "list": (
+                "list domains",
+                "Returns list of domains.",
+                (
+                    ("inactive", "BOOL", "", "list inactive domains"),
+                    ("all", "BOOL", "", "list inactive & active domains"),
+                    ("transient", "BOOL", "", "list transient domains"),
+                    ("persistent", "BOOL", "", "list persistent domains"),
+                    ("with-snapshot", "BOOL", "", "list domains with existing snapshot"),
+                    ("without-snapshot", "BOOL", "", "list domains without a snapshot"),
+                    ("with-checkpoint", "BOOL", "", "list domains with existing checkpoint"),
+                    ("without-checkpoint", "BOOL", "", "list domains without a checkpoint"),
+                    ("state-running", "BOOL", "", "list domains in running state"),
+                    ("state-paused", "BOOL", "", "list domains in paused state"),
+                    ("state-shutoff", "BOOL", "", "list domains in shutoff state"),
+                    ("state-other", "BOOL", "", "list domains in other states"),
+                    ("autostart", "BOOL", "", "list domains with autostart enabled"),
+                    ("no-autostart", "BOOL", "", "list domains with autostart disabled"),
+                    ("with-managed-save", "BOOL", "", "list domains with managed save state"),
+                    ("without-managed-save", "BOOL", "", "list domains without managed save"),
+                    ("uuid", "BOOL", "", "list uuid's only"),
+                    ("name", "BOOL", "", "list domain names only"),
+                    ("id", "BOOL", "", "list domain IDs only"),
+                    ("table", "BOOL", "", "list table (default)"),
+                    ("managed-save", "BOOL", "", "mark inactive domains with managed save state"),
+                    ("title", "BOOL", "", "show domain title"),
+                ),
+            ),
+        },
+    )
+)
+
+GROUPS.append(
+    (
+        "Domain Events",
+        "events",
+        "events",
+        {
+            "event": (
+                "Domain Events",
+                "List event types, or wait for domain events to occur",
+                (
+                    ("domain", "STRING", "", "filter by domain name, id or uuid"),
+                    ("event", "STRING", "", "which event type to wait for"),
+                    ("all", "BOOL", "", "wait for all events instead of just one type"),
+                    ("loop", "BOOL", "", "loop until timeout or interrupt, rather than one-shot"),
+                    ("timeout", "INT", "", "timeout seconds"),
+                    ("list", "BOOL", "", "list valid event types"),
+                    ("timestamp", "BOOL", "", "show timestamp for each printed event"),
+                ),
+            ),
+        },
+    )
+)
+
+GROUPS.append(
+    (
+        "Networking",
+        "network",
+        "network",
+        {
+            "net-autostart": (
+                "autostart a network",
+                "Configure a network to be automatically started at boot.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("disable", "BOOL", "", "disable autostarting"),
+                ),
+            ),
+            "net-create": (
+                "create a network from an XML file",
+                "Create a network.",
+                (
+                    ("file", "DATA", "REQ", "file containing an XML network description"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "net-define": (
+                "define an inactive persistent virtual network or modify an existing persistent one from an XML file",
+                "Define or modify a persistent virtual network.",
+                (
+                    ("file", "DATA", "REQ", "file containing an XML network description"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "net-destroy": (
+                "destroy (stop) a network",
+                "Forcefully stop a given network.",
+                (("network", "DATA", "REQ", "network name or uuid"),),
+            ),
+            "net-dumpxml": (
+                "network information in XML",
+                "Output the network information as an XML dump to stdout.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("inactive", "BOOL", "", "show inactive defined XML"),
+                    ("xpath", "STRING", "REQ_OPT", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "net-info": (
+                "network information",
+                "Returns basic information about the network",
+                (("network", "DATA", "REQ", "network name or uuid"),),
+            ),
+            "net-list": (
+                "list networks",
+                "Returns list of networks.",
+                (
+                    ("inactive", "BOOL", "", "list inactive networks"),
+                    ("all", "BOOL", "", "list inactive & active networks"),
+                    ("persistent", "BOOL", "", "list persistent networks"),
+                    ("transient", "BOOL", "", "list transient networks"),
+                    ("autostart", "BOOL", "", "list networks with autostart enabled"),
+                    ("no-autostart", "BOOL", "", "list networks with autostart disabled"),
+                    ("uuid", "BOOL", "", "list uuid's only"),
+                    ("name", "BOOL", "", "list network names only"),
+                    ("table", "BOOL", "", "list table (default)"),
+                ),
+            ),
+            "net-start": (
+                "start a (previously defined) inactive network",
+                "Start a network.",
+                (("network", "DATA", "REQ", "network name or uuid"),),
+            ),
+            "net-undefine": (
+                "undefine a persistent network",
+                "Undefine the configuration for a persistent network.",
+                (("network", "DATA", "REQ", "network name or uuid"),),
+            ),
+        },
+    )
+)
+
+GROUPS.append(
+    (
+        "Snapshot",
+        "snapshot",
+        "snapshot",
+        {
+            "snapshot-create-as": (
+                "Create a snapshot from a set of args",
+                "Create a snapshot (disk and RAM) from arguments",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("name", "STRING", "", "name of snapshot"),
+                    ("description", "STRING", "", "description of snapshot"),
+                    ("print-xml", "BOOL", "", "print XML document rather than create"),
+                    ("no-metadata", "BOOL", "", "take snapshot but create no metadata"),
+                    ("halt", "BOOL", "", "halt domain after snapshot is created"),
+                    ("disk-only", "BOOL", "", "capture disk state but not vm state"),
+                    ("reuse-external", "BOOL", "", "reuse any existing external files"),
+                    ("quiesce", "BOOL", "", "quiesce guest's file systems"),
+                    ("atomic", "BOOL", "", "require atomic operation"),
+                    ("live", "BOOL", "", "take a live snapshot"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                    (
+                        "memspec",
+                        "STRING",
+                        "REQ_OPT",
+                        "memory attributes: [file=]name[,snapshot=type]",
+                    ),
+                    (
+                        "diskspec",
+                        "ARGV",
+                        "",
+                        "disk attributes: disk[,snapshot=type][,driver=type][,stype=type][,file=name]",
+                    ),
+                ),
+            ),
+            "snapshot-current": (
+                "Get or set the current snapshot",
+                "Get or set the current snapshot",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("name", "BOOL", "", "list the name, rather than the full xml"),
+                    (
+                        "security-info",
+                        "BOOL",
+                        "",
+                        "include security sensitive information in XML dump",
+                    ),
+                    ("snapshotname", "STRING", "", "name of existing snapshot to make current"),
+                ),
+            ),
+            "snapshot-delete": (
+                "Delete a domain snapshot",
+                "Snapshot Delete",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("snapshotname", "STRING", "", "snapshot name"),
+                    ("current", "BOOL", "", "delete current snapshot"),
+                    ("children", "BOOL", "", "delete snapshot and all children"),
+                    ("children-only", "BOOL", "", "delete children but not snapshot"),
+                    (
+                        "metadata",
+                        "BOOL",
+                        "",
+                        "delete only libvirt metadata, leaving snapshot contents behind",
+                    ),
+                ),
+            ),
+            "snapshot-list": (
+                "List snapshots for a domain",
+                "Snapshot List",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("parent", "BOOL", "", "add a column showing parent snapshot"),
+                    ("roots", "BOOL", "", "list only snapshots without parents"),
+                    ("leaves", "BOOL", "", "list only snapshots without children"),
+                    (
+                        "no-leaves",
+                        "BOOL",
+                        "",
+                        "list only snapshots that are not leaves (with children)",
+                    ),
+                    (
+                        "metadata",
+                        "BOOL",
+                        "",
+                        "list only snapshots that have metadata that would prevent undefine",
+                    ),
+                    (
+                        "no-metadata",
+                        "BOOL",
+                        "",
+                        "list only snapshots that have no metadata managed by libvirt",
+                    ),
+                    ("inactive", "BOOL", "", "filter by snapshots taken while inactive"),
+                    (
+                        "active",
+                        "BOOL",
+                        "",
+                        "filter by snapshots taken while active (full system snapshots)",
+                    ),
+                    ("disk-only", "BOOL", "", "filter by disk-only snapshots"),
+                    ("internal", "BOOL", "", "filter by internal snapshots"),
+                    ("external", "BOOL", "", "filter by external snapshots"),
+                    ("tree", "BOOL", "", "list snapshots in a tree"),
+                    ("from", "STRING", "", "limit list to children of given snapshot"),
+                    ("current", "BOOL", "", "limit list to children of current snapshot"),
+                    ("descendants", "BOOL", "", "with --from, list all descendants"),
+                    ("name", "BOOL", "", "list snapshot names only"),
+                    ("topological", "BOOL", "", "sort list topologically rather than by name"),
+                ),
+            ),
+            "snapshot-revert": (
+                "Revert a domain to a snapshot",
+                "Revert domain to snapshot",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("snapshotname", "STRING", "", "snapshot name"),
+                    ("current", "BOOL", "", "revert to current snapshot"),
+                    ("running", "BOOL", "", "after reverting, change state to running"),
+                    ("paused", "BOOL", "", "after reverting, change state to paused"),
+                    ("force", "BOOL", "", "try harder on risky reverts"),
+                    ("reset-nvram", "BOOL", "", "re-initialize NVRAM from its pristine template"),
+                ),
+            ),
+        },
+    )
+)
+
+GROUPS.append(
+    (
+        "Storage Pool",
+        "pool",
+        "storage",
+        {
+            "pool-create": (
+                "create a pool from an XML file",
+                "Create a pool.",
+                (
+                    ("file", "DATA", "REQ", "file containing an XML pool description"),
+                    ("build", "BOOL", "", "build the pool as normal"),
+                    ("no-overwrite", "BOOL", "", "do not overwrite any existing data"),
+                    ("overwrite", "BOOL", "", "overwrite any existing data"),
+                ),
+            ),
+            "pool-define": (
+                "define an inactive persistent storage pool or modify an existing persistent one from an XML file",
+                "Define or modify a persistent storage pool.",
+                (
+                    ("file", "DATA", "REQ", "file containing an XML pool description"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "pool-destroy": (
+                "destroy (stop) a pool",
+                "Forcefully stop a given pool. Raw data in the pool is untouched",
+                (("pool", "DATA", "REQ", "pool name or uuid"),),
+            ),
+            "pool-dumpxml": (
+                "pool information in XML",
+                "Output the pool information as an XML dump to stdout.",
+                (
+                    ("pool", "DATA", "REQ", "pool name or uuid"),
+                    ("inactive", "BOOL", "", "show inactive defined XML"),
+                    ("xpath", "STRING", "REQ_OPT", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "pool-info": (
+                "storage pool information",
+                "Returns basic information about the storage pool.",
+                (
+                    ("pool", "DATA", "REQ", "pool name or uuid"),
+                    ("bytes", "BOOL", "", "Return pool info in bytes"),
+                ),
+            ),
+            "pool-list": (
+                "list pools",
+                "Returns list of pools.",
+                (
+                    ("inactive", "BOOL", "", "list inactive pools"),
+                    ("all", "BOOL", "", "list inactive & active pools"),
+                    ("transient", "BOOL", "", "list transient pools"),
+                    ("persistent", "BOOL", "", "list persistent pools"),
+                    ("autostart", "BOOL", "", "list pools with autostart enabled"),
+                    ("no-autostart", "BOOL", "", "list pools with autostart disabled"),
+                    ("type", "STRING", "", "only list pool of specified type(s) (if supported)"),
+                    ("details", "BOOL", "", "display extended details for pools"),
+                    ("uuid", "BOOL", "", "list UUID of active pools only"),
+                    ("name", "BOOL", "", "list name of active pools only"),
+                ),
+            ),
+            "pool-refresh": (
+                "refresh a pool",
+                "Refresh a given pool.",
+                (("pool", "DATA", "REQ", "pool name or uuid"),),
+            ),
+            "pool-start": (
+                "start a (previously defined) inactive pool",
+                "Start a pool.",
+                (
+                    ("pool", "DATA", "REQ", "pool name or uuid"),
+                    ("build", "BOOL", "", "build the pool as normal"),
+                    ("no-overwrite", "BOOL", "", "do not overwrite any existing data"),
+                    ("overwrite", "BOOL", "", "overwrite any existing data"),
+                ),
+            ),
+            "pool-undefine": (
+                "undefine an inactive pool",
+                "Undefine the configuration for an inactive pool.",
+                (("pool", "DATA", "REQ", "pool name or uuid"),),
+            ),
+        },
+    )
+)
+
+GROUPS.append(
+    (
+        "Storage Volume",
+        "volume",
+        "storage",
+        {
+            "vol-create-as": (
+                "create a volume from a set of args",
+                "Create a vol.",
+                (
+                    ("pool", "DATA", "REQ", "pool name"),
+                    ("name", "DATA", "REQ", "name of the volume"),
+                    (
+                        "capacity",
+                        "DATA",
+                        "REQ",
+                        "size of the vol, as scaled integer (default bytes)",
+                    ),
+                    (
+                        "allocation",
+                        "STRING",
+                        "",
+                        "initial allocation size, as scaled integer (default bytes)",
+                    ),
+                    ("format", "STRING", "", "file format type raw,bochs,qcow,qcow2,qed,vmdk"),
+                    ("backing-vol", "STRING", "", "the backing volume if taking a snapshot"),
+                    (
+                        "backing-vol-format",
+                        "STRING",
+                        "",
+                        "format of backing volume if taking a snapshot",
+                    ),
+                    (
+                        "prealloc-metadata",
+                        "BOOL",
+                        "",
+                        "preallocate metadata (for qcow2 instead of full allocation)",
+                    ),
+                    ("print-xml", "BOOL", "", "print XML document, but don't define/create"),
+                ),
+            ),
+            "vol-create": (
+                "create a vol from an XML file",
+                "Create a vol.",
+                (
+                    ("pool", "DATA", "REQ", "pool name"),
+                    ("file", "DATA", "REQ", "file containing an XML vol description"),
+                    (
+                        "prealloc-metadata",
+                        "BOOL",
+                        "",
+                        "preallocate metadata (for qcow2 instead of full allocation)",
+                    ),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "vol-delete": (
+                "delete a vol",
+                "Delete a given vol.",
+                (
+                    ("vol", "DATA", "REQ", "vol name, key or path"),
+                    ("pool", "STRING", "", "pool name or uuid"),
+                    (
+                        "delete-snapshots",
+                        "BOOL",
+                        "",
+                        "delete snapshots associated with volume (must be supported by storage driver)",
+                    ),
+                ),
+            ),
+            "vol-dumpxml": (
+                "vol information in XML",
+                "Output the vol information as an XML dump to stdout.",
+                (
+                    ("vol", "DATA", "REQ", "vol name, key or path"),
+                    ("pool", "STRING", "", "pool name or uuid"),
+                    ("xpath", "STRING", "REQ_OPT", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "vol-info": (
+                "storage vol information",
+                "Returns basic information about the storage vol.",
+                (
+                    ("vol", "DATA", "REQ", "vol name, key or path"),
+                    ("pool", "STRING", "", "pool name or uuid"),
+                    (
+                        "bytes",
+                        "BOOL",
+                        "",
+                        "sizes are represented in bytes rather than pretty units",
+                    ),
+                    (
+                        "physical",
+                        "BOOL",
+                        "",
+                        "return the physical size of the volume in allocation field",
+                    ),
+                ),
+            ),
+            "vol-list": (
+                "list vols",
+                "Returns list of vols by pool.",
+                (
+                    ("pool", "DATA", "REQ", "pool name or uuid"),
+                    ("details", "BOOL", "", "display extended details for volumes"),
+                ),
+            ),
+            "vol-path": (
+                "returns the volume path for a given volume name or key",
+                None,
+                (
+                    ("vol", "DATA", "REQ", "volume name or key"),
+                    ("pool", "STRING", "", "pool name or uuid"),
+                ),
+            ),
+        },
+    )
+)

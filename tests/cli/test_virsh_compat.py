@@ -1,0 +1,381 @@
+"""virtkit's CLI against Debian's virsh 9.0, command by command, on test:///default.
+
+Each case is one invocation (a ';' batch, since test:///default state lives in
+one process) run once through ``virsh -c test:///default`` and once through
+``virtkit -c test:///default``. Standard output and standard error are taken
+together (both tools flush between streams, so the interleaving is part of
+what is compared), plus the exit status. Only the fields listed in MASKS,
+volatile by nature, are masked before comparing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.interop
+
+VIRSH = shutil.which("virsh")
+URI = "test:///default"
+
+# Volatile fields: (pattern, replacement). Nothing else is masked.
+MASKS: list[tuple[re.Pattern[str], str]] = [
+    # CPU time of a running test domain grows with the wall clock.
+    (re.compile(r"^(CPU time:\s+)[0-9.]+s$", re.M), r"\1<cpu-time>"),
+    (re.compile(r"^(  cpu\.time=)\d+$", re.M), r"\1<cpu-time>"),
+    # Generated UUIDs of domains, networks and pools defined without one.
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
+    # Snapshot creation times (seconds since the epoch, and their rendering in snapshot-list).
+    (re.compile(r"<creationTime>\d+</creationTime>"), "<creationTime>T</creationTime>"),
+    (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}"), "<date>"),
+    # The editor's temporary file.
+    (re.compile(r"/tmp/\S+\.xml\)"), "<tmpfile>)"),
+    # Generated MAC addresses (test driver prefix 52:54:00).
+    (re.compile(r"52:54:00(:[0-9a-f]{2}){3}"), "<mac>"),
+]
+
+DOMAIN_XML = """<domain type='test'>
+  <name>vk1</name>
+  <memory unit='KiB'>1048576</memory>
+  <currentMemory unit='KiB'>524288</currentMemory>
+  <vcpu placement='static'>2</vcpu>
+  <os>
+    <type arch='i686'>hvm</type>
+  </os>
+</domain>
+"""
+
+TRANSIENT_XML = DOMAIN_XML.replace("vk1", "vk2")
+
+NETWORK_XML = """<network>
+  <name>vknet</name>
+  <bridge name='vkbr0'/>
+  <ip address='192.168.150.1' netmask='255.255.255.0'>
+    <dhcp>
+      <range start='192.168.150.2' end='192.168.150.254'/>
+    </dhcp>
+  </ip>
+</network>
+"""
+
+POOL_XML = """<pool type='dir'>
+  <name>vkpool</name>
+  <target>
+    <path>/vkpool</path>
+  </target>
+</pool>
+"""
+
+VOLUME_XML = """<volume>
+  <name>vol-a.img</name>
+  <capacity unit='M'>10</capacity>
+  <allocation unit='M'>1</allocation>
+</volume>
+"""
+
+EDITOR_MEM = """#!/bin/sh
+sed -i "s|<memory unit='KiB'>[0-9]*<|<memory unit='KiB'>4194304<|" "$1"
+"""
+EDITOR_BAD = """#!/bin/sh
+echo '<domain' > "$1"
+"""
+
+
+def cases(d: Path) -> list[tuple[str, dict[str, str]]]:
+    """(batch string, extra environment) pairs; files referenced live in ``d``."""
+    dom, bad, net, pool, vol = (
+        d / n for n in ("dom.xml", "bad.xml", "net.xml", "pool.xml", "vol.xml")
+    )
+    missing = d / "missing.xml"
+    save = d / "vk1.save"
+    tr = d / "transient.xml"
+    return [
+        # host
+        ("uri; hostname; version; nodeinfo", {}),
+        ("capabilities", {}),
+        ("version --daemon", {}),
+        # listing and monitoring of the default domain
+        ("list; list --all; list --inactive; list --name; list --uuid; list --id --all", {}),
+        ("list --table --name", {}),
+        ("list --all --title; list --state-running; list --persistent --all", {}),
+        ("dominfo test; dominfo 1; dominfo 6695eb01-f6a4-8304-79aa-97f2502e193f", {}),
+        ("domstate test; domstate test --reason; domid test; domname 1; domuuid test", {}),
+        ("domid 1; domname test; domuuid nope", {}),
+        ("domstats; domstats test; domstats --state test; domstats --list-active", {}),
+        ("dumpxml test; dumpxml --inactive test; dumpxml test --xpath /domain/name", {}),
+        ("dumpxml test --xpath //disk/target --wrap", {}),
+        # errors on lookup and state
+        ("dominfo nope", {}),
+        ("dominfo nope; uri", {}),
+        ("start test", {}),
+        ("resume test", {}),
+        ("domstate", {}),
+        ("dominfo ''", {}),
+        ("setmem test abc", {}),
+        ("setvcpus test 0", {}),
+        ("setvcpus test 2 --current --live", {}),
+        ("list --table --uuid", {}),
+        ("bogus; uri", {}),
+        ("list --bogus", {}),
+        ("dominfo a b", {}),
+        # define / start / lifecycle / undefine
+        (
+            f"define {dom}; list --all; dominfo vk1; start vk1; list --all; domid vk1; "
+            f"suspend vk1; domstate vk1 --reason; resume vk1; reboot vk1; reset vk1; "
+            f"shutdown vk1; domstate vk1 --reason; list --all; undefine vk1; list --all",
+            {},
+        ),
+        (
+            f"define {dom}; start vk1; destroy vk1; domstate vk1 --reason; start vk1; "
+            f"destroy 2; undefine vk1",
+            {},
+        ),
+        (
+            f"define {dom}; autostart vk1; dominfo vk1; list --all --autostart; "
+            f"autostart --disable vk1; dominfo vk1; undefine vk1",
+            {},
+        ),
+        (
+            f"define {dom}; setmem vk1 262144 --config; setmaxmem vk1 2G --config; "
+            f"setvcpus vk1 1 --config; dominfo vk1; dumpxml vk1",
+            {},
+        ),
+        (
+            "setmem test 1048576; dominfo test; setmaxmem test 4194304; setvcpus test 1; "
+            "dominfo test",
+            {},
+        ),
+        (f"define {dom}; undefine vk1; undefine vk1", {}),
+        (f"define {dom}; start vk1; undefine vk1; list --all; destroy vk1; list --all", {}),
+        (f"create {tr}; list --all; dominfo vk2; destroy vk2; list --all", {}),
+        (f"define {bad}", {}),
+        (f"define {missing}", {}),
+        (f"create {bad}", {}),
+        (f"define {dom}; define {dom}; list --all", {}),
+        # save / restore / managed save
+        (
+            f"define {dom}; start vk1; save vk1 {save}; domstate vk1 --reason; "
+            f"restore {save}; domstate vk1 --reason; destroy vk1",
+            {},
+        ),
+        (f"restore {missing}", {}),
+        (
+            "managedsave test; dominfo test; list --all --managed-save; start test; "
+            "domstate test --reason",
+            {},
+        ),
+        ("save nope /tmp/x", {}),
+        # edit
+        ("edit test; dominfo test", {"EDITOR": "@mem", "VISUAL": ""}),
+        ("edit test", {"EDITOR": "true", "VISUAL": ""}),
+        ("edit test", {"EDITOR": "@bad", "VISUAL": ""}),
+        ("edit test", {"EDITOR": "false", "VISUAL": ""}),
+        ("edit test; dominfo test", {"VISUAL": "@mem", "EDITOR": "false"}),
+        # snapshots
+        (
+            "snapshot-list test; snapshot-create-as test s1; snapshot-create-as test s2 "
+            "--description 'second one'; snapshot-list test; snapshot-list test --name; "
+            "snapshot-list test --parent; snapshot-current test --name; "
+            "snapshot-revert test s1; snapshot-current test --name; snapshot-delete test s2; "
+            "snapshot-list test; snapshot-delete test --current; snapshot-list test",
+            {},
+        ),
+        ("snapshot-current test", {}),
+        ("snapshot-revert test nope; snapshot-delete test nope; snapshot-list nope", {}),
+        ("snapshot-create-as test --print-xml --name x --description 'a<b'", {}),
+        ("snapshot-revert test", {}),
+        ("snapshot-create-as test s1; snapshot-current test", {}),
+        # networks
+        ("net-list; net-list --all; net-list --name; net-list --uuid; net-info default", {}),
+        ("net-dumpxml default; net-dumpxml default --xpath //ip", {}),
+        (
+            f"net-define {net}; net-list --all; net-info vknet; net-start vknet; net-list; "
+            f"net-autostart vknet; net-info vknet; net-autostart vknet --disable; "
+            f"net-destroy vknet; net-undefine vknet; net-list --all",
+            {},
+        ),
+        (
+            f"net-create {net}; net-list --all; net-info vknet; net-destroy vknet; net-list --all",
+            {},
+        ),
+        ("net-info nope; net-start default; net-destroy nope", {}),
+        (f"net-define {bad}; net-define {missing}", {}),
+        ("net-destroy default; net-list --all; net-list --inactive; net-start default", {}),
+        ("net-list --name --uuid", {}),
+        # pools and volumes
+        (
+            "pool-list; pool-list --all; pool-list --details; pool-list --name; "
+            "pool-info default-pool; pool-info --bytes default-pool",
+            {},
+        ),
+        ("pool-dumpxml default-pool; pool-refresh default-pool", {}),
+        (
+            f"pool-define {pool}; pool-list --all; pool-info vkpool; pool-start vkpool; "
+            f"pool-list --all --details; vol-list vkpool; pool-destroy vkpool; "
+            f"pool-undefine vkpool; pool-list --all",
+            {},
+        ),
+        (f"pool-create {pool}; pool-list --all; pool-destroy vkpool; pool-list --all", {}),
+        (
+            "pool-info nope; pool-start default-pool; pool-list --type dir; pool-list --type bogus",
+            {},
+        ),
+        (f"pool-define {bad}; pool-create {missing}", {}),
+        (
+            f"vol-create default-pool {vol}; vol-list default-pool; vol-list default-pool "
+            f"--details; vol-info vol-a.img --pool default-pool; vol-info --bytes "
+            f"--pool default-pool vol-a.img; vol-path --pool default-pool vol-a.img; "
+            f"vol-dumpxml --pool default-pool vol-a.img; vol-info /default-pool/vol-a.img; "
+            f"vol-delete --pool default-pool vol-a.img; vol-list default-pool",
+            {},
+        ),
+        (
+            "vol-create-as default-pool v2 5M --allocation 1M; vol-list default-pool --details; "
+            "vol-info v2 --pool default-pool; vol-create-as default-pool v3 1G --print-xml "
+            "--format raw; vol-create-as default-pool v4 12Q; vol-delete v2 --pool default-pool",
+            {},
+        ),
+        (
+            "vol-info nope; vol-info nope --pool default-pool; vol-info x --pool nope; "
+            "vol-path nope; vol-delete nope --pool default-pool",
+            {},
+        ),
+        (f"vol-create default-pool {bad}; vol-create default-pool {missing}", {}),
+        # events
+        ("event --list", {}),
+        ("event --all --timeout 1", {}),
+        ("event", {}),
+        ("event --event bogus", {}),
+        # help
+        ("help list; help dominfo; help vol-create-as; help snapshot-create-as", {}),
+        ("help net-list; help pool-list; help event; help domstats", {}),
+        ("dominfo --help", {}),
+        ("help nope", {}),
+    ]
+
+
+def _write_files(d: Path) -> dict[str, str]:
+    files = {
+        "dom.xml": DOMAIN_XML,
+        "transient.xml": TRANSIENT_XML,
+        "bad.xml": "<domain\n",
+        "net.xml": NETWORK_XML,
+        "pool.xml": POOL_XML,
+        "vol.xml": VOLUME_XML,
+        "ed-mem.sh": EDITOR_MEM,
+        "ed-bad.sh": EDITOR_BAD,
+    }
+    for name, text in files.items():
+        (d / name).write_text(text)
+    for script in ("ed-mem.sh", "ed-bad.sh"):
+        (d / script).chmod(0o755)
+    return {"@mem": str(d / "ed-mem.sh"), "@bad": str(d / "ed-bad.sh")}
+
+
+def _virtkit_argv() -> list[str]:
+    script = Path(sys.executable).with_name("virtkit")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "virtkit.cli.main"]
+
+
+def _run(argv: list[str], env_extra: dict[str, str], cwd: Path, tries: int = 1) -> tuple[str, int]:
+    """Run one invocation; ``tries`` > 1 retries a hung run (see the virsh call below)."""
+    for attempt in range(tries):
+        try:
+            return _run_once(argv, env_extra, cwd, timeout=15 if tries > 1 else 60)
+        except subprocess.TimeoutExpired:
+            if attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _run_once(
+    argv: list[str], env_extra: dict[str, str], cwd: Path, timeout: float
+) -> tuple[str, int]:
+    env = dict(os.environ)
+    env.pop("LIBVIRT_DEFAULT_URI", None)
+    env.update({"LC_ALL": "C", "LANG": "C", "TZ": "UTC"})
+    env.update(env_extra)
+    for key in [k for k, v in env.items() if v == ""]:
+        del env[key]
+    proc = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+    return proc.stdout.decode("utf-8", "replace"), proc.returncode
+
+
+def _mask(text: str) -> str:
+    for pattern, replacement in MASKS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _case_ids() -> list[str]:
+    return [f"{i:02d}-{c[0].split(';')[0].split()[0]}" for i, c in enumerate(cases(Path("/d")))]
+
+
+@pytest.mark.parametrize("index", range(len(cases(Path("/d")))), ids=_case_ids())
+def test_same_as_virsh(index: int, tmp_path: Path) -> None:
+    editors = _write_files(tmp_path)
+    batch, env_extra = cases(tmp_path)[index]
+    env_extra = {k: editors.get(v, v) for k, v in env_extra.items()}
+    assert VIRSH is not None, "Debian's virsh (libvirt-clients) must be installed"
+    # virsh 9.0 itself hangs now and then in save/managedsave (its job-watching event
+    # loop races the test driver): a hung virsh run is retried, virtkit's never is.
+    want, want_rc = _run([VIRSH, "-c", URI, batch], env_extra, tmp_path, tries=3)
+    # save/restore leave files behind; each tool starts from the same directory state
+    for leftover in tmp_path.glob("*.save"):
+        leftover.unlink()
+    got, got_rc = _run([*_virtkit_argv(), "-c", URI, batch], env_extra, tmp_path)
+    assert _mask(got) == _mask(want), f"batch: {batch}"
+    assert got_rc == want_rc, f"batch: {batch}"
+
+
+# Global options and the argv form (several arguments = one command, no ';' splitting).
+ARGV_CASES: list[list[str]] = [
+    ["-q", "list --all; define {dom}; start vk1; list; dominfo vk1; destroy vk1"],
+    ["-q", "net-list --all; pool-list --all; vol-list default-pool"],
+    ["-r", "destroy test; list --all; define {dom}; dominfo test"],
+    ["--readonly", "--quiet", "net-destroy default; uri"],
+    ["dominfo", "test"],
+    ["list", "--all", ";", "uri"],
+    ["dominfo", "--domain=test"],
+    ["domstate", "--", "test"],
+    ["-Z", "uri"],
+    ["--bogus", "uri"],
+    ["-c"],
+]
+
+
+@pytest.mark.parametrize("argv", ARGV_CASES, ids=[" ".join(a)[:30] for a in ARGV_CASES])
+def test_global_options_same_as_virsh(argv: list[str], tmp_path: Path) -> None:
+    _write_files(tmp_path)
+    args = [a.replace("{dom}", str(tmp_path / "dom.xml")) for a in argv]
+    with_uri = args if args == ["-c"] else ["-c", URI, *args]
+    assert VIRSH is not None, "Debian's virsh (libvirt-clients) must be installed"
+    want, want_rc = _run([VIRSH, *with_uri], {}, tmp_path, tries=3)
+    got, got_rc = _run([*_virtkit_argv(), *with_uri], {}, tmp_path)
+    assert _mask(got) == _mask(want), f"argv: {args}"
+    assert got_rc == want_rc, f"argv: {args}"
+
+
+def test_masks_do_not_hide_everything() -> None:
+    """The masks only touch volatile fields: a real difference still fails the comparison."""
+    a = "Id:             1\nCPU time:       12.5s\nName:           test\n"
+    b = "Id:             1\nCPU time:       99.1s\nName:           tset\n"
+    assert _mask(a) != _mask(b)
+    assert _mask(a) == _mask(a.replace("12.5s", "13.0s"))
