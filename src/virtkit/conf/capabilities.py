@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from virtkit.conf.cpu import CpuFeature
 from virtkit.conf.model import (
     INT,
     Spec,
@@ -22,6 +23,7 @@ from virtkit.conf.model import (
     text_child,
     text_children,
 )
+from virtkit.errors import ErrorDomain
 
 
 @model("topology")
@@ -33,14 +35,6 @@ class CpuTopology(XmlModel):
     clusters: str | None = attr()
     cores: str | None = attr()
     threads: str | None = attr()
-
-
-@model("feature")
-class CpuFeature(XmlModel):
-    """``<feature name=/>``."""
-
-    policy: str | None = attr()
-    name: str | None = attr()
 
 
 @model("pages")
@@ -175,6 +169,8 @@ class CapabilitiesDef(XmlModel):
     """The host capabilities document."""
 
     XML_CONTEXT = "capabilities"
+
+    ERROR_DOMAIN = ErrorDomain.CAPABILITIES
 
     host: CapsHost | None = child("host", CapsHost)
     guests: list[CapsGuest] = children("guest", CapsGuest)

@@ -1,5 +1,7 @@
 """Pieces shared by many device elements: addresses, aliases, boot order, seclabels, secrets.
 
+The secret, auth and initiator models also serve storage pool sources.
+
 Every attribute is kept as the string the user (or libvirt) wrote, so
 ``domain='0x0000'`` is written back exactly as read.
 """
@@ -123,6 +125,13 @@ class Acpi(XmlModel):
     index: str | None = attr()
 
 
+@model("backenddomain")
+class BackendDomain(XmlModel):
+    """``<backenddomain name=/>``: the Xen driver domain of a disk or interface."""
+
+    name: str | None = attr()
+
+
 @model("driver")
 class VirtioDriver(XmlModel):
     """A ``<driver>`` carrying only the virtio options (iommu, ats, packed, page_per_vq)."""
@@ -155,9 +164,23 @@ class Secret(XmlModel):
 
 @model("auth")
 class Auth(XmlModel):
+    """``<auth type= username=>`` with its ``<secret>`` (disks, hostdevs and storage pools)."""
+
     type: str | None = attr()
     username: str | None = attr()
     secret: Secret | None = child("secret", Secret)
+
+
+@model("iqn")
+class Iqn(XmlModel):
+    name: str | None = attr()
+
+
+@model("initiator")
+class Initiator(XmlModel):
+    """``<initiator><iqn name=/></initiator>`` of an iSCSI source (disks, hostdevs, pools)."""
+
+    iqn: Iqn | None = child("iqn", Iqn)
 
 
 @model("cipher")

@@ -9,9 +9,11 @@ from virtkit.conf.dev_common import (
     Address,
     Alias,
     Auth,
+    BackendDomain,
     Boot,
     DeviceSeclabel,
     Encryption,
+    Initiator,
     Reconnect,
     SizeValue,
 )
@@ -56,16 +58,6 @@ class NameRef(XmlModel):
 @model("config")
 class FileRef(XmlModel):
     file: str | None = attr()
-
-
-@model("iqn")
-class Iqn(XmlModel):
-    name: str | None = attr()
-
-
-@model("initiator")
-class Initiator(XmlModel):
-    iqn: Iqn | None = child("iqn", Iqn)
 
 
 @model("ssl")
@@ -236,11 +228,6 @@ class DiskDriver(XmlModel):
     page_per_vq: str | None = attr()
     metadata_cache: MetadataCache | None = child("metadata_cache", MetadataCache)
     iothreads: Element | None = raw("iothreads")
-
-
-@model("backenddomain")
-class BackendDomain(XmlModel):
-    name: str | None = attr()
 
 
 @model("geometry")

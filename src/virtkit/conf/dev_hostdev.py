@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from virtkit.conf.dev_common import Acpi, Address, Alias, Auth, Boot, Rom
-from virtkit.conf.dev_disk import DiskSourceHost, Initiator
+from virtkit.conf.dev_common import Acpi, Address, Alias, Auth, Boot, Initiator, Rom
+from virtkit.conf.dev_disk import DiskSourceHost
 from virtkit.conf.model import (
     XmlModel,
     attr,
@@ -15,6 +15,7 @@ from virtkit.conf.model import (
     raw,
     text_child,
 )
+from virtkit.conf.netdev import Route
 from virtkit.conf.xmlutil import Element
 
 HOSTDEV_MODES = enum_conv("subsystem", "capabilities")
@@ -45,16 +46,6 @@ class IPAddress(XmlModel):
     family: str | None = attr()
     prefix: str | None = attr()
     peer: str | None = attr()
-
-
-@model("route")
-class Route(XmlModel):
-    family: str | None = attr()
-    address: str | None = attr()
-    netmask: str | None = attr()
-    prefix: str | None = attr()
-    gateway: str | None = attr()
-    metric: str | None = attr()
 
 
 @model("source")

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from virtkit.conf.dev_common import Acpi, Address, Alias, Boot, DevModel, Reconnect, Rom, reorder
-from virtkit.conf.dev_hostdev import IdRef, IPAddress, OrigStates, Route, Teaming
+from virtkit.conf.dev_common import (
+    Acpi,
+    Address,
+    Alias,
+    BackendDomain,
+    Boot,
+    DevModel,
+    Reconnect,
+    Rom,
+    reorder,
+)
+from virtkit.conf.dev_hostdev import IdRef, IPAddress, OrigStates, Teaming
 from virtkit.conf.model import (
     Spec,
     XmlModel,
@@ -16,6 +26,7 @@ from virtkit.conf.model import (
     model,
     text_child,
 )
+from virtkit.conf.netdev import Bandwidth, Mtu, PortOptions, Route, VirtualPort, Vlan
 
 NET_TYPES = enum_conv(
     "user", "ethernet", "vhostuser", "server", "client", "mcast", "network", "bridge",
@@ -69,54 +80,6 @@ class InterfaceSource(XmlModel):
     routes: list[Route] = children("route", Route)
 
 
-@model("tag")
-class VlanTag(XmlModel):
-    id: str | None = attr()
-    nativeMode: str | None = attr()
-
-
-@model("vlan")
-class Vlan(XmlModel):
-    trunk: str | None = attr()
-    tags: list[VlanTag] = children("tag", VlanTag)
-
-
-@model("parameters")
-class VirtualPortParameters(XmlModel):
-    managerid: str | None = attr()
-    typeid: str | None = attr()
-    typeidversion: str | None = attr()
-    instanceid: str | None = attr()
-    interfaceid: str | None = attr()
-    profileid: str | None = attr()
-
-
-@model("virtualport")
-class VirtualPort(XmlModel):
-    type: str | None = attr()
-    parameters: VirtualPortParameters | None = child("parameters", VirtualPortParameters)
-
-
-@model("inbound")
-class BandwidthRate(XmlModel):
-    average: str | None = attr()
-    peak: str | None = attr()
-    floor: str | None = attr()
-    burst: str | None = attr()
-
-
-@model("bandwidth")
-class Bandwidth(XmlModel):
-    classID: str | None = attr()
-    inbound: BandwidthRate | None = child("inbound", BandwidthRate)
-    outbound: BandwidthRate | None = child("outbound", BandwidthRate)
-
-
-@model("port")
-class PortOptions(XmlModel):
-    isolated: str | None = attr()
-
-
 @model("range")
 class PortForwardRange(XmlModel):
     start: str | None = attr()
@@ -136,11 +99,6 @@ class PortForward(XmlModel):
 @model("script")
 class PathRef(XmlModel):
     path: str | None = attr()
-
-
-@model("backenddomain")
-class NetBackendDomain(XmlModel):
-    name: str | None = attr()
 
 
 @model("target")
@@ -229,11 +187,6 @@ class Link(XmlModel):
     state: str | None = attr()
 
 
-@model("mtu")
-class Mtu(XmlModel):
-    size: str | None = attr()
-
-
 @model("frames")
 class CoalesceFrames(XmlModel):
     max: str | None = attr()
@@ -290,7 +243,7 @@ class Interface(DevModel):
     port_forwards: list[PortForward] = children("portForward", PortForward)
     script: PathRef | None = child("script", PathRef)
     downscript: PathRef | None = child("downscript", PathRef)
-    backenddomain: NetBackendDomain | None = child("backenddomain", NetBackendDomain)
+    backenddomain: BackendDomain | None = child("backenddomain", BackendDomain)
     target: InterfaceTarget | None = child("target", InterfaceTarget)
     guest: InterfaceGuest | None = child("guest", InterfaceGuest)
     model: InterfaceModel | None = child("model", InterfaceModel)

@@ -80,7 +80,6 @@ from virtkit.conf.dev_misc import (
     Watchdog,
 )
 from virtkit.conf.dev_net import (
-    Bandwidth,
     FilterRef,
     Interface,
     InterfaceDriver,
@@ -88,10 +87,9 @@ from virtkit.conf.dev_net import (
     InterfaceSource,
     InterfaceTarget,
     Mac,
-    VirtualPort,
-    Vlan,
 )
 from virtkit.conf.model import XmlModel, child, children, model, text_child
+from virtkit.conf.netdev import Bandwidth, VirtualPort, Vlan
 from virtkit.conf.xmlutil import parse_xml
 from virtkit.errors import ErrorCode, ErrorDomain, XMLError, format_message
 

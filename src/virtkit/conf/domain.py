@@ -15,9 +15,9 @@ libvirt's parser reports for a definition that is readable but incomplete.
 
 from __future__ import annotations
 
-import uuid as _uuid
 from typing import Any
 
+from virtkit.conf.common import new_uuid, parse_uuid
 from virtkit.conf.cpu import CpuDef
 from virtkit.conf.devices import Devices
 from virtkit.conf.domain_features import Features
@@ -70,34 +70,6 @@ VIRT_TYPES = frozenset({
 # libvirt's virDomainOSType names.
 OS_TYPES = frozenset({"hvm", "xen", "linux", "exe", "uml", "xenpvh"})
 
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
-def parse_uuid(text: str) -> str | None:
-    """Canonical form of a UUID as libvirt's ``virUUIDParse`` reads it, or None.
-
-    Surrounding whitespace and ``-`` or space between hex pairs are allowed.
-    """
-    digits: list[str] = []
-    s = text.lstrip()
-    i = 0
-    n = len(s)
-    while len(digits) < 16:
-        if i >= n:
-            return None
-        c = s[i]
-        if c in "- ":
-            i += 1
-            continue
-        if c not in _HEX or i + 1 >= n or s[i + 1] not in _HEX:
-            return None
-        digits.append(s[i : i + 2])
-        i += 2
-    if s[i:].strip():
-        return None
-    h = "".join(digits).lower()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
 
 def _xml_error(detail: str) -> VirtError:
     return make_error(ErrorCode.XML_ERROR, ErrorDomain.DOMAIN, detail)
@@ -108,6 +80,8 @@ class DomainDef(XmlModel):
     """A domain definition (``<domain type='kvm'>``)."""
 
     XML_CONTEXT = "domain_definition"
+
+    ERROR_DOMAIN = ErrorDomain.DOMAIN
 
     type: str | None = attr()
     id: int | None = attr(conv=INT)
@@ -152,7 +126,7 @@ class DomainDef(XmlModel):
 
     def __post_init__(self) -> None:
         if not self.uuid:
-            self.uuid = str(_uuid.uuid4())
+            self.uuid = new_uuid()
             self._uuid_generated = True
         else:
             self._uuid_generated = False
@@ -173,7 +147,7 @@ class DomainDef(XmlModel):
             self.uuid = canon
         if self.genid is not None:
             if self.genid.strip() == "":
-                self.genid = str(_uuid.uuid4())
+                self.genid = new_uuid()
             else:
                 gen = parse_uuid(self.genid)
                 if gen is None:

@@ -1,8 +1,9 @@
 """Domain memory sizing and tuning: <memory>, <memtune>, <memoryBacking>, <blkiotune>.
 
 libvirt keeps every memory size in KiB and writes ``unit='KiB'``; the
-models here scale what the user wrote (any of libvirt's units) the same way
-while parsing, with libvirt's error messages for values it cannot read.
+models here scale what the user wrote (any of libvirt's units, see
+``virtkit.conf.units``) the same way while parsing, with libvirt's error
+messages for values it cannot read.
 """
 
 from __future__ import annotations
@@ -10,64 +11,22 @@ from __future__ import annotations
 from typing import ClassVar, Self
 
 from virtkit.conf.model import XmlModel, attr, child, children, flag, model, text, text_child
+from virtkit.conf.units import LLONG_MAX, parse_ull, scale_integer
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
 # libvirt's bound for a memory size on a 64-bit host (virMemoryMaxValue): LLONG_MAX bytes.
-MAX_MEMORY_BYTES = (1 << 63) - 1
-_ULLONG_MAX = (1 << 64) - 1
-
-
-def scale_integer(value: int, unit: str | None, default_scale: int, limit: int) -> int:
-    """Multiply ``value`` by ``unit`` exactly as libvirt's ``virScaleInteger``.
-
-    ``b``/``byte``/``bytes`` are 1; a single letter or ``XiB`` is a power of
-    1024; ``XB`` a power of 1000 (k, m, g, t, p, e; case-insensitive).
-    """
-    if not unit:
-        scale = default_scale
-        suffix = ""
-    else:
-        suffix = unit
-        low = unit.lower()
-        if low in ("b", "byte", "bytes"):
-            scale = 1
-        else:
-            if len(unit) == 1 or low[1:] == "ib":
-                base = 1024
-            elif low[1] == "b" and len(unit) == 2:
-                base = 1000
-            else:
-                raise _unknown_suffix(unit)
-            power = "kmgtpe".find(low[0]) + 1
-            if power == 0:
-                raise _unknown_suffix(unit)
-            scale = base**power
-    if value and value > limit // scale:
-        raise make_error(ErrorCode.OVERFLOW, ErrorDomain.NONE, f"value too large: {value}{suffix}")
-    return value * scale
-
-
-def _unknown_suffix(unit: str) -> Exception:
-    return make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE, f"unknown suffix '{unit}'")
-
-
-def parse_ull(s: str) -> int | None:
-    """libvirt's ``virStrToLong_ullp``: base-10, no sign, whole string; None if invalid."""
-    t = s.lstrip()
-    if not t or not t.isascii() or not t.isdigit():
-        return None
-    v = int(t)
-    return v if v <= _ULLONG_MAX else None
+MAX_MEMORY_BYTES = LLONG_MAX
 
 
 def parse_memory_kib(raw: str, unit: str | None, xpath: str, capped: bool = True) -> int:
     """Scale a memory value to KiB (rounding up) as ``virDomainParseMemory`` does."""
-    value = parse_ull(raw)
-    if value is None:
+    try:
+        value = parse_ull(raw)
+    except ValueError:
         raise make_error(
             ErrorCode.XML_ERROR, ErrorDomain.DOMAIN,
             f"Invalid value '{raw}' for element or attribute '{xpath}'",
-        )
+        ) from None
     limit = MAX_MEMORY_BYTES
     nbytes = scale_integer(value, unit, 1024, limit)
     kib = -(-nbytes // 1024)

@@ -10,11 +10,11 @@ delay='0'`` for bridged modes, lowercase MAC, generated UUID), so that
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from typing import Any
 
 from lxml import etree
 
+from virtkit.conf.common import new_uuid, parse_uuid
 from virtkit.conf.model import (
     Spec,
     XmlModel,
@@ -25,6 +25,14 @@ from virtkit.conf.model import (
     raw,
     text_child,
     text_children,
+)
+from virtkit.conf.netdev import (
+    Bandwidth,
+    Mtu,
+    PortOptions,
+    Route,
+    VirtualPort,
+    Vlan,
 )
 from virtkit.conf.xmlutil import escape_attr, start_tag
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
@@ -38,64 +46,6 @@ LEASE_UNITS = ("seconds", "minutes", "hours")
 
 def _err(code: int, detail: str | None) -> VirtError:
     return make_error(code, ErrorDomain.NETWORK, detail)
-
-
-# ----------------------------------------------------------------------------- shared pieces
-
-
-@model("parameters")
-class VirtualPortParameters(XmlModel):
-    """``<parameters>`` of a ``<virtualport>`` (order of virNetDevVPortProfileFormat)."""
-
-    managerid: str | None = attr()
-    typeid: str | None = attr()
-    typeidversion: str | None = attr()
-    instanceid: str | None = attr()
-    interfaceid: str | None = attr()
-    profileid: str | None = attr()
-
-
-@model("virtualport")
-class VirtualPort(XmlModel):
-    """``<virtualport type='...'>`` (802.1Qbg, 802.1Qbh, openvswitch, midonet)."""
-
-    type: str | None = attr()
-    parameters: VirtualPortParameters | None = child("parameters", VirtualPortParameters)
-
-
-@model("tag")
-class VlanTag(XmlModel):
-    """One ``<tag id='N'/>`` of a ``<vlan>``."""
-
-    id: str | None = attr()
-    nativeMode: str | None = attr()
-
-
-@model("vlan")
-class Vlan(XmlModel):
-    """``<vlan trunk='yes'>`` with its tags."""
-
-    trunk: str | None = attr()
-    tags: list[VlanTag] = children("tag", VlanTag)
-
-
-@model("inbound")
-class BandwidthRate(XmlModel):
-    """``<inbound>``/``<outbound>`` rates (kilobytes per second, burst in kilobytes)."""
-
-    average: str | None = attr()
-    peak: str | None = attr()
-    floor: str | None = attr()
-    burst: str | None = attr()
-
-
-@model("bandwidth")
-class Bandwidth(XmlModel):
-    """``<bandwidth>`` QoS limits."""
-
-    classID: str | None = attr()
-    inbound: BandwidthRate | None = child("inbound", BandwidthRate)
-    outbound: BandwidthRate | None = child("outbound", BandwidthRate)
 
 
 # ----------------------------------------------------------------------------- forward
@@ -201,13 +151,6 @@ class Bridge(XmlModel):
     macTableManager: str | None = attr()
 
 
-@model("mtu")
-class Mtu(XmlModel):
-    """``<mtu size='9000'/>``."""
-
-    size: str | None = attr()
-
-
 @model("mac")
 class Mac(XmlModel):
     """``<mac address='52:54:00:...'/>`` of the bridge."""
@@ -221,13 +164,6 @@ class NetDomain(XmlModel):
 
     name: str | None = attr()
     localOnly: str | None = attr()
-
-
-@model("port")
-class PortOptions(XmlModel):
-    """``<port isolated='yes'/>``."""
-
-    isolated: str | None = attr()
 
 
 # ----------------------------------------------------------------------------- dns
@@ -384,18 +320,6 @@ class NetworkIP(XmlModel):
         out.append(f"{pad}</{tag or self.TAG}>\n")
 
 
-@model("route")
-class Route(XmlModel):
-    """A static ``<route>``."""
-
-    family: str | None = attr()
-    address: str | None = attr()
-    netmask: str | None = attr()
-    prefix: str | None = attr()
-    gateway: str | None = attr()
-    metric: str | None = attr()
-
-
 @model("portgroup")
 class PortGroup(XmlModel):
     """``<portgroup name= default=>`` with per-group vlan, virtualport, bandwidth."""
@@ -426,6 +350,8 @@ class NetworkDef(XmlModel):
 
     XML_CONTEXT = "network_definition"
 
+    ERROR_DOMAIN = ErrorDomain.NETWORK
+
     connections: str | None = attr()
     ipv6: str | None = attr()
     trustGuestRxFilters: str | None = attr()
@@ -452,9 +378,9 @@ class NetworkDef(XmlModel):
     def post_parse(self) -> None:
         """libvirt's parse-time canonicalisation (see module docstring)."""
         if self.uuid is None:
-            self.uuid = str(uuidlib.uuid4())
+            self.uuid = new_uuid()
         else:
-            self.uuid = _canon_uuid(self.uuid)
+            self.uuid = parse_uuid(self.uuid) or self.uuid
         if self.ipv6 == "no":
             self.ipv6 = None  # libvirt writes the attribute only when it is 'yes'
         fwd = self.forward
@@ -557,13 +483,6 @@ def _is_nonzero(s: str) -> bool:
     return _is_number(s) and int(s) != 0
 
 
-def _canon_uuid(s: str) -> str:
-    try:
-        return str(uuidlib.UUID(s.strip()))
-    except ValueError:
-        return s
-
-
 # ----------------------------------------------------------------------------- validation
 
 
@@ -574,11 +493,8 @@ def validate_network_def(d: NetworkDef) -> None:
     if "/" in d.name:
         raise _err(ErrorCode.XML_ERROR,
                    f"invalid char in name: {d.name}")
-    if d.uuid is not None:
-        try:
-            uuidlib.UUID(d.uuid)
-        except ValueError:
-            raise _err(ErrorCode.INTERNAL_ERROR, "malformed uuid element") from None
+    if d.uuid is not None and parse_uuid(d.uuid) is None:
+        raise _err(ErrorCode.INTERNAL_ERROR, "malformed uuid element")
     name = d.name
     if d.ipv6 is not None and d.ipv6 not in ("yes", "no"):
         raise _err(ErrorCode.XML_ERROR, f"Invalid ipv6 setting '{d.ipv6}' in network '{name}'")

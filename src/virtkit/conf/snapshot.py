@@ -115,6 +115,8 @@ class DomainSnapshotDef(XmlModel):
 
     XML_CONTEXT = "domain_snapshot"
 
+    ERROR_DOMAIN = ErrorDomain.DOMAIN_SNAPSHOT
+
     name: str | None = text_child("name")
     description: str | None = text_child("description")
     state: str | None = text_child("state")

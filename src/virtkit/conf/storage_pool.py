@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-import uuid as uuidlib
 from typing import Any
 
+from virtkit.conf.common import new_uuid, parse_uuid
+from virtkit.conf.dev_common import Auth, Initiator
 from virtkit.conf.model import (
     Spec,
     XmlModel,
@@ -207,20 +208,6 @@ class SourceAdapter(XmlModel):
             self.type = "scsi_host"
 
 
-@model("iqn")
-class InitiatorIqn(XmlModel):
-    """``<iqn name=/>``."""
-
-    name: str | None = attr()
-
-
-@model("initiator")
-class SourceInitiator(XmlModel):
-    """``<initiator><iqn name=/></initiator>``."""
-
-    iqn: InitiatorIqn | None = child("iqn", InitiatorIqn)
-
-
 @model("format")
 class FormatType(XmlModel):
     """``<format type=/>``."""
@@ -233,24 +220,6 @@ def format_type(value: str) -> FormatType:
     fmt = FormatType()
     fmt.type = value
     return fmt
-
-
-@model("secret")
-class AuthSecret(XmlModel):
-    """``<secret uuid=|usage= type=/>``."""
-
-    type: str | None = attr()
-    uuid: str | None = attr()
-    usage: str | None = attr()
-
-
-@model("auth")
-class SourceAuth(XmlModel):
-    """``<auth type='chap'|'ceph' username=>`` with its ``<secret>``."""
-
-    type: str | None = attr()
-    username: str | None = attr()
-    secret: AuthSecret | None = child("secret", AuthSecret)
 
 
 @model("protocol")
@@ -276,9 +245,9 @@ class PoolSource(XmlModel):
     dir: SourceDir | None = child("dir", SourceDir)
     adapter: SourceAdapter | None = child("adapter", SourceAdapter)
     name: str | None = text_child("name")
-    initiator: SourceInitiator | None = child("initiator", SourceInitiator)
+    initiator: Initiator | None = child("initiator", Initiator)
     format: FormatType | None = child("format", FormatType)
-    auth: SourceAuth | None = child("auth", SourceAuth)
+    auth: Auth | None = child("auth", Auth)
     protocol: SourceProtocol | None = child("protocol", SourceProtocol)
     vendor: NamedAttr | None = child("vendor", NamedAttr)
     product: NamedAttr | None = child("product", NamedAttr)
@@ -327,6 +296,8 @@ class StoragePoolDef(XmlModel):
     """A storage pool definition."""
 
     XML_CONTEXT = "storage_pool_definition"
+
+    ERROR_DOMAIN = ErrorDomain.STORAGE
     _SIZES = ("capacity", "allocation", "available")
 
     type: str | None = attr()
@@ -379,10 +350,9 @@ class StoragePoolDef(XmlModel):
         if flags & _NAME and src.name is None:
             src.name = self.name
         if self.uuid is None:
-            self.uuid = str(uuidlib.uuid4())
+            self.uuid = new_uuid()
         else:
-            with contextlib.suppress(ValueError):
-                self.uuid = str(uuidlib.UUID(self.uuid.strip()))
+            self.uuid = parse_uuid(self.uuid) or self.uuid
         if not flags & _NETWORK:
             if self.target is None:
                 self.target = PoolTarget()
@@ -476,11 +446,8 @@ def validate_storage_pool_def(d: StoragePoolDef) -> None:
         raise _err(ErrorCode.XML_ERROR, "missing pool source name element")
     if "/" in d.name:
         raise _err(ErrorCode.XML_ERROR, f"name {d.name} cannot contain '/'")
-    if d.uuid is not None:
-        try:
-            uuidlib.UUID(d.uuid)
-        except ValueError:
-            raise _err(ErrorCode.XML_ERROR, "malformed uuid element") from None
+    if d.uuid is not None and parse_uuid(d.uuid) is None:
+        raise _err(ErrorCode.XML_ERROR, "malformed uuid element")
     if flags & _HOST and not src.hosts:
         raise _err(ErrorCode.XML_ERROR, "missing storage pool source host name")
     if flags & _DIR and (src.dir is None or not src.dir.path):

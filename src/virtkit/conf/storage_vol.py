@@ -150,6 +150,8 @@ class StorageVolDef(XmlModel):
 
     XML_CONTEXT = "storage_volume_definition"
 
+    ERROR_DOMAIN = ErrorDomain.STORAGE
+
     type: str | None = attr()
     name: str | None = text_child("name")
     key: str | None = text_child("key")

@@ -13,6 +13,8 @@ from virtkit.errors import ErrorCode, ErrorDomain, make_error
 ULLONG_MAX = 2**64 - 1
 LLONG_MAX = 2**63 - 1
 
+# What C's isspace() accepts (strtoull skips it).
+_C_SPACE = " \t\n\v\f\r"
 _POWERS = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
 
 
@@ -52,11 +54,20 @@ def scale_integer(
 
 
 def parse_ull(text: str) -> int:
-    """A base-10 unsigned integer as ``virStrToLong_ullp`` reads it (no sign, no junk)."""
-    s = text.strip()
-    if not s or not s.isdigit():
+    """A base-10 unsigned integer as ``virStrToLong_ullp`` reads it.
+
+    Leading white space and a ``+`` are allowed; a sign ``-``, anything after
+    the digits, or a value above ULLONG_MAX is a ValueError.
+    """
+    s = text.lstrip(_C_SPACE)
+    if s[:1] == "+":
+        s = s[1:]
+    if not s or not s.isascii() or not s.isdigit():
         raise ValueError(text)
-    return int(s, 10)
+    value = int(s, 10)
+    if value > ULLONG_MAX:
+        raise ValueError(text)
+    return value
 
 
 def parse_size(

@@ -1,18 +1,19 @@
 """The test driver's use of the domain XML model.
 
 Everything the driver needs from ``DomainDef`` goes through here: parsing with
-the test driver's post-parse defaults (i686, interface names ``testnetN``),
+libvirt's generic defaults (``apply_generic_defaults``) and the test driver's own
+post-parse defaults (i686, interface names ``testnetN``),
 formatting for the different ``virDomainGetXMLDesc`` flags, and the few
 fields the driver reads or changes.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 from virtkit.conf.domain import DomainDef, validate_domain_def
-from virtkit.conf.domain_os import BootDev, OsDef, OsType
+from virtkit.conf.domain_os import OsDef, OsType
+from virtkit.conf.domain_postparse import apply_generic_defaults
 from virtkit.conf.xmlutil import Element
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
@@ -44,6 +45,7 @@ def parse_domain(xml: str | Element) -> DomainDef:
 
 
 def _post_parse(d: DomainDef) -> None:
+    """libvirt's generic defaults plus the test driver's own (i686, ``testnetN``)."""
     if d.id is not None:
         d.id = None
     if d.os is None:
@@ -53,70 +55,8 @@ def _post_parse(d: DomainDef) -> None:
         d.os.type.name = "hvm"
     if d.os.type.arch is None:
         d.os.type.arch = DEFAULT_ARCH
-    if d.os_type == "hvm" and not d.os.boot and not _any_device_boot(d):
-        boot = BootDev()
-        boot.dev = "hd"
-        d.os.boot.append(boot)
-    if d.vcpu is not None and d.vcpu.placement is None and d.vcpu.cpuset is None:
-        d.vcpu.placement = "static"
-    devices = d.devices
-    if devices is not None:
-        for disk in devices.disks:
-            target = disk.target
-            if target is not None and target.dev and target.bus is None:
-                target.bus = _bus_for_target(target.dev)
-        for iface in devices.interfaces:
-            if iface.type == "network" and iface.source is not None:
-                iface.source.bridge = None
-            mac = iface.mac
-            if mac is not None and mac.address:
-                mac.address = mac.address.lower()
-        for dev in _devices_with_address(d):
-            _canon_pci(dev)
+    apply_generic_defaults(d)
     generate_ifnames(d)
-
-
-def _bus_for_target(dev: str) -> str | None:
-    """virDomainDiskDefAssignAddress's default bus from the target name's prefix."""
-    for prefix, bus in (("xvd", "xen"), ("ubd", "uml"), ("vd", "virtio"), ("sd", "scsi"),
-                        ("hd", "ide"), ("fd", "fdc")):
-        if dev.startswith(prefix):
-            return bus
-    return None
-
-
-def _any_device_boot(d: DomainDef) -> bool:
-    devices = d.devices
-    if devices is None:
-        return False
-    for dev in list(devices.disks) + list(devices.interfaces):
-        if getattr(dev, "boot", None) is not None:
-            return True
-    return False
-
-
-def _devices_with_address(d: DomainDef) -> list[object]:
-    devices = d.devices
-    if devices is None:
-        return []
-    out: list[object] = list(devices.disks) + list(devices.interfaces)
-    if devices.memballoon is not None:
-        out.append(devices.memballoon)
-    return out
-
-
-def _canon_pci(dev: object) -> None:
-    addr = getattr(dev, "address", None)
-    if addr is None or addr.type != "pci":
-        return
-    for attr, width in (("domain", 4), ("bus", 2), ("slot", 2)):
-        value = getattr(addr, attr)
-        if value is not None:
-            with contextlib.suppress(ValueError):
-                setattr(addr, attr, f"0x{int(value, 0):0{width}x}")
-    if addr.function is not None:
-        with contextlib.suppress(ValueError):
-            addr.function = f"0x{int(addr.function, 0):x}"
 
 
 def take_test_namespace(d: DomainDef) -> TestNamespace:

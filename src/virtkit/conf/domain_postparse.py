@@ -1,0 +1,101 @@
+"""Defaults libvirt's generic domain parser applies for every driver.
+
+``DomainDef.from_xml`` does not apply these (conformance inputs must
+round-trip as written); a driver calls ``apply_generic_defaults`` after
+``validate_domain_def``, then adds its own driver-specific defaults.
+
+What is covered (libvirt's domain_conf.c / domain_postparse.c):
+
+- ``<vcpu>`` without ``placement`` (and without ``cpuset``) gets ``placement='static'``;
+- an hvm guest with no ``<os><boot>`` and no per-device boot order boots from ``hd``
+  (per-device boot is looked for on disks and interfaces);
+- a disk target without ``bus`` gets the bus its name prefix implies (hd, sd, vd,
+  xvd, ubd, fd);
+- interface MAC addresses are lowercase;
+- a ``type='network'`` interface keeps no ``<source bridge=>`` (that belongs to
+  the actual connection, not the config);
+- PCI addresses of disks, interfaces and the memballoon are written zero-padded
+  (``domain='0x0000' bus='0x00' slot='0x03' function='0x0'``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from virtkit.conf.dev_common import Address
+from virtkit.conf.devices import Devices
+from virtkit.conf.domain import DomainDef
+from virtkit.conf.domain_os import BootDev
+
+# Disk bus implied by a target name prefix, in the order libvirt tests them.
+_BUS_BY_PREFIX = (
+    ("xvd", "xen"), ("ubd", "uml"), ("vd", "virtio"), ("sd", "scsi"), ("hd", "ide"),
+    ("fd", "fdc"),
+)
+
+
+def apply_generic_defaults(d: DomainDef) -> None:
+    """Fill in the defaults libvirt's generic parser and post-parse give ``d`` (in place)."""
+    if (d.os is not None and d.os_type == "hvm" and not d.os.boot
+            and not _any_device_boot(d)):
+        boot = BootDev()
+        boot.dev = "hd"
+        d.os.boot.append(boot)
+    if d.vcpu is not None and d.vcpu.placement is None and d.vcpu.cpuset is None:
+        d.vcpu.placement = "static"
+    devices = d.devices
+    if devices is None:
+        # libvirt always has a device list and always formats <devices>.
+        d.devices = Devices()
+        return
+    for disk in devices.disks:
+        target = disk.target
+        if target is not None and target.dev and target.bus is None:
+            target.bus = disk_bus_for_target(target.dev)
+    for iface in devices.interfaces:
+        if iface.type == "network" and iface.source is not None:
+            iface.source.bridge = None
+        mac = iface.mac
+        if mac is not None and mac.address:
+            mac.address = mac.address.lower()
+    addresses = [disk.address for disk in devices.disks]
+    addresses += [iface.address for iface in devices.interfaces]
+    if devices.memballoon is not None:
+        addresses.append(devices.memballoon.address)
+    for addr in addresses:
+        if addr is not None:
+            pad_pci_address(addr)
+
+
+def disk_bus_for_target(dev: str) -> str | None:
+    """The bus a disk target name implies (``vda`` -> virtio), or None."""
+    for prefix, bus in _BUS_BY_PREFIX:
+        if dev.startswith(prefix):
+            return bus
+    return None
+
+
+def pad_pci_address(addr: Address) -> None:
+    """Rewrite a PCI address's numbers as libvirt formats them (hex, zero-padded)."""
+    if addr.type != "pci":
+        return
+    for name, width in (("domain", 4), ("bus", 2), ("slot", 2)):
+        value = getattr(addr, name)
+        if value is not None:
+            with contextlib.suppress(ValueError):
+                setattr(addr, name, f"0x{int(value, 0):0{width}x}")
+    if addr.function is not None:
+        with contextlib.suppress(ValueError):
+            addr.function = f"0x{int(addr.function, 0):x}"
+
+
+def _any_device_boot(d: DomainDef) -> bool:
+    devices = d.devices
+    if devices is None:
+        return False
+    return any(disk.boot is not None for disk in devices.disks) or any(
+        iface.boot is not None for iface in devices.interfaces
+    )
+
+
+__all__ = ["apply_generic_defaults", "disk_bus_for_target", "pad_pci_address"]
