@@ -19,17 +19,18 @@ from virtkit.drivers.base import (
     NodeDeviceDriver,
     StorageDriver,
 )
+from virtkit.drivers.test import defaults as dflt
 from virtkit.drivers.test.common import check_flags
-from virtkit.drivers.test.defaults import DEFAULT_DEVICES, DEFAULT_INTERFACES, DEFAULT_NODE_XML
-from virtkit.drivers.test.domains import DomainLifecycleMixin
+from virtkit.drivers.test.domains import DomainLifecycleMixin, start_state
 from virtkit.drivers.test.domconfig import DomainConfigMixin
 from virtkit.drivers.test.host import HostMixin
-from virtkit.drivers.test.networks import NetworkMixin
-from virtkit.drivers.test.node import HostObj, TestNode
+from virtkit.drivers.test.lazy import lazy_module
+from virtkit.drivers.test.networks import NetworkMixin, parse_network
+from virtkit.drivers.test.node import DomainObj, HostObj, NetworkObj, Pending, PoolObj, TestNode
 from virtkit.drivers.test.nodefile import default_cells, load_node
 from virtkit.drivers.test.saveimage import SaveImageMixin
 from virtkit.drivers.test.snapshots import SnapshotMixin
-from virtkit.drivers.test.storage import StorageMixin
+from virtkit.drivers.test.storage import DEFAULT_POOL_CAPACITY, StorageMixin, parse_pool
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
 __all__ = ["TestDriver", "open_connection"]
@@ -72,14 +73,48 @@ class TestDriver(
 
 
 def _build_default() -> TestNode:
+    """The node ``load_node(DEFAULT_NODE_XML)`` gives, without parsing any XML yet.
+
+    Each object's definition is parsed from its XML on first use, so
+    connecting and listing stay cheap (tests/drivers/test/test_default_node.py
+    checks the result against ``load_node``).
+    """
     node = TestNode("/default")
     node.cells = default_cells()
-    load_node(node, DEFAULT_NODE_XML, None)
-    for name, mac, xml in DEFAULT_INTERFACES:
+    dom = DomainObj(Pending(_default_domain_def), dflt.DEFAULT_DOMAIN_NAME,
+                    dflt.DEFAULT_DOMAIN_UUID)
+    dom.max_mem, dom.memory, dom.vcpus = dflt.DEFAULT_DOMAIN_NUMBERS
+    dom.persistent = True
+    node.add_domain(dom)
+    start_state(node, dom, 1)  # RUNNING_BOOTED
+    dom.reason = 0  # as testParseDomains leaves it
+    net = NetworkObj(Pending(lambda: parse_network(dflt.DEFAULT_NETWORK_XML)),
+                     dflt.DEFAULT_NETWORK_NAME, dflt.DEFAULT_NETWORK_UUID,
+                     active=True, persistent=True)
+    node.networks[net.name] = net
+    pool = PoolObj(None, dflt.DEFAULT_POOL_NAME, dflt.DEFAULT_POOL_UUID, dflt.DEFAULT_POOL_TYPE,
+                   dflt.DEFAULT_POOL_PATH, DEFAULT_POOL_CAPACITY, 0, DEFAULT_POOL_CAPACITY,
+                   active=True, persistent=True)
+    pool.defn = Pending(lambda: _default_pool_def(pool))
+    node.pools[pool.name] = pool
+    for name, mac, xml in dflt.DEFAULT_INTERFACES:
         node.interfaces[name] = HostObj(name, xml, mac)
-    for name, parent, caps, xml in DEFAULT_DEVICES:
+    for name, parent, caps, xml in dflt.DEFAULT_DEVICES:
         node.devices[name] = HostObj(name, xml, parent=parent, caps=caps)
     return node
+
+
+def _default_domain_def() -> Any:
+    defs = lazy_module("virtkit.drivers.test.defs")
+    d = defs.parse_domain(dflt.DEFAULT_DOMAIN_XML)
+    defs.take_test_namespace(d)
+    return d
+
+
+def _default_pool_def(pool: PoolObj) -> Any:
+    d = parse_pool(dflt.DEFAULT_POOL_XML)
+    d.capacity, d.allocation, d.available = pool.capacity, pool.allocation, pool.available
+    return d
 
 
 def _release(node: TestNode) -> None:

@@ -7,8 +7,19 @@ read back from sysfs).
 
 from __future__ import annotations
 
-DEFAULT_NODE_XML = """<node>
-<domain type='test'>
+# test:///default's objects: identities and states as data, definitions as
+# XML parsed on first use (see virtkit.drivers.test._build_default).
+DEFAULT_DOMAIN_NAME = "test"
+DEFAULT_DOMAIN_UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"
+DEFAULT_DOMAIN_NUMBERS = (8388608, 2097152, 2)  # max memory, memory (KiB), vcpus
+DEFAULT_NETWORK_NAME = "default"
+DEFAULT_NETWORK_UUID = "dd8fe884-6c02-601e-7551-cca97df1c5df"
+DEFAULT_POOL_NAME = "default-pool"
+DEFAULT_POOL_UUID = "dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566"
+DEFAULT_POOL_TYPE = "dir"
+DEFAULT_POOL_PATH = "/default-pool"
+
+DEFAULT_DOMAIN_XML = """<domain type='test'>
   <name>test</name>
   <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>
   <memory>8388608</memory>
@@ -33,7 +44,9 @@ DEFAULT_NODE_XML = """<node>
     </memballoon>
   </devices>
 </domain>
-<network>
+"""
+
+DEFAULT_NETWORK_XML = """<network>
   <name>default</name>
   <uuid>dd8fe884-6c02-601e-7551-cca97df1c5df</uuid>
   <bridge name='virbr0'/>
@@ -44,15 +57,21 @@ DEFAULT_NODE_XML = """<node>
     </dhcp>
   </ip>
 </network>
-<pool type='dir'>
+"""
+
+DEFAULT_POOL_XML = """<pool type='dir'>
   <name>default-pool</name>
   <uuid>dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566</uuid>
   <target>
     <path>/default-pool</path>
   </target>
 </pool>
-</node>
 """
+
+# The same node as one document (what load_node would read).
+DEFAULT_NODE_XML = (
+    "<node>\n" + DEFAULT_DOMAIN_XML + DEFAULT_NETWORK_XML + DEFAULT_POOL_XML + "</node>\n"
+)
 
 DEFAULT_INTERFACES = [
     ("eth1", "aa:bb:cc:dd:ee:ff", """<interface type='ethernet' name='eth1'>

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from virtkit.drivers.test import defs
 from virtkit.drivers.test.common import (
     PAUSED,
     RUNNING,
@@ -14,9 +13,15 @@ from virtkit.drivers.test.common import (
     check_flags,
     err,
 )
+from virtkit.drivers.test.lazy import lazy_module
 from virtkit.drivers.test.node import DomainObj, TestNode
 from virtkit.errors import ErrorCode, ErrorDomain
 from virtkit.types import DomainIdent
+
+if TYPE_CHECKING:
+    from virtkit.drivers.test import defs
+else:
+    defs = lazy_module("virtkit.drivers.test.defs")
 
 # virDomainEventType and details used here.
 EV_DEFINED, EV_UNDEFINED, EV_STARTED, EV_SUSPENDED, EV_RESUMED, EV_STOPPED = range(6)
@@ -91,7 +96,7 @@ def start_state(node: TestNode, obj: DomainObj, reason: int) -> None:
     obj.id = node.allocate_id()
     node.domains_by_id[obj.id] = obj
     if obj.persistent and obj.new_def is None:
-        obj.new_def = obj.defn  # shared until either side changes (copy on write)
+        obj.share_def()  # shared until either side changes (copy on write)
     obj.managed_save = False
     obj.refresh_ident()
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lxml import etree
-
-from virtkit.conf.xmlutil import parse_xml
-from virtkit.drivers.test import defs
 from virtkit.drivers.test.common import (
     AFFECT_CONFIG,
     AFFECT_LIVE,
@@ -20,6 +16,7 @@ from virtkit.drivers.test.common import (
     err,
 )
 from virtkit.drivers.test.domains import config_def, domain_matches, live_def, set_numbers
+from virtkit.drivers.test.lazy import lazy_module
 from virtkit.drivers.test.node import DomainObj
 from virtkit.errors import ErrorCode, ErrorDomain, invalid_arg
 from virtkit.types import (
@@ -35,6 +32,13 @@ from virtkit.types import (
     TypedParams,
     VcpuInfo,
 )
+
+if TYPE_CHECKING:
+    from virtkit.conf import xmlutil
+    from virtkit.drivers.test import defs
+else:
+    defs = lazy_module("virtkit.drivers.test.defs")
+    xmlutil = lazy_module("virtkit.conf.xmlutil")
 
 MAX_VCPUS = 32
 _MEM_MAXIMUM = 4
@@ -96,6 +100,8 @@ def _strip_ns(el: Any) -> Any:
     for node in el.iter():
         if isinstance(node.tag, str) and node.tag.startswith("{"):
             node.tag = node.tag.split("}", 1)[1]
+    from lxml import etree
+
     etree.cleanup_namespaces(el)
     return el
 
@@ -229,6 +235,8 @@ class DomainConfigMixin(Base):
     def domain_get_metadata(
         self, dom: DomainIdent, type: int, uri: str | None = None, flags: int = 0
     ) -> str:
+        from lxml import etree
+
         check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "testDomainGetMetadata")
         with self._node.lock:
             obj = self._dom(dom)
@@ -270,7 +278,7 @@ class DomainConfigMixin(Base):
                           ErrorDomain.DOMAIN)
             new_el = None
             if type == _METADATA_ELEMENT and metadata:
-                parsed = parse_xml(metadata, "(metadata_xml)")
+                parsed = xmlutil.parse_xml(metadata, "(metadata_xml)")
                 new_el = _inject_ns(parsed, uri or "", key or "")
             for d in (live, pers):
                 if d is None:
@@ -497,6 +505,8 @@ def _pins(obj: DomainObj) -> dict[int, list[bool]]:
 
 def _inject_ns(el: Any, uri: str, key: str) -> Any:
     """virXMLInjectNamespace: put ``el`` and its descendants in ``uri`` with prefix ``key``."""
+    from lxml import etree
+
     root = etree.Element(f"{{{uri}}}{el.tag}", nsmap={key: uri})
     for k, v in el.attrib.items():
         root.set(k, v)
@@ -515,6 +525,8 @@ def _renamespace(el: Any, uri: str) -> Any:
 
 
 def _set_element(d: Any, uri: str, new_el: Any) -> None:
+    from lxml import etree
+
     if d.metadata is None:
         if new_el is None:
             return

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from virtkit.conf.network import NetworkDef, validate_network_def
+from typing import TYPE_CHECKING
+
 from virtkit.drivers.base import NetworkEventCallback
 from virtkit.drivers.test.common import Base, check_flags, err
 from virtkit.drivers.test.domains import pair_ok
+from virtkit.drivers.test.lazy import lazy_module
 from virtkit.drivers.test.node import NetworkObj
 from virtkit.errors import ErrorCode, ErrorDomain
 from virtkit.types import NetworkIdent
+
+if TYPE_CHECKING:
+    from virtkit.conf import network as netconf
+    from virtkit.conf.network import NetworkDef
+else:
+    netconf = lazy_module("virtkit.conf.network")
 
 NET_DEFINED, NET_UNDEFINED, NET_STARTED, NET_STOPPED = range(4)
 _FILTERS_ALL = 0x3F
 
 
 def parse_network(xml: str) -> NetworkDef:
-    d = NetworkDef.from_xml(xml)
-    validate_network_def(d)
+    d = netconf.NetworkDef.from_xml(xml)
+    netconf.validate_network_def(d)
     return d
 
 

@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
-import socket
+import os
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from virtkit.drivers.test.events import EventBus
@@ -27,13 +27,38 @@ def default_node_info() -> NodeInfo:
     return NodeInfo(TEST_MODEL, 3145728, 16, 1400, 2, 2, 2, 2)
 
 
-@dataclass(slots=True)
+class Pending:
+    """A definition not parsed yet: ``make()`` builds it on first use, once.
+
+    ``test:///default`` starts with its objects' definitions pending, so a
+    connection that only lists objects never parses XML.
+    """
+
+    __slots__ = ("make", "value")
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+        self.value: Any = None
+
+    def get(self) -> Any:
+        if self.value is None:
+            self.value = self.make()
+        return self.value
+
+
+def _resolved(value: Any) -> Any:
+    return value.get() if type(value) is Pending else value
+
+
 class Cell:
     """A NUMA cell of the default node."""
 
-    cpus: int
-    mem: int
-    free_mem: int
+    __slots__ = ("cpus", "free_mem", "mem")
+
+    def __init__(self, cpus: int, mem: int, free_mem: int) -> None:
+        self.cpus = cpus
+        self.mem = mem
+        self.free_mem = free_mem
 
 
 class DomainObj:
@@ -44,19 +69,20 @@ class DomainObj:
     At start both may be the same object: the first change through either
     side copies it (copy on write), so start/stop does not copy definitions.
     ``max_mem``/``memory``/``vcpus`` mirror ``defn`` for a cheap get_info.
+    Either definition may be a ``Pending`` until first read.
     """
 
     __slots__ = (
+        "_defn",
+        "_new_def",
         "autostart",
         "current_snapshot",
-        "defn",
         "id",
         "ident",
         "managed_save",
         "max_mem",
         "memory",
         "name",
-        "new_def",
         "nseconds",
         "persistent",
         "reason",
@@ -76,8 +102,8 @@ class DomainObj:
         self.persistent = False
         self.autostart = False
         self.managed_save = False
-        self.defn: Any = defn
-        self.new_def: Any = None
+        self._defn: Any = defn
+        self._new_def: Any = None
         self.snapshots: dict[str, Any] = {}
         self.current_snapshot: str | None = None
         self.max_mem = 0
@@ -88,6 +114,32 @@ class DomainObj:
         self.ident = DomainIdent(name, uuid, -1)
 
     @property
+    def defn(self) -> Any:
+        value = self._defn
+        if type(value) is Pending:
+            value = self._defn = value.get()
+        return value
+
+    @defn.setter
+    def defn(self, value: Any) -> None:
+        self._defn = value
+
+    @property
+    def new_def(self) -> Any:
+        value = self._new_def
+        if type(value) is Pending:
+            value = self._new_def = value.get()
+        return value
+
+    @new_def.setter
+    def new_def(self, value: Any) -> None:
+        self._new_def = value
+
+    def share_def(self) -> None:
+        """Make the running definition the persistent one too (copy on write, see above)."""
+        self._new_def = self._defn
+
+    @property
     def active(self) -> bool:
         return self.id != -1
 
@@ -96,67 +148,103 @@ class DomainObj:
         return self.ident
 
 
-@dataclass(slots=True)
 class NetworkObj:
-    """A virtual network."""
+    """A virtual network; ``defn`` may be a ``Pending`` until first read."""
 
-    defn: Any
-    name: str
-    uuid: str
-    active: bool = False
-    persistent: bool = False
-    autostart: bool = False
-    new_def: Any = None
+    __slots__ = ("_defn", "active", "autostart", "name", "new_def", "persistent", "uuid")
+
+    def __init__(self, defn: Any, name: str, uuid: str, active: bool = False,
+                 persistent: bool = False, autostart: bool = False, new_def: Any = None) -> None:
+        self._defn = defn
+        self.name = name
+        self.uuid = uuid
+        self.active = active
+        self.persistent = persistent
+        self.autostart = autostart
+        self.new_def = new_def
+
+    @property
+    def defn(self) -> Any:
+        value = self._defn = _resolved(self._defn)
+        return value
+
+    @defn.setter
+    def defn(self, value: Any) -> None:
+        self._defn = value
 
     @property
     def ident(self) -> NetworkIdent:
         return NetworkIdent(self.name, self.uuid)
 
 
-@dataclass(slots=True)
 class VolumeObj:
     """A storage volume of a pool."""
 
-    defn: Any
-    name: str
-    key: str
-    path: str
-    capacity: int
-    allocation: int
+    __slots__ = ("allocation", "capacity", "defn", "key", "name", "path")
+
+    def __init__(self, defn: Any, name: str, key: str, path: str, capacity: int,
+                 allocation: int) -> None:
+        self.defn = defn
+        self.name = name
+        self.key = key
+        self.path = path
+        self.capacity = capacity
+        self.allocation = allocation
 
 
-@dataclass(slots=True)
 class PoolObj:
-    """A storage pool; ``persistent`` is libvirt's "has a config file"."""
+    """A storage pool; ``persistent`` is libvirt's "has a config file".
 
-    defn: Any
-    name: str
-    uuid: str
-    pool_type: str
-    target_path: str
-    capacity: int
-    allocation: int
-    available: int
-    active: bool = False
-    persistent: bool = False
-    autostart: bool = False
-    volumes: dict[str, VolumeObj] = field(default_factory=dict)
+    ``defn`` may be a ``Pending`` until first read.
+    """
+
+    __slots__ = ("_defn", "active", "allocation", "autostart", "available", "capacity", "name",
+                 "persistent", "pool_type", "target_path", "uuid", "volumes")
+
+    def __init__(self, defn: Any, name: str, uuid: str, pool_type: str, target_path: str,
+                 capacity: int, allocation: int, available: int, active: bool = False,
+                 persistent: bool = False, autostart: bool = False,
+                 volumes: dict[str, VolumeObj] | None = None) -> None:
+        self._defn = defn
+        self.name = name
+        self.uuid = uuid
+        self.pool_type = pool_type
+        self.target_path = target_path
+        self.capacity = capacity
+        self.allocation = allocation
+        self.available = available
+        self.active = active
+        self.persistent = persistent
+        self.autostart = autostart
+        self.volumes: dict[str, VolumeObj] = {} if volumes is None else volumes
+
+    @property
+    def defn(self) -> Any:
+        value = self._defn = _resolved(self._defn)
+        return value
+
+    @defn.setter
+    def defn(self, value: Any) -> None:
+        self._defn = value
 
     @property
     def ident(self) -> StoragePoolIdent:
         return StoragePoolIdent(self.name, self.uuid)
 
 
-@dataclass(slots=True)
 class HostObj:
     """A host interface or node device: kept as formatted XML plus a few fields."""
 
-    name: str
-    xml: str
-    mac: str = ""
-    active: bool = True
-    parent: str | None = None
-    caps: list[str] = field(default_factory=list)
+    __slots__ = ("active", "caps", "mac", "name", "parent", "xml")
+
+    def __init__(self, name: str, xml: str, mac: str = "", active: bool = True,
+                 parent: str | None = None, caps: list[str] | None = None) -> None:
+        self.name = name
+        self.xml = xml
+        self.mac = mac
+        self.active = active
+        self.parent = parent
+        self.caps: list[str] = [] if caps is None else caps
 
 
 class TestNode:
@@ -178,7 +266,7 @@ class TestNode:
         self.interfaces: dict[str, HostObj] = {}
         self.devices: dict[str, HostObj] = {}
         self.auth_users: list[tuple[str, str | None]] = []
-        self.hostname = socket.gethostname()
+        self.hostname = os.uname().nodename  # gethostname(), without importing socket
 
     # --- domains
 

@@ -9,15 +9,23 @@ plus ``<cpu>``, ``<memory>`` and ``<auth>``.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from virtkit.conf.xmlutil import Element, dump_element, parse_xml
-from virtkit.drivers.test import defs
 from virtkit.drivers.test.domains import set_numbers, shutdown_state, start_state
+from virtkit.drivers.test.lazy import lazy_module
 from virtkit.drivers.test.networks import parse_network
 from virtkit.drivers.test.node import Cell, DomainObj, HostObj, NetworkObj, TestNode
 from virtkit.drivers.test.snapshots import load_inline_snapshots
 from virtkit.drivers.test.storage import add_volume, new_pool, parse_pool
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
+
+if TYPE_CHECKING:
+    from virtkit.conf import xmlutil
+    from virtkit.conf.xmlutil import Element
+    from virtkit.drivers.test import defs
+else:
+    defs = lazy_module("virtkit.drivers.test.defs")
+    xmlutil = lazy_module("virtkit.conf.xmlutil")
 
 _RUNNING_BOOTED = 1
 
@@ -38,7 +46,7 @@ def _resolve(el: Element, base: str | None) -> Element:
     except OSError as e:
         raise make_error(ErrorCode.SYSTEM_ERROR, ErrorDomain.TEST,
                          f"failed to open file '{path}': {os.strerror(e.errno or 0)}") from None
-    return parse_xml(data, os.path.basename(path))
+    return xmlutil.parse_xml(data, os.path.basename(path))
 
 
 def _uint(root: Element, path: str, what: str) -> int | None:
@@ -76,7 +84,7 @@ def load_node_info(node: TestNode, root: Element) -> None:
 
 def load_node(node: TestNode, xml: str | bytes, path: str | None) -> None:
     """testOpenParse: fill ``node`` from a node document."""
-    root = parse_xml(xml, "(test driver)" if path is None else os.path.basename(path))
+    root = xmlutil.parse_xml(xml, "(test driver)" if path is None else os.path.basename(path))
     if root.tag != "node":
         raise make_error(ErrorCode.XML_ERROR, ErrorDomain.XML,
                          f"unexpected root element <{root.tag}>, expecting <node>")
@@ -84,7 +92,7 @@ def load_node(node: TestNode, xml: str | bytes, path: str | None) -> None:
     for el in root.findall("domain"):
         _load_domain(node, _resolve(el, path), path)
     for el in root.findall("network"):
-        d = parse_network(dump_element(_resolve(el, path), 0))
+        d = parse_network(xmlutil.dump_element(_resolve(el, path), 0))
         obj = NetworkObj(d, d.name or "", d.uuid or "", active=True, persistent=True)
         node.networks[obj.name] = obj
     for el in root.findall("interface"):
@@ -92,7 +100,7 @@ def load_node(node: TestNode, xml: str | bytes, path: str | None) -> None:
         name = iface.get("name") or ""
         mac_el = iface.find("mac")
         mac = mac_el.get("address", "") if mac_el is not None else ""
-        node.interfaces[name] = HostObj(name, dump_element(iface, 0), mac)
+        node.interfaces[name] = HostObj(name, xmlutil.dump_element(iface, 0), mac)
     for el in root.findall("pool"):
         pool_el = _resolve(el, path)
         pool = new_pool(parse_pool(pool_el))
@@ -111,7 +119,7 @@ def load_node(node: TestNode, xml: str | bytes, path: str | None) -> None:
         name = (dev.findtext("name") or "").strip()
         parent = dev.findtext("parent")
         caps = [c.get("type", "") for c in dev.iter("capability")]
-        node.devices[name] = HostObj(name, dump_element(dev, 0), parent=parent, caps=caps)
+        node.devices[name] = HostObj(name, xmlutil.dump_element(dev, 0), parent=parent, caps=caps)
     for user in root.findall("auth/user"):
         username = (user.text or "").strip()
         if not username:

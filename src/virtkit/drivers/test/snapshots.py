@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from virtkit.conf.snapshot import (
-    DomainSnapshotDef,
-    SnapshotDisk,
-    SnapshotMemory,
-    validate_snapshot_def,
-)
-from virtkit.conf.xmlutil import Element, dump_element, parse_xml
-from virtkit.drivers.test import defs
 from virtkit.drivers.test.common import PAUSED, RUNNING, SHUTOFF, Base, check_flags, err
 from virtkit.drivers.test.domains import (
     EV_STARTED,
@@ -29,9 +21,21 @@ from virtkit.drivers.test.domains import (
     shutdown_state,
     start_state,
 )
+from virtkit.drivers.test.lazy import lazy_module
 from virtkit.drivers.test.node import DomainObj
 from virtkit.errors import ErrorCode
 from virtkit.types import DomainIdent, SnapshotIdent
+
+if TYPE_CHECKING:
+    from virtkit.conf import snapshot as snapconf
+    from virtkit.conf import xmlutil
+    from virtkit.conf.snapshot import DomainSnapshotDef
+    from virtkit.conf.xmlutil import Element
+    from virtkit.drivers.test import defs
+else:
+    defs = lazy_module("virtkit.drivers.test.defs")
+    snapconf = lazy_module("virtkit.conf.snapshot")
+    xmlutil = lazy_module("virtkit.conf.xmlutil")
 
 STATE_NAMES = ("nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed",
                "pmsuspended", "disk-snapshot")
@@ -130,9 +134,9 @@ def load_inline_snapshots(obj: DomainObj, elements: list[Element], path: str | N
         if inner is None:
             continue
         inner = _resolve(inner, path)
-        text = dump_element(inner, 0).replace(' xmlns="' + defs.TEST_NS + '"', "")
-        d = DomainSnapshotDef.from_xml(text)
-        validate_snapshot_def(d, redefine=True)
+        text = xmlutil.dump_element(inner, 0).replace(' xmlns="' + defs.TEST_NS + '"', "")
+        d = snapconf.DomainSnapshotDef.from_xml(text)
+        snapconf.validate_snapshot_def(d, redefine=True)
         current = bool(d.active)
         d.active = None
         dom = d.domain_def
@@ -169,8 +173,8 @@ class SnapshotMixin(Base):
             if not obj.persistent and flags & _CREATE_HALT:
                 raise err(ErrorCode.OPERATION_INVALID,
                           "cannot halt after transient domain snapshot")
-            d = DomainSnapshotDef.from_xml(xml)
-            validate_snapshot_def(d, redefine=redefine)
+            d = snapconf.DomainSnapshotDef.from_xml(xml)
+            snapconf.validate_snapshot_def(d, redefine=redefine)
             if redefine:
                 snap = self._redefine(obj, d)
                 if update_current:
@@ -189,10 +193,10 @@ class SnapshotMixin(Base):
             if mem is not None and mem.snapshot == "external":
                 pass
             else:
-                d.memory = SnapshotMemory()
+                d.memory = snapconf.SnapshotMemory()
                 d.memory.snapshot = "no" if obj.state == SHUTOFF else "internal"
             _align_disks(d, dom_copy)
-            d.domain = parse_xml(defs.format_domain(dom_copy, -1), "domain")
+            d.domain = xmlutil.parse_xml(defs.format_domain(dom_copy, -1), "domain")
             d.parent = obj.current_snapshot
             snap = Snapshot(d, dom_copy)
             obj.snapshots[snap.name] = snap
@@ -396,7 +400,7 @@ def _align_disks(d: DomainSnapshotDef, dom: Any) -> None:
     for target in defs.disk_targets(dom):
         disk = given.get(target)
         if disk is None:
-            disk = SnapshotDisk()
+            disk = snapconf.SnapshotDisk()
             disk.name = target
             disk.snapshot = "internal"
         elif disk.snapshot is None:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from virtkit.conf.storage_pool import StoragePoolDef, validate_storage_pool_def
-from virtkit.conf.storage_vol import StorageVolDef, validate_storage_vol_def
 from virtkit.drivers.base import StoragePoolEventCallback
 from virtkit.drivers.test.common import Base, check_flags, err
+from virtkit.drivers.test.lazy import lazy_module
 from virtkit.drivers.test.node import PoolObj, VolumeObj
 from virtkit.errors import ErrorCode, ErrorDomain
 from virtkit.types import StoragePoolIdent, StoragePoolInfo, StorageVolIdent, StorageVolInfo
+
+if TYPE_CHECKING:
+    from virtkit.conf import storage_pool as poolconf
+    from virtkit.conf import storage_vol as volconf
+    from virtkit.conf.storage_pool import StoragePoolDef
+    from virtkit.conf.storage_vol import StorageVolDef
+else:
+    poolconf = lazy_module("virtkit.conf.storage_pool")
+    volconf = lazy_module("virtkit.conf.storage_vol")
 
 DEFAULT_POOL_CAPACITY = 100 * 1024 * 1024 * 1024
 POOL_DEFINED, POOL_UNDEFINED, POOL_STARTED, POOL_STOPPED, POOL_CREATED, POOL_DELETED = range(6)
@@ -63,8 +71,9 @@ def vol_type_for_pool(pool_type: str) -> int:
 
 
 def parse_pool(xml: str | Any) -> StoragePoolDef:
-    d = StoragePoolDef.from_xml(xml) if isinstance(xml, str) else StoragePoolDef.from_element(xml)
-    validate_storage_pool_def(d)
+    d = (poolconf.StoragePoolDef.from_xml(xml) if isinstance(xml, str)
+         else poolconf.StoragePoolDef.from_element(xml))
+    poolconf.validate_storage_pool_def(d)
     return d
 
 
@@ -363,8 +372,8 @@ class StorageMixin(Base):
         raise err(ErrorCode.NO_STORAGE_VOL, f"no storage vol with matching path '{path}'")
 
     def _parse_vol(self, obj: PoolObj, xml: str, flags: int) -> StorageVolDef:
-        v = StorageVolDef.from_xml(xml)
-        validate_storage_vol_def(v, obj.pool_type)
+        v = volconf.StorageVolDef.from_xml(xml)
+        volconf.validate_storage_vol_def(v, obj.pool_type)
         v.apply_pool_defaults(obj.pool_type)
         if v.name in obj.volumes:
             raise err(ErrorCode.OPERATION_FAILED, "storage vol already exists")
@@ -391,8 +400,8 @@ class StorageMixin(Base):
         check_flags(flags, _VOL_CREATE_VALIDATE, "testStorageVolCreateXMLFrom")
         with self._node.lock:
             obj = self._active_pool(pool.name)
-            v = StorageVolDef.from_xml(xml)
-            validate_storage_vol_def(v, obj.pool_type)
+            v = volconf.StorageVolDef.from_xml(xml)
+            volconf.validate_storage_vol_def(v, obj.pool_type)
             v.apply_pool_defaults(obj.pool_type)
             if v.name in obj.volumes:
                 raise err(ErrorCode.OPERATION_FAILED, "storage vol already exists")
