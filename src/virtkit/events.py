@@ -10,7 +10,6 @@ pull form: a thread-safe queue fed by such a relay.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -30,7 +29,12 @@ __all__ = [
     "make_relay",
 ]
 
-log = logging.getLogger(__name__)
+
+def _log_callback_failure(callback: object) -> None:
+    """Log a raising callback; ``logging`` is imported only here, off the start-up path."""
+    import logging
+
+    logging.getLogger(__name__).exception("event callback %r raised", callback)
 
 
 class DomainEvent(NamedTuple):
@@ -78,7 +82,7 @@ def make_relay(
                 payload = (_as_enum(lifecycle_type, payload[0]), *payload[1:])
             callback(wrap(ident), event_id, *payload)
         except Exception:
-            log.exception("event callback %r raised", callback)
+            _log_callback_failure(callback)
 
     return relay
 

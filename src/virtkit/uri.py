@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 from virtkit.errors import VirtError, make_error
@@ -68,8 +68,7 @@ _PROXIES = ("auto", "netcat", "native")
 _KNOWN_HOSTS_VERIFY = ("normal", "auto", "ignore")
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteOptions:
+class RemoteOptions(NamedTuple):
     """The query parameters libvirt's remote driver consumes, typed.
 
     ``None`` means "not given" (the driver's default applies). ``passthrough``
@@ -97,8 +96,7 @@ class RemoteOptions:
     passthrough: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedURI:
+class ParsedURI(NamedTuple):
     """One parsed connection URI.
 
     ``scheme`` is the full scheme (``qemu+ssh``), split into ``driver`` and
@@ -118,7 +116,12 @@ class ParsedURI:
     query: str | None = None
     fragment: str | None = None
     param_list: tuple[tuple[str, str], ...] = ()
-    params: dict[str, str] = field(default_factory=dict, compare=False)
+    # Derived from param_list by the parser; treat as read-only.
+    params: dict[str, str] = {}
+
+    def __hash__(self) -> int:
+        # ``params`` is derived from ``param_list`` (and a dict): leave it out.
+        return hash(self[:-1])
 
     @property
     def is_remote(self) -> bool:

@@ -7,14 +7,18 @@ that raises is logged and otherwise ignored, as libvirt ignores them.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
-log = logging.getLogger(__name__)
+
+def _log_callback_failure(callback: object) -> None:
+    """Log a raising callback; ``logging`` is imported only here, off the start-up path."""
+    import logging
+
+    logging.getLogger(__name__).exception("event callback %r raised", callback)
 
 DOMAIN = "domain"
 NETWORK = "network"
@@ -106,4 +110,4 @@ class EventBus:
                     try:
                         reg.callback(ident, event_id, payload)
                     except Exception:
-                        log.exception("event callback %d raised", reg.callback_id)
+                        _log_callback_failure(reg.callback_id)
