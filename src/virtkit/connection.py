@@ -8,7 +8,6 @@ virDomainCreate"), for exactly the calls libvirt guards with
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from virtkit.drivers.base import (
@@ -132,12 +131,12 @@ class Connection:
         tables = self._tables
         if tables is None:
             return
-        for stream in list(self._streams):
-            with contextlib.suppress(VirtError):
-                stream.close()
-        for handle in list(self._event_handles):
-            with contextlib.suppress(VirtError):
-                handle.cancel()
+        closers = [s.close for s in self._streams] + [h.cancel for h in self._event_handles]
+        for closer in closers:
+            try:
+                closer()
+            except VirtError:
+                continue  # already gone on the driver's side: nothing left to undo
         self._tables = None
         closed = cast(Any, _ClosedTable())
         self._hv, self._net, self._storage = closed, closed, closed

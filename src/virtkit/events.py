@@ -10,12 +10,12 @@ pull form: a thread-safe queue fed by such a relay.
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
+    import queue
     from types import TracebackType
 
     from virtkit.handles import Domain, Network, StoragePool
@@ -150,6 +150,8 @@ class EventStream(Generic[E]):
     """
 
     def __init__(self) -> None:
+        import queue  # only streams need it; kept off the CLI's start-up path
+
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._handle: EventHandle | None = None
         self._closed = False
@@ -171,6 +173,8 @@ class EventStream(Generic[E]):
         """The next event; ``None`` after ``timeout`` seconds, or when closed and drained."""
         if self._closed and self._queue.empty():
             return None
+        import queue
+
         try:
             item = self._queue.get(timeout=timeout)
         except queue.Empty:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
@@ -25,14 +24,26 @@ NETWORK = "network"
 POOL = "pool"
 
 
-@dataclass(slots=True)
 class _Registration:
-    callback_id: int
-    kind: str
-    event_id: int
-    uuid: str | None
-    callback: Callable[..., None]
-    owner: object
+    """One callback registration (a plain slotted class: no dataclasses import at start-up)."""
+
+    __slots__ = ("callback", "callback_id", "event_id", "kind", "owner", "uuid")
+
+    def __init__(
+        self,
+        callback_id: int,
+        kind: str,
+        event_id: int,
+        uuid: str | None,
+        callback: Callable[..., None],
+        owner: object,
+    ) -> None:
+        self.callback_id = callback_id
+        self.kind = kind
+        self.event_id = event_id
+        self.uuid = uuid
+        self.callback = callback
+        self.owner = owner
 
 
 class EventBus:

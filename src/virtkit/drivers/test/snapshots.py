@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from virtkit.drivers.test.common import PAUSED, RUNNING, SHUTOFF, Base, check_flags, err
@@ -52,12 +51,14 @@ _REVERT_RUNNING, _REVERT_PAUSED, _REVERT_FORCE = 1, 2, 4
 _DELETE_CHILDREN, _DELETE_METADATA_ONLY, _DELETE_CHILDREN_ONLY = 1, 2, 4
 
 
-@dataclass(slots=True)
 class Snapshot:
     """One snapshot: its definition and the domain definition it captured."""
 
-    defn: DomainSnapshotDef
-    domain: Any  # DomainDef or None
+    __slots__ = ("defn", "domain")
+
+    def __init__(self, defn: DomainSnapshotDef, domain: Any) -> None:
+        self.defn = defn
+        self.domain = domain  # DomainDef or None
 
     @property
     def name(self) -> str:
