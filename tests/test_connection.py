@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -56,25 +58,36 @@ def test_open_uses_default_uri_env(monkeypatch: pytest.MonkeyPatch) -> None:
         assert c.lookup_domain("test").id == 1
 
 
-def test_open_without_any_default_tries_qemu_system(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_without_any_default_tries_qemu_system(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    # No local qemu driver: qemu:///system goes to the remote driver and its daemon socket.
     monkeypatch.delenv("VIRTKIT_DEFAULT_URI", raising=False)
     monkeypatch.delenv("LIBVIRT_DEFAULT_URI", raising=False)
+    monkeypatch.setattr("virtkit.drivers.remote._DEFAULT_SOCKET", str(tmp_path / "nosock"))
     with pytest.raises(VirtError) as info:
         virtkit.open()
-    assert info.value.code == ErrorCode.NO_CONNECT
-    assert info.value.message == "no connection driver available for qemu:///system"
+    assert info.value.code == ErrorCode.SYSTEM_ERROR
+    assert info.value.message == (
+        f"Failed to connect socket to '{tmp_path / 'nosock'}': No such file or directory")
 
 
-@pytest.mark.parametrize(
-    "uri",
-    ["qemu:///system", "test+tcp://localhost/default", "test://host/default", "lxc:///"],
-)
-def test_no_driver_for_uri(uri: str) -> None:
+@pytest.mark.parametrize("uri", ["foo:///", "te:///x"])
+def test_no_driver_for_uri(uri: str, tmp_path: Path) -> None:
+    # An unknown scheme goes to the remote driver; no daemon socket -> libvirt's system error.
     with pytest.raises(VirtError) as info:
-        virtkit.open(uri)
-    assert info.value.code == ErrorCode.NO_CONNECT
-    assert info.value.domain == ErrorDomain.NONE
-    assert info.value.message == f"no connection driver available for {uri}"
+        virtkit.open(f"{uri}?socket={tmp_path / 'none'}")
+    assert info.value.code == ErrorCode.SYSTEM_ERROR
+    assert info.value.domain == ErrorDomain.RPC
+
+
+def test_tcp_without_daemon_is_connection_refused() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: nothing accepts
+        with pytest.raises(VirtError) as info:
+            virtkit.open(f"test+tcp://127.0.0.1:{port}/default")
+    assert info.value.code == ErrorCode.SYSTEM_ERROR
+    assert "Connection refused" in info.value.message
 
 
 def test_unknown_transport_is_refused_like_libvirt() -> None:
@@ -95,8 +108,7 @@ def test_uri_errors_surface_from_open() -> None:
 
 
 def test_registry_has_one_remote_slot() -> None:
-    # The remote driver arrives later as one assignment; nothing is registered yet.
-    assert registry.remote_opener is None
+    assert registry.remote_opener is not None
     assert set(registry.LOCAL_DRIVERS) == {"test"}
 
 

@@ -1,28 +1,251 @@
-"""``virtkitd``: the daemon entry point.
+"""``virtkitd``: the daemon entry point (libvirtd's command line and life cycle).
 
-The RPC daemon is issue 3's work (libvirt's wire protocol, sockets, auth).
-Until it lands, the command exists so the console script is not broken, and
-says plainly that it cannot serve yet.
+Start-up order is libvirtd's: options, config file, logging, then (with
+``--daemon``) the fork into the background, the pid file, the run
+directories, the server and its sockets, and only then the "started"
+signal to the waiting parent.  Exit statuses are libvirtd's: 1 for bad
+options or config, then ``VIR_DAEMON_ERR_*`` (1 pid file, 2 run directory,
+3 initialisation, 6 network sockets).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import stat
 import sys
+import time
+from typing import Any
+
+from virtkit import __version__
+from virtkit.daemon import process
+from virtkit.daemon.config import (
+    ConfigError,
+    DaemonConfig,
+    Listener,
+    host_uuid,
+    load_config,
+    plan_listeners,
+)
+from virtkit.daemon.logsetup import (
+    LogSetupError,
+    early_logging,
+    resolve_settings,
+    setup_logging,
+)
+from virtkit.daemon.options import DaemonOptions, OptionsExit, parse_args
+from virtkit.daemon.paths import DaemonPaths
+from virtkit.daemon.pidfile import PidFile, PidFileError
+from virtkit.rpc.message import MESSAGE_MAX
+
+log = logging.getLogger("virtkit.daemon")
+
+PROG = "virtkitd"
+_STOP_GRACE = 10.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Report that the daemon is not available yet and exit with status 1."""
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in ("-V", "--version"):
-        from importlib.metadata import version
+    """Run ``virtkitd`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    try:
+        opts = parse_args(sys.argv[1:] if argv is None else argv, prog=PROG)
+    except OptionsExit as e:
+        (sys.stdout if e.stdout else sys.stderr).write(e.text)
+        return e.status
+    early_logging()
 
-        print(f"virtkitd (virtkit) {version('virtkit')}")
-        return 0
-    sys.stderr.write(
-        "virtkitd: the RPC daemon is not part of this build yet; "
-        "use the library or the CLI with a local URI such as test:///default\n"
-    )
-    return 1
+    paths = DaemonPaths(opts.root)
+    try:
+        config = load_config(opts.config_file, paths)
+    except ConfigError as e:
+        log.error("Can't load config file: %s: %s", e, opts.config_file or paths.config_file)
+        return 1
+    try:
+        host_uuid(config, paths)
+    except ConfigError as e:
+        log.error("%s", e)
+        log.error("Can't setup host uuid")
+        return 1
+    pid_file = opts.pid_file
+    if pid_file:
+        pid_file = os.path.abspath(pid_file)  # --daemon changes directory to /
+    paths = paths.with_settings(unix_sock_dir=config.unix_sock_dir, pid_file=pid_file)
+
+    try:
+        settings = resolve_settings(
+            log_level=config.log_level, log_filters=config.log_filters,
+            log_outputs=config.log_outputs, verbose=opts.verbose, daemon=opts.daemon,
+            log_file=paths.log_file)
+        for warning in setup_logging(settings):
+            log.warning("%s", warning)
+    except LogSetupError as e:
+        log.error("%s", e)
+        return 1
+
+    try:
+        listeners = plan_listeners(config, paths, listen=opts.listen)
+    except ConfigError as e:
+        log.error("%s", e)
+        return process.ERR_NETWORK
+
+    status = process.StatusPipe()
+    if opts.daemon:
+        try:
+            os.chdir("/")
+            forked = process.daemonize(PROG)
+        except OSError as e:
+            log.error("Failed to fork as daemon: %s", e.strerror)
+            return 1
+        if isinstance(forked, int):
+            return forked
+        status = forked
+
+    code = _run_daemon(opts, config, paths, listeners, status)
+    if code:
+        status.failed(code)
+    return code
+
+
+def _run_daemon(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
+                listeners: list[Listener], status: process.StatusPipe) -> int:
+    # The directories come first so that the pid file's (<root>/run) exists.
+    try:
+        paths.ensure_dirs()
+    except OSError as e:
+        log.error("unable to create rundir %s: %s", e.filename or paths.run_dir, e.strerror)
+        return process.ERR_RUNDIR
+    pidfile = PidFile(paths.pid_file)
+    try:
+        pidfile.acquire()
+    except PidFileError as e:
+        log.error("%s", e)
+        return process.ERR_PIDFILE
+    try:
+        process.set_child_subreaper()
+        return asyncio.run(_serve(opts, config, paths, listeners, status))
+    finally:
+        pidfile.release()
+
+
+async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
+                 listeners: list[Listener], status: process.StatusPipe) -> int:
+    from virtkit.daemon.dispatch import RemoteDispatcher
+    from virtkit.rpc.server import Server
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    try:
+        dispatcher = RemoteDispatcher(config, paths)
+        server = Server(
+            dispatcher,
+            max_clients=config.max_clients,
+            max_anonymous_clients=config.max_anonymous_clients,
+            max_workers=config.max_workers,
+            prio_workers=config.prio_workers,
+            max_client_requests=config.max_client_requests,
+            max_message=MESSAGE_MAX,
+            keepalive_interval=config.keepalive_interval,
+            keepalive_count=config.keepalive_count,
+        )
+    except Exception:
+        log.exception("Unable to initialize the daemon")
+        return process.ERR_INIT
+
+    def on_stop(signum: int) -> None:
+        log.info("Received signal %d (%s), shutting down", signum,
+                 signal.Signals(signum).name)
+        stop.set()
+
+    def on_reload() -> None:
+        log.info("Reloading configuration on SIGHUP")
+        log.warning("configuration reload is not supported yet; SIGHUP ignored")
+
+    reaper = process.OrphanReaper(loop)
+    try:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_stop, signum)
+        loop.add_signal_handler(signal.SIGHUP, on_reload)
+        loop.add_signal_handler(signal.SIGCHLD, reaper.notify)
+    except (OSError, RuntimeError, ValueError) as e:
+        log.error("Unable to setup signal handlers: %s", e)
+        return process.ERR_SIGNAL
+
+    opened: list[str] = []
+    try:
+        for listener in listeners:
+            if listener.kind == "unix":
+                _remove_stale_socket(listener.path)
+                await server.listen_unix(listener.path, mode=listener.mode,
+                                         group=listener.gid, readonly=listener.readonly)
+                opened.append(listener.path)
+            else:
+                port = await server.listen_tcp(listener.host, listener.port,
+                                               readonly=listener.readonly)
+                listener = Listener("tcp", host=listener.host, port=port)
+            log.debug("listening on %s%s", listener.describe(),
+                     " (read-only)" if listener.readonly else "")
+    except OSError as e:
+        log.error("Unable to initialize network sockets: %s", e)
+        await _shutdown(server, dispatcher, opened, reaper)
+        return process.ERR_NETWORK
+
+    status.ready()
+    log.info("%s %s listening on %s", PROG, __version__,
+             ", ".join(x.describe() for x in listeners))
+    try:
+        await _wait_for_stop(stop, server, opts.timeout)
+    finally:
+        log.info("%s shutting down", PROG)
+        await _shutdown(server, dispatcher, opened, reaper)
+    return 0
+
+
+async def _wait_for_stop(stop: asyncio.Event, server: Any, timeout: int) -> None:
+    """Until SIGTERM/SIGINT, or ``timeout`` seconds without clients (0: never)."""
+    if not timeout:
+        await stop.wait()
+        return
+    idle_since = time.monotonic()
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(1.0, timeout))
+        if server.clients:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= timeout:
+            log.info("no clients for %d seconds, exiting", timeout)
+            return
+
+
+async def _shutdown(server: Any, dispatcher: Any, sockets: list[str],
+                    reaper: process.OrphanReaper) -> None:
+    try:
+        await server.stop(grace=_STOP_GRACE)
+        await server.wait_closed()
+    except Exception:
+        log.exception("error while stopping the server")
+    close = getattr(dispatcher, "close", None)
+    if close is not None:
+        try:
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            log.exception("error while closing the drivers")
+    reaper.close()
+    for path in sockets:
+        _remove_stale_socket(path)
+
+
+def _remove_stale_socket(path: str) -> None:
+    """Remove a unix socket left behind (we hold the pid file, so its
+    daemon is gone).  Anything that is not a socket is left alone."""
+    try:
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 if __name__ == "__main__":

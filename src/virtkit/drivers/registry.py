@@ -34,8 +34,14 @@ LOCAL_DRIVERS: dict[str, Opener] = {
     "test": _open_test,
 }
 
-# The remote driver: set to its opener when it exists (one entry, like libvirt's "remote").
-remote_opener: Opener | None = None
+def _open_remote(uri: ParsedURI, flags: int) -> DriverTables:
+    from virtkit.drivers import remote
+
+    return remote.open_connection(uri, flags)
+
+
+# The remote driver (one entry, like libvirt's "remote"); tests may swap it.
+remote_opener: Opener | None = _open_remote
 
 
 def open_tables(uri: ParsedURI, flags: int) -> DriverTables:

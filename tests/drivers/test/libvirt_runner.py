@@ -23,7 +23,7 @@ def _loop():
 
 
 threading.Thread(target=_loop, daemon=True).start()
-conn = libvirt.open("test:///default")
+conn = libvirt.open(sys.argv[1] if len(sys.argv) > 1 else "test:///default")
 events = []
 conn.domainEventRegisterAny(None, 0, lambda c, d, e, det, o: events.append(["dom", d.name(), e, det]), None)
 conn.domainEventRegisterAny(None, 23, lambda c, d, t, u, o: events.append(["meta", d.name(), t, u]), None)

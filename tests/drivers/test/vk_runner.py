@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
+from virtkit.drivers import remote
 from virtkit.drivers.test import TestDriver, open_connection
 from virtkit.errors import VirtError
 from virtkit.types import DomainIdent, NetworkIdent, StoragePoolIdent
+from virtkit.uri import parse_uri
 
 
 class _URI:
@@ -32,10 +35,23 @@ def _norm(value: Any) -> Any:
     return json.loads(json.dumps(fix(value)))
 
 
-def run_script(script: list[list[Any]]) -> list[dict[str, Any]]:
-    tables = open_connection(_URI(), 0)
-    h = tables.hypervisor
-    assert isinstance(h, TestDriver)
+def _settle(events: list[Any]) -> None:
+    """Remote events arrive on another thread: wait until none came for a moment."""
+    seen, quiet = -1, 0
+    while quiet < 3:
+        time.sleep(0.005)
+        quiet = quiet + 1 if len(events) == seen else 0
+        seen = len(events)
+
+
+def run_script(script: list[list[Any]], uri: str | None = None) -> list[dict[str, Any]]:
+    """Run ``script`` on the local test driver, or over RPC to the daemon at ``uri``."""
+    if uri is None:
+        tables = open_connection(_URI(), 0)
+        assert isinstance(tables.hypervisor, TestDriver)
+    else:
+        tables = remote.open_connection(parse_uri(uri), 0)  # type: ignore[arg-type]
+    h: Any = tables.hypervisor
     events: list[list[Any]] = []
 
     def on_dom(d: DomainIdent, event_id: int, payload: tuple[object, ...]) -> None:
@@ -193,6 +209,8 @@ def run_script(script: list[list[Any]]) -> list[dict[str, Any]]:
                 res: dict[str, Any] = {"ok": _norm(ops[op](*args))}
             except VirtError as e:
                 res = {"err": [e.code, e.domain, e.message]}
+            if uri is not None:
+                _settle(events)
             res["events"] = _norm(events)
             events.clear()
             out.append(res)

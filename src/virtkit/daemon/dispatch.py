@@ -1,0 +1,273 @@
+"""The ``remote`` program on the daemon side: one client's calls, run against its drivers.
+
+This is what libvirt's ``remote_daemon_dispatch.c`` does: it keeps each
+client's connection (opened by CONNECT_OPEN), answers the calls that belong
+to the protocol rather than to a driver (authentication list, features,
+event registration), refuses state-changing calls on read-only sockets, and
+hands everything else to :mod:`virtkit.rpc.bindings`, which knows how each
+procedure maps onto a driver-table method.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from virtkit.drivers.base import DriverTables
+from virtkit.errors import VirtError, make_error
+from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.rpc import bindings, eventmsgs
+from virtkit.rpc.message import REMOTE_PROGRAM, Header, rpc_error
+from virtkit.rpc.protocol import REMOTE, REMOTE_PROTOCOL_VERSION, Procedure
+from virtkit.rpc.wiretypes import converters
+from virtkit.rpc.xdr import VOID, XDRError
+
+if TYPE_CHECKING:
+    from virtkit.rpc.server import Session
+
+__all__ = ["ClientState", "RemoteDispatcher"]
+
+log = logging.getLogger("virtkit.daemon.dispatch")
+
+_CONNECT_RO = 1
+_AUTH_NONE = 0
+# Features the daemon itself answers (libvirt_internal.h), whatever the driver.
+_FEATURE_FD_PASSING = 8
+_FEATURE_PROGRAM_KEEPALIVE = 10
+_FEATURE_REMOTE_EVENT_CALLBACK = 14
+_FEATURE_REMOTE_CLOSE_CALLBACK = 15
+_DAEMON_FEATURES = {_FEATURE_FD_PASSING, _FEATURE_REMOTE_EVENT_CALLBACK,
+                    _FEATURE_REMOTE_CLOSE_CALLBACK}
+
+
+# kind -> (registration procedure, table, driver method, object field)
+_REGISTRATION = {
+    eventmsgs.DOMAIN: ("connect_domain_event_callback_register_any", "hypervisor",
+                       "connect_domain_event_register_any", "dom"),
+    eventmsgs.NETWORK: ("connect_network_event_register_any", "network",
+                        "connect_network_event_register_any", "net"),
+    eventmsgs.POOL: ("connect_storage_pool_event_register_any", "storage",
+                     "connect_storage_pool_event_register_any", "pool"),
+}
+_DEREGISTER = {
+    "hypervisor": "connect_domain_event_deregister_any",
+    "network": "connect_network_event_deregister_any",
+    "storage": "connect_storage_pool_event_deregister_any",
+}
+
+
+class ClientState:
+    """One client's connection and event registrations (``Session.data``)."""
+
+    __slots__ = ("callbacks", "lock", "readonly", "tables", "uri")
+
+    def __init__(self) -> None:
+        self.tables: DriverTables | None = None
+        self.uri: str | None = None
+        self.readonly = False
+        # callbackID -> (table attribute, driver-side registration id)
+        self.callbacks: dict[int, tuple[str, int]] = {}
+        self.lock = threading.Lock()
+
+
+Handler = Callable[["Session", ClientState, Any], Any]
+
+
+class RemoteDispatcher:
+    """The ``Dispatcher`` the RPC server runs for libvirt's ``remote`` program."""
+
+    def __init__(self, config: Any = None, paths: Any = None,
+                 default_uri: str | None = None) -> None:
+        self.config = config
+        self.paths = paths
+        self.default_uri = default_uri or getattr(config, "default_uri", None) or "test:///default"
+        self._handlers: dict[str, Handler] = {
+            "auth_list": self._auth_list,
+            "connect_open": self._connect_open,
+            "connect_close": self._connect_close,
+            "connect_supports_feature": self._supports_feature,
+            "connect_get_uri": self._get_uri,
+            "connect_register_close_callback": lambda s, st, a: None,
+            "connect_unregister_close_callback": lambda s, st, a: None,
+            "connect_domain_event_callback_register_any": self._register(eventmsgs.DOMAIN),
+            "connect_network_event_register_any": self._register(eventmsgs.NETWORK),
+            "connect_storage_pool_event_register_any": self._register(eventmsgs.POOL),
+            "connect_domain_event_callback_deregister_any": self._deregister,
+            "connect_network_event_deregister_any": self._deregister,
+            "connect_storage_pool_event_deregister_any": self._deregister,
+        }
+
+    # ------------------------------------------------------------ Dispatcher protocol
+
+    def programs(self) -> Iterable[tuple[int, int]]:
+        return [(REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION)]
+
+    def is_high_priority(self, prog: int, proc: int) -> bool:
+        p = REMOTE.get(proc)
+        return p is not None and p.high_priority
+
+    def session_opened(self, session: Session) -> None:
+        state = ClientState()
+        state.readonly = session.readonly
+        session.data = state
+
+    def session_closed(self, session: Session) -> None:
+        state = session.data
+        if isinstance(state, ClientState):
+            self._close(state)
+
+    def dispatch(self, session: Session, header: Header, payload: bytes) -> bytes | None:
+        proc = REMOTE.get(header.proc)
+        if proc is None:
+            raise rpc_error(f"unknown procedure: {header.proc}")
+        try:
+            args = proc.args.decode(payload) if proc.args is not VOID else None
+        except XDRError as exc:
+            raise rpc_error(f"Unable to decode arguments of {proc.name}: {exc}") from None
+        state: ClientState = session.data
+        handler = self._handlers.get(proc.name)
+        if handler is not None:
+            ret = handler(session, state, args)
+        else:
+            ret = self._driver_call(state, proc, args)
+        if proc.ret is VOID:
+            return b""
+        return proc.ret.encode(ret)
+
+    # ------------------------------------------------------------ driver calls
+
+    def _driver_call(self, state: ClientState, proc: Procedure, args: Any) -> Any:
+        tables = state.tables
+        if tables is None:
+            raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE, "connection not open")
+        if state.readonly and not proc.readonly:
+            raise make_error(ErrorCode.OPERATION_DENIED, ErrorDomain.NONE,
+                             f"read only access prevents {bindings.api_name(proc.name)}")
+        call = bindings.server_call(proc.number)
+        if call is None:
+            raise make_error(ErrorCode.NO_SUPPORT, ErrorDomain.NONE,
+                             bindings.api_name(proc.name))
+        return call.invoke(tables, args)
+
+    # ------------------------------------------------------------ protocol-level calls
+
+    def _auth_list(self, session: Session, state: ClientState, args: Any) -> Any:
+        return {"types": [_AUTH_NONE]}
+
+    def _supports_feature(self, session: Session, state: ClientState, args: Any) -> Any:
+        feature = args["feature"]
+        if feature == _FEATURE_PROGRAM_KEEPALIVE:
+            session.start_keepalive()
+            return {"supported": 1}
+        if feature in _DAEMON_FEATURES:
+            return {"supported": 1}
+        if state.tables is None:
+            return {"supported": 0}
+        try:
+            return {"supported": int(state.tables.hypervisor.connect_supports_feature(feature))}
+        except VirtError as exc:
+            if exc.code == ErrorCode.NO_SUPPORT:
+                return {"supported": 0}
+            raise
+
+    def _connect_open(self, session: Session, state: ClientState, args: Any) -> Any:
+        from virtkit.drivers.registry import open_tables
+        from virtkit.uri import parse_uri
+
+        with state.lock:
+            if state.tables is not None:
+                raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE,
+                                 "connection already open")
+            name = args["name"] or self.default_uri
+            flags = args["flags"]
+            if session.readonly:
+                flags |= _CONNECT_RO
+            uri = parse_uri(name)
+            if uri is None or uri.is_remote:
+                # A daemon never proxies to another daemon (libvirt's remote driver declines).
+                raise make_error(ErrorCode.NO_CONNECT, ErrorDomain.NONE, name)
+            state.tables = open_tables(uri, flags)
+            state.uri = name
+            state.readonly = bool(flags & _CONNECT_RO)
+        log.info("client=%s opened %s%s", session.id, name, " read-only" if state.readonly else "")
+        return None
+
+    def _connect_close(self, session: Session, state: ClientState, args: Any) -> Any:
+        self._close(state)
+        return None
+
+    def _get_uri(self, session: Session, state: ClientState, args: Any) -> Any:
+        if state.tables is None:
+            raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE, "connection not open")
+        try:
+            return {"uri": state.tables.hypervisor.connect_get_uri()}
+        except VirtError:
+            return {"uri": state.uri}
+
+    def _close(self, state: ClientState) -> None:
+        with state.lock:
+            tables, state.tables = state.tables, None
+            callbacks, state.callbacks = state.callbacks, {}
+        if tables is None:
+            return
+        for table, reg in callbacks.values():
+            try:
+                self._deregister_driver(tables, table, reg)
+            except VirtError as exc:
+                log.debug("dropping event registration %s: %s", reg, exc)
+        tables.hypervisor.connect_close()
+
+    # ------------------------------------------------------------ events
+
+    def _register(self, kind: str) -> Handler:
+        """CONNECT_*_EVENT_*REGISTER_ANY for ``kind``: events go back as MESSAGEs."""
+        proc, table, method, obj_field = _REGISTRATION[kind]
+        obj_type = dict(REMOTE[proc].args.fields)[obj_field]  # type: ignore[attr-defined]
+        to_py = converters(obj_type)[0]
+
+        def handler(session: Session, state: ClientState, args: Any) -> Any:
+            tables = state.tables
+            if tables is None:
+                raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE,
+                                 "connection not open")
+            event_id = args["eventID"]
+            ek = eventmsgs.event_proc(kind, event_id)
+            if ek is None:
+                raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
+                                 f"unsupported event ID {event_id}")
+            obj = to_py(args[obj_field]) if to_py else args[obj_field]
+            ident_box: list[int] = []
+
+            def deliver(ident: Any, ev_id: int, payload: tuple[Any, ...]) -> None:
+                if not ident_box:
+                    return
+                try:
+                    body = ek.encode(ident_box[0], ident, payload)
+                except (ValueError, XDRError) as exc:
+                    log.warning("client=%s cannot send %s: %s", session.id, ek.proc.name, exc)
+                    return
+                session.send_message(REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, ek.proc.number, body)
+
+            reg = getattr(getattr(tables, table), method)(obj, event_id, deliver)
+            with state.lock:
+                state.callbacks[reg] = (table, reg)
+            ident_box.append(reg)
+            return {"callbackID": reg}
+
+        return handler
+
+    def _deregister(self, session: Session, state: ClientState, args: Any) -> Any:
+        callback_id = args["callbackID"]
+        with state.lock:
+            entry = state.callbacks.pop(callback_id, None)
+        if entry is None or state.tables is None:
+            raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
+                             f"callback ID {callback_id} not registered")
+        self._deregister_driver(state.tables, *entry)
+        return None
+
+    @staticmethod
+    def _deregister_driver(tables: DriverTables, table: str, reg: int) -> None:
+        getattr(getattr(tables, table), _DEREGISTER[table])(reg)

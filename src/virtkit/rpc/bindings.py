@@ -1,0 +1,563 @@
+"""How each ``remote`` procedure maps onto a driver-table method, both ways.
+
+The mapping is derived from two declarations that already exist: the
+procedure table (:mod:`virtkit.rpc.remote_procs`: argument and return
+structs, field by field) and the driver tables (:mod:`virtkit.drivers.base`:
+method names and signatures). The rules:
+
+- a procedure calls the driver method of the same name; ``X_flags`` calls
+  ``X`` when only the latter exists (``domain_define_xml_flags`` ->
+  ``domain_define_xml``); a few older procedures call the flags variant with
+  the flags libvirt's own drivers use (``_ALIASES``);
+- argument fields map to the method's parameters in order, converted by
+  XDR type (:mod:`virtkit.rpc.wiretypes`); the fields that only steer the
+  wire format are handled here: ``need_results``, ``nparams`` (libvirt's
+  two-step "ask the count, then fetch" calls), ``maxStats``;
+- one return field is the method's value; ``{list, ret}`` is a list;
+  several fields are a record (the method's annotated return type) or a
+  tuple.
+
+What does not follow the rules is spelled out in ``_SERVER_SPECIAL`` and
+``_CLIENT_SPECIAL``. Bindings are built on first use and cached.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from virtkit.drivers import base
+from virtkit.errors import VirtError, no_support
+from virtkit.rpc import remote_procs as rp
+from virtkit.rpc.protocol import REMOTE, Procedure
+from virtkit.rpc.wiretypes import bits_to_bools, bools_to_bits, converters
+from virtkit.rpc.xdr import VOID, Struct, VarArray
+from virtkit.types import DomainIdent, NodeDeviceIdent
+
+__all__ = [
+    "TABLES",
+    "ClientCall",
+    "ServerCall",
+    "api_name",
+    "client_call",
+    "method_for_proc",
+    "proc_for_method",
+    "server_call",
+    "table_of",
+]
+
+# DriverTables attribute -> the class declaring that table's methods.
+TABLES: tuple[tuple[str, type], ...] = (
+    ("hypervisor", base.HypervisorDriver),
+    ("network", base.NetworkDriver),
+    ("storage", base.StorageDriver),
+    ("nodedev", base.NodeDeviceDriver),
+    ("interface", base.InterfaceDriver),
+    ("secret", base.SecretDriver),
+    ("nwfilter", base.NWFilterDriver),
+)
+
+_AFFECT_LIVE = 1
+# Procedures of APIs that libvirt's drivers implement as "the flags variant with
+# these flags" (e.g. testDomainSetMemory -> testDomainSetMemoryFlags(LIVE)).
+_ALIASES: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "domain_create_with_flags": ("domain_create", ()),
+    "domain_attach_device": ("domain_attach_device_flags", (_AFFECT_LIVE,)),
+    "domain_detach_device": ("domain_detach_device_flags", (_AFFECT_LIVE,)),
+    "domain_set_memory": ("domain_set_memory_flags", (_AFFECT_LIVE,)),
+    "domain_set_vcpus": ("domain_set_vcpus_flags", (_AFFECT_LIVE,)),
+    "domain_pin_vcpu": ("domain_pin_vcpu_flags", (_AFFECT_LIVE,)),
+}
+
+# Procedures served through a method of another shape (see _SERVER_SPECIAL).
+_SPECIAL_TARGETS = {"domain_snapshot_list_children_names": "domain_snapshot_list_all_children"}
+
+# Argument fields that steer the reply's shape instead of reaching the driver.
+_SHAPE_FIELDS = ("need_results", "nparams", "maxStats")
+_MEMORY_STAT_NR = 14  # VIR_DOMAIN_MEMORY_STAT_NR in libvirt 9.0
+
+_ACRONYMS = {
+    "xml": "XML", "uuid": "UUID", "uri": "URI", "id": "ID", "cpu": "CPU", "os": "OS",
+    "nmi": "NMI", "dhcp": "DHCP", "pm": "PM", "nwfilter": "NWFilter", "nwfilters": "NWFilters",
+    "fs": "FS", "sev": "SEV", "cpus": "CPUs", "iothread": "IOThread", "scsi": "SCSI",
+    "numa": "Numa", "tpm": "TPM", "ssh": "SSH",
+}
+
+
+@cache
+def table_of(method: str) -> str | None:
+    """The DriverTables attribute whose class declares ``method``."""
+    for attr, cls in TABLES:
+        if method in cls.__dict__:
+            return attr
+    return None
+
+
+@cache
+def api_name(name: str) -> str:
+    """libvirt's public function for a procedure or method name (``domain_get_info`` ->
+    ``virDomainGetInfo``), as error messages name it."""
+    return "vir" + "".join(_ACRONYMS.get(w, w.capitalize()) for w in name.split("_"))
+
+
+def method_for_proc(proc: str) -> tuple[str, tuple[Any, ...]] | None:
+    """``(method, trailing arguments)`` a procedure calls, or None when no table has it."""
+    if proc in _SPECIAL_TARGETS:
+        return _SPECIAL_TARGETS[proc], ()
+    alias = _ALIASES.get(proc)
+    if alias is not None:
+        return alias
+    if table_of(proc):
+        return proc, ()
+    if proc.endswith("_flags") and table_of(proc[:-6]):
+        return proc[:-6], ()
+    return None
+
+
+def _params(method: str) -> list[inspect.Parameter]:
+    table = table_of(method)
+    cls = dict(TABLES)[table] if table else None
+    if cls is None:
+        return []
+    return list(inspect.signature(getattr(cls, method)).parameters.values())[1:]
+
+
+def proc_for_method(method: str) -> str | None:
+    """The procedure a remote client sends for ``method`` (the flags variant when there is one)."""
+    if method == "domain_create":
+        return "domain_create_with_flags"
+    names = [p.name for p in _params(method)]
+    if "flags" in names and f"{method}_flags" in REMOTE:
+        return f"{method}_flags"
+    return method if method in REMOTE else None
+
+
+def _fields(t: Any) -> tuple[tuple[str, Any], ...]:
+    if t is VOID:
+        return ()
+    assert isinstance(t, Struct), t
+    return t.fields
+
+
+def _norm(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+@cache
+def _record_order(cls: Any, wire: tuple[str, ...]) -> tuple[str, ...]:
+    """The record's attribute for each wire field, matched by name (``maxMem`` <->
+    ``max_mem``); positional when the names do not all match."""
+    attrs = {_norm(a): a for a in cls._fields}
+    matched = tuple(attrs.get(_norm(w), "") for w in wire)
+    return matched if all(matched) else tuple(cls._fields)
+
+
+def _values(result: Any, wire: tuple[str, ...]) -> Sequence[Any]:
+    """A tuple's values, or a record's in the order of the ``wire`` fields."""
+    if isinstance(result, tuple):
+        return result
+    cls: Any = type(result)
+    return tuple(getattr(result, a) for a in _record_order(cls, wire))
+
+
+# =============================================================== server side
+
+Invoke = Callable[[base.DriverTables, Any], Any]
+
+
+class ServerCall:
+    """A procedure bound to a driver method: ``invoke(tables, args) -> ret`` (wire values)."""
+
+    __slots__ = ("invoke", "method", "proc", "table")
+
+    def __init__(self, proc: Procedure, table: str, method: str, invoke: Invoke) -> None:
+        self.proc = proc
+        self.table = table
+        self.method = method
+        self.invoke = invoke
+
+
+def _ret_to_wire(proc: Procedure) -> Callable[[Any, Any], Any]:
+    """Build ``(driver result, call args) -> ret value`` for ``proc``."""
+    fields = _fields(proc.ret)
+    if not fields:
+        return lambda result, args: None
+    names = [f for f, _ in fields]
+    if len(fields) == 2 and names[1] == "ret" and isinstance(fields[0][1], VarArray):
+        lname, ltype = fields[0]
+        conv = converters(ltype)[1]
+
+        def listing(result: Any, args: Any) -> Any:
+            if args is not None and not args.get("need_results", 1):
+                return {lname: [], "ret": len(result)}
+            return {lname: conv(result) if conv else list(result), "ret": len(result)}
+
+        return listing
+    if "nparams" in names and names[0] == "params":
+        conv = converters(fields[0][1])[1]
+        assert conv is not None
+
+        def two_step(result: Any, args: Any) -> Any:
+            wanted = args["nparams"]
+            if wanted == 0:  # the caller asks how many there are
+                return {"params": [], "nparams": len(result)}
+            wire = conv(result)[:wanted]
+            return {"params": wire, "nparams": len(wire)}
+
+        return two_step
+    convs = [converters(t)[1] for _, t in fields]
+    if len(fields) == 1:
+        name, conv1 = names[0], convs[0]
+        if conv1 is None:
+            return lambda result, args: {name: result}
+        return lambda result, args: {name: conv1(result)}
+
+    wire = tuple(names)
+
+    def several(result: Any, args: Any) -> Any:
+        return {n: (c(v) if c else v)
+                for n, c, v in zip(names, convs, _values(result, wire), strict=True)}
+
+    return several
+
+
+def _generic_server(proc: Procedure, table: str, method: str, extra: tuple[Any, ...]) -> Invoke:
+    arg_fields = [(f, converters(t)[0]) for f, t in _fields(proc.args) if f not in _SHAPE_FIELDS]
+    params = _params(method)
+    if (arg_fields and arg_fields[0][0] == "name" and params
+            and params[0].name == "dev"):  # node devices travel by name
+        arg_fields[0] = ("name", NodeDeviceIdent)
+    to_wire = _ret_to_wire(proc)
+    plain = all(c is None for _, c in arg_fields)
+    names = [f for f, _ in arg_fields]
+
+    def invoke(tables: base.DriverTables, args: Any) -> Any:
+        fn = getattr(getattr(tables, table), method)
+        if args is None:
+            values: list[Any] = []
+        elif plain:
+            values = [args[f] for f in names]
+        else:
+            values = [c(args[f]) if c else args[f] for f, c in arg_fields]
+        return to_wire(fn(*values, *extra), args)
+
+    return invoke
+
+
+def _srv_cpu_map(tables: base.DriverTables, args: Any) -> Any:
+    ncpus, online_map, online = tables.hypervisor.node_get_cpu_map(args["flags"])
+    return {"cpumap": bools_to_bits(online_map) if args["need_map"] else b"",
+            "online": online if args["need_online"] else 0, "ret": ncpus}
+
+
+def _srv_get_vcpus(tables: base.DriverTables, args: Any) -> Any:
+    dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+    infos, maps = tables.hypervisor.domain_get_vcpus(dom)
+    maxinfo, maplen = args["maxinfo"], args["maplen"]
+    to_wire = converters(rp.remote_vcpu_info)[1]
+    assert to_wire is not None
+    return {"info": [to_wire(v) for v in infos[:maxinfo]],
+            "cpumaps": b"".join(bools_to_bits(m, maplen) for m in maps[:maxinfo])}
+
+
+def _srv_pin_vcpu(flags: int | None) -> Invoke:
+    def invoke(tables: base.DriverTables, args: Any) -> Any:
+        dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+        cpumap = bits_to_bools(args["cpumap"], len(args["cpumap"]) * 8)
+        tables.hypervisor.domain_pin_vcpu_flags(
+            dom, args["vcpu"], cpumap, args["flags"] if flags is None else flags)
+
+    return invoke
+
+
+def _srv_rename(tables: base.DriverTables, args: Any) -> Any:
+    dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+    tables.hypervisor.domain_rename(dom, args["new_name"], args["flags"])
+    return {"retcode": 0}
+
+
+def _srv_sched_params(tables: base.DriverTables, args: Any) -> Any:
+    dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+    params = tables.hypervisor.domain_get_scheduler_parameters(dom, args.get("flags", 0))
+    to_wire = converters(VarArray(rp.remote_typed_param))[1]
+    assert to_wire is not None
+    return {"params": to_wire(params)[: args["nparams"]]}
+
+
+def _srv_snapshot_children_names(tables: base.DriverTables, args: Any) -> Any:
+    to_py = converters(rp.remote_nonnull_domain_snapshot)[0]
+    assert to_py is not None
+    children = tables.hypervisor.domain_snapshot_list_all_children(
+        to_py(args["snap"]), args["flags"])
+    return {"names": [c.name for c in children][: args["maxnames"]]}
+
+
+_SERVER_SPECIAL: dict[str, Invoke] = {
+    "domain_snapshot_list_children_names": _srv_snapshot_children_names,
+    "node_get_cpu_map": _srv_cpu_map,
+    "domain_get_vcpus": _srv_get_vcpus,
+    "domain_pin_vcpu": _srv_pin_vcpu(_AFFECT_LIVE),
+    "domain_pin_vcpu_flags": _srv_pin_vcpu(None),
+    "domain_rename": _srv_rename,
+    "domain_get_scheduler_parameters": _srv_sched_params,
+    "domain_get_scheduler_parameters_flags": _srv_sched_params,
+}
+
+
+@cache
+def server_call(proc_number: int) -> ServerCall | None:
+    """The binding of ``remote`` procedure ``proc_number``, or None when no driver method
+    implements it (the dispatcher answers those itself or with VIR_ERR_NO_SUPPORT)."""
+    proc = REMOTE.get(proc_number)
+    if proc is None:
+        return None
+    target = method_for_proc(proc.name)
+    if target is None:
+        return None
+    method, extra = target
+    table = table_of(method)
+    assert table is not None
+    invoke = _SERVER_SPECIAL.get(proc.name) or _generic_server(proc, table, method, extra)
+    return ServerCall(proc, table, method, invoke)
+
+
+# =============================================================== client side
+
+Call = Callable[[str, Any], Any]  # (procedure name, args value) -> ret value
+
+
+class ClientCall:
+    """A driver method carried by a procedure: ``run(call, args) -> result``.
+
+    ``call`` sends one procedure and returns its decoded ret value; a
+    binding may send several (libvirt's two-step calls)."""
+
+    __slots__ = ("method", "proc", "run")
+
+    def __init__(self, method: str, proc: str,
+                 run: Callable[[Call, tuple[Any, ...]], Any]) -> None:
+        self.method = method
+        self.proc = proc
+        self.run = run
+
+
+def _result_shape(method: str) -> Callable[[Sequence[Any]], Any] | None:
+    """How to build the method's result from several ret fields (record or tuple)."""
+    table = table_of(method)
+    fn = getattr(dict(TABLES)[table], method) if table else None
+    ann = getattr(fn, "__annotations__", {}).get("return", "")
+    if not isinstance(ann, str):
+        ann = getattr(ann, "__name__", "")
+    if ann.startswith("tuple"):
+        return tuple
+    import virtkit.types as vt
+
+    cls = getattr(vt, ann, None)
+    if cls is not None and hasattr(cls, "_fields"):
+        wire = tuple(f for f, _ in _fields(REMOTE[proc_for_method(method) or method].ret))
+        order = _record_order(cls, wire)
+        return lambda values: cls(**dict(zip(order, values, strict=True)))
+    return None
+
+
+def _ret_from_wire(proc: Procedure, method: str) -> Callable[[Any], Any]:
+    fields = _fields(proc.ret)
+    if not fields:
+        return lambda ret: None
+    names = [f for f, _ in fields]
+    if len(fields) == 2 and names[1] == "ret" and isinstance(fields[0][1], VarArray):
+        lname, conv = names[0], converters(fields[0][1])[0]
+        return lambda ret: conv(ret[lname]) if conv else ret[lname]
+    if "nparams" in names and names[0] == "params":  # two-step: the count is not returned
+        pconv = converters(fields[0][1])[0]
+        assert pconv is not None
+        return lambda ret: pconv(ret["params"])
+    convs = [converters(t)[0] for _, t in fields]
+    if len(fields) == 1:
+        name, conv1 = names[0], convs[0]
+        table = table_of(method)
+        fn = getattr(dict(TABLES)[table], method) if table else None
+        if getattr(fn, "__annotations__", {}).get("return") == "bool":
+            return lambda ret: bool(ret[name])
+        if conv1 is None:
+            return lambda ret: ret[name]
+        return lambda ret: conv1(ret[name])
+    shape = _result_shape(method) or tuple
+
+    def several(ret: Any) -> Any:
+        return shape([c(ret[n]) if c else ret[n] for n, c in zip(names, convs, strict=True)])
+
+    return several
+
+
+def _bind_params(method: str) -> Callable[[tuple[Any, ...], dict[str, Any]], tuple[Any, ...]]:
+    """Normalise a call's ``(*args, **kwargs)`` to the full positional tuple."""
+    params = _params(method)
+    count = len(params)
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        if not kwargs and len(args) == count:
+            return args
+        out = list(args)
+        for p in params[len(args):]:
+            if p.name in kwargs:
+                out.append(kwargs.pop(p.name))
+            elif p.default is not inspect.Parameter.empty:
+                out.append(p.default)
+            else:
+                raise TypeError(f"{method}() missing argument {p.name!r}")
+        if kwargs:
+            raise TypeError(f"{method}() got unexpected arguments {sorted(kwargs)}")
+        return tuple(out)
+
+    return bind
+
+
+def _generic_client(method: str, proc: Procedure) -> Callable[[Call, tuple[Any, ...]], Any]:
+    fields = _fields(proc.args)
+    params = _params(method)
+    carried = [(f, converters(t)[1]) for f, t in fields if f not in _SHAPE_FIELDS]
+    if len(carried) != len(params):
+        raise no_support(api_name(method))
+    if carried and carried[0][0] == "name" and params and params[0].name == "dev":
+        carried[0] = ("name", lambda dev: dev.name)
+    name = proc.name
+    from_wire = _ret_from_wire(proc, method)
+    field_names = [f for f, _ in fields]
+    two_step = "nparams" in field_names and "nparams" in [f for f, _ in _fields(proc.ret)]
+
+    def build(values: tuple[Any, ...], nparams: int = 0) -> Any:
+        if not fields:
+            return None
+        wire: dict[str, Any] = {}
+        it = iter(values)
+        conv_of = dict(carried)
+        for f in field_names:
+            if f == "need_results":
+                wire[f] = 1
+            elif f == "nparams":
+                wire[f] = nparams
+            elif f == "maxStats":
+                wire[f] = _MEMORY_STAT_NR
+            else:
+                c = conv_of[f]
+                v = next(it)
+                wire[f] = c(v) if c else v
+        return wire
+
+    if two_step:
+        def run_two_step(call: Call, values: tuple[Any, ...]) -> Any:
+            count = call(name, build(values))["nparams"]
+            if count == 0:
+                return {}
+            return from_wire(call(name, build(values, count)))
+
+        return run_two_step
+
+    def run(call: Call, values: tuple[Any, ...]) -> Any:
+        return from_wire(call(name, build(values)))
+
+    return run
+
+
+def _cli_rename(call: Call, values: tuple[Any, ...]) -> Any:
+    dom, new_name, flags = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    call("domain_rename", {"dom": wire_dom(dom), "new_name": new_name, "flags": flags})
+    return DomainIdent(new_name, dom.uuid, dom.id)
+
+
+def _cli_get_vcpus(call: Call, values: tuple[Any, ...]) -> Any:
+    (dom,) = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    nvcpus = call("domain_get_info", {"dom": wire_dom(dom)})["nrVirtCpu"]
+    cpus = call("node_get_info", None)["cpus"]
+    maplen = (cpus + 7) // 8
+    ret = call("domain_get_vcpus", {"dom": wire_dom(dom), "maxinfo": nvcpus, "maplen": maplen})
+    to_py = converters(rp.remote_vcpu_info)[0]
+    assert to_py is not None
+    infos = [to_py(v) for v in ret["info"]]
+    raw = ret["cpumaps"]
+    maps = [bits_to_bools(raw[i * maplen:(i + 1) * maplen], cpus) for i in range(len(infos))]
+    return infos, maps
+
+
+def _cli_pin_vcpu(call: Call, values: tuple[Any, ...]) -> Any:
+    dom, vcpu, cpumap, flags = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    call("domain_pin_vcpu_flags", {"dom": wire_dom(dom), "vcpu": vcpu,
+                                   "cpumap": bools_to_bits(cpumap), "flags": flags})
+
+
+def _cli_cpu_map(call: Call, values: tuple[Any, ...]) -> Any:
+    (flags,) = values
+    ret = call("node_get_cpu_map", {"need_map": 1, "need_online": 1, "flags": flags})
+    return ret["ret"], bits_to_bools(ret["cpumap"], ret["ret"]), ret["online"]
+
+
+def _cli_sched_params(call: Call, values: tuple[Any, ...]) -> Any:
+    dom, flags = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    nparams = call("domain_get_scheduler_type", {"dom": wire_dom(dom)})["nparams"]
+    if nparams == 0:
+        return {}
+    ret = call("domain_get_scheduler_parameters_flags",
+               {"dom": wire_dom(dom), "nparams": nparams, "flags": flags})
+    to_py = converters(VarArray(rp.remote_typed_param))[0]
+    assert to_py is not None
+    return to_py(ret["params"])
+
+
+_CLIENT_SPECIAL: dict[str, tuple[str, Callable[[Call, tuple[Any, ...]], Any]]] = {
+    "domain_rename": ("domain_rename", _cli_rename),
+    "domain_get_vcpus": ("domain_get_vcpus", _cli_get_vcpus),
+    "domain_pin_vcpu_flags": ("domain_pin_vcpu_flags", _cli_pin_vcpu),
+    "node_get_cpu_map": ("node_get_cpu_map", _cli_cpu_map),
+    "domain_get_scheduler_parameters": ("domain_get_scheduler_parameters_flags",
+                                        _cli_sched_params),
+}
+
+
+@cache
+def client_call(method: str) -> ClientCall:
+    """How a remote client carries driver method ``method``.
+
+    Raises VIR_ERR_NO_SUPPORT (naming libvirt's function) when no procedure
+    carries it."""
+    special = _CLIENT_SPECIAL.get(method)
+    if special is not None:
+        return ClientCall(method, special[0], special[1])
+    proc_name = proc_for_method(method)
+    if proc_name is None:
+        raise no_support(api_name(method))
+    return ClientCall(method, proc_name, _generic_client(method, REMOTE[proc_name]))
+
+
+def bind_arguments(method: str) -> Callable[[tuple[Any, ...], dict[str, Any]], tuple[Any, ...]]:
+    """``(args, kwargs) -> positional tuple`` for calls of ``method`` (defaults filled in)."""
+    return _bind_cache(method)
+
+
+@cache
+def _bind_cache(method: str) -> Callable[[tuple[Any, ...], dict[str, Any]], tuple[Any, ...]]:
+    return _bind_params(method)
+
+
+def check_bindings() -> list[str]:
+    """Every driver-table method no procedure can carry (for tests and docs)."""
+    missing = []
+    for _, cls in TABLES:
+        for name, fn in cls.__dict__.items():
+            if name.startswith("_") or not callable(fn) or name == "connect_close":
+                continue
+            try:
+                client_call(name)
+            except VirtError:
+                missing.append(name)
+    return missing

@@ -1,0 +1,898 @@
+"""The transport side of virtkitd: libvirt's virNetServer / virNetServerClient in asyncio.
+
+:class:`Server` accepts connections on unix and TCP sockets, splits each byte
+stream into messages with :class:`~virtkit.rpc.message.FrameReader`, runs CALL
+messages through a :class:`Dispatcher` in worker threads and writes replies,
+asynchronous messages and keepalive traffic back.  It knows nothing about the
+procedures of the programs it serves.
+
+Threading model: the event loop owns every socket for reading and accepting.
+Output goes through a per-session lock: a worker thread that finishes a call
+writes its reply straight to the (non-blocking) socket when nothing is queued
+before it, and only hands the remainder to the loop when the socket is full.
+That saves a loop wake-up per call, which is most of a trivial call's cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import errno
+import logging
+import os
+import queue
+import socket
+import stat
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from virtkit.errors import VirtError, make_error
+from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.rpc.message import (
+    HEADER_SIZE,
+    MESSAGE_MAX,
+    FrameError,
+    FrameReader,
+    Header,
+    Message,
+    MessageStatus,
+    MessageType,
+    encode_message,
+    error_from_virt,
+    remote_error,
+    rpc_error,
+)
+from virtkit.rpc.peercred import PeerIdentity, peer_identity
+from virtkit.rpc.protocol import (
+    KEEPALIVE_PROC_PING,
+    KEEPALIVE_PROC_PONG,
+    KEEPALIVE_PROGRAM,
+    KEEPALIVE_PROTOCOL_VERSION,
+)
+
+__all__ = ["Dispatcher", "PeerIdentity", "Server", "ServerStats", "Session"]
+
+log = logging.getLogger("virtkit.rpc.server")
+
+_FRAME = struct.Struct(">IIIiiIi")  # len, prog, vers, proc, type, serial, status
+_CALL = MessageType.CALL.value
+_REPLY = MessageType.REPLY.value
+_MESSAGE = MessageType.MESSAGE.value
+_STREAM_TYPES = (MessageType.STREAM.value, MessageType.STREAM_HOLE.value)
+_OK = MessageStatus.OK.value
+_ERROR = MessageStatus.ERROR.value
+
+_RECV_SIZE = 256 * 1024
+_LISTEN_BACKLOG = 1024
+_CLOSE_FLUSH_TIMEOUT = 5.0
+"""How long a closing session may take to flush its queued output."""
+
+
+def _keepalive_frame(proc: int) -> bytes:
+    return _FRAME.pack(HEADER_SIZE, KEEPALIVE_PROGRAM, KEEPALIVE_PROTOCOL_VERSION, proc,
+                       _MESSAGE, 0, _OK)
+
+
+_PING = _keepalive_frame(KEEPALIVE_PROC_PING)
+_PONG = _keepalive_frame(KEEPALIVE_PROC_PONG)
+
+
+def _s32(value: int) -> int:
+    """libvirt prints u32 header fields with %d."""
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+class Dispatcher(Protocol):
+    """What the server needs from the layer that knows the programs.
+
+    A dispatcher may also define ``stream_message(session, header, payload)``:
+    STREAM and STREAM_HOLE messages are then handed to it, in order, on the
+    event loop thread (it must not block).  Without it they are dropped.
+
+    It may define ``runs_inline(prog, proc) -> bool`` too: a call for which it
+    returns True is dispatched on the event loop thread itself, saving the hand-off
+    to a worker (about half of a trivial call's latency).  Only for procedures that
+    never block and take no lock a blocked call could hold."""
+
+    def programs(self) -> Iterable[tuple[int, int]]:
+        """The ``(program, version)`` pairs served."""
+        ...
+
+    def is_high_priority(self, prog: int, proc: int) -> bool:
+        """High-priority calls run in their own small pool."""
+        ...
+
+    def dispatch(self, session: Session, header: Header, payload: bytes) -> bytes | None:
+        """Run one CALL (in a worker thread); return the REPLY payload, or None
+        to send no reply.  A raised :class:`VirtError` becomes an ERROR reply."""
+        ...
+
+    def session_opened(self, session: Session) -> None:
+        """A client connected (called on the event loop before its first call; must not block)."""
+        ...
+
+    def session_closed(self, session: Session) -> None:
+        """A client is gone and none of its calls runs any more (called once, off the loop)."""
+        ...
+
+
+@dataclass
+class ServerStats:
+    """Counters for logs; updated without locks where only the loop writes them."""
+
+    accepted: int = 0
+    rejected: int = 0
+    calls: int = 0
+    errors: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    """Bytes sent by sessions that have closed (live sessions keep their own count)."""
+
+
+class _WorkerPool:
+    """A fixed-size pool of daemon threads fed by a SimpleQueue.
+
+    Lighter than ThreadPoolExecutor (no Future per job) and its threads are
+    daemons, so a driver call stuck forever cannot hang interpreter exit."""
+
+    def __init__(self, name: str, size: int) -> None:
+        self._name = name
+        self._size = max(1, size)
+        self._queue: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue())
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+        self._queued = 0
+        self._serial = 0
+        self._shut = False
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        with self._lock:
+            if self._shut:
+                raise RuntimeError(f"worker pool {self._name} is shut down")
+            self._queued += 1
+            spawn = self._queued > self._idle and self._threads < self._size
+            if spawn:
+                self._threads += 1
+                self._serial += 1
+                serial = self._serial
+        self._queue.put((fn, args))
+        if spawn:
+            threading.Thread(target=self._work, name=f"{self._name}-{serial}",
+                             daemon=True).start()
+
+    def _work(self) -> None:
+        get = self._queue.get
+        lock = self._lock
+        while True:
+            with lock:
+                self._idle += 1
+            item = get()
+            with lock:
+                self._idle -= 1
+                if item is None:
+                    self._threads -= 1
+                    return
+                self._queued -= 1
+            fn, args = item
+            try:
+                fn(*args)
+            except BaseException:  # the job logs its own errors; this is a last resort
+                log.exception("unhandled exception in %s worker", self._name)
+
+    def shutdown(self) -> None:
+        """Let every thread exit once the queued jobs are done (does not wait)."""
+        with self._lock:
+            if self._shut:
+                return
+            self._shut = True
+            n = self._threads
+        for _ in range(n):
+            self._queue.put(None)
+
+
+class Session:
+    """One connected client.
+
+    ``send_message`` and ``close`` may be called from any thread; everything
+    else about the socket happens on the server's event loop."""
+
+    def __init__(self, server: Server, ident: int, sock: socket.socket, peer: PeerIdentity,
+                 readonly: bool) -> None:
+        self.id = ident
+        self.peer = peer
+        self.readonly = readonly
+        self.data: Any = None
+        self.connected_at = time.time()
+        self.tag = f"client={ident} {peer.describe()}"
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.calls = 0
+        self._server = server
+        self._loop = server._loop_or_fail()
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._reader = FrameReader(server.max_message)
+        # Shared with worker threads, guarded by _lock.
+        self._lock = threading.Lock()
+        self._out: collections.deque[bytes | memoryview] = collections.deque()
+        self._closed = False        # socket closed; nothing more is sent
+        self._closing = False       # close requested: flush, then close
+        self._inflight = 0
+        self._paused = False        # at max_client_requests (or messages pending)
+        # Event loop only.
+        self._reading = False
+        self._writing = False
+        self._torn_down = False
+        self._finalized = False
+        self._close_reason = "closed by server"
+        self._pending: collections.deque[Message] = collections.deque()
+        self._last_rx = time.monotonic()
+        self._ka_left = server.keepalive_count
+        self._ka_handle: asyncio.TimerHandle | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
+
+    def __repr__(self) -> str:
+        return f"<Session {self.tag}>"
+
+    # --- public, thread-safe ---------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once the session is closed or closing."""
+        return self._closed or self._closing
+
+    @property
+    def inflight(self) -> int:
+        """Calls of this client running in workers now."""
+        return self._inflight
+
+    def send_message(self, prog: int, vers: int, proc: int, payload: bytes) -> None:
+        """Queue an asynchronous MESSAGE (an event) for this client; dropped once closed."""
+        n = HEADER_SIZE + len(payload)
+        if n > self._server.max_message:
+            log.warning("%s: dropping %d byte message for procedure %d: too large",
+                        self.tag, n, proc)
+            return
+        self._send(_FRAME.pack(n, prog, vers, proc, _MESSAGE, 0, _OK) + payload)
+
+    def start_keepalive(self) -> None:
+        """Ping the client after ``keepalive_interval`` s of silence; close it after
+        ``keepalive_count`` unanswered pings.  Idempotent."""
+        self._on_loop(self._ka_start)
+
+    def close(self, reason: str = "closed by server") -> None:
+        """Close after flushing what is already queued (thread-safe, idempotent)."""
+        with self._lock:
+            if self._closed or self._closing:
+                return
+            self._closing = True
+        self._close_reason = reason
+        self._on_loop(self._finish_close)
+
+    # --- output (any thread) ---------------------------------------------
+
+    def _send(self, data: bytes) -> bool:
+        """Write ``data`` now if nothing is queued, else queue it; False if dropped."""
+        need_writer = False
+        error: OSError | None = None
+        with self._lock:
+            if self._closed or self._closing:
+                return False
+            self.bytes_out += len(data)
+            if self._out:
+                self._out.append(data)
+                return True
+            try:
+                n = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError as e:
+                error = e
+                n = 0
+            if error is None and n < len(data):
+                self._out.append(memoryview(data)[n:])
+                need_writer = True
+        if error is not None:
+            self._on_loop(self._teardown, f"write error: {error.strerror or error}")
+            return False
+        if need_writer:
+            self._on_loop(self._start_writer)
+        return True
+
+    def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        if threading.get_ident() == self._server._loop_thread:
+            fn(*args)
+            return
+        with contextlib.suppress(RuntimeError):  # loop closed: the server is gone
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    # --- event loop side ---------------------------------------------------
+
+    def _start_writer(self) -> None:
+        if self._torn_down or self._writing:
+            return
+        self._writing = True
+        self._loop.add_writer(self._fd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        error: OSError | None = None
+        with self._lock:
+            out = self._out
+            while out:
+                chunk = out[0]
+                try:
+                    n = self._sock.send(chunk)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as e:
+                    error = e
+                    break
+                if n < len(chunk):
+                    out[0] = memoryview(chunk)[n:]
+                    return
+                out.popleft()
+            self._loop.remove_writer(self._fd)
+            self._writing = False
+            closing = self._closing
+        if error is not None:
+            self._teardown(f"write error: {error.strerror or error}")
+        elif closing:
+            self._teardown(self._close_reason)
+
+    def _finish_close(self) -> None:
+        if self._torn_down:
+            return
+        self._pending.clear()
+        self._update_reading()
+        with self._lock:
+            flushed = not self._out
+        if flushed:
+            self._teardown(self._close_reason)
+        else:
+            self._flush_handle = self._loop.call_later(
+                _CLOSE_FLUSH_TIMEOUT, self._teardown, f"{self._close_reason}, output not flushed")
+
+    def _update_reading(self) -> None:
+        want = not (self._torn_down or self._closing or self._paused
+                    or self._server._stopping)
+        if want and not self._reading:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._reading = True
+        elif not want and self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+
+    def _on_readable(self) -> None:
+        server = self._server
+        try:
+            n = self._sock.recv_into(server._rbuf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self._teardown(f"read error: {e.strerror or e}")
+            return
+        if n == 0:
+            self._teardown("eof")
+            return
+        self._last_rx = time.monotonic()
+        self._ka_left = server.keepalive_count
+        self.bytes_in += n
+        server.stats.bytes_in += n
+        try:
+            messages = self._reader.feed(server._rview[:n])
+        except FrameError as e:
+            log.warning("%s: bad frame: %s", self.tag, e)
+            self._teardown(f"protocol error: {e}")
+            return
+        pending = self._pending
+        for msg in messages:
+            if pending or not self._process(msg):
+                pending.append(msg)
+            if self._torn_down or self._closing:
+                return
+        if pending:
+            self._update_reading()
+
+    def _process(self, msg: Message) -> bool:
+        """Handle one message; False when it is a call that must wait for a free slot."""
+        h = msg.header
+        mtype = h.type
+        server = self._server
+        if mtype == _CALL:
+            if (h.prog, h.vers) not in server._programs:
+                self._send_error(h, rpc_error(
+                    f"Cannot find program {_s32(h.prog)} version {_s32(h.vers)}"))
+                return True
+            if h.status != _OK:
+                self._send_error(h, rpc_error(f"Unexpected message status {h.status}"))
+                return True
+            with self._lock:
+                if self._inflight >= server.max_client_requests:
+                    self._paused = True
+                    return False
+                self._inflight += 1
+                full = self._inflight >= server.max_client_requests
+                if full:
+                    self._paused = True
+            self.calls += 1
+            server.stats.calls += 1
+            if server._inline is not None and server._inline(h.prog, h.proc):
+                server._run_call(self, msg)
+            elif server._dispatcher.is_high_priority(h.prog, h.proc):
+                server._prio_pool.submit(server._run_call, self, msg)
+            else:
+                server._pool.submit(server._run_call, self, msg)
+            if full:
+                self._update_reading()
+            return True
+        if mtype == _MESSAGE and h.prog == KEEPALIVE_PROGRAM:
+            if h.vers != KEEPALIVE_PROTOCOL_VERSION:
+                log.debug("%s: ignoring keepalive version %d", self.tag, h.vers)
+            elif h.proc == KEEPALIVE_PROC_PING:
+                self._send(_PONG)
+            elif h.proc != KEEPALIVE_PROC_PONG:
+                log.debug("%s: ignoring unknown keepalive message %d", self.tag, h.proc)
+            return True
+        if mtype in _STREAM_TYPES:
+            handler = server._stream_handler
+            if handler is None:
+                log.debug("%s: dropping stream data serial=%d proc=%d", self.tag, h.serial,
+                          h.proc)
+            else:
+                try:
+                    handler(self, h, msg.payload)
+                except Exception:
+                    log.exception("%s: stream handler failed", self.tag)
+                    self._teardown("stream handler error")
+            return True
+        if mtype == MessageType.CALL_WITH_FDS:
+            # The FDs themselves were discarded by recv(); refuse the call cleanly.
+            self._send_error(h, rpc_error("file descriptor passing is not supported"),
+                             MessageType.REPLY_WITH_FDS)
+            return True
+        log.warning("%s: protocol error: unexpected message type %d (prog=%#x proc=%d)",
+                    self.tag, mtype, h.prog, h.proc)
+        self._teardown(f"protocol error: unexpected message type {mtype}")
+        return True
+
+    def _send_error(self, h: Header, err: VirtError, mtype: int = _REPLY) -> None:
+        self._server._count_error()
+        self._send(_error_frame(h, err, mtype))
+
+    def _call_done(self) -> None:
+        """A worker finished one of this client's calls (worker thread)."""
+        with self._lock:
+            self._inflight -= 1
+            wake = self._paused or self._closed or self._closing
+        if wake or self._server._stopping:
+            self._on_loop(self._after_call)
+
+    def _after_call(self) -> None:
+        if self._torn_down:
+            if self._inflight == 0:
+                self._server._finalize(self)
+            return
+        if self._closing:
+            return
+        pending = self._pending
+        while pending:
+            if not self._process(pending[0]):
+                break
+            pending.popleft()
+            if self._torn_down:
+                return
+        with self._lock:
+            self._paused = bool(pending) or self._inflight >= self._server.max_client_requests
+        self._update_reading()
+
+    def _ka_start(self) -> None:
+        server = self._server
+        if self._torn_down or self._ka_handle is not None or server.keepalive_interval <= 0:
+            return
+        idle = time.monotonic() - self._last_rx
+        delay = max(0.0, server.keepalive_interval - idle)
+        self._ka_handle = self._loop.call_later(delay, self._ka_tick)
+
+    def _ka_tick(self) -> None:
+        if self._torn_down:
+            return
+        interval = self._server.keepalive_interval
+        idle = time.monotonic() - self._last_rx
+        if idle + 0.001 < interval:
+            self._ka_handle = self._loop.call_later(interval - idle, self._ka_tick)
+            return
+        if self._ka_left <= 0:
+            log.warning("%s: no response to %d keepalive messages in %.1f s", self.tag,
+                        self._server.keepalive_count, idle)
+            self._teardown("keepalive timeout")
+            return
+        self._ka_left -= 1
+        self._send(_PING)
+        self._ka_handle = self._loop.call_later(interval, self._ka_tick)
+
+    def _teardown(self, reason: str) -> None:
+        """Close the socket now (loop thread); queued output is dropped."""
+        if self._torn_down:
+            return
+        self._torn_down = True
+        loop = self._loop
+        with self._lock:
+            self._closed = True
+            self._out.clear()
+            if self._reading:
+                loop.remove_reader(self._fd)
+                self._reading = False
+            if self._writing:
+                loop.remove_writer(self._fd)
+                self._writing = False
+            self._sock.close()
+            inflight = self._inflight
+        for handle in (self._ka_handle, self._flush_handle):
+            if handle is not None:
+                handle.cancel()
+        self._ka_handle = self._flush_handle = None
+        self._pending.clear()
+        server = self._server
+        server._sessions.pop(self.id, None)
+        server.stats.bytes_out += self.bytes_out
+        log.info("%s: disconnected (%s) after %d calls", self.tag, reason, self.calls)
+        if inflight == 0:
+            server._finalize(self)
+
+
+def _error_frame(h: Header, err: VirtError, mtype: int = _REPLY) -> bytes:
+    header = Header(h.prog, h.vers, h.proc, mtype, h.serial, _ERROR)
+    try:
+        return encode_message(header, body_type=remote_error, body=error_from_virt(err))
+    except Exception:  # an unencodable error (bad field types): send a generic one
+        log.exception("cannot encode error %r", err)
+        fallback = make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
+                              "unable to encode the error")
+        return encode_message(header, body_type=remote_error, body=error_from_virt(fallback))
+
+
+class Server:
+    """libvirt's RPC server: listeners, clients, workers, limits."""
+
+    def __init__(self, dispatcher: Dispatcher, *, max_clients: int = 5000,
+                 max_anonymous_clients: int = 20, max_workers: int = 20, prio_workers: int = 5,
+                 max_client_requests: int = 5, max_message: int = MESSAGE_MAX,
+                 keepalive_interval: float = 5, keepalive_count: int = 5) -> None:
+        self.max_clients = max_clients
+        # No authentication yet: every client counts as authenticated.
+        self.max_anonymous_clients = max_anonymous_clients
+        self.max_client_requests = max(1, max_client_requests)
+        self.max_message = max_message
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_count = keepalive_count
+        self.stats = ServerStats()
+        self._dispatcher = dispatcher
+        self._programs = frozenset((int(p), int(v)) for p, v in dispatcher.programs())
+        self._stream_handler: Callable[[Session, Header, bytes], None] | None = getattr(
+            dispatcher, "stream_message", None)
+        self._inline: Callable[[int, int], bool] | None = getattr(dispatcher, "runs_inline",
+                                                                   None)
+        self._pool = _WorkerPool("virtkit-rpc-worker", max_workers)
+        self._prio_pool = _WorkerPool("virtkit-rpc-prio", prio_workers)
+        self._rbuf = bytearray(_RECV_SIZE)
+        self._rview = memoryview(self._rbuf)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._sessions: dict[int, Session] = {}
+        self._unfinished: set[Session] = set()
+        self._close_futures: set[asyncio.Future[None]] = set()
+        self._listeners: list[_Listener] = []
+        self._next_id = 1
+        self._stopping = False
+        self._stats_lock = threading.Lock()
+        self._stopped: asyncio.Event | None = None
+
+    # --- public ---------------------------------------------------------------
+
+    @property
+    def clients(self) -> list[Session]:
+        """The sessions connected now."""
+        return list(self._sessions.values())
+
+    @property
+    def addresses(self) -> list[str]:
+        """What we listen on: unix paths and ``host;port``."""
+        return [lst.name for lst in self._listeners]
+
+    async def listen_unix(self, path: str, *, mode: int = 0o600, group: int | None = None,
+                          readonly: bool = False) -> None:
+        """Listen on a unix socket at ``path`` (stale socket removed, parents created 0755)."""
+        self._bind_loop()
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, mode=0o755, exist_ok=True)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            pass
+        else:
+            if not stat.S_ISSOCK(st.st_mode):
+                raise OSError(errno.EEXIST, f"{path} exists and is not a socket")
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            os.chmod(path, mode)
+            if group is not None:
+                os.chown(path, -1, group)
+            sock.listen(_LISTEN_BACKLOG)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self._add_listener(_Listener(sock, "unix", readonly, path, path))
+
+    async def listen_tcp(self, host: str, port: int, *, readonly: bool = False) -> int:
+        """Listen on every address of ``host`` (``""`` = all); returns the bound port."""
+        self._bind_loop()
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+        socks: list[socket.socket] = []
+        bound = port
+        try:
+            for family, type_, proto, _, addr in infos:
+                try:
+                    sock = socket.socket(family, type_, proto)
+                except OSError as e:  # e.g. IPv6 disabled: the other families still serve
+                    if e.errno != errno.EAFNOSUPPORT:
+                        raise
+                    log.warning("cannot listen on %s port %d: %s", addr[0], port, e.strerror)
+                    continue
+                socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                if bound:
+                    addr = (addr[0], bound, *addr[2:])
+                sock.bind(addr)
+                bound = sock.getsockname()[1]
+                sock.listen(_LISTEN_BACKLOG)
+                sock.setblocking(False)
+        except BaseException:
+            for sock in socks:
+                sock.close()
+            raise
+        if not socks:
+            raise OSError(errno.EADDRNOTAVAIL, f"no address to listen on for {host!r}")
+        for sock in socks:
+            name = f"{sock.getsockname()[0]};{bound}"
+            self._add_listener(_Listener(sock, "tcp", readonly, "", name))
+        return bound
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, let in-flight calls finish (up to ``grace`` s), then close
+        every client; ``session_closed`` has run for each when this returns."""
+        if self._loop is None:  # never listened
+            self._stopping = True
+            self._pool.shutdown()
+            self._prio_pool.shutdown()
+            if self._stopped is None:
+                self._stopped = asyncio.Event()
+            self._stopped.set()
+            return
+        if self._stopping:
+            await self.wait_closed()
+            return
+        self._stopping = True
+        deadline = time.monotonic() + grace
+        for lst in self._listeners:
+            lst.close(self._loop)
+        self._listeners.clear()
+        for sess in list(self._sessions.values()):
+            sess._pending.clear()
+            sess._update_reading()
+        while any(s._inflight for s in self._unfinished) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        busy = [s for s in self._unfinished if s._inflight]
+        if busy:
+            log.warning("stopping with %d calls still running", sum(s._inflight for s in busy))
+        for sess in list(self._sessions.values()):
+            sess.close("server stopping")
+        flush_deadline = min(deadline, time.monotonic() + 1.0)
+        while self._sessions and time.monotonic() < flush_deadline:
+            await asyncio.sleep(0.005)
+        for sess in list(self._sessions.values()):
+            sess._teardown("server stopping")
+        for sess in list(self._unfinished):
+            self._finalize(sess)  # calls stuck past the grace period: close anyway
+        if self._close_futures:
+            await asyncio.wait(list(self._close_futures),
+                               timeout=max(0.1, deadline - time.monotonic()))
+        self._pool.shutdown()
+        self._prio_pool.shutdown()
+        s = self.stats
+        log.info("server stopped: %d clients served, %d rejected, %d calls, %d errors",
+                 s.accepted, s.rejected, s.calls, s.errors)
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def wait_closed(self) -> None:
+        """Wait until :meth:`stop` has finished."""
+        if self._stopped is None:
+            self._stopped = asyncio.Event()
+        await self._stopped.wait()
+
+    # --- internals ------------------------------------------------------------
+
+    def _loop_or_fail(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("server is not listening")
+        return self._loop
+
+    def _bind_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+            self._loop_thread = threading.get_ident()
+            if self._stopped is None:
+                self._stopped = asyncio.Event()
+        elif self._loop is not loop:
+            raise RuntimeError("server is bound to another event loop")
+        if self._stopping:
+            raise RuntimeError("server is stopping")
+
+    def _add_listener(self, lst: _Listener) -> None:
+        self._listeners.append(lst)
+        lst.start(self._loop_or_fail(), self._on_accept)
+        log.info("listening on %s %s%s", lst.transport, lst.name,
+                 " (read-only)" if lst.readonly else "")
+
+    def _on_accept(self, lst: _Listener) -> None:
+        for _ in range(64):  # bounded, so one busy listener cannot starve the loop
+            try:
+                conn, _addr = lst.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    log.error("cannot accept on %s: %s; pausing for 1 s", lst.name, e.strerror)
+                    lst.pause(self._loop_or_fail(), 1.0, self._on_accept)
+                    return
+                log.debug("accept on %s failed: %s", lst.name, e)
+                continue
+            self._add_client(conn, lst)
+
+    def _add_client(self, conn: socket.socket, lst: _Listener) -> None:
+        if self._stopping:
+            conn.close()
+            return
+        try:
+            conn.setblocking(False)
+            if lst.transport == "tcp":
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            peer = peer_identity(conn, lst.transport, lst.path)
+        except OSError as e:
+            log.debug("dropping connection on %s: %s", lst.name, e)
+            conn.close()
+            return
+        if len(self._sessions) >= self.max_clients:
+            self.stats.rejected += 1
+            log.warning("rejecting %s on %s: limit of %d clients reached", peer.describe(),
+                        lst.name, self.max_clients)
+            conn.close()
+            return
+        ident = self._next_id
+        self._next_id += 1
+        sess = Session(self, ident, conn, peer, lst.readonly)
+        self._sessions[ident] = sess
+        self._unfinished.add(sess)
+        self.stats.accepted += 1
+        log.info("%s: connected on %s%s", sess.tag, lst.name,
+                 " (read-only)" if lst.readonly else "")
+        try:
+            self._dispatcher.session_opened(sess)
+        except Exception:
+            log.exception("%s: session_opened failed", sess.tag)
+            sess._teardown("session setup failed")
+            return
+        sess._update_reading()
+
+    def _run_call(self, session: Session, msg: Message) -> None:
+        """Worker thread: dispatch one call and send its reply."""
+        h = msg.header
+        try:
+            try:
+                result = self._dispatcher.dispatch(session, h, msg.payload)
+            except VirtError as e:
+                self._count_error()
+                session._send(_error_frame(h, e))
+                return
+            except Exception as e:
+                log.exception("%s: procedure %d of program %#x failed", session.tag, h.proc,
+                              h.prog)
+                self._count_error()
+                err = make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
+                                 f"unexpected {type(e).__name__} in procedure {h.proc}")
+                session._send(_error_frame(h, err))
+                return
+            if result is None:
+                return
+            n = HEADER_SIZE + len(result)
+            if n > self.max_message:
+                self._count_error()
+                session._send(_error_frame(h, rpc_error(
+                    f"reply of {n} bytes exceeds maximum {self.max_message}")))
+                return
+            session._send(_FRAME.pack(n, h.prog, h.vers, h.proc, _REPLY, h.serial, _OK) + result)
+        finally:
+            session._call_done()
+
+    def _count_error(self) -> None:
+        with self._stats_lock:
+            self.stats.errors += 1
+
+    def _finalize(self, session: Session) -> None:
+        """Run ``session_closed`` once, off the loop (loop thread)."""
+        if session._finalized:
+            return
+        session._finalized = True
+        self._unfinished.discard(session)
+        loop = self._loop_or_fail()
+        fut = loop.run_in_executor(None, self._closed_cb, session)
+        self._close_futures.add(fut)
+        fut.add_done_callback(self._close_futures.discard)
+
+    def _closed_cb(self, session: Session) -> None:
+        try:
+            self._dispatcher.session_closed(session)
+        except Exception:
+            log.exception("%s: session_closed failed", session.tag)
+
+
+class _Listener:
+    """One listening socket and how its clients are treated."""
+
+    def __init__(self, sock: socket.socket, transport: str, readonly: bool, path: str,
+                 name: str) -> None:
+        self.sock = sock
+        self.transport = transport
+        self.readonly = readonly
+        self.path = path
+        self.name = name
+        self.inode = os.lstat(path).st_ino if path else 0
+        self._active = False
+        self._resume: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    def start(self, loop: asyncio.AbstractEventLoop,
+              on_accept: Callable[[_Listener], None]) -> None:
+        if not self._active and not self._closed:
+            loop.add_reader(self.sock.fileno(), on_accept, self)
+            self._active = True
+
+    def pause(self, loop: asyncio.AbstractEventLoop, delay: float,
+              on_accept: Callable[[_Listener], None]) -> None:
+        if self._active:
+            loop.remove_reader(self.sock.fileno())
+            self._active = False
+        self._resume = loop.call_later(delay, self.start, loop, on_accept)
+
+    def close(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._resume is not None:
+            self._resume.cancel()
+        if self._active:
+            loop.remove_reader(self.sock.fileno())
+            self._active = False
+        if self.path:
+            # Remove our socket file unless someone replaced it meanwhile.
+            try:
+                if os.lstat(self.path).st_ino == self.inode:
+                    os.unlink(self.path)
+            except OSError:
+                pass
+        self.sock.close()

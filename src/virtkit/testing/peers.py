@@ -1,0 +1,173 @@
+"""Run daemons side by side for interop tests and benchmarks: virtkitd and Debian's libvirtd.
+
+Each daemon gets a private directory (its sockets, pid file, config and
+logs), listens on a unix socket and on a loopback TCP port, and serves the
+``test`` driver, so ``test+unix:///default?socket=...`` and
+``test+tcp://127.0.0.1:PORT/default`` reach a fresh ``test:///default``
+node. Stop them with :meth:`Daemon.stop` (or use them as context managers);
+only the process started here is signalled, by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["Daemon", "free_port", "libvirtd_available", "start_libvirtd", "start_virtkitd"]
+
+LIBVIRTD = "/usr/sbin/libvirtd"
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def libvirtd_available() -> bool:
+    """True when Debian's libvirtd is installed."""
+    return os.access(LIBVIRTD, os.X_OK)
+
+
+class Daemon:
+    """A daemon process with its sockets and its log."""
+
+    def __init__(self, kind: str, proc: subprocess.Popen[bytes], root: Path, sock: str,
+                 sock_ro: str, port: int, log: Path) -> None:
+        self.kind = kind
+        self.proc = proc
+        self.root = root
+        self.sock = sock
+        self.sock_ro = sock_ro
+        self.port = port
+        self.log = log
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def uri(self, transport: str = "unix", path: str = "/default", driver: str = "test") -> str:
+        """A client URI for this daemon (``unix``, ``unix-ro`` or ``tcp``)."""
+        if transport == "tcp":
+            return f"{driver}+tcp://127.0.0.1:{self.port}{path}"
+        sock = self.sock_ro if transport == "unix-ro" else self.sock
+        return f"{driver}+unix://{path}?socket={sock}"
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, wait, SIGKILL if it will not go; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def __enter__(self) -> Daemon:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def _wait_for(proc: subprocess.Popen[bytes], paths: list[str], port: int, log: Path,
+              timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon exited with {proc.returncode}:\n{log.read_text()}")
+        if all(os.path.exists(p) for p in paths):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return
+            except OSError:
+                pass
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(5)
+    raise RuntimeError(f"daemon did not come up in {timeout} s:\n{log.read_text()}")
+
+
+def _conf(path: Path, port: int, sock_dir: str | None, extra: str) -> None:
+    lines = [
+        "listen_tls = 0", "listen_tcp = 1", 'listen_addr = "127.0.0.1"', f'tcp_port = "{port}"',
+        'auth_tcp = "none"', 'auth_unix_rw = "none"', 'auth_unix_ro = "none"',
+        'log_outputs = "3:stderr"',
+    ]
+    if sock_dir:
+        lines.append(f'unix_sock_dir = "{sock_dir}"')
+    path.write_text("\n".join(lines) + "\n" + extra)
+
+
+def start_virtkitd(root: str | os.PathLike[str], *, extra_conf: str = "",
+                   args: tuple[str, ...] = (), timeout: float = 15.0) -> Daemon:
+    """Start ``virtkitd --root ROOT --listen`` (this interpreter) and wait for its sockets."""
+    root = Path(root)
+    (root / "etc" / "libvirt").mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    _conf(root / "etc" / "libvirt" / "libvirtd.conf", port, None, extra_conf)
+    log = root / "virtkitd.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "virtkit.daemon.main", "--root", str(root), "--listen", *args],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    sock_dir = root / "run" / "libvirt"
+    sock, sock_ro = str(sock_dir / "libvirt-sock"), str(sock_dir / "libvirt-sock-ro")
+    _wait_for(proc, [sock, sock_ro], port, log, timeout)
+    return Daemon("virtkitd", proc, root, sock, sock_ro, port, log)
+
+
+def start_libvirtd(root: str | os.PathLike[str], *, extra_conf: str = "",
+                   timeout: float = 15.0) -> Daemon:
+    """Start Debian's libvirtd with only its built-in test driver, in ``root``.
+
+    ``LIBVIRT_DRIVER_DIR`` points at an empty directory so no other driver
+    module (QEMU, network, storage ...) loads; see
+    shared/reference/libvirtd-peer.md."""
+    if not libvirtd_available():
+        raise RuntimeError(f"{LIBVIRTD} is missing: apt-get install libvirt-daemon")
+    root = Path(root)
+    for d in ("run", "etc", "drivers"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    sock_dir = root / "run"
+    conf = root / "etc" / "libvirtd.conf"
+    _conf(conf, port, str(sock_dir), extra_conf)
+    log = root / "libvirtd.log"
+    env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(root / "drivers"))
+    env.pop("LIBVIRT_DEFAULT_URI", None)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [LIBVIRTD, "--listen", "-f", str(conf), "-p", str(root / "run" / "libvirtd.pid")],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True)
+    sock, sock_ro = str(sock_dir / "libvirt-sock"), str(sock_dir / "libvirt-sock-ro")
+    _wait_for(proc, [sock, sock_ro], port, log, timeout)
+    return Daemon("libvirtd", proc, root, sock, sock_ro, port, log)
+
+
+def cleanup(root: str | os.PathLike[str]) -> None:
+    """Remove a daemon's directory (after it stopped)."""
+    shutil.rmtree(root, ignore_errors=True)
