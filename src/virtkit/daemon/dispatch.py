@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from virtkit.daemon.streamjob import StreamJob
 from virtkit.drivers.base import DriverTables
 from virtkit.errors import VirtError, make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
@@ -26,6 +27,7 @@ from virtkit.rpc.xdr import VOID, XDRError
 
 if TYPE_CHECKING:
     from virtkit.rpc.server import Session
+    from virtkit.streams import DataStream
 
 __all__ = ["ClientState", "RemoteDispatcher"]
 
@@ -61,7 +63,7 @@ _DEREGISTER = {
 class ClientState:
     """One client's connection and event registrations (``Session.data``)."""
 
-    __slots__ = ("callbacks", "lock", "readonly", "tables", "uri")
+    __slots__ = ("callbacks", "lock", "readonly", "streams", "tables", "uri")
 
     def __init__(self) -> None:
         self.tables: DriverTables | None = None
@@ -69,6 +71,7 @@ class ClientState:
         self.readonly = False
         # callbackID -> (table attribute, driver-side registration id)
         self.callbacks: dict[int, tuple[str, int]] = {}
+        self.streams: dict[int, StreamJob] = {}  # by the opening call's serial
         self.lock = threading.Lock()
 
 
@@ -130,6 +133,10 @@ class RemoteDispatcher:
         handler = self._handlers.get(proc.name)
         if handler is not None:
             ret = handler(session, state, args)
+        elif proc.stream is not None:
+            ret, stream = self._driver_call(state, proc, args)
+            self._run_stream(session, state, header, proc, ret, stream)
+            return None  # replied by _run_stream, before the data
         else:
             ret = self._driver_call(state, proc, args)
         if proc.ret is VOID:
@@ -150,6 +157,33 @@ class RemoteDispatcher:
             raise make_error(ErrorCode.NO_SUPPORT, ErrorDomain.NONE,
                              bindings.api_name(proc.name))
         return call.invoke(tables, args)
+
+    # ------------------------------------------------------------ streams
+
+    def stream_message(self, session: Session, header: Header, payload: bytes) -> None:
+        """STREAM messages from the client (loop thread: never blocks)."""
+        state: ClientState = session.data
+        job = state.streams.get(header.serial) if isinstance(state, ClientState) else None
+        if job is None or job.proc != header.proc:
+            log.debug("client=%s: stream message for unknown serial %d", session.id,
+                      header.serial)
+            return
+        job.incoming(header.status, payload)
+
+    def _run_stream(self, session: Session, state: ClientState, header: Header,
+                    proc: Procedure, ret: Any, stream: DataStream) -> None:
+        """Reply, then move the data (this worker thread) until the stream ends."""
+        job = StreamJob(session, header, stream, proc.stream == "write")
+        with state.lock:
+            state.streams[header.serial] = job
+        try:
+            body = b"" if proc.ret is VOID else proc.ret.encode(ret)
+            if session.send_reply(header, body):
+                job.run()
+        finally:
+            with state.lock:
+                state.streams.pop(header.serial, None)
+            job.close()
 
     # ------------------------------------------------------------ protocol-level calls
 
@@ -210,6 +244,9 @@ class RemoteDispatcher:
         with state.lock:
             tables, state.tables = state.tables, None
             callbacks, state.callbacks = state.callbacks, {}
+            streams = list(state.streams.values())
+        for job in streams:
+            job.close()
         if tables is None:
             return
         for table, reg in callbacks.values():

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from virtkit.errors import no_support
+from virtkit.streams import DataStream
 from virtkit.types import (
     DomainBlockInfo,
     DomainBlockStats,
@@ -351,6 +352,12 @@ class HypervisorDriver:
     def domain_inject_nmi(self, dom: DomainIdent, flags: int = 0) -> None:
         raise no_support("virDomainInjectNMI")
 
+    def domain_screenshot(
+        self, dom: DomainIdent, screen: int = 0, flags: int = 0
+    ) -> tuple[str | None, DataStream]:
+        """The screen as an image: its MIME type and a read stream of its bytes."""
+        raise no_support("virDomainScreenshot")
+
     # ------------------------------------------------------------------ devices
 
     def domain_attach_device_flags(self, dom: DomainIdent, xml: str, flags: int = 0) -> None:
@@ -666,6 +673,18 @@ class StorageDriver:
 
     def storage_vol_get_path(self, vol: StorageVolIdent) -> str:
         raise no_support("virStorageVolGetPath")
+
+    def storage_vol_upload(
+        self, vol: StorageVolIdent, offset: int = 0, length: int = 0, flags: int = 0
+    ) -> DataStream:
+        """A write stream into the volume from ``offset`` (``length`` 0: to the end)."""
+        raise no_support("virStorageVolUpload")
+
+    def storage_vol_download(
+        self, vol: StorageVolIdent, offset: int = 0, length: int = 0, flags: int = 0
+    ) -> DataStream:
+        """A read stream of the volume's bytes from ``offset`` (``length`` 0: to the end)."""
+        raise no_support("virStorageVolDownload")
 
     def storage_vol_resize(self, vol: StorageVolIdent, capacity: int, flags: int = 0) -> None:
         raise no_support("virStorageVolResize")

@@ -21,6 +21,7 @@ from virtkit.types import (
 
 if TYPE_CHECKING:
     from virtkit.connection import Connection
+    from virtkit.streams import DataStream
 
 __all__ = ["Domain"]
 
@@ -207,6 +208,14 @@ class Domain:
         """virDomainReset."""
         self._conn._check_write("virDomainReset", _D)
         self._conn._hv.domain_reset(self._ident, 0)
+
+    def screenshot(self, screen: int = 0, flags: int = 0) -> tuple[str | None, DataStream]:
+        """virDomainScreenshot: the image's MIME type and a stream of its bytes.
+
+        Read it with :func:`virtkit.streams.recv_all` (or ``recv()`` until
+        ``b""``, then ``finish()``)."""
+        self._conn._check_write("virDomainScreenshot", _D)
+        return self._conn._hv.domain_screenshot(self._ident, screen, flags)
 
     def destroy(self, flags: int = 0) -> None:
         """virDomainDestroyFlags (flags: DomainDestroyFlags); ``id`` becomes -1."""

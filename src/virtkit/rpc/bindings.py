@@ -243,7 +243,20 @@ def _generic_server(proc: Procedure, table: str, method: str, extra: tuple[Any, 
             values = [c(args[f]) if c else args[f] for f, c in arg_fields]
         return to_wire(fn(*values, *extra), args)
 
-    return invoke
+    if proc.stream is None:
+        return invoke
+
+    def invoke_stream(tables: base.DriverTables, args: Any) -> Any:
+        # Stream APIs return (value, stream): the reply carries the value.
+        fn = getattr(getattr(tables, table), method)
+        values = [c(args[f]) if c else args[f] for f, c in arg_fields]
+        result = fn(*values, *extra)
+        if proc.ret is VOID:  # the method returns just the stream
+            return None, result
+        value, stream = result
+        return to_wire(value, args), stream
+
+    return invoke_stream
 
 
 def _srv_cpu_map(tables: base.DriverTables, args: Any) -> Any:
@@ -455,6 +468,13 @@ def _generic_client(method: str, proc: Procedure) -> Callable[[Call, tuple[Any, 
             return from_wire(call(name, build(values, count)))
 
         return run_two_step
+
+    if proc.stream is not None:
+        def run_stream(call: Call, values: tuple[Any, ...]) -> Any:
+            ret, stream = call(name, build(values))  # the transport opens the stream
+            return stream if proc.ret is VOID else (from_wire(ret), stream)
+
+        return run_stream
 
     def run(call: Call, values: tuple[Any, ...]) -> Any:
         return from_wire(call(name, build(values)))

@@ -534,6 +534,10 @@ class Client:
                     return
 
 
+STREAM_WINDOW = 4 * MESSAGE_LEGACY_PAYLOAD_MAX
+"""Unread stream bytes a client buffers before it stops reading the socket."""
+
+
 class Stream:
     """Client end of a libvirt stream opened by :meth:`Client.open_stream`.
 
@@ -547,12 +551,28 @@ class Stream:
         self.proc = proc
         self.serial = -1
         self._queue: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
+        self._queued = 0  # bytes received and not yet taken by recv()
+        self._closing = False
+        self._drained = threading.Condition()
         self._error: VirtError | None = None
         self._eof = False
         self._done = False
 
     def _handle(self, msg: Message | None) -> None:
+        """Reader thread: queue one message, then hold the reader while more than
+        ``STREAM_WINDOW`` bytes wait unread, so the daemon's sender is paced by
+        our reader. The hold ends early when another call waits for its reply
+        (its reply may be behind the stream data) or the connection closes."""
         self._queue.put(msg)
+        if msg is None:
+            return
+        with self._drained:
+            self._queued += len(msg.payload)
+            client = self._client
+            while (self._queued > STREAM_WINDOW and not (self._done or self._closing)
+                   and not client._closed
+                   and len(client._pending) <= (self.serial in client._pending)):
+                self._drained.wait(0.05)
 
     def send(self, data: bytes) -> None:
         """Send data (split into libvirt's 256 KiB stream packets)."""
@@ -573,6 +593,10 @@ class Stream:
             except queue.Empty:
                 raise make_error(ErrorCode.OPERATION_TIMEOUT, ErrorDomain.RPC,
                                  "no stream data") from None
+            if msg is not None:
+                with self._drained:
+                    self._queued -= len(msg.payload)
+                    self._drained.notify_all()
             self._take(msg)
             if msg is not None and msg.header.type == _STREAM \
                     and msg.header.status == _CONTINUE:
@@ -611,6 +635,9 @@ class Stream:
 
     def _close_with(self, status: int, timeout: float | None) -> None:
         self._check()
+        with self._drained:
+            self._closing = True  # from now on the reader never holds for us
+            self._drained.notify_all()
         self._client.send_stream(self.prog, self.vers, self.proc, self.serial, status)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:

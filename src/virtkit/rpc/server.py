@@ -63,7 +63,8 @@ _FRAME = struct.Struct(">IIIiiIi")  # len, prog, vers, proc, type, serial, statu
 _CALL = MessageType.CALL.value
 _REPLY = MessageType.REPLY.value
 _MESSAGE = MessageType.MESSAGE.value
-_STREAM_TYPES = (MessageType.STREAM.value, MessageType.STREAM_HOLE.value)
+_STREAM = MessageType.STREAM.value
+_STREAM_TYPES = (_STREAM, MessageType.STREAM_HOLE.value)
 _OK = MessageStatus.OK.value
 _ERROR = MessageStatus.ERROR.value
 
@@ -226,6 +227,8 @@ class Session:
         self._closing = False       # close requested: flush, then close
         self._inflight = 0
         self._paused = False        # at max_client_requests (or messages pending)
+        self._held = False          # a stream consumer asked to stop reading
+        self._drained = threading.Condition(self._lock)  # output queue shrank
         # Event loop only.
         self._reading = False
         self._writing = False
@@ -261,6 +264,42 @@ class Session:
                         self.tag, n, proc)
             return
         self._send(_FRAME.pack(n, prog, vers, proc, _MESSAGE, 0, _OK) + payload)
+
+    def send_reply(self, header: Header, payload: bytes) -> bool:
+        """Send the REPLY to ``header``'s call now (a dispatcher that returns None does this
+        itself, e.g. before it starts a stream). False if the session is gone."""
+        n = HEADER_SIZE + len(payload)
+        return self._send(_FRAME.pack(n, header.prog, header.vers, header.proc, _REPLY,
+                                      header.serial, _OK) + payload)
+
+    def send_stream(self, prog: int, vers: int, proc: int, serial: int, status: int,
+                    payload: bytes = b"") -> bool:
+        """Queue a STREAM message (CONTINUE: data, empty = EOF; OK: finish confirmation;
+        ERROR: a ``remote_error`` payload). Thread-safe; False once closed."""
+        n = HEADER_SIZE + len(payload)
+        return self._send(_FRAME.pack(n, prog, vers, proc, _STREAM, serial, status) + payload)
+
+    def wait_output_below(self, limit: int, timeout: float = 30.0) -> bool:
+        """Block (a worker thread) until less than ``limit`` bytes wait to be written.
+
+        Stream senders call this before each packet: the client's reading speed
+        paces them. False when the session closed or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not (self._closed or self._closing):
+                if sum(len(c) for c in self._out) < limit:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._drained.wait(min(left, 0.05))
+        return False
+
+    def hold_reading(self, hold: bool) -> None:
+        """Stop (or resume) reading this client's socket: backpressure for uploads whose
+        consumer is behind. Thread-safe."""
+        self._held = hold
+        self._on_loop(self._update_reading)
 
     def start_keepalive(self) -> None:
         """Ping the client after ``keepalive_interval`` s of silence; close it after
@@ -338,6 +377,7 @@ class Session:
                     out[0] = memoryview(chunk)[n:]
                     return
                 out.popleft()
+                self._drained.notify_all()
             self._loop.remove_writer(self._fd)
             self._writing = False
             closing = self._closing
@@ -360,7 +400,7 @@ class Session:
                 _CLOSE_FLUSH_TIMEOUT, self._teardown, f"{self._close_reason}, output not flushed")
 
     def _update_reading(self) -> None:
-        want = not (self._torn_down or self._closing or self._paused
+        want = not (self._torn_down or self._closing or self._paused or self._held
                     or self._server._stopping)
         if want and not self._reading:
             self._loop.add_reader(self._fd, self._on_readable)
@@ -526,6 +566,7 @@ class Session:
         with self._lock:
             self._closed = True
             self._out.clear()
+            self._drained.notify_all()
             if self._reading:
                 loop.remove_reader(self._fd)
                 self._reading = False

@@ -18,11 +18,12 @@ from virtkit.drivers import base
 from virtkit.errors import VirtError, make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
 from virtkit.rpc import bindings, eventmsgs
-from virtkit.rpc.client import Client
+from virtkit.rpc.client import Client, Stream
 from virtkit.rpc.message import REMOTE_PROGRAM, Message
 from virtkit.rpc.protocol import REMOTE, REMOTE_PROTOCOL_VERSION
 from virtkit.rpc.wiretypes import converters
 from virtkit.rpc.xdr import VOID
+from virtkit.streams import PACKET_MAX
 from virtkit.uri import ParsedURI
 
 __all__ = ["RemoteDriver", "open_connection"]
@@ -47,6 +48,25 @@ _EVENT_PROCS = {
     eventmsgs.POOL: ("connect_storage_pool_event_register_any",
                      "connect_storage_pool_event_deregister_any", "pool"),
 }
+
+
+class RemoteStream:
+    """A :class:`virtkit.streams.DataStream` over RPC STREAM messages."""
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream = stream
+
+    def recv(self, nbytes: int = PACKET_MAX) -> bytes:
+        return self._stream.recv()
+
+    def send(self, data: bytes) -> None:
+        self._stream.send(data)
+
+    def finish(self) -> None:
+        self._stream.finish()
+
+    def abort(self) -> None:
+        self._stream.abort()
 
 
 class RemoteDriver(
@@ -76,9 +96,14 @@ class RemoteDriver(
     # ------------------------------------------------------------ plumbing
 
     def _call(self, name: str, args: Any) -> Any:
-        """Send procedure ``name`` with ``args`` (a decoded-shape value); return its ret value."""
+        """Send procedure ``name`` with ``args`` (a decoded-shape value); return its ret value
+        (and, for stream procedures, the stream the call opened)."""
         proc = REMOTE[name]
         payload = b"" if proc.args is VOID else proc.args.encode(args)
+        if proc.stream is not None:
+            reply, stream = self._client.open_stream(
+                REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc.number, payload)
+            return (None if proc.ret is VOID else proc.ret.decode(reply)), RemoteStream(stream)
         reply = self._client.call(REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc.number, payload)
         return None if proc.ret is VOID else proc.ret.decode(reply)
 

@@ -19,6 +19,7 @@ from virtkit.drivers.test.domains import config_def, domain_matches, live_def, s
 from virtkit.drivers.test.lazy import lazy_module
 from virtkit.drivers.test.node import DomainObj
 from virtkit.errors import ErrorCode, ErrorDomain, invalid_arg
+from virtkit.streams import BytesStream, DataStream, FileStream
 from virtkit.types import (
     DomainBlockInfo,
     DomainBlockStats,
@@ -41,6 +42,11 @@ else:
     xmlutil = lazy_module("virtkit.conf.xmlutil")
 
 MAX_VCPUS = 32
+# testDomainScreenshot streams this file (shipped with libvirt); without it, a 1x1 PNG.
+_SCREENSHOT = "/usr/share/libvirt/test-screenshot.png"
+_TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
+    "0000000a49444154789c636000000002000148afa4710000000049454e44ae426082")
 _MEM_MAXIMUM = 4
 _VCPU_MAXIMUM = 4
 _XML_COMMON = 0x1 | 0x2 | 0x4 | 0x8  # SECURE | INACTIVE | UPDATE_CPU | MIGRATABLE
@@ -366,6 +372,16 @@ class DomainConfigMixin(Base):
         check_flags(flags, 0, "testDomainSendKey")
         with self._node.lock:
             check_active(self._dom(dom))
+
+    def domain_screenshot(
+        self, dom: DomainIdent, screen: int = 0, flags: int = 0
+    ) -> tuple[str | None, DataStream]:
+        # Like testDomainScreenshot: no domain lookup, libvirt's own test image.
+        check_flags(flags, 0, "testDomainScreenshot")
+        try:
+            return "image/png", FileStream(open(_SCREENSHOT, "rb"))
+        except OSError:
+            return "image/png", BytesStream(_TINY_PNG)
 
     def domain_get_messages(self, dom: DomainIdent, flags: int = 0) -> list[str]:
         check_flags(flags, 3, "testDomainGetMessages")

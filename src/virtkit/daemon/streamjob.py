@@ -1,0 +1,176 @@
+"""One client stream on the daemon side: data out (download) or in (upload), with flow control.
+
+The wire protocol (libvirt's ``remote_daemon_stream.c``): after the REPLY
+to the opening call, data travels as STREAM messages carrying that call's
+serial and procedure. Status CONTINUE carries data (an empty one is the
+end of a download); the client ends with OK (finish) or ERROR (abort) and
+the daemon confirms with an empty OK. A failure on the daemon's side is a
+STREAM ERROR carrying a ``remote_error``.
+
+Flow control: a download waits while more than ``WINDOW`` bytes are queued
+for the client (so a slow reader paces the driver); an upload stops reading
+the client's socket while more than ``WINDOW`` bytes wait for the driver.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from virtkit.errors import VirtError, make_error
+from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.rpc.message import MessageStatus, error_from_virt, remote_error
+from virtkit.streams import PACKET_MAX, DataStream
+
+if TYPE_CHECKING:
+    from virtkit.rpc.message import Header
+    from virtkit.rpc.server import Session
+
+__all__ = ["WINDOW", "StreamJob"]
+
+log = logging.getLogger("virtkit.daemon.stream")
+
+WINDOW = 4 * PACKET_MAX
+_OK, _ERROR, _CONTINUE = (MessageStatus.OK.value, MessageStatus.ERROR.value,
+                          MessageStatus.CONTINUE.value)
+_IDLE_TIMEOUT = 3600.0  # how long a finished download waits for the client's finish
+
+
+class StreamJob:
+    """Moves one stream's data between a driver's :class:`DataStream` and a client."""
+
+    def __init__(self, session: Session, header: Header, stream: DataStream,
+                 upload: bool) -> None:
+        self.session = session
+        self.prog, self.vers = header.prog, header.vers
+        self.proc, self.serial = header.proc, header.serial
+        self.stream = stream
+        self.upload = upload
+        self._cond = threading.Condition()
+        self._inbox: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._inbox_bytes = 0
+        self._held = False
+        self._cancelled = False
+        self._done = False
+
+    # ------------------------------------------------------------ from the client (loop thread)
+
+    def incoming(self, status: int, payload: bytes) -> None:
+        """A STREAM message from the client; never blocks."""
+        with self._cond:
+            self._inbox.append((status, payload))
+            self._inbox_bytes += len(payload)
+            if self.upload and self._inbox_bytes > WINDOW and not self._held:
+                self._held = True
+                self.session.hold_reading(True)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """The client went away (or the job ended): wake and stop the worker."""
+        with self._cond:
+            self._cancelled = True
+            self._cond.notify_all()
+        if self._held:
+            self._held = False
+            self.session.hold_reading(False)
+        self._abort_quietly()
+
+    def _abort_quietly(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self.stream.abort()
+        except (VirtError, OSError) as exc:
+            log.debug("abort of stream %d failed: %s", self.serial, exc)
+
+    # ------------------------------------------------------------ the worker
+
+    def run(self) -> None:
+        """Move the data until the stream ends (a worker thread)."""
+        try:
+            if self.upload:
+                self._upload()
+            else:
+                self._download()
+        except VirtError as exc:
+            self._fail(exc)
+        except OSError as exc:
+            self._fail(make_error(ErrorCode.SYSTEM_ERROR, ErrorDomain.STREAMS,
+                                  f"stream I/O failed: {exc.strerror or exc}"))
+
+    def _download(self) -> None:
+        while True:
+            control = self._take_control()
+            if control is not None:
+                self._end(control)
+                return
+            chunk = self.stream.recv(PACKET_MAX)
+            if not self.session.wait_output_below(WINDOW, timeout=_IDLE_TIMEOUT):
+                return  # the client is gone or stuck
+            self._send(_CONTINUE, chunk)
+            if not chunk:
+                break  # the empty packet told the client: end of stream
+        status = self._next(timeout=_IDLE_TIMEOUT)
+        if status is not None:
+            self._end(status[0])
+
+    def _upload(self) -> None:
+        while True:
+            item = self._next(timeout=_IDLE_TIMEOUT)
+            if item is None:
+                return
+            status, payload = item
+            if status == _CONTINUE:
+                if payload:
+                    self.stream.send(payload)
+                continue
+            self._end(status)
+            return
+
+    # ------------------------------------------------------------ helpers
+
+    def _next(self, timeout: float) -> tuple[int, bytes] | None:
+        with self._cond:
+            while not self._inbox:
+                if self._cancelled or not self._cond.wait(timeout):
+                    return None
+            status, payload = self._inbox.popleft()
+            self._inbox_bytes -= len(payload)
+            resume = self._held and self._inbox_bytes <= WINDOW // 2
+            if resume:
+                self._held = False
+        if resume:
+            self.session.hold_reading(False)
+        return status, payload
+
+    def _take_control(self) -> int | None:
+        """A finish/abort the client sent while we were still sending data."""
+        with self._cond:
+            if self._cancelled:
+                return _ERROR
+            for status, _ in self._inbox:
+                if status != _CONTINUE:
+                    self._inbox.clear()
+                    return status
+        return None
+
+    def _end(self, status: int) -> None:
+        """The client's OK (finish) or ERROR (abort): act on it, then confirm."""
+        self._done = True
+        if status == _OK:
+            self.stream.finish()
+        else:
+            self.stream.abort()
+        if not self._cancelled:
+            self._send(_OK, b"")
+
+    def _fail(self, exc: VirtError) -> None:
+        log.info("client=%s stream %d failed: %s", self.session.id, self.serial, exc)
+        self._send(_ERROR, remote_error.encode(error_from_virt(exc)))
+        self._abort_quietly()
+
+    def _send(self, status: int, payload: bytes) -> None:
+        self.session.send_stream(self.prog, self.vers, self.proc, self.serial, status, payload)
