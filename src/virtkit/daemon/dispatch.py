@@ -111,6 +111,18 @@ class RemoteDispatcher:
         p = REMOTE.get(proc)
         return p is not None and p.high_priority
 
+    def runs_inline(self, session: Session, prog: int, proc: int) -> bool:
+        """Run the call on the server's loop thread (no worker hand-off, about half the
+        latency) when the connection's driver promises never to block (``nonblocking``,
+        e.g. the in-memory test driver) and the call opens no stream."""
+        state = session.data
+        if not isinstance(state, ClientState) or state.tables is None:
+            return False
+        if not getattr(state.tables.hypervisor, "nonblocking", False):
+            return False
+        p = REMOTE.get(proc)
+        return p is not None and p.stream is None
+
     def session_opened(self, session: Session) -> None:
         state = ClientState()
         state.readonly = session.readonly

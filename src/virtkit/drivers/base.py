@@ -58,6 +58,9 @@ class HypervisorDriver:
     """virHypervisorDriver: the connection, the node and domains."""
 
     name: str = "base"
+    #: True when no method ever blocks (in-memory drivers): the daemon may then run
+    #: calls on its event loop instead of handing them to a worker thread.
+    nonblocking: bool = False
 
     # ------------------------------------------------------------------ connection
 

@@ -95,7 +95,7 @@ class Dispatcher(Protocol):
     STREAM and STREAM_HOLE messages are then handed to it, in order, on the
     event loop thread (it must not block).  Without it they are dropped.
 
-    It may define ``runs_inline(prog, proc) -> bool`` too: a call for which it
+    It may define ``runs_inline(session, prog, proc) -> bool`` too: a call for which it
     returns True is dispatched on the event loop thread itself, saving the hand-off
     to a worker (about half of a trivial call's latency).  Only for procedures that
     never block and take no lock a blocked call could hold."""
@@ -463,7 +463,7 @@ class Session:
                     self._paused = True
             self.calls += 1
             server.stats.calls += 1
-            if server._inline is not None and server._inline(h.prog, h.proc):
+            if server._inline is not None and server._inline(self, h.prog, h.proc):
                 server._run_call(self, msg)
             elif server._dispatcher.is_high_priority(h.prog, h.proc):
                 server._prio_pool.submit(server._run_call, self, msg)
@@ -618,7 +618,7 @@ class Server:
         self._programs = frozenset((int(p), int(v)) for p, v in dispatcher.programs())
         self._stream_handler: Callable[[Session, Header, bytes], None] | None = getattr(
             dispatcher, "stream_message", None)
-        self._inline: Callable[[int, int], bool] | None = getattr(dispatcher, "runs_inline",
+        self._inline: Callable[[Session, int, int], bool] | None = getattr(dispatcher, "runs_inline",
                                                                    None)
         self._pool = _WorkerPool("virtkit-rpc-worker", max_workers)
         self._prio_pool = _WorkerPool("virtkit-rpc-prio", prio_workers)

@@ -57,6 +57,7 @@ class TestDriver(
     """One connection to a test node; it implements every table the test driver has."""
 
     name = "Test"
+    nonblocking = True  # an in-memory node: every call returns at once
     __test__ = False  # not a pytest test class
 
     def __init__(self, node: TestNode, uri: str) -> None:
