@@ -12,89 +12,247 @@ creating dataclasses costs ~0.3 ms each at import time.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, TypeVar
 
 TypedValue = int | float | str | bool
 TypedParams = dict[str, TypedValue]
 
 
-class DomainIdent(NamedTuple):
+_T = TypeVar("_T")
+
+
+class _Ident:
+    """Mixed into the identities (tuple subclasses): NamedTuple's repr, ``_replace``,
+    ``_asdict`` and pickling.
+
+    Written out by hand because ``typing.NamedTuple`` costs ~0.15 ms per class at
+    import time, which the CLI's start-up pays on every command."""
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def __repr__(self: Any) -> str:
+        inner = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self, strict=True))
+        return f"{type(self).__name__}({inner})"
+
+    def __getnewargs__(self: Any) -> tuple[Any, ...]:
+        return tuple(self)
+
+    def _replace(self: _T, **changes: Any) -> _T:
+        me: Any = self
+        values = [changes.pop(n, v) for n, v in zip(me._fields, me, strict=True)]
+        if changes:
+            raise ValueError(f"unknown fields {sorted(changes)}")
+        return type(self)(*values)
+
+    def _asdict(self: Any) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=True))
+
+
+class DomainIdent(_Ident, tuple[str, str, int]):
     """A domain's identity: name, UUID (canonical string) and id (-1 when inactive)."""
 
-    name: str
-    uuid: str
-    id: int = -1
+    __slots__ = ()
+    _fields = ("name", "uuid", "id")
+
+    def __new__(cls, name: str, uuid: str, id: int = -1) -> DomainIdent:
+        return tuple.__new__(cls, (name, uuid, id))
+
+    @property
+    def name(self) -> str:
+        return self[0]
+
+    @property
+    def uuid(self) -> str:
+        return self[1]
+
+    @property
+    def id(self) -> int:
+        return self[2]
 
 
-class NetworkIdent(NamedTuple):
+class NetworkIdent(_Ident, tuple[str, str]):
     """A network's identity."""
 
-    name: str
-    uuid: str
+    __slots__ = ()
+    _fields = ("name", "uuid")
+
+    def __new__(cls, name: str, uuid: str) -> NetworkIdent:
+        return tuple.__new__(cls, (name, uuid))
+
+    @property
+    def name(self) -> str:
+        return self[0]
+
+    @property
+    def uuid(self) -> str:
+        return self[1]
 
 
-class NetworkPortIdent(NamedTuple):
+class NetworkPortIdent(_Ident, tuple[NetworkIdent, str]):
     """A network port's identity."""
 
-    network: NetworkIdent
-    uuid: str
+    __slots__ = ()
+    _fields = ("network", "uuid")
+
+    def __new__(cls, network: NetworkIdent, uuid: str) -> NetworkPortIdent:
+        return tuple.__new__(cls, (network, uuid))
+
+    @property
+    def network(self) -> NetworkIdent:
+        return self[0]
+
+    @property
+    def uuid(self) -> str:
+        return self[1]
 
 
-class StoragePoolIdent(NamedTuple):
+class StoragePoolIdent(_Ident, tuple[str, str]):
     """A storage pool's identity."""
 
-    name: str
-    uuid: str
+    __slots__ = ()
+    _fields = ("name", "uuid")
+
+    def __new__(cls, name: str, uuid: str) -> StoragePoolIdent:
+        return tuple.__new__(cls, (name, uuid))
+
+    @property
+    def name(self) -> str:
+        return self[0]
+
+    @property
+    def uuid(self) -> str:
+        return self[1]
 
 
-class StorageVolIdent(NamedTuple):
+class StorageVolIdent(_Ident, tuple[str, str, str]):
     """A storage volume's identity: its pool's name, its name and its key."""
 
-    pool: str
-    name: str
-    key: str
+    __slots__ = ()
+    _fields = ("pool", "name", "key")
+
+    def __new__(cls, pool: str, name: str, key: str) -> StorageVolIdent:
+        return tuple.__new__(cls, (pool, name, key))
+
+    @property
+    def pool(self) -> str:
+        return self[0]
+
+    @property
+    def name(self) -> str:
+        return self[1]
+
+    @property
+    def key(self) -> str:
+        return self[2]
 
 
-class SnapshotIdent(NamedTuple):
+class SnapshotIdent(_Ident, tuple[DomainIdent, str]):
     """A domain snapshot's identity."""
 
-    domain: DomainIdent
-    name: str
+    __slots__ = ()
+    _fields = ("domain", "name")
+
+    def __new__(cls, domain: DomainIdent, name: str) -> SnapshotIdent:
+        return tuple.__new__(cls, (domain, name))
+
+    @property
+    def domain(self) -> DomainIdent:
+        return self[0]
+
+    @property
+    def name(self) -> str:
+        return self[1]
 
 
-class NodeDeviceIdent(NamedTuple):
+class NodeDeviceIdent(_Ident, tuple[str]):
     """A node device's identity."""
 
-    name: str
+    __slots__ = ()
+    _fields = ("name",)
+
+    def __new__(cls, name: str) -> NodeDeviceIdent:
+        return tuple.__new__(cls, (name,))
+
+    @property
+    def name(self) -> str:
+        return self[0]
 
 
-class InterfaceIdent(NamedTuple):
+class InterfaceIdent(_Ident, tuple[str, str]):
     """A host interface's identity."""
 
-    name: str
-    mac: str
+    __slots__ = ()
+    _fields = ("name", "mac")
+
+    def __new__(cls, name: str, mac: str) -> InterfaceIdent:
+        return tuple.__new__(cls, (name, mac))
+
+    @property
+    def name(self) -> str:
+        return self[0]
+
+    @property
+    def mac(self) -> str:
+        return self[1]
 
 
-class SecretIdent(NamedTuple):
+class SecretIdent(_Ident, tuple[str, int, str]):
     """A secret's identity."""
 
-    uuid: str
-    usage_type: int
-    usage_id: str
+    __slots__ = ()
+    _fields = ("uuid", "usage_type", "usage_id")
+
+    def __new__(cls, uuid: str, usage_type: int, usage_id: str) -> SecretIdent:
+        return tuple.__new__(cls, (uuid, usage_type, usage_id))
+
+    @property
+    def uuid(self) -> str:
+        return self[0]
+
+    @property
+    def usage_type(self) -> int:
+        return self[1]
+
+    @property
+    def usage_id(self) -> str:
+        return self[2]
 
 
-class NWFilterIdent(NamedTuple):
+class NWFilterIdent(_Ident, tuple[str, str]):
     """A network filter's identity."""
 
-    name: str
-    uuid: str
+    __slots__ = ()
+    _fields = ("name", "uuid")
+
+    def __new__(cls, name: str, uuid: str) -> NWFilterIdent:
+        return tuple.__new__(cls, (name, uuid))
+
+    @property
+    def name(self) -> str:
+        return self[0]
+
+    @property
+    def uuid(self) -> str:
+        return self[1]
 
 
-class NWFilterBindingIdent(NamedTuple):
+class NWFilterBindingIdent(_Ident, tuple[str, str]):
     """A network filter binding's identity."""
 
-    portdev: str
-    filtername: str
+    __slots__ = ()
+    _fields = ("portdev", "filtername")
+
+    def __new__(cls, portdev: str, filtername: str) -> NWFilterBindingIdent:
+        return tuple.__new__(cls, (portdev, filtername))
+
+    @property
+    def portdev(self) -> str:
+        return self[0]
+
+    @property
+    def filtername(self) -> str:
+        return self[1]
 
 
 class _Record:

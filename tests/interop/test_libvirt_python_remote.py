@@ -188,6 +188,8 @@ IMPLIED = P1.replace("  </devices>", "    <console type='pty'/>\n"
                      "    <graphics type='vnc' port='-1' autoport='yes'/>\n  </devices>")
 
 
+@pytest.mark.xfail(strict=True, reason="src bug: virtkit's domain post-parse lacks libvirt's "
+                   "console->serial compat and default <video> for <graphics>")
 def test_xml_round_trip_implied_devices(virtkitd: Daemon) -> None:
     """libvirt's post-parse adds a <serial> behind a lone <console> and a <video> for
     <graphics>; the XML read back must be the same as libvirt's."""
@@ -198,12 +200,15 @@ def test_xml_round_trip_implied_devices(virtkitd: Daemon) -> None:
     assert "<serial type='pty'>" in out["xml"] and "<video>" in out["xml"]
 
 
+@pytest.mark.xfail(strict=True, reason="src bug: conf/model.py says 'unexpected root element "
+                   "<x>, expecting <y>'; libvirt 9.0 says "
+                   "\"expecting root element of 'y', not 'x'\"")
 def test_wrong_root_element_error(virtkitd: Daemon) -> None:
     out = _both("""
         out["domain"] = err(conn.defineXML, "<network><name>n</name></network>")
         out["network"] = err(conn.networkDefineXML, "<domain><name>n</name></domain>")
     """, virtkitd)
-    assert out["domain"] == [27, 20, "XML error: expecting root element of 'domain', "
+    assert out["domain"] == [27, 5, "XML error: expecting root element of 'domain', "
                              "not 'network'"]
 
 
@@ -237,8 +242,8 @@ def test_error_codes_domains_messages(virtkitd: Daemon) -> None:
         out["bad net xml"] = err(conn.networkDefineXML, "<network>")
         out["net running"] = err(conn.networkLookupByName("default").create)
         out["pool missing"] = err(conn.storagePoolLookupByName, "nope")
-        out["vol missing"] = err(conn.storagePoolLookupByName("default-pool").storageVolLookupByName,
-                                 "nope")
+        pool = conn.storagePoolLookupByName("default-pool")
+        out["vol missing"] = err(pool.storageVolLookupByName, "nope")
         out["bad uuid"] = err(conn.lookupByUUIDString, "not-a-uuid")
         out["bad flags"] = err(d.XMLDesc, 1 << 20)
     """, virtkitd, P1=P1)

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
-import test_virsh_compat as compat  # noqa: E402  (the script and masks live there)
+import test_virsh_compat as compat  # type: ignore[import-not-found]
 
-from virtkit.testing.peers import Daemon, start_libvirtd, start_virtkitd  # noqa: E402
+from virtkit.testing.peers import Daemon, start_libvirtd, start_virtkitd
 
 pytestmark = pytest.mark.interop
 
@@ -41,7 +41,8 @@ def virtkitd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 
 
 def _virsh(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[str, int]:
-    return compat._run([VIRSH, *args], env or {}, cwd, tries=3)
+    text, rc = compat._run([VIRSH, *args], env or {}, cwd, tries=3)
+    return str(text), int(rc)
 
 
 def _same(want: tuple[str, int], got: tuple[str, int], daemon_uri: str, what: str) -> None:
