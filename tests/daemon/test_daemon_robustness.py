@@ -523,8 +523,6 @@ def test_domain_name_with_slash_refused(daemon: Daemon) -> None:
     assert exc.value.message == "XML error: name a/b cannot contain '/'"
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: drivers/remote/__init__.py _call lets the "
-                   "XDRError of an over-long string escape instead of VIR_ERR_RPC")
 def test_11mib_xml_through_client_is_a_clean_rpc_error(daemon: Daemon) -> None:
     """libvirt's client: [39, 7] "Unable to encode message payload" (string > 4 MiB)."""
     xml = DOM.format(name="huge", extra="<description>" + "x" * (11 << 20) + "</description>")

@@ -19,10 +19,10 @@ from virtkit.errors import VirtError, make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
 from virtkit.rpc import bindings, eventmsgs
 from virtkit.rpc.client import Client, Stream
-from virtkit.rpc.message import REMOTE_PROGRAM, Message
+from virtkit.rpc.message import REMOTE_PROGRAM, Message, rpc_error
 from virtkit.rpc.protocol import REMOTE, REMOTE_PROTOCOL_VERSION
 from virtkit.rpc.wiretypes import converters
-from virtkit.rpc.xdr import VOID
+from virtkit.rpc.xdr import VOID, XDRError
 from virtkit.streams import PACKET_MAX
 from virtkit.uri import ParsedURI
 
@@ -99,7 +99,11 @@ class RemoteDriver(
         """Send procedure ``name`` with ``args`` (a decoded-shape value); return its ret value
         (and, for stream procedures, the stream the call opened)."""
         proc = REMOTE[name]
-        payload = b"" if proc.args is VOID else proc.args.encode(args)
+        try:
+            payload = b"" if proc.args is VOID else proc.args.encode(args)
+        except XDRError as exc:  # e.g. a string over REMOTE_STRING_MAX: libvirt's wording
+            log.debug("cannot encode %s: %s", name, exc)
+            raise rpc_error("Unable to encode message payload") from None
         if proc.stream is not None:
             reply, stream = self._client.open_stream(
                 REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc.number, payload)
