@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from virtkit.constants import DomainState, DomainVcpuFlags, DomainXMLFlags
 from virtkit.errors import make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.handles.base import Handle
 from virtkit.handles.snapshot import Snapshot
 from virtkit.types import (
     DomainBlockInfo,
@@ -20,7 +21,6 @@ from virtkit.types import (
 )
 
 if TYPE_CHECKING:
-    from virtkit.connection import Connection
     from virtkit.streams import DataStream
 
 __all__ = ["Domain"]
@@ -37,7 +37,7 @@ _MEMORY_STAT_NAMES = (
 )
 
 
-class Domain:
+class Domain(Handle[DomainIdent]):
     """A domain (virDomainPtr): ``name``, ``uuid``, ``id`` and the calls on it.
 
     Handles are cheap and hold no state beyond the identity; every call goes
@@ -45,18 +45,9 @@ class Domain:
     domain (UUID) on the same connection.
     """
 
-    __slots__ = ("_conn", "_ident")
-
-    def __init__(self, conn: Connection, ident: DomainIdent) -> None:
-        self._conn = conn
-        self._ident = ident
+    __slots__ = ()
 
     # ------------------------------------------------------------ identity
-
-    @property
-    def name(self) -> str:
-        """The domain's name."""
-        return self._ident.name
 
     @property
     def uuid(self) -> str:
@@ -68,26 +59,8 @@ class Domain:
         """The domain's id while it runs, -1 when inactive (as of the last call that knew)."""
         return self._ident.id
 
-    @property
-    def ident(self) -> DomainIdent:
-        """The identity record the drivers take."""
-        return self._ident
-
-    @property
-    def connection(self) -> Connection:
-        """The connection this handle belongs to."""
-        return self._conn
-
     def __repr__(self) -> str:
         return f"<Domain {self._ident.name!r} id={self._ident.id} uuid={self._ident.uuid}>"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Domain):
-            return NotImplemented
-        return other._conn is self._conn and other._ident.uuid == self._ident.uuid
-
-    def __hash__(self) -> int:
-        return hash(self._ident.uuid)
 
     def refresh(self) -> None:
         """Re-read the identity (id after a start or stop done elsewhere): LookupByUUID."""

@@ -5,55 +5,29 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from virtkit.errtables import ErrorDomain
+from virtkit.handles.base import Handle
 from virtkit.types import NetworkDHCPLease, NetworkIdent
 
 if TYPE_CHECKING:
-    from virtkit.connection import Connection
+    pass
 
 __all__ = ["Network"]
 
 _N = ErrorDomain.NETWORK
 
 
-class Network:
+class Network(Handle[NetworkIdent]):
     """A virtual network (virNetworkPtr)."""
 
-    __slots__ = ("_conn", "_ident")
-
-    def __init__(self, conn: Connection, ident: NetworkIdent) -> None:
-        self._conn = conn
-        self._ident = ident
-
-    @property
-    def name(self) -> str:
-        """The network's name."""
-        return self._ident.name
+    __slots__ = ()
 
     @property
     def uuid(self) -> str:
         """The network's UUID."""
         return self._ident.uuid
 
-    @property
-    def ident(self) -> NetworkIdent:
-        """The identity record the drivers take."""
-        return self._ident
-
-    @property
-    def connection(self) -> Connection:
-        """The connection this handle belongs to."""
-        return self._conn
-
     def __repr__(self) -> str:
         return f"<Network {self._ident.name!r} uuid={self._ident.uuid}>"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Network):
-            return NotImplemented
-        return other._conn is self._conn and other._ident.uuid == self._ident.uuid
-
-    def __hash__(self) -> int:
-        return hash(self._ident.uuid)
 
     def xml(self, flags: int = 0) -> str:
         """virNetworkGetXMLDesc (flags: NetworkXMLFlags)."""

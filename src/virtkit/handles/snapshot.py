@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from virtkit.constants import DomainSnapshotXMLFlags
 from virtkit.errors import make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.handles.base import Handle
 from virtkit.types import SnapshotIdent
 
 if TYPE_CHECKING:
-    from virtkit.connection import Connection
     from virtkit.handles.domain import Domain
 
 __all__ = ["Snapshot"]
@@ -18,19 +18,10 @@ __all__ = ["Snapshot"]
 _S = ErrorDomain.DOMAIN_SNAPSHOT
 
 
-class Snapshot:
+class Snapshot(Handle[SnapshotIdent]):
     """A domain snapshot (virDomainSnapshotPtr)."""
 
-    __slots__ = ("_conn", "_ident")
-
-    def __init__(self, conn: Connection, ident: SnapshotIdent) -> None:
-        self._conn = conn
-        self._ident = ident
-
-    @property
-    def name(self) -> str:
-        """The snapshot's name."""
-        return self._ident.name
+    __slots__ = ()
 
     @property
     def domain(self) -> Domain:
@@ -39,30 +30,11 @@ class Snapshot:
 
         return Domain(self._conn, self._ident.domain)
 
-    @property
-    def ident(self) -> SnapshotIdent:
-        """The identity record the drivers take."""
-        return self._ident
-
-    @property
-    def connection(self) -> Connection:
-        """The connection this handle belongs to."""
-        return self._conn
-
     def __repr__(self) -> str:
         return f"<Snapshot {self._ident.name!r} of {self._ident.domain.name!r}>"
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Snapshot):
-            return NotImplemented
-        return (
-            other._conn is self._conn
-            and other._ident.name == self._ident.name
-            and other._ident.domain.uuid == self._ident.domain.uuid
-        )
-
-    def __hash__(self) -> int:
-        return hash((self._ident.domain.uuid, self._ident.name))
+    def _key(self) -> object:
+        return (self._ident.domain.uuid, self._ident.name)
 
     def xml(self, flags: int = 0) -> str:
         """virDomainSnapshotGetXMLDesc (flags: DomainSnapshotXMLFlags)."""

@@ -5,55 +5,29 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from virtkit.errtables import ErrorDomain
+from virtkit.handles.base import Handle
 from virtkit.types import StoragePoolIdent, StoragePoolInfo, StorageVolIdent, StorageVolInfo
 
 if TYPE_CHECKING:
-    from virtkit.connection import Connection
+    pass
 
 __all__ = ["StoragePool", "StorageVolume"]
 
 _ST = ErrorDomain.STORAGE
 
 
-class StoragePool:
+class StoragePool(Handle[StoragePoolIdent]):
     """A storage pool (virStoragePoolPtr)."""
 
-    __slots__ = ("_conn", "_ident")
-
-    def __init__(self, conn: Connection, ident: StoragePoolIdent) -> None:
-        self._conn = conn
-        self._ident = ident
-
-    @property
-    def name(self) -> str:
-        """The pool's name."""
-        return self._ident.name
+    __slots__ = ()
 
     @property
     def uuid(self) -> str:
         """The pool's UUID."""
         return self._ident.uuid
 
-    @property
-    def ident(self) -> StoragePoolIdent:
-        """The identity record the drivers take."""
-        return self._ident
-
-    @property
-    def connection(self) -> Connection:
-        """The connection this handle belongs to."""
-        return self._conn
-
     def __repr__(self) -> str:
         return f"<StoragePool {self._ident.name!r} uuid={self._ident.uuid}>"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, StoragePool):
-            return NotImplemented
-        return other._conn is self._conn and other._ident.uuid == self._ident.uuid
-
-    def __hash__(self) -> int:
-        return hash(self._ident.uuid)
 
     def info(self) -> StoragePoolInfo:
         """virStoragePoolGetInfo: state, capacity, allocation, available (bytes)."""
@@ -145,19 +119,10 @@ class StoragePool:
         return StorageVolume(self._conn, ident)
 
 
-class StorageVolume:
+class StorageVolume(Handle[StorageVolIdent]):
     """A storage volume (virStorageVolPtr)."""
 
-    __slots__ = ("_conn", "_ident")
-
-    def __init__(self, conn: Connection, ident: StorageVolIdent) -> None:
-        self._conn = conn
-        self._ident = ident
-
-    @property
-    def name(self) -> str:
-        """The volume's name."""
-        return self._ident.name
+    __slots__ = ()
 
     @property
     def key(self) -> str:
@@ -169,26 +134,11 @@ class StorageVolume:
         """The name of the pool holding the volume."""
         return self._ident.pool
 
-    @property
-    def ident(self) -> StorageVolIdent:
-        """The identity record the drivers take."""
-        return self._ident
-
-    @property
-    def connection(self) -> Connection:
-        """The connection this handle belongs to."""
-        return self._conn
-
     def __repr__(self) -> str:
         return f"<StorageVolume {self._ident.name!r} in {self._ident.pool!r}>"
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, StorageVolume):
-            return NotImplemented
-        return other._conn is self._conn and other._ident.key == self._ident.key
-
-    def __hash__(self) -> int:
-        return hash(self._ident.key)
+    def _key(self) -> object:
+        return self._ident.key
 
     def pool(self) -> StoragePool:
         """virStoragePoolLookupByVolume."""
