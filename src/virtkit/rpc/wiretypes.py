@@ -10,6 +10,7 @@ through unchanged, which is the common case and costs nothing).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from virtkit.rpc import remote_procs as rp
@@ -53,12 +54,14 @@ Conv = Callable[[Any], Any]
 _PARAMS_LIMIT = 262144
 
 
+@lru_cache(maxsize=65536)  # the same few thousand UUIDs cross the wire again and again
 def uuid_str(raw: bytes) -> str:
     """16 raw bytes -> the canonical ``8-4-4-4-12`` string."""
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+@lru_cache(maxsize=65536)
 def uuid_bytes(text: str) -> bytes:
     """A UUID string (with or without dashes) -> 16 raw bytes."""
     raw = bytes.fromhex(text.replace("-", ""))
