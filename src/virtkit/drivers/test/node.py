@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from virtkit.drivers.test.events import EventBus
+from virtkit.drivers.eventbus import EventBus
 from virtkit.types import DomainIdent, NetworkIdent, NodeInfo, StoragePoolIdent
 
 # The test driver's emulator and default architecture.

@@ -1,4 +1,4 @@
-"""Event registrations and delivery for one test node.
+"""Event registrations and delivery for one node (shared by the drivers).
 
 Events are queued while the node's lock is held and delivered by ``flush()``
 after it is released, so a callback may call back into the driver. A callback
