@@ -2,7 +2,7 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 # Debian packages the tests drive (interop peers); installed only when missing.
-APT_PKGS := libvirt-clients python3-libvirt libvirt-daemon
+APT_PKGS := libvirt-clients python3-libvirt libvirt-daemon qemu-system-x86 qemu-utils kmod cpio
 
 .PHONY: demo test venv sysdeps lint typecheck pytest bench clean
 
