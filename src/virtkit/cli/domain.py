@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from virtkit.cli.common import (
     BY_ID,
     BY_NAME,
@@ -693,6 +695,17 @@ def cmd_undefine(ctl: Ctl, cmd: Cmd) -> bool:
     return True
 
 
+def _console_cmd(name: str) -> Callable[[Ctl, Cmd], bool]:
+    """Handlers living in cli/console.py (imported only when used)."""
+    def handler(ctl: Ctl, cmd: Cmd) -> bool:
+        from virtkit.cli import console
+
+        result: bool = getattr(console, name)(ctl, cmd)
+        return result
+
+    return handler
+
+
 COMMANDS: dict[str, CommandDef] = {}
 for _kw in ("domain", "monitor"):
     COMMANDS.update(
@@ -725,6 +738,8 @@ for _kw in ("domain", "monitor"):
                 "setmem": cmd_setmem,
                 "setmaxmem": cmd_setmaxmem,
                 "setvcpus": cmd_setvcpus,
+                "console": _console_cmd("cmd_console"),
+                "screenshot": _console_cmd("cmd_screenshot"),
             },
             json_commands=("list", "dominfo", "domstate", "domstats"),
         )

@@ -111,6 +111,17 @@ GROUPS.append(
                 None,
                 (("domain", "DATA", "REQ", "domain id or name"),),
             ),
+            "console": (
+                "connect to the guest console",
+                "Connect the virtual serial console for the guest",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("devname", "STRING", "", "character device name"),
+                    ("force", "BOOL", "",
+                     "force console connection (disconnect already connected sessions)"),
+                    ("safe", "BOOL", "", "only connect if safe console handling is supported"),
+                ),
+            ),
             "dumpxml": (
                 "domain information in XML",
                 "Output the domain information as an XML dump to stdout.",
@@ -206,6 +217,15 @@ GROUPS.append(
                     ("live", "BOOL", "", "affect running domain"),
                     ("current", "BOOL", "", "affect current domain"),
                     ("kilobytes", "ALIAS", "", "size"),
+                ),
+            ),
+            "screenshot": (
+                "take a screenshot of a current domain console and store it into a file",
+                "screenshot of a current domain console",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("file", "STRING", "", "where to store the screenshot"),
+                    ("screen", "NUMBER", "", "ID of a screen to take screenshot of"),
                 ),
             ),
             "setmem": (

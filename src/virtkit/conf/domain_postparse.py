@@ -15,17 +15,26 @@ What is covered (libvirt's domain_conf.c / domain_postparse.c):
 - a ``type='network'`` interface keeps no ``<source bridge=>`` (that belongs to
   the actual connection, not the config);
 - PCI addresses of disks, interfaces and the memballoon are written zero-padded
-  (``domain='0x0000' bus='0x00' slot='0x03' function='0x0'``).
+  (``domain='0x0000' bus='0x00' slot='0x03' function='0x0'``);
+- no ``<vcpu>`` means one vCPU (``<vcpu placement='static'>1</vcpu>``);
+- character devices, console compat, video and graphics defaults and the devices
+  they imply (``domain_implicit``);
+- a name with '/' is refused (virDomainDefPostParseCheckFeatures; no virtkit
+  driver has VIR_DOMAIN_DEF_FEATURE_NAME_SLASH).
 """
 
 from __future__ import annotations
 
 import contextlib
 
+from virtkit.conf import domain_implicit
 from virtkit.conf.dev_common import Address
 from virtkit.conf.devices import Devices
 from virtkit.conf.domain import DomainDef
+from virtkit.conf.domain_implicit import VideoTypeDefault
 from virtkit.conf.domain_os import BootDev
+from virtkit.conf.domain_tuning import Vcpu
+from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
 # Disk bus implied by a target name prefix, in the order libvirt tests them.
 _BUS_BY_PREFIX = (
@@ -34,20 +43,30 @@ _BUS_BY_PREFIX = (
 )
 
 
-def apply_generic_defaults(d: DomainDef) -> None:
-    """Fill in the defaults libvirt's generic parser and post-parse give ``d`` (in place)."""
+def apply_generic_defaults(
+    d: DomainDef, default_video_type: VideoTypeDefault | None = None
+) -> None:
+    """Fill in the defaults libvirt's generic parser and post-parse give ``d`` (in place).
+
+    ``default_video_type`` is the driver's choice for a video without a model type
+    (libvirt's per-driver device post-parse callback); without it the type stays unset.
+    Raises VirtError where libvirt's post-parse refuses the definition.
+    """
+    video_type = default_video_type or _no_video_type
     if (d.os is not None and d.os_type == "hvm" and not d.os.boot
             and not _any_device_boot(d)):
         boot = BootDev()
         boot.dev = "hd"
         d.os.boot.append(boot)
-    if d.vcpu is not None and d.vcpu.placement is None and d.vcpu.cpuset is None:
+    if d.vcpu is None:
+        d.vcpu = Vcpu(count="1")
+    if d.vcpu.placement is None and d.vcpu.cpuset is None:
         d.vcpu.placement = "static"
-    devices = d.devices
-    if devices is None:
+    if d.devices is None:
         # libvirt always has a device list and always formats <devices>.
         d.devices = Devices()
-        return
+    devices = d.devices
+    domain_implicit.device_defaults(d, devices, video_type)
     for disk in devices.disks:
         target = disk.target
         if target is not None and target.dev and target.bus is None:
@@ -65,6 +84,20 @@ def apply_generic_defaults(d: DomainDef) -> None:
     for addr in addresses:
         if addr is not None:
             pad_pci_address(addr)
+    domain_implicit.add_implicit_devices(d, devices, video_type)
+    check_name(d.name)
+
+
+def check_name(name: str | None) -> None:
+    """Refuse a domain name with '/' as libvirt's post-parse does."""
+    if name and "/" in name:
+        raise make_error(ErrorCode.XML_ERROR, ErrorDomain.DOMAIN,
+                         f"name {name} cannot contain '/'")
+
+
+def _no_video_type(d: DomainDef) -> str | None:
+    del d
+    return None
 
 
 def disk_bus_for_target(dev: str) -> str | None:
@@ -98,4 +131,4 @@ def _any_device_boot(d: DomainDef) -> bool:
     )
 
 
-__all__ = ["apply_generic_defaults", "disk_bus_for_target", "pad_pci_address"]
+__all__ = ["apply_generic_defaults", "check_name", "disk_bus_for_target", "pad_pci_address"]

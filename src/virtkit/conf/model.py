@@ -379,10 +379,12 @@ class XmlModel:
         """Parse a document whose root element is this model's element."""
         root = parse_xml(xml, cls.XML_CONTEXT, cls.ERROR_DOMAIN)
         if root.tag != cls.TAG:
+            # virXMLParse's wording; like libvirt it names the local name only.
+            local = str(root.tag).rsplit("}", 1)[-1]
             raise XMLError(
                 format_message(
                     ErrorCode.XML_ERROR,
-                    f"unexpected root element <{root.tag}>, expecting <{cls.TAG}>",
+                    f"expecting root element of '{cls.TAG}', not '{local}'",
                 ),
                 code=ErrorCode.XML_ERROR,
                 domain=ErrorDomain.XML,

@@ -129,6 +129,28 @@ def _run_daemon(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
         pidfile.release()
 
 
+def _start_system_drivers(root: str) -> None:
+    """Load the QEMU node now, in the background, as libvirtd's state drivers do at start:
+    it re-attaches running guests and starts autostart domains."""
+    import shutil
+    import threading
+
+    if shutil.which("qemu-system-x86_64") is None:
+        log.info("qemu-system-x86_64 not found: the QEMU driver stays unloaded")
+        return
+
+    def load() -> None:
+        from virtkit.drivers.qemu.node import node_for, release
+        from virtkit.drivers.qemu.paths import QemuPaths
+
+        try:
+            release(node_for(QemuPaths.system(root), autostart=True))
+        except Exception:  # the daemon serves the other drivers anyway
+            log.exception("cannot load the QEMU driver")
+
+    threading.Thread(target=load, name="virtkit-qemu-init", daemon=True).start()
+
+
 async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
                  listeners: list[Listener], status: process.StatusPipe) -> int:
     from virtkit.daemon.dispatch import RemoteDispatcher
@@ -137,6 +159,11 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     try:
+        from virtkit.drivers import registry
+
+        # System drivers (qemu:///system) live in this process, under the daemon's root.
+        registry.daemon_root = paths.root
+        _start_system_drivers(paths.root)
         dispatcher = RemoteDispatcher(config, paths)
         server = Server(
             dispatcher,

@@ -54,11 +54,20 @@ class StreamJob:
         self._held = False
         self._cancelled = False
         self._done = False
+        self._writer: threading.Thread | None = None
+        self._writes: collections.deque[bytes] = collections.deque()
 
     # ------------------------------------------------------------ from the client (loop thread)
 
     def incoming(self, status: int, payload: bytes) -> None:
         """A STREAM message from the client; never blocks."""
+        if not self.upload and status == _CONTINUE:
+            self._to_driver(payload)  # a console: keystrokes go the other way
+            return
+        if not self.upload:
+            interrupt = getattr(self.stream, "interrupt", None)
+            if interrupt is not None:
+                interrupt()  # wake a driver read that may wait for ever (a quiet console)
         with self._cond:
             self._inbox.append((status, payload))
             self._inbox_bytes += len(payload)
@@ -101,6 +110,31 @@ class StreamJob:
             self._fail(make_error(ErrorCode.SYSTEM_ERROR, ErrorDomain.STREAMS,
                                   f"stream I/O failed: {exc.strerror or exc}"))
 
+    def _to_driver(self, payload: bytes) -> None:
+        """Client data on a read stream (loop thread): hand it to a writer thread, in order."""
+        with self._cond:
+            if self._writer is None:
+                self._writes = collections.deque()
+                self._writer = threading.Thread(target=self._write_loop, daemon=True,
+                                                name=f"virtkit-stream-{self.serial}")
+                self._writer.start()
+            self._writes.append(payload)
+            self._cond.notify_all()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._writes and not (self._cancelled or self._done):
+                    self._cond.wait(1.0)
+                if not self._writes:
+                    return
+                data = self._writes.popleft()
+            try:
+                self.stream.send(data)
+            except (VirtError, OSError) as exc:
+                log.debug("stream %d: write to the driver failed: %s", self.serial, exc)
+                return
+
     def _download(self) -> None:
         while True:
             control = self._take_control()
@@ -108,6 +142,11 @@ class StreamJob:
                 self._end(control)
                 return
             chunk = self.stream.recv(PACKET_MAX)
+            if not chunk:
+                control = self._take_control()  # an interrupted read, not the end of data
+                if control is not None:
+                    self._end(control)
+                    return
             if not self.session.wait_output_below(WINDOW, timeout=_IDLE_TIMEOUT):
                 return  # the client is gone or stuck
             self._send(_CONTINUE, chunk)

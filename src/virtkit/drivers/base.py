@@ -355,6 +355,12 @@ class HypervisorDriver:
     def domain_inject_nmi(self, dom: DomainIdent, flags: int = 0) -> None:
         raise no_support("virDomainInjectNMI")
 
+    def domain_open_console(
+        self, dom: DomainIdent, dev_name: str | None = None, flags: int = 0
+    ) -> DataStream:
+        """A two-way stream to the domain's console (``dev_name``: its alias, None: the first)."""
+        raise no_support("virDomainOpenConsole")
+
     def domain_screenshot(
         self, dom: DomainIdent, screen: int = 0, flags: int = 0
     ) -> tuple[str | None, DataStream]:

@@ -21,6 +21,7 @@ from virtkit.uri import TRANSPORTS, ParsedURI
 __all__ = ["LOCAL_DRIVERS", "Opener", "open_tables", "remote_opener"]
 
 Opener = Callable[[ParsedURI, int], DriverTables]
+LocalOpener = Callable[[ParsedURI, int], DriverTables | None]
 
 
 def _open_test(uri: ParsedURI, flags: int) -> DriverTables:
@@ -29,10 +30,22 @@ def _open_test(uri: ParsedURI, flags: int) -> DriverTables:
     return test.open_connection(uri, flags)
 
 
-# scheme -> opener of the local (in-process) drivers.
-LOCAL_DRIVERS: dict[str, Opener] = {
+def _open_qemu(uri: ParsedURI, flags: int) -> DriverTables | None:
+    from virtkit.drivers.qemu.opener import open_connection
+
+    return open_connection(uri, flags)
+
+
+# scheme -> opener of the local (in-process) drivers; an opener may return None to
+# decline a URI it cannot serve here (qemu:///system outside the daemon).
+LOCAL_DRIVERS: dict[str, LocalOpener] = {
     "test": _open_test,
+    "qemu": _open_qemu,
 }
+
+# Set by virtkitd: the root its system drivers (qemu:///system) live under. None in
+# any other process, where those URIs go to the daemon through the remote driver.
+daemon_root: str | None = None
 
 def _open_remote(uri: ParsedURI, flags: int) -> DriverTables:
     from virtkit.drivers import remote
@@ -49,7 +62,9 @@ def open_tables(uri: ParsedURI, flags: int) -> DriverTables:
     if not uri.is_remote:
         opener = LOCAL_DRIVERS.get(uri.scheme)
         if opener is not None:
-            return opener(uri, flags)
+            tables = opener(uri, flags)
+            if tables is not None:
+                return tables
     if uri.transport is not None and uri.transport not in TRANSPORTS:
         raise make_error(
             ErrorCode.INVALID_ARG,

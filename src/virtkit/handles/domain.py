@@ -190,6 +190,14 @@ class Domain(Handle[DomainIdent]):
         self._conn._check_write("virDomainScreenshot", _D)
         return self._conn._hv.domain_screenshot(self._ident, screen, flags)
 
+    def open_console(self, dev_name: str | None = None, flags: int = 0) -> DataStream:
+        """virDomainOpenConsole: a two-way stream to the guest's console (serial port).
+
+        ``recv()`` returns guest output, ``send()`` types into it, ``abort()``
+        lets go of it."""
+        self._conn._check_write("virDomainOpenConsole", _D)
+        return self._conn._hv.domain_open_console(self._ident, dev_name, flags)
+
     def destroy(self, flags: int = 0) -> None:
         """virDomainDestroyFlags (flags: DomainDestroyFlags); ``id`` becomes -1."""
         self._conn._check_write("virDomainDestroyFlags" if flags else "virDomainDestroy", _D)

@@ -2,7 +2,7 @@
 
 Everything the driver needs from ``DomainDef`` goes through here: parsing with
 libvirt's generic defaults (``apply_generic_defaults``) and the test driver's own
-post-parse defaults (i686, interface names ``testnetN``),
+post-parse defaults (i686, interface names ``testnetN``, the default video model),
 formatting for the different ``virDomainGetXMLDesc`` flags, and the few
 fields the driver reads or changes.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from virtkit.conf.domain import DomainDef, validate_domain_def
+from virtkit.conf.domain_implicit import console_view
 from virtkit.conf.domain_os import OsDef, OsType
 from virtkit.conf.domain_postparse import apply_generic_defaults
 from virtkit.conf.xmlutil import Element
@@ -55,8 +56,18 @@ def _post_parse(d: DomainDef) -> None:
         d.os.type.name = "hvm"
     if d.os.type.arch is None:
         d.os.type.arch = DEFAULT_ARCH
-    apply_generic_defaults(d)
+    apply_generic_defaults(d, default_video_type)
     generate_ifnames(d)
+
+
+def default_video_type(d: DomainDef) -> str:
+    """testDomainDevicesDefPostParse: xen for xen/linux guests, vga on ppc64, else cirrus."""
+    if d.os_type in ("xen", "linux"):
+        return "xen"
+    arch = d.os.type.arch if d.os is not None and d.os.type is not None else None
+    if arch in ("ppc64", "ppc64le"):
+        return "vga"
+    return "cirrus"
 
 
 def take_test_namespace(d: DomainDef) -> TestNamespace:
@@ -118,10 +129,17 @@ def format_domain(d: DomainDef, dom_id: int, secure: bool = False) -> str:
     """The XML of ``d``, with ``id='N'`` when the domain runs."""
     del secure  # the test driver keeps no secrets in domain XML
     d.id = dom_id if dom_id > 0 else None
+    devices = d.devices
+    held = devices.consoles if devices is not None else []
+    view = console_view(d)
     try:
+        if devices is not None and view is not None:
+            devices.consoles = view
         return d.to_xml()
     finally:
         d.id = None
+        if devices is not None:
+            devices.consoles = held
 
 
 def numbers(d: DomainDef) -> tuple[int, int, int]:
@@ -173,7 +191,7 @@ def has_numa(d: DomainDef) -> bool:
 
 
 __all__ = [
-    "DomainDef", "NetInfo", "TestNamespace", "disk_targets", "format_domain",
+    "DomainDef", "NetInfo", "TestNamespace", "default_video_type", "disk_targets", "format_domain",
     "generate_ifnames", "has_memballoon", "has_numa", "interfaces", "numbers",
     "parse_domain", "take_test_namespace",
 ]

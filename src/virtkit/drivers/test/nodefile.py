@@ -87,7 +87,7 @@ def load_node(node: TestNode, xml: str | bytes, path: str | None) -> None:
     root = xmlutil.parse_xml(xml, "(test driver)" if path is None else os.path.basename(path))
     if root.tag != "node":
         raise make_error(ErrorCode.XML_ERROR, ErrorDomain.XML,
-                         f"unexpected root element <{root.tag}>, expecting <node>")
+                         f"expecting root element of 'node', not '{root.tag}'")
     load_node_info(node, root)
     for el in root.findall("domain"):
         _load_domain(node, _resolve(el, path), path)

@@ -1,0 +1,1 @@
+"""The QEMU/KVM hypervisor driver (qemu:///system, qemu:///session)."""

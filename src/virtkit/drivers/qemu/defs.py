@@ -1,0 +1,65 @@
+"""Domain definitions as the QEMU driver takes them: parse, default, validate, copy, format."""
+
+from __future__ import annotations
+
+import os
+
+from virtkit.conf.dev_net import Mac
+from virtkit.conf.domain import DomainDef, validate_domain_def
+from virtkit.conf.domain_os import OsDef, OsType
+from virtkit.conf.domain_postparse import apply_generic_defaults
+from virtkit.errors import ErrorCode, ErrorDomain, make_error
+
+__all__ = ["copy_def", "format_def", "parse_def"]
+
+_TYPES = ("qemu", "kvm")
+_DEFAULT_EMULATOR = "/usr/bin/qemu-system-x86_64"
+
+
+def parse_def(xml: str) -> DomainDef:
+    """Parse ``xml`` with libvirt's generic checks and the QEMU driver's defaults."""
+    d = DomainDef.from_xml(xml)
+    validate_domain_def(d)
+    if d.type not in _TYPES:
+        raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.QEMU,
+                         f"could not find capabilities for arch=x86_64 domaintype={d.type}")
+    d.id = None
+    if d.os is None:
+        d.os = OsDef()
+    if d.os.type is None:
+        d.os.type = OsType()
+        d.os.type.name = "hvm"
+    if d.os.type.arch is None:
+        d.os.type.arch = "x86_64"
+    if d.os.type.arch != "x86_64":
+        raise make_error(ErrorCode.CONFIG_UNSUPPORTED, ErrorDomain.QEMU,
+                         f"unsupported configuration: architecture {d.os.type.arch} "
+                         "is not supported by this QEMU driver")
+    if d.os.type.machine is None:
+        d.os.type.machine = "pc"
+    apply_generic_defaults(d)
+    devices = d.devices
+    if devices is not None:
+        if devices.emulator is None:
+            devices.emulator = _DEFAULT_EMULATOR
+        for iface in devices.interfaces:  # libvirt gives every NIC its MAC at parse time
+            if iface.mac is None:
+                iface.mac = Mac()
+            if not iface.mac.address:
+                iface.mac.address = "52:54:00:" + ":".join(f"{b:02x}" for b in os.urandom(3))
+    return d
+
+
+def copy_def(d: DomainDef) -> DomainDef:
+    """An independent copy (the live definition starts as a copy of the persistent one)."""
+    return DomainDef.from_xml(d.to_xml())
+
+
+def format_def(d: DomainDef, dom_id: int) -> str:
+    """The XML of ``d`` with ``id='N'`` while it runs."""
+    saved = d.id
+    d.id = dom_id if dom_id > 0 else None
+    try:
+        return d.to_xml()
+    finally:
+        d.id = saved

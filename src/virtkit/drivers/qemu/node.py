@@ -1,0 +1,723 @@
+"""The QEMU driver's node: its domains, their QEMU processes and their life cycle.
+
+One :class:`QemuNode` exists per root in a process and is shared by every
+connection to it (virtkitd's ``qemu:///system``, or each
+``qemu:///embed?root=DIR``). It owns the domain objects, writes their
+persistent config and live status atomically, starts QEMU (always paused,
+``-S``, then ``cont`` once set up, as libvirt does), turns QMP events and
+process exits into libvirt's states, reasons and lifecycle events, and on
+open re-attaches to the QEMUs a previous daemon (or CLI call) left running.
+Guests are never killed because the process that started them went away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from virtkit.conf.domain import DomainDef
+from virtkit.drivers.eventbus import EventBus
+from virtkit.drivers.qemu import command, monitor, process
+from virtkit.drivers.qemu.defs import copy_def, format_def, parse_def
+from virtkit.drivers.qemu.paths import QemuPaths
+from virtkit.drivers.qemu.status import ConfigStore, DomainStatus, StatusStore
+from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
+from virtkit.types import DomainIdent
+
+__all__ = ["QemuDomain", "QemuNode", "node_for"]
+
+log = logging.getLogger("virtkit.drivers.qemu")
+
+_Q = ErrorDomain.QEMU
+
+# virDomainState and reasons (libvirt 9.0)
+NOSTATE, RUNNING, BLOCKED, PAUSED, SHUTDOWN, SHUTOFF, CRASHED, PMSUSPENDED = range(8)
+RUNNING_BOOTED, RUNNING_RESTORED, RUNNING_UNPAUSED = 1, 3, 5
+PAUSED_UNKNOWN, PAUSED_USER, PAUSED_SAVE, PAUSED_SHUTTING_DOWN, PAUSED_CRASHED = 0, 1, 3, 8, 10
+PAUSED_STARTING_UP = 11
+SHUTOFF_UNKNOWN, SHUTOFF_SHUTDOWN, SHUTOFF_DESTROYED, SHUTOFF_CRASHED = 0, 1, 2, 3
+SHUTOFF_SAVED, SHUTOFF_FAILED = 5, 6
+SHUTDOWN_USER = 1
+CRASHED_PANICKED = 1
+# virDomainEventType and details
+EV_DEFINED, EV_UNDEFINED, EV_STARTED, EV_SUSPENDED, EV_RESUMED, EV_STOPPED = range(6)
+EV_SHUTDOWN, EV_PMSUSPENDED, EV_CRASHED = 6, 7, 8
+DEF_ADDED, DEF_UPDATED = 0, 1
+START_BOOTED, START_RESTORED = 0, 2
+SUSP_PAUSED = 0
+RES_UNPAUSED = 0
+STOP_SHUTDOWN, STOP_DESTROYED, STOP_CRASHED, STOP_SAVED, STOP_FAILED = 0, 1, 2, 4, 5
+SHUT_FINISHED, SHUT_GUEST, SHUT_HOST = 0, 1, 2
+CRASH_PANICKED = 0
+EVENT_ID_REBOOT = 1
+
+# libvirt's state and reason names, as status files hold them
+_STATE_NAMES = {NOSTATE: "nostate", RUNNING: "running", BLOCKED: "blocked", PAUSED: "paused",
+                SHUTDOWN: "shutdown", SHUTOFF: "shutoff", CRASHED: "crashed",
+                PMSUSPENDED: "pmsuspended"}
+_REASON_NAMES = {
+    RUNNING: ("unknown", "booted", "migrated", "restored", "from snapshot", "unpaused",
+              "migration canceled", "save canceled", "wakeup", "crashed", "post-copy",
+              "post-copy failed"),
+    PAUSED: ("unknown", "user", "migration", "save", "dump", "ioerror", "watchdog",
+             "from snapshot", "shutdown", "snapshot", "panicked", "starting up", "post-copy",
+             "post-copy failed", "api error"),
+    CRASHED: ("unknown", "panicked"),
+}
+
+
+def _state_name(state: int, reason: int) -> tuple[str, str]:
+    reasons = _REASON_NAMES.get(state, ("unknown",))
+    name = reasons[reason] if reason < len(reasons) else "unknown"
+    return _STATE_NAMES.get(state, "nostate"), name
+
+
+def _state_value(state: str, reason: str) -> tuple[int, int]:
+    st = next((k for k, v in _STATE_NAMES.items() if v == state), RUNNING)
+    reasons = _REASON_NAMES.get(st, ("unknown",))
+    return st, reasons.index(reason) if reason in reasons else 0
+
+
+def _err(code: int, detail: str) -> VirtError:
+    return make_error(code, _Q, detail)
+
+
+class QemuDomain:
+    """One domain: definitions, state and (while it runs) its QEMU and monitor."""
+
+    def __init__(self, name: str, uuid: str, persistent: DomainDef | None) -> None:
+        self.name = name
+        self.uuid = uuid
+        self.persistent = persistent
+        self.live: DomainDef | None = None
+        self.id = -1
+        self.state = SHUTOFF
+        self.reason = SHUTOFF_UNKNOWN
+        self.autostart = False
+        self.proc: Any = None
+        self.mon: Any = None
+        self.run_dir: str | None = None
+        self.command: Any = None  # the command.Command it runs with (aliases, node names)
+        self.job = threading.RLock()  # one state-changing operation at a time
+        # What the driver asked for, so QMP events and the exit get the right reason.
+        self.expect_stop: int | None = None  # paused reason for our own STOP
+        self.stopping: int | None = None  # shutoff reason for an exit we caused
+        self.guest_shutdown = False
+        self.fake_reboot = False
+
+    @property
+    def active(self) -> bool:
+        return self.id > 0
+
+    def ident(self) -> DomainIdent:
+        return DomainIdent(self.name, self.uuid, self.id)
+
+    def definition(self, inactive: bool = False) -> DomainDef:
+        if self.active and not inactive and self.live is not None:
+            return self.live
+        if self.persistent is not None:
+            return self.persistent
+        assert self.live is not None
+        return self.live
+
+
+class QemuNode:
+    """Every domain under one root, shared by the connections to it."""
+
+    def __init__(self, paths: QemuPaths, *, autostart: bool = False) -> None:
+        self.paths = paths
+        self.lock = threading.RLock()
+        self.by_name: dict[str, QemuDomain] = {}
+        self.by_uuid: dict[str, QemuDomain] = {}
+        self.events = EventBus()
+        self.refs = 0
+        self._next_id = 1
+        paths.ensure()
+        self.configs = ConfigStore(paths.config_dir, paths.autostart_dir)
+        self.statuses = StatusStore(paths.status_dir)
+        self._load()
+        if autostart:
+            self._autostart()
+
+    # ------------------------------------------------------------ loading and re-attaching
+
+    def _load(self) -> None:
+        configs, errors = self.configs.load_all()
+        for bad in errors:
+            log.error("ignoring config %s: %s", bad.path, bad.reason)
+        for name, xml in configs.items():
+            try:
+                d = parse_def(xml)
+            except VirtError as exc:
+                log.error("ignoring unparseable config of %s: %s", name, exc)
+                continue
+            dom = QemuDomain(d.name or name, d.uuid, d)
+            dom.autostart = self.configs.autostart(dom.name)
+            self._add(dom)
+        statuses, errors = self.statuses.load_all()
+        for bad in errors:
+            log.error("ignoring status %s: %s", bad.path, bad.reason)
+        for entry in statuses:
+            self._reattach(entry)
+
+    def _reattach(self, entry: DomainStatus) -> None:
+        """Take back a QEMU a previous instance started, or note that it died meanwhile."""
+        try:
+            live = parse_def(entry.domain_xml)
+        except VirtError as exc:
+            log.error("status of %s unreadable: %s", entry.name, exc)
+            return
+        dom_id = _id_of(entry.domain_xml)
+        dom = self.by_uuid.get(live.uuid)
+        if dom is None:  # transient: known only from its status
+            dom = QemuDomain(live.name or entry.name, live.uuid, None)
+            self._add(dom)
+        proc = process.QemuProcess.attach(entry.pid, expected_argv0=entry.argv0 or None,
+                                          start_time=entry.start_time or None)
+        run_dir = os.path.dirname(entry.monitor_path) if entry.monitor_path else None
+        if proc is None:
+            log.warning("domain %s (pid %d) died while we were away", dom.name, entry.pid)
+            self._forget_run(dom, run_dir)
+            dom.state, dom.reason = SHUTOFF, SHUTOFF_UNKNOWN
+            if dom.persistent is None:
+                self._remove(dom)
+            return
+        dom.live = live
+        dom.id = dom_id
+        dom.state, dom.reason = _state_value(entry.state, entry.reason)
+        dom.run_dir = run_dir
+        dom.proc = proc
+        try:  # a pure function: the names it gave when the QEMU started
+            dom.command = command.build(live, self._context(dom.name, dom_id, run_dir or ""))
+        except VirtError:
+            dom.command = None
+        self._next_id = max(self._next_id, dom.id + 1)
+        try:
+            dom.mon = monitor.Monitor.connect(entry.monitor_path, timeout=5.0,
+                                              on_event=self._event_handler(dom))
+        except VirtError as exc:
+            log.error("cannot reconnect to the monitor of %s: %s", dom.name, exc)
+        proc.on_exit(self._exit_handler(dom, proc))
+        log.info("re-attached domain %s (id %d, pid %d)", dom.name, dom.id, proc.pid)
+        self._sync_state(dom)
+
+    def _sync_state(self, dom: QemuDomain) -> None:
+        """After re-attaching: read the real run state (it may have changed while away)."""
+        if dom.mon is None:
+            return
+        try:
+            st = dom.mon.execute("query-status")
+        except VirtError:
+            return
+        running = bool(st.get("running"))
+        if st.get("status") == "shutdown":
+            # The guest powered off while nobody watched (an embedded driver's process had
+            # exited): apply on_poweroff now, as the SHUTDOWN event would have.
+            with self.lock:
+                dom.guest_shutdown = True
+                dom.stopping = SHUTOFF_SHUTDOWN
+            proc = dom.proc
+            self._quit_after_shutdown(dom, proc, wait_first=False)
+            self._wait_stopped(dom, proc, 10.0)
+            return
+        with self.lock:
+            if running and dom.state != RUNNING:
+                dom.state, dom.reason = RUNNING, RUNNING_UNPAUSED
+            elif not running and dom.state == RUNNING:
+                dom.state, dom.reason = PAUSED, PAUSED_UNKNOWN
+            self._save_status(dom)
+
+    def _autostart(self) -> None:
+        for dom in list(self.by_name.values()):
+            if dom.autostart and not dom.active:
+                try:
+                    self.start(dom, 0)
+                except VirtError as exc:
+                    log.error("autostart of %s failed: %s", dom.name, exc)
+
+    # ------------------------------------------------------------ lookup
+
+    def _add(self, dom: QemuDomain) -> None:
+        self.by_name[dom.name] = dom
+        self.by_uuid[dom.uuid] = dom
+
+    def _remove(self, dom: QemuDomain) -> None:
+        self.by_name.pop(dom.name, None)
+        self.by_uuid.pop(dom.uuid, None)
+
+    def get(self, ident: DomainIdent) -> QemuDomain:
+        dom = self.by_uuid.get(ident.uuid)
+        if dom is None:
+            raise make_error(ErrorCode.NO_DOMAIN, ErrorDomain.QEMU,
+                             f"no domain with matching uuid '{ident.uuid}' ({ident.name})")
+        return dom
+
+    # ------------------------------------------------------------ events
+
+    def emit(self, dom: QemuDomain, event: int, detail: int) -> None:
+        if self.events.active:
+            self.events.queue("domain", dom.ident(), 0, (event, detail))
+
+    def emit_other(self, dom: QemuDomain, event_id: int, payload: tuple[Any, ...]) -> None:
+        if self.events.active:
+            self.events.queue("domain", dom.ident(), event_id, payload)
+
+    # ------------------------------------------------------------ definitions
+
+    def define(self, xml: str) -> QemuDomain:
+        d = parse_def(xml)
+        name = d.name or ""
+        with self.lock:
+            same_name = self.by_name.get(name)
+            same_uuid = self.by_uuid.get(d.uuid)
+            if same_uuid is not None and same_uuid.name != name:
+                raise _err(ErrorCode.OPERATION_FAILED,
+                           f"domain '{same_uuid.name}' already exists with uuid {d.uuid}")
+            if same_name is not None and same_name.uuid != d.uuid:
+                raise _err(ErrorCode.OPERATION_FAILED,
+                           f"domain '{name}' already exists with uuid {same_name.uuid}")
+            self.configs.save(name, d.to_xml(), d.uuid)
+            dom = same_name
+            updated = dom is not None and dom.persistent is not None
+            if dom is None:
+                dom = QemuDomain(name, d.uuid, d)
+                self._add(dom)
+            else:
+                dom.persistent = d
+            self.emit(dom, EV_DEFINED, DEF_UPDATED if updated else DEF_ADDED)
+        self.events.flush()
+        return dom
+
+    def undefine(self, dom: QemuDomain, flags: int) -> None:
+        with dom.job, self.lock:
+            if dom.persistent is None:
+                raise _err(ErrorCode.OPERATION_INVALID, "cannot undefine transient domain")
+            managed = self.paths.managed_save_file(dom.name)
+            if os.path.exists(managed):
+                if not flags & 1:  # VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                    raise _err(ErrorCode.OPERATION_INVALID,
+                               "Refusing to undefine while domain managed save image exists")
+                os.unlink(managed)
+            self.configs.set_autostart(dom.name, False)
+            self.configs.delete(dom.name)
+            dom.persistent = None
+            dom.autostart = False
+            self.emit(dom, EV_UNDEFINED, 0)
+            if not dom.active:
+                self._remove(dom)
+        self.events.flush()
+
+    def set_autostart(self, dom: QemuDomain, on: bool) -> None:
+        with self.lock:
+            if dom.persistent is None:
+                raise _err(ErrorCode.OPERATION_INVALID, "cannot set autostart for transient domain")
+            self.configs.set_autostart(dom.name, on)
+            dom.autostart = on
+
+    # ------------------------------------------------------------ starting
+
+    def create_transient(self, xml: str, flags: int) -> QemuDomain:
+        d = parse_def(xml)
+        with self.lock:
+            if d.name in self.by_name or d.uuid in self.by_uuid:
+                other = self.by_name.get(d.name or "") or self.by_uuid[d.uuid]
+                if other.active:
+                    raise _err(ErrorCode.OPERATION_INVALID,
+                               f"domain '{other.name}' is already active")
+                raise _err(ErrorCode.OPERATION_FAILED,
+                           f"domain '{other.name}' already exists with uuid {other.uuid}")
+            dom = QemuDomain(d.name or "", d.uuid, None)
+            dom.live = d
+            self._add(dom)
+        try:
+            self.start(dom, flags, definition=d)
+        except BaseException:
+            with self.lock:
+                if not dom.active:
+                    self._remove(dom)
+            raise
+        return dom
+
+    def _context(self, name: str, dom_id: int, run_dir: str, *, paused: bool = True,
+                 incoming: str | None = None) -> command.CommandContext:
+        return command.CommandContext(
+            emulator="/usr/bin/qemu-system-x86_64",
+            qmp_socket=os.path.join(run_dir, "monitor.sock"),
+            pid_file=os.path.join(self.paths.status_dir, f"{name}.pid"),
+            log_file=self.paths.log_file(name),
+            runtime_dir=run_dir,
+            kvm_available=os.access("/dev/kvm", os.R_OK | os.W_OK),
+            start_paused=paused,
+            incoming=incoming,
+        )
+
+    def start(self, dom: QemuDomain, flags: int, *, definition: DomainDef | None = None) -> None:
+        """Start ``dom`` (flags: VIR_DOMAIN_START_PAUSED=1)."""
+        paused = bool(flags & 1)
+        with dom.job:
+            if dom.active:
+                raise _err(ErrorCode.OPERATION_INVALID, "domain is already running")
+            if definition is None:
+                if dom.persistent is None:
+                    raise _err(ErrorCode.OPERATION_INVALID, "domain is not persistent")
+                definition = copy_def(dom.persistent)
+            with self.lock:
+                dom_id = self._next_id
+                self._next_id += 1
+            run_dir = self.paths.domain_dir(dom_id, dom.name)
+            os.makedirs(run_dir, mode=0o700, exist_ok=True)
+            ctx = self._context(dom.name, dom_id, run_dir)
+            if definition.devices is not None and definition.devices.emulator:
+                ctx = dataclasses.replace(ctx, emulator=definition.devices.emulator)
+            try:
+                cmd = command.build(definition, ctx)
+            except VirtError:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
+            proc = None
+            try:
+                proc = process.QemuProcess.spawn([ctx.emulator, *cmd.argv],
+                                                 log_file=ctx.log_file, pid_file=ctx.pid_file)
+                mon = monitor.Monitor.connect(ctx.qmp_socket, timeout=30.0,
+                                              on_event=self._event_handler(dom))
+                with self.lock:
+                    dom.live, dom.id, dom.proc, dom.mon = definition, dom_id, proc, mon
+                    dom.run_dir, dom.command = run_dir, cmd
+                    dom.state, dom.reason = PAUSED, PAUSED_STARTING_UP
+                    dom.stopping, dom.guest_shutdown, dom.fake_reboot = None, False, False
+                proc.on_exit(self._exit_handler(dom, proc))
+                self._after_launch(dom)
+                if not paused:
+                    mon.execute("cont")
+            except BaseException:
+                if proc is not None:
+                    with self.lock:
+                        dom.stopping = SHUTOFF_FAILED
+                    proc.kill()
+                    proc.wait(10)
+                shutil.rmtree(run_dir, ignore_errors=True)
+                with self.lock:
+                    if dom.proc is proc:
+                        self._clear_run(dom)
+                raise
+            with self.lock:
+                if paused:
+                    dom.state, dom.reason = PAUSED, PAUSED_USER
+                else:
+                    dom.state, dom.reason = RUNNING, RUNNING_BOOTED
+                self._save_status(dom)
+                self.emit(dom, EV_STARTED, START_BOOTED)
+                if paused:
+                    self.emit(dom, EV_SUSPENDED, SUSP_PAUSED)
+        self.events.flush()
+
+    def _after_launch(self, dom: QemuDomain) -> None:
+        """Set-up between launch and ``cont``: pty paths into the live XML, balloon target."""
+        d = dom.live
+        assert d is not None and dom.mon is not None
+        try:
+            chardevs = dom.mon.execute("query-chardev")
+        except VirtError:
+            chardevs = []
+        ptys = {c["label"]: c["filename"][4:] for c in chardevs
+                if str(c.get("filename", "")).startswith("pty:")}
+        cmd = dom.command
+        if cmd is not None:
+            for alias, chr_id in cmd.chardevs.items():
+                path = ptys.get(chr_id)
+                device = cmd.aliases.get(alias)
+                if path and device is not None and getattr(device, "type", None) == "pty":
+                    _set_pty_path(device, path)
+            if d.devices is not None and d.devices.consoles and d.devices.serials:
+                # console 0 aliases serial 0: it shows the same pty
+                con, ser = d.devices.consoles[0], d.devices.serials[0]
+                if con.type == "pty" and ser.sources and ser.sources[0].path:
+                    _set_pty_path(con, ser.sources[0].path)
+        current, total = d.current_memory_kib, d.memory_kib
+        balloon = d.devices.memballoon if d.devices is not None else None
+        if current and total and current < total and (balloon is None or balloon.model != "none"):
+            dom.mon.execute("balloon", {"value": current * 1024})
+
+    # ------------------------------------------------------------ stopping
+
+    def destroy(self, dom: QemuDomain, flags: int) -> None:
+        """Stop QEMU now (flags: VIR_DOMAIN_DESTROY_GRACEFUL=1: SIGTERM only)."""
+        with dom.job:
+            if not dom.active:
+                raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
+            proc = dom.proc
+            with self.lock:
+                dom.stopping = SHUTOFF_DESTROYED
+            if flags & 1:
+                proc.terminate(grace=10.0, force=False)
+            else:
+                proc.terminate(grace=3.0)
+            self._wait_stopped(dom, proc, 15.0)
+        self.events.flush()
+
+    def _wait_stopped(self, dom: QemuDomain, proc: Any, timeout: float) -> None:
+        proc.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while dom.proc is proc and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if dom.proc is proc:  # the exit watcher has not run: do its work now
+            self._stopped(dom, proc, None)
+
+    def shutdown(self, dom: QemuDomain) -> None:
+        """ACPI power button (the guest decides)."""
+        with dom.job:
+            self._require_running(dom)
+            dom.mon.execute("system_powerdown")
+            with self.lock:
+                dom.guest_shutdown = False
+
+    def reboot(self, dom: QemuDomain) -> None:
+        """ACPI shutdown, then reset and continue instead of exiting (libvirt's fake reboot)."""
+        with dom.job:
+            self._require_running(dom)
+            with self.lock:
+                dom.fake_reboot = True
+            dom.mon.execute("system_powerdown")
+
+    def reset(self, dom: QemuDomain) -> None:
+        with dom.job:
+            self._require_active(dom)
+            dom.mon.execute("system_reset")
+
+    def suspend(self, dom: QemuDomain) -> None:
+        with dom.job:
+            self._require_active(dom)
+            if dom.state == PAUSED:
+                return
+            with self.lock:
+                dom.expect_stop = PAUSED_USER
+            dom.mon.execute("stop")
+            self._wait_for(lambda: dom.state == PAUSED)
+        self.events.flush()
+
+    def resume(self, dom: QemuDomain) -> None:
+        with dom.job:
+            self._require_active(dom)
+            if dom.state == RUNNING:
+                return
+            dom.mon.execute("cont")
+            self._wait_for(lambda: dom.state == RUNNING)
+        self.events.flush()
+
+    def _wait_for(self, pred: Callable[[], bool], timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not pred() and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    def _require_active(self, dom: QemuDomain) -> None:
+        if not dom.active or dom.mon is None:
+            raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
+
+    def _require_running(self, dom: QemuDomain) -> None:
+        self._require_active(dom)
+        if dom.state != RUNNING:
+            raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
+
+    # ------------------------------------------------------------ QMP events and exits
+
+    def _event_handler(self, dom: QemuDomain) -> Callable[[str, dict[str, Any], float], None]:
+        def on_event(name: str, data: dict[str, Any], timestamp: float) -> None:
+            try:
+                self._on_event(dom, name, data)
+            finally:
+                self.events.flush()
+
+        return on_event
+
+    def _on_event(self, dom: QemuDomain, name: str, data: dict[str, Any]) -> None:
+        with self.lock:
+            if not dom.active:
+                return
+            if name == "STOP":
+                reason = dom.expect_stop if dom.expect_stop is not None else PAUSED_UNKNOWN
+                dom.expect_stop = None
+                if dom.state != PAUSED or reason != dom.reason:
+                    dom.state, dom.reason = PAUSED, reason
+                    self._save_status(dom)
+                    if reason != PAUSED_STARTING_UP:
+                        self.emit(dom, EV_SUSPENDED, SUSP_PAUSED)
+            elif name == "RESUME":
+                was_starting = dom.reason == PAUSED_STARTING_UP
+                if dom.state != RUNNING:
+                    dom.state, dom.reason = RUNNING, RUNNING_UNPAUSED
+                    self._save_status(dom)
+                    if not was_starting:
+                        self.emit(dom, EV_RESUMED, RES_UNPAUSED)
+            elif name == "SHUTDOWN":
+                guest = bool(data.get("guest"))
+                if dom.fake_reboot:
+                    dom.fake_reboot = False
+                    threading.Thread(target=self._finish_fake_reboot, args=(dom,),
+                                     daemon=True).start()
+                    return
+                dom.guest_shutdown = True
+                self.emit(dom, EV_SHUTDOWN, SHUT_GUEST if guest else SHUT_HOST)
+                self._after_poweroff(dom)
+            elif name == "RESET":
+                self.emit_other(dom, EVENT_ID_REBOOT, ())
+            elif name == "GUEST_PANICKED":
+                dom.state, dom.reason = CRASHED, CRASHED_PANICKED
+                self._save_status(dom)
+                self.emit(dom, EV_CRASHED, CRASH_PANICKED)
+                action = (dom.live.on_crash if dom.live is not None else None) or "destroy"
+                if action in ("destroy", "coredump-destroy"):
+                    dom.stopping = SHUTOFF_CRASHED
+                    threading.Thread(target=dom.proc.terminate, daemon=True).start()
+            elif name == "DEVICE_DELETED":
+                alias = data.get("device")
+                if alias:
+                    self.emit_other(dom, 15, (alias,))  # VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED
+
+    def _after_poweroff(self, dom: QemuDomain) -> None:
+        """The guest powered off: on_poweroff decides (QEMU may be stopped, not gone)."""
+        action = (dom.live.on_poweroff if dom.live is not None else None) or "destroy"
+        dom.stopping = SHUTOFF_SHUTDOWN
+        proc = dom.proc
+        if action == "restart" and dom.persistent is not None:
+            def restart() -> None:
+                proc.wait(30)
+                self._wait_for(lambda: not dom.active, 10)
+                try:
+                    self.start(dom, 0)
+                except VirtError as exc:
+                    log.error("restart of %s after power-off failed: %s", dom.name, exc)
+            threading.Thread(target=restart, daemon=True).start()
+        if proc is not None and proc.alive():
+            threading.Thread(target=self._quit_after_shutdown, args=(dom, proc),
+                             daemon=True).start()
+
+    def _quit_after_shutdown(self, dom: QemuDomain, proc: Any, wait_first: bool = True) -> None:
+        # QEMU run with -no-shutdown stays after the guest powers off: end it.
+        if (not wait_first or proc.wait(2.0) is None) and proc.alive():
+            try:
+                if dom.mon is not None:
+                    dom.mon.execute("quit", timeout=5.0)
+            except VirtError:
+                pass
+            if proc.wait(5.0) is None and proc.alive():
+                proc.terminate(grace=3.0)
+
+    def _finish_fake_reboot(self, dom: QemuDomain) -> None:
+        try:
+            dom.mon.execute("system_reset")
+            dom.mon.execute("cont")
+        except VirtError as exc:
+            log.error("reboot of %s failed: %s", dom.name, exc)
+
+    def _exit_handler(self, dom: QemuDomain, proc: Any) -> Callable[[int | None], None]:
+        def on_exit(status_code: int | None) -> None:
+            self._stopped(dom, proc, status_code)
+            self.events.flush()
+
+        return on_exit
+
+    def _stopped(self, dom: QemuDomain, proc: Any, status_code: int | None) -> None:
+        """QEMU ``proc`` of ``dom`` is gone: record why, clean up, emit STOPPED."""
+        with self.lock:
+            if dom.proc is not proc:
+                return
+            reason = dom.stopping
+            if reason is None:
+                reason = SHUTOFF_SHUTDOWN if dom.guest_shutdown else SHUTOFF_CRASHED
+            detail = {SHUTOFF_SHUTDOWN: STOP_SHUTDOWN, SHUTOFF_DESTROYED: STOP_DESTROYED,
+                      SHUTOFF_CRASHED: STOP_CRASHED, SHUTOFF_SAVED: STOP_SAVED,
+                      SHUTOFF_FAILED: STOP_FAILED}.get(reason, STOP_CRASHED)
+            log.info("domain %s stopped (reason %d, exit status %s)", dom.name, reason,
+                     status_code)
+            self.emit(dom, EV_STOPPED, detail)
+            run_dir = dom.run_dir
+            self._clear_run(dom)
+            dom.state, dom.reason = SHUTOFF, reason
+            self._forget_run(dom, run_dir)
+            if dom.persistent is None:
+                self._remove(dom)
+
+    def _clear_run(self, dom: QemuDomain) -> None:
+        if dom.mon is not None:
+            mon, dom.mon = dom.mon, None
+            threading.Thread(target=mon.close, daemon=True).start()
+        dom.proc = None
+        dom.live = None
+        dom.id = -1
+        dom.stopping = None
+        dom.expect_stop = None
+
+    def _forget_run(self, dom: QemuDomain, run_dir: str | None) -> None:
+        self.statuses.delete(dom.name)
+        if run_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _save_status(self, dom: QemuDomain) -> None:
+        if not dom.active or dom.live is None or dom.proc is None:
+            return
+        state, reason = _state_name(dom.state, dom.reason)
+        self.statuses.save(DomainStatus(
+            name=dom.name, pid=dom.proc.pid, domain_xml=format_def(dom.live, dom.id),
+            state=state, reason=reason, start_time=dom.proc.start_time,
+            argv0=dom.proc.argv0, monitor_path=os.path.join(dom.run_dir or "", "monitor.sock"),
+            log_file=self.paths.log_file(dom.name)), dom.uuid)
+
+    # ------------------------------------------------------------ reading
+
+    def domain_xml(self, dom: QemuDomain, inactive: bool) -> str:
+        with self.lock:
+            d = dom.definition(inactive)
+            return format_def(d, dom.id if (dom.active and not inactive) or
+                              dom.persistent is None else -1)
+
+    def cpu_time_ns(self, dom: QemuDomain) -> int:
+        proc = dom.proc
+        if proc is None:
+            return 0
+        try:
+            return int(proc.cpu_time_ns())
+        except OSError:
+            return 0
+
+
+def _set_pty_path(device: Any, path: str) -> None:
+    """Show the pty QEMU allocated in the live XML (``<source path='/dev/pts/N'/>``)."""
+    from virtkit.conf.dev_chr import ChrSource
+
+    if not device.sources:
+        device.sources.append(ChrSource())
+    device.sources[0].path = path
+
+
+def _id_of(domain_xml: str) -> int:
+    """The ``id='N'`` of a live ``<domain>`` document (-1 without one)."""
+    m = re.search(r"<domain\b[^>]*\bid=['\"](\d+)['\"]", domain_xml)
+    return int(m.group(1)) if m else -1
+
+
+_nodes: dict[str, QemuNode] = {}
+_nodes_lock = threading.Lock()
+
+
+def node_for(paths: QemuPaths, *, autostart: bool = False) -> QemuNode:
+    """The node for ``paths.root`` in this process (created, loaded and re-attached once)."""
+    with _nodes_lock:
+        node = _nodes.get(paths.root)
+        if node is None:
+            node = QemuNode(paths, autostart=autostart)
+            _nodes[paths.root] = node
+        node.refs += 1
+        return node
+
+
+def release(node: QemuNode) -> None:
+    """A connection closed (the node stays: its guests keep running and are watched)."""
+    with _nodes_lock:
+        node.refs -= 1
