@@ -464,7 +464,7 @@ def test_empty_document() -> None:
 
 
 def test_wrong_root() -> None:
-    with pytest.raises(XMLError, match="unexpected root element <network>"):
+    with pytest.raises(XMLError, match="expecting root element of 'domain', not 'network'"):
         DomainDef.from_xml("<network/>")
 
 

@@ -139,5 +139,5 @@ def test_bad_values_are_xml_errors(xml: str, fragment: str) -> None:
 
 
 def test_wrong_root_element() -> None:
-    with pytest.raises(XMLError, match="unexpected root element <other>"):
+    with pytest.raises(XMLError, match="expecting root element of 'thing', not 'other'"):
         _Thing.from_xml("<other/>")

@@ -513,8 +513,6 @@ def test_nul_and_oversized_strings_over_raw_socket(daemon: Daemon) -> None:
     _alive(daemon)
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: the test driver / domain conf accept a '/' "
-                   "in a domain name; libvirt refuses it with VIR_ERR_XML_ERROR")
 def test_domain_name_with_slash_refused(daemon: Daemon) -> None:
     """libvirt: [27, 20] "XML error: name a/b cannot contain '/'" (virDomainDefParseXML)."""
     with virtkit.open(daemon.uri("unix")) as conn, pytest.raises(VirtError) as exc:

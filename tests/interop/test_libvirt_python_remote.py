@@ -188,8 +188,6 @@ IMPLIED = P1.replace("  </devices>", "    <console type='pty'/>\n"
                      "    <graphics type='vnc' port='-1' autoport='yes'/>\n  </devices>")
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: virtkit's domain post-parse lacks libvirt's "
-                   "console->serial compat and default <video> for <graphics>")
 def test_xml_round_trip_implied_devices(virtkitd: Daemon) -> None:
     """libvirt's post-parse adds a <serial> behind a lone <console> and a <video> for
     <graphics>; the XML read back must be the same as libvirt's."""
@@ -200,9 +198,6 @@ def test_xml_round_trip_implied_devices(virtkitd: Daemon) -> None:
     assert "<serial type='pty'>" in out["xml"] and "<video>" in out["xml"]
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: conf/model.py says 'unexpected root element "
-                   "<x>, expecting <y>'; libvirt 9.0 says "
-                   "\"expecting root element of 'y', not 'x'\"")
 def test_wrong_root_element_error(virtkitd: Daemon) -> None:
     out = _both("""
         out["domain"] = err(conn.defineXML, "<network><name>n</name></network>")
