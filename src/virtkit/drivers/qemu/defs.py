@@ -6,6 +6,7 @@ import os
 
 from virtkit.conf.dev_net import Mac
 from virtkit.conf.domain import DomainDef, validate_domain_def
+from virtkit.conf.domain_implicit import console_view
 from virtkit.conf.domain_os import OsDef, OsType
 from virtkit.conf.domain_postparse import apply_generic_defaults
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
@@ -37,7 +38,7 @@ def parse_def(xml: str) -> DomainDef:
                          "is not supported by this QEMU driver")
     if d.os.type.machine is None:
         d.os.type.machine = "pc"
-    apply_generic_defaults(d)
+    apply_generic_defaults(d, _default_video_type)
     devices = d.devices
     if devices is not None:
         if devices.emulator is None:
@@ -50,6 +51,11 @@ def parse_def(xml: str) -> DomainDef:
     return d
 
 
+def _default_video_type(d: DomainDef) -> str:
+    """qemuDomainDefaultVideoType for x86: cirrus (QEMU 7.2 still builds it)."""
+    return "cirrus"
+
+
 def copy_def(d: DomainDef) -> DomainDef:
     """An independent copy (the live definition starts as a copy of the persistent one)."""
     return DomainDef.from_xml(d.to_xml())
@@ -59,7 +65,14 @@ def format_def(d: DomainDef, dom_id: int) -> str:
     """The XML of ``d`` with ``id='N'`` while it runs."""
     saved = d.id
     d.id = dom_id if dom_id > 0 else None
+    devices = d.devices
+    held = devices.consoles if devices is not None else []
+    view = console_view(d)  # console 0 of an HVM guest is written from serial 0
     try:
+        if devices is not None and view is not None:
+            devices.consoles = view
         return d.to_xml()
     finally:
         d.id = saved
+        if devices is not None:
+            devices.consoles = held

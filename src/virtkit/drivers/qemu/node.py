@@ -385,8 +385,17 @@ class QemuNode:
             try:
                 proc = process.QemuProcess.spawn([ctx.emulator, *cmd.argv],
                                                  log_file=ctx.log_file, pid_file=ctx.pid_file)
-                mon = monitor.Monitor.connect(ctx.qmp_socket, timeout=30.0,
-                                              on_event=self._event_handler(dom))
+                try:
+                    mon = monitor.Monitor.connect(ctx.qmp_socket, timeout=30.0,
+                                                  on_event=self._event_handler(dom),
+                                                  vm_name=dom.name,
+                                                  abort_if=lambda: not proc.alive())
+                except VirtError:
+                    if not proc.alive():  # QEMU refused its configuration: say why
+                        _gone_within(proc, 5)
+                        raise proc.startup_error(
+                            "process exited while connecting to monitor") from None
+                    raise
                 with self.lock:
                     dom.live, dom.id, dom.proc, dom.mon = definition, dom_id, proc, mon
                     dom.run_dir, dom.command = run_dir, cmd
@@ -401,7 +410,7 @@ class QemuNode:
                     with self.lock:
                         dom.stopping = SHUTOFF_FAILED
                     proc.kill()
-                    proc.wait(10)
+                    _gone_within(proc, 10)
                 shutil.rmtree(run_dir, ignore_errors=True)
                 with self.lock:
                     if dom.proc is proc:
@@ -463,7 +472,7 @@ class QemuNode:
         self.events.flush()
 
     def _wait_stopped(self, dom: QemuDomain, proc: Any, timeout: float) -> None:
-        proc.wait(timeout)
+        _gone_within(proc, timeout)
         deadline = time.monotonic() + timeout
         while dom.proc is proc and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -587,7 +596,7 @@ class QemuNode:
         proc = dom.proc
         if action == "restart" and dom.persistent is not None:
             def restart() -> None:
-                proc.wait(30)
+                _gone_within(proc, 30)
                 self._wait_for(lambda: not dom.active, 10)
                 try:
                     self.start(dom, 0)
@@ -600,13 +609,13 @@ class QemuNode:
 
     def _quit_after_shutdown(self, dom: QemuDomain, proc: Any, wait_first: bool = True) -> None:
         # QEMU run with -no-shutdown stays after the guest powers off: end it.
-        if (not wait_first or proc.wait(2.0) is None) and proc.alive():
+        if (not wait_first or not _gone_within(proc, 2.0)) and proc.alive():
             try:
                 if dom.mon is not None:
                     dom.mon.execute("quit", timeout=5.0)
             except VirtError:
                 pass
-            if proc.wait(5.0) is None and proc.alive():
+            if not _gone_within(proc, 5.0):
                 proc.terminate(grace=3.0)
 
     def _finish_fake_reboot(self, dom: QemuDomain) -> None:
@@ -685,6 +694,15 @@ class QemuNode:
             return int(proc.cpu_time_ns())
         except OSError:
             return 0
+
+
+def _gone_within(proc: Any, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for ``proc`` to exit; True when it is gone."""
+    try:
+        proc.wait(timeout)
+    except TimeoutError:
+        return False
+    return True
 
 
 def _set_pty_path(device: Any, path: str) -> None:
