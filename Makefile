@@ -36,7 +36,7 @@ pytest: venv sysdeps
 
 test: sysdeps venv lint typecheck pytest
 
-demo: venv
+demo: venv sysdeps
 	$(PY) scripts/demo.py
 
 bench: venv sysdeps

@@ -1,14 +1,18 @@
-"""A guided session on virtkit's test:///default node (`make demo`).
+"""A guided session with a real virtual machine, then the test node (`make demo`).
 
-Drives the in-memory test node through a realistic session with the Python API
-(list, define from XML, start, suspend, resume, domain stats, shutdown, undefine),
-printing each domain event as it arrives, then runs the same kind of commands
-through the `virtkit` CLI. Exits non-zero on the first failure.
+First the QEMU driver, embedded (``qemu:///embed?root=DIR``: no daemon needed):
+build the test guest from Debian packages (cached), define it, boot it under TCG,
+show its console output as it boots, its info and stats, suspend and resume it,
+shut it down with the ACPI power button and undefine it, printing each lifecycle
+event as it arrives. Then the in-memory test driver through the same steps and
+the `virtkit` CLI. Exits non-zero on the first failure.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -174,6 +178,116 @@ def api_session(uri: str) -> None:
         handle.cancel()
 
 
+def demo_root() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "virtkit", "demo-root")
+
+
+def load_guest_builder() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "virtkit_demo_test_guest", Path(__file__).with_name("test_guest.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def guest_xml(guest: Any, name: str, console_log: str) -> str:
+    return f"""\
+<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>{guest.kernel}</kernel>
+    <initrd>{guest.initrd}</initrd>
+    <cmdline>{guest.cmdline}</cmdline>
+  </os>
+  <features><acpi/></features>
+  <devices>
+    <serial type='pty'><log file='{console_log}'/></serial>
+    <console type='pty'/>
+    <interface type='user'><model type='virtio'/></interface>
+  </devices>
+</domain>
+"""
+
+
+def qemu_session(uri: str, root: str) -> None:
+    step("build (or reuse) the test guest: Debian's cloud kernel + a busybox initramfs")
+    builder = load_guest_builder()
+    guest = builder.ensure_guest()
+    print(f"    kernel {guest.kernel}\n    initrd {guest.initrd}")
+    name = "demo-vm"
+    console_log = os.path.join(root, f"{name}-console.log")
+    step(f"Python API: virtkit.open({uri!r})")
+    with virtkit.open(uri) as conn:
+        print(f"    connected: {conn.type} {conn.version}, {conn.node_info().cpus} host CPUs")
+        events = EventLog()
+        handle = conn.on_domain_event(events, C.DomainEventID.LIFECYCLE)
+        for old in conn.list_domains():
+            if old.name == name:  # left over from an interrupted run
+                if old.is_active():
+                    old.destroy()
+                old.undefine()
+
+        step(f"define {name} (TCG, q35, 256 MiB, user-mode network)")
+        dom = conn.define_domain(guest_xml(guest, name, console_log))
+        events.expect(name, "DEFINED/ADDED")
+
+        step(f"start {name} and watch its console")
+        started = time.monotonic()
+        dom.start()
+        events.expect(name, "STARTED/BOOTED")
+        print(f"    start() returned after {time.monotonic() - started:.3f} s, id={dom.id}")
+        console = dom.open_console()
+        seen, pending = b"", b""
+        deadline = time.monotonic() + 60
+        while builder.Guest.READY_MARKER.encode() not in seen:
+            if time.monotonic() > deadline:
+                raise DemoFailure(f"no boot marker on the console within 60 s: {seen[-400:]!r}")
+            chunk = console.recv()
+            seen += chunk
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                text = line.decode(errors="replace").strip()
+                if text:
+                    print(f"    console| {text}")
+        if pending.strip():
+            print(f"    console| {pending.decode(errors='replace').strip()}")
+        print(f"    booted: marker seen {time.monotonic() - started:.2f} s after start()")
+        console.abort()
+
+        step(f"dominfo and domstats {name}")
+        info = dom.info()
+        print(f"    state={dom.state.name.lower()} vcpus={info.nr_virt_cpu} "
+              f"memory={info.memory // 1024} MiB cpu_time={info.cpu_time / 1e9:.2f} s")
+        for key, value in dom.stats().items():
+            print(f"    {key}={value}")
+
+        step(f"suspend and resume {name}")
+        dom.suspend()
+        events.expect(name, "SUSPENDED/PAUSED")
+        check_state(dom, C.DomainState.PAUSED)
+        dom.resume()
+        events.expect(name, "RESUMED/UNPAUSED")
+        check_state(dom, C.DomainState.RUNNING)
+
+        step(f"shutdown {name} (ACPI power button; the guest's acpid powers it off)")
+        dom.shutdown()
+        events.expect(name, "SHUTDOWN/GUEST", timeout=30)
+        events.expect(name, "STOPPED/SHUTDOWN", timeout=30)
+        check_state(dom, C.DomainState.SHUTOFF)
+
+        step(f"undefine {name}")
+        dom.undefine()
+        events.expect(name, "UNDEFINED/REMOVED")
+        handle.cancel()
+
+
 def virtkit_cli() -> str:
     beside = Path(sys.executable).parent / "virtkit"
     found = str(beside) if beside.exists() else shutil.which("virtkit")
@@ -204,11 +318,17 @@ def cli_session(uri: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-c", "--connect", default=URI, help=f"node URI (default {URI})")
-    uri = parser.parse_args(argv).connect
+    parser.add_argument("--root", default=demo_root(),
+                        help="state directory of the embedded QEMU driver (default %(default)s)")
+    parser.add_argument("--no-qemu", action="store_true", help="skip the real-VM part")
+    parser.add_argument("-c", "--connect", default=URI,
+                        help=f"node URI for the second part (default {URI})")
+    args = parser.parse_args(argv)
     try:
-        api_session(uri)
-        cli_session(uri)
+        if not args.no_qemu:
+            qemu_session(f"qemu:///embed?root={args.root}", args.root)
+        api_session(args.connect)
+        cli_session(args.connect)
     except (DemoFailure, VirtError, OSError) as exc:
         print(f"\ndemo FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -550,6 +550,8 @@ class QemuNode:
             if not dom.active:
                 return
             if name == "STOP":
+                if dom.guest_shutdown:
+                    return  # -no-shutdown pauses QEMU after a power-off: not a suspend
                 reason = dom.expect_stop if dom.expect_stop is not None else PAUSED_UNKNOWN
                 dom.expect_stop = None
                 if dom.state != PAUSED or reason != dom.reason:
@@ -571,7 +573,11 @@ class QemuNode:
                     threading.Thread(target=self._finish_fake_reboot, args=(dom,),
                                      daemon=True).start()
                     return
+                if dom.guest_shutdown:
+                    return  # the repeat QEMU sends when we quit it afterwards
                 dom.guest_shutdown = True
+                dom.state, dom.reason = SHUTDOWN, SHUTDOWN_USER
+                self._save_status(dom)
                 self.emit(dom, EV_SHUTDOWN, SHUT_GUEST if guest else SHUT_HOST)
                 self._after_poweroff(dom)
             elif name == "RESET":
