@@ -663,15 +663,26 @@ class Server:
                 raise OSError(errno.EEXIST, f"{path} exists and is not a socket")
             os.unlink(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Bind under a temporary name and rename: the socket never exists at ``path``
+        # with the umask's mode, not even for an instant (no process-wide umask change).
+        tmp = os.path.join(parent, f".s{os.getpid() % 100000}")  # no longer than the name
+        if len(os.path.basename(tmp)) > len(os.path.basename(path)):
+            tmp = path
         try:
-            sock.bind(path)
-            os.chmod(path, mode)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            sock.bind(tmp)
+            os.chmod(tmp, mode)
             if group is not None:
-                os.chown(path, -1, group)
+                os.chown(tmp, -1, group)
             sock.listen(_LISTEN_BACKLOG)
+            if tmp != path:
+                os.rename(tmp, path)
             sock.setblocking(False)
         except BaseException:
             sock.close()
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             raise
         self._add_listener(_Listener(sock, "unix", readonly, path, path))
 
