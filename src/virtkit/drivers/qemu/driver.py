@@ -247,6 +247,41 @@ class QemuDriver(HypervisorDriver):
     def domain_resume(self, dom: DomainIdent) -> None:
         self._node.resume(self._dom(dom))
 
+    # ------------------------------------------------------------ save and restore
+
+    def domain_save(self, dom: DomainIdent, to: str, dxml: str | None = None,
+                    flags: int = 0) -> None:
+        _check_flags(flags, 7, "qemuDomainSaveFlags")
+        self._node.save(self._dom(dom), to, dxml, flags)
+
+    def domain_restore(self, frm: str, dxml: str | None = None, flags: int = 0) -> None:
+        _check_flags(flags, 7, "qemuDomainRestoreFlags")
+        self._node.restore(frm, dxml, flags)
+
+    def domain_managed_save(self, dom: DomainIdent, flags: int = 0) -> None:
+        _check_flags(flags, 7, "qemuDomainManagedSave")
+        d = self._dom(dom)
+        if d.persistent is None:
+            raise make_error(ErrorCode.OPERATION_INVALID, _Q,
+                             "cannot do managed save for transient domain")
+        self._node.save(d, self._node.paths.managed_save_file(d.name), None, flags)
+
+    def domain_save_image_get_xml_desc(self, file: str, flags: int = 0) -> str:
+        from virtkit.drivers.qemu.saveimage import SaveImage
+
+        return SaveImage.open(file).xml
+
+    def domain_save_image_define_xml(self, file: str, dxml: str, flags: int = 0) -> None:
+        from virtkit.drivers.qemu.defs import format_def, parse_def
+        from virtkit.drivers.qemu.saveimage import SaveImage
+
+        image = SaveImage.open(file)
+        if flags & 2:
+            image.was_running = True
+        elif flags & 4:
+            image.was_running = False
+        image.set_xml(format_def(parse_def(dxml), -1))
+
     # ------------------------------------------------------------ state
 
     def domain_get_state(self, dom: DomainIdent, flags: int = 0) -> tuple[int, int]:

@@ -12,6 +12,7 @@ Guests are never killed because the process that started them went away.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -27,6 +28,7 @@ from virtkit.drivers.eventbus import EventBus
 from virtkit.drivers.qemu import command, monitor, process
 from virtkit.drivers.qemu.defs import copy_def, format_def, parse_def
 from virtkit.drivers.qemu.paths import QemuPaths
+from virtkit.drivers.qemu.saveimage import SaveImage, migrate_to_file, restore_from_file
 from virtkit.drivers.qemu.status import ConfigStore, DomainStatus, StatusStore
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 from virtkit.types import DomainIdent
@@ -358,12 +360,21 @@ class QemuNode:
             incoming=incoming,
         )
 
-    def start(self, dom: QemuDomain, flags: int, *, definition: DomainDef | None = None) -> None:
-        """Start ``dom`` (flags: VIR_DOMAIN_START_PAUSED=1)."""
+    def start(self, dom: QemuDomain, flags: int, *, definition: DomainDef | None = None,
+              image: SaveImage | None = None) -> None:
+        """Start ``dom`` (flags: VIR_DOMAIN_START_PAUSED=1), or restore it from ``image``.
+
+        A managed-save image, when one exists, is restored instead of a boot (and removed)."""
         paused = bool(flags & 1)
         with dom.job:
             if dom.active:
                 raise _err(ErrorCode.OPERATION_INVALID, "domain is already running")
+            managed = self.paths.managed_save_file(dom.name)
+            from_managed = image is None and definition is None and os.path.exists(managed)
+            if from_managed:
+                image = SaveImage.open(managed)
+                definition = parse_def(image.xml)
+                paused = paused or not image.was_running
             if definition is None:
                 if dom.persistent is None:
                     raise _err(ErrorCode.OPERATION_INVALID, "domain is not persistent")
@@ -373,7 +384,8 @@ class QemuNode:
                 self._next_id += 1
             run_dir = self.paths.domain_dir(dom_id, dom.name)
             os.makedirs(run_dir, mode=0o700, exist_ok=True)
-            ctx = self._context(dom.name, dom_id, run_dir)
+            ctx = self._context(dom.name, dom_id, run_dir,
+                                incoming="defer" if image is not None else None)
             if definition.devices is not None and definition.devices.emulator:
                 ctx = dataclasses.replace(ctx, emulator=definition.devices.emulator)
             try:
@@ -403,6 +415,8 @@ class QemuNode:
                     dom.stopping, dom.guest_shutdown, dom.fake_reboot = None, False, False
                 proc.on_exit(self._exit_handler(dom, proc))
                 self._after_launch(dom)
+                if image is not None:
+                    restore_from_file(mon, image)
                 if not paused:
                     mon.execute("cont")
             except BaseException:
@@ -420,12 +434,77 @@ class QemuNode:
                 if paused:
                     dom.state, dom.reason = PAUSED, PAUSED_USER
                 else:
-                    dom.state, dom.reason = RUNNING, RUNNING_BOOTED
+                    dom.state = RUNNING
+                    dom.reason = RUNNING_RESTORED if image is not None else RUNNING_BOOTED
                 self._save_status(dom)
-                self.emit(dom, EV_STARTED, START_BOOTED)
+                self.emit(dom, EV_STARTED, START_RESTORED if image is not None else START_BOOTED)
                 if paused:
                     self.emit(dom, EV_SUSPENDED, SUSP_PAUSED)
+            if from_managed:
+                os.unlink(managed)
         self.events.flush()
+
+    # ------------------------------------------------------------ save and restore
+
+    def save(self, dom: QemuDomain, path: str, dxml: str | None, flags: int) -> None:
+        """Pause, write the state to ``path`` (flags RUNNING=2 / PAUSED=4 choose how a
+        restore resumes), then stop the domain (STOPPED/SAVED)."""
+        with dom.job:
+            self._require_active(dom)
+            was_running = dom.state == RUNNING
+            if was_running:
+                with self.lock:
+                    dom.expect_stop = PAUSED_SAVE
+                dom.mon.execute("stop")
+                self._wait_for(lambda: dom.state == PAUSED)
+            live = dom.live
+            assert live is not None
+            xml = format_def(parse_def(dxml), -1) if dxml else format_def(live, -1)
+            resume = bool(flags & 2) or (was_running and not flags & 4)
+            image = SaveImage.create(path, xml, resume)
+            try:
+                migrate_to_file(dom.mon, image)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                if was_running and dom.mon is not None:
+                    dom.mon.execute("cont")
+                raise
+            proc = dom.proc
+            with self.lock:
+                dom.stopping = SHUTOFF_SAVED
+            try:
+                dom.mon.execute("quit", timeout=10.0)
+            except VirtError:
+                proc.terminate(grace=3.0)
+            self._wait_stopped(dom, proc, 15.0)
+        self.events.flush()
+
+    def restore(self, path: str, dxml: str | None, flags: int) -> QemuDomain:
+        """Start the domain a save image holds (as the persistent domain of that UUID, or
+        as a transient one)."""
+        image = SaveImage.open(path)
+        d = parse_def(dxml or image.xml)
+        if flags & 2:
+            image.was_running = True
+        elif flags & 4:
+            image.was_running = False
+        with self.lock:
+            dom = self.by_uuid.get(d.uuid) or self.by_name.get(d.name or "")
+            if dom is not None and dom.active:
+                raise _err(ErrorCode.OPERATION_INVALID,
+                           f"domain '{dom.name}' is already active")
+            if dom is None:
+                dom = QemuDomain(d.name or "", d.uuid, None)
+                self._add(dom)
+        try:
+            self.start(dom, 0 if image.was_running else 1, definition=d, image=image)
+        except BaseException:
+            with self.lock:
+                if not dom.active and dom.persistent is None:
+                    self._remove(dom)
+            raise
+        return dom
 
     def _after_launch(self, dom: QemuDomain) -> None:
         """Set-up between launch and ``cont``: pty paths into the live XML, balloon target."""
@@ -573,8 +652,9 @@ class QemuNode:
                     threading.Thread(target=self._finish_fake_reboot, args=(dom,),
                                      daemon=True).start()
                     return
-                if dom.guest_shutdown:
-                    return  # the repeat QEMU sends when we quit it afterwards
+                if dom.guest_shutdown or dom.stopping is not None \
+                        or data.get("reason") == "host-qmp-quit":
+                    return  # our own quit (destroy, save, after a power-off): no event
                 dom.guest_shutdown = True
                 dom.state, dom.reason = SHUTDOWN, SHUTDOWN_USER
                 self._save_status(dom)
