@@ -15,6 +15,7 @@ from virtkit.drivers.qemu.node import QemuDomain, QemuNode
 from virtkit.errors import ErrorCode, ErrorDomain, invalid_flags, make_error
 from virtkit.streams import DataStream, FileStream
 from virtkit.types import (
+    DomainBlockInfo,
     DomainIdent,
     DomainInfo,
     DomainStatsRecord,
@@ -247,6 +248,32 @@ class QemuDriver(HypervisorDriver):
     def domain_resume(self, dom: DomainIdent) -> None:
         self._node.resume(self._dom(dom))
 
+    # ------------------------------------------------------------ devices
+
+    def domain_attach_device_flags(self, dom: DomainIdent, xml: str, flags: int = 0) -> None:
+        _check_flags(flags, 3, "qemuDomainAttachDeviceFlags")
+        from virtkit.drivers.qemu import hotplug
+
+        hotplug.attach(self._node, self._dom(dom), xml, flags)
+
+    def domain_detach_device_flags(self, dom: DomainIdent, xml: str, flags: int = 0) -> None:
+        _check_flags(flags, 3, "qemuDomainDetachDeviceFlags")
+        from virtkit.drivers.qemu import hotplug
+
+        hotplug.detach(self._node, self._dom(dom), xml, flags)
+
+    def domain_get_block_info(self, dom: DomainIdent, path: str,
+                              flags: int = 0) -> DomainBlockInfo:
+        d = self._dom(dom).definition()
+        disks = d.devices.disks if d.devices is not None else []
+        for disk in disks:
+            src = disk.source.file or disk.source.dev if disk.source is not None else None
+            target = disk.target.dev if disk.target is not None else None
+            if path in (target, src) and src:
+                return _block_info(src)
+        raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE, f"invalid path {path} not "
+                         "assigned to domain")
+
     # ------------------------------------------------------------ save and restore
 
     def domain_save(self, dom: DomainIdent, to: str, dxml: str | None = None,
@@ -419,6 +446,22 @@ class QemuDriver(HypervisorDriver):
     def domain_get_scheduler_parameters(self, dom: DomainIdent, flags: int = 0) -> TypedParams:
         self._dom(dom)
         return {}
+
+
+def _block_info(path: str) -> DomainBlockInfo:
+    """Capacity, allocation and physical size of an image (``qemu-img info``)."""
+    import json
+
+    try:
+        out = subprocess.run(["qemu-img", "info", "-U", "--output=json", path],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+        info = json.loads(out)
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        raise make_error(ErrorCode.OPERATION_FAILED, _Q,
+                         f"cannot read image '{path}': {exc}") from None
+    physical = os.stat(path).st_size
+    return DomainBlockInfo(int(info.get("virtual-size", 0)),
+                           int(info.get("actual-size", physical)), physical)
 
 
 def _matches(node: QemuNode, d: QemuDomain, flags: int) -> bool:

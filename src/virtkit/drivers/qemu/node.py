@@ -107,6 +107,7 @@ class QemuDomain:
         self.mon: Any = None
         self.run_dir: str | None = None
         self.command: Any = None  # the command.Command it runs with (aliases, node names)
+        self.removed: set[str] = set()  # aliases QEMU reported DEVICE_DELETED for
         self.job = threading.RLock()  # one state-changing operation at a time
         # What the driver asked for, so QMP events and the exit get the right reason.
         self.expect_stop: int | None = None  # paused reason for our own STOP
@@ -673,6 +674,7 @@ class QemuNode:
             elif name == "DEVICE_DELETED":
                 alias = data.get("device")
                 if alias:
+                    dom.removed.add(alias)
                     self.emit_other(dom, 15, (alias,))  # VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED
 
     def _after_poweroff(self, dom: QemuDomain) -> None:

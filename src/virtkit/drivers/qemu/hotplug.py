@@ -1,0 +1,215 @@
+"""Attaching and detaching disks and interfaces, live (QMP) and in the persistent config.
+
+Live attach: ``blockdev-add`` (storage, then format node) + ``device_add`` for a
+disk, ``netdev_add`` + ``device_add`` for an interface, with the same argument
+builders the command line uses, at a PCI slot free for hot-plug. Live detach:
+``device_del``, then wait for QEMU's DEVICE_DELETED (the guest must let go),
+then remove the backend. ``flags`` are libvirt's: CURRENT=0, LIVE=1, CONFIG=2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+from virtkit.conf.devices import device_from_xml
+from virtkit.drivers.qemu import command
+from virtkit.drivers.qemu.defs import copy_def
+from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
+
+if TYPE_CHECKING:
+    from virtkit.drivers.qemu.node import QemuDomain, QemuNode
+
+__all__ = ["attach", "detach"]
+
+_LIVE, _CONFIG = 1, 2
+_DETACH_WAIT = 5.0  # libvirt's default wait for the guest to release a device
+
+
+def _err(code: int, detail: str) -> VirtError:
+    return make_error(code, ErrorDomain.QEMU, detail)
+
+
+def _targets(node: QemuNode, dom: QemuDomain, flags: int) -> tuple[bool, bool]:
+    """Which definitions to change: (live, config), as virDomainObjUpdateModificationImpact."""
+    live, config = bool(flags & _LIVE), bool(flags & _CONFIG)
+    if not live and not config:
+        live, config = dom.active, not dom.active
+    if live and not dom.active:
+        raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
+    if config and dom.persistent is None:
+        raise _err(ErrorCode.OPERATION_INVALID, "cannot change persistent config of a "
+                                                "transient domain")
+    return live, config
+
+
+def _kind(xml: str) -> tuple[str, Any]:
+    kind, dev = device_from_xml(xml)
+    if kind not in ("disk", "interface"):
+        raise _err(ErrorCode.OPERATION_UNSUPPORTED,
+                   f"live attach of device '{kind}' is not supported")
+    return kind, dev
+
+
+def _devices(d: Any) -> Any:
+    """The definition's <devices> (post-parse always gives one)."""
+    if d.devices is None:
+        from virtkit.conf.devices import Devices
+
+        d.devices = Devices()
+    return d.devices
+
+
+def _family(d: Any) -> str:
+    machine = d.os.type.machine if d.os and d.os.type and d.os.type.machine else "pc"
+    return command.machine_family(machine)
+
+
+def attach(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> None:
+    with dom.job:
+        live, config = _targets(node, dom, flags)
+        kind, dev = _kind(xml)
+        if config:
+            assert dom.persistent is not None
+            newdef = copy_def(dom.persistent)
+            _add_device(newdef, kind, _kind(xml)[1])
+            node.configs.save(dom.name, newdef.to_xml(), dom.uuid)
+            dom.persistent = newdef
+        if live:
+            _attach_live(node, dom, kind, dev)
+            with node.lock:
+                node._save_status(dom)
+
+
+def _add_device(d: Any, kind: str, dev: Any) -> None:
+    devices = _devices(d)
+    if kind == "disk":
+        target = dev.target.dev if dev.target is not None else None
+        if any(x.target is not None and x.target.dev == target for x in devices.disks):
+            raise _err(ErrorCode.OPERATION_FAILED, f"target {target} already exists")
+        devices.disks.append(dev)
+    else:
+        devices.interfaces.append(dev)
+
+
+def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
+    d, mon = dom.live, dom.mon
+    assert d is not None and mon is not None
+    family = _family(d)
+    command.check_supported(dev)
+    if dev.address is None and (kind == "interface" or (dev.target is not None
+                                                          and dev.target.bus == "virtio")):
+        dev.address = command.free_hotplug_address(d)
+    if kind == "disk":
+        target = dev.target.dev if dev.target is not None else None
+        if any(x.target is not None and x.target.dev == target for x in _devices(d).disks):
+            raise _err(ErrorCode.OPERATION_FAILED, f"target {target} already exists")
+        alias = command.disk_alias(dev, family)
+        index = 1 + max([getattr(getattr(x, "source", None), "index", 0) or 0
+                         for x in _devices(d).disks] + [len(_devices(d).disks)])
+        nodes = command.disk_blockdev_args(dev, index)
+        added: list[str] = []
+        try:
+            for props in nodes:
+                mon.execute("blockdev-add", props)
+                added.append(props["node-name"])
+            fmt = nodes[-1]["node-name"] if nodes else None
+            mon.execute("device_add", command.disk_device_args(dev, alias, family, fmt))
+        except VirtError:
+            for name in reversed(added):
+                with contextlib.suppress(VirtError):
+                    mon.execute("blockdev-del", {"node-name": name})
+            raise
+        command._set_alias(dev, alias)
+        _devices(d).disks.append(dev)
+        if dom.command is not None and dev.target is not None:
+            dom.command.disks[dev.target.dev] = command.DiskNodes(
+                alias, dev.target.dev, nodes[0]["node-name"] if nodes else None,
+                nodes[-1]["node-name"] if nodes else None)
+    else:
+        n = len(_devices(d).interfaces)
+        used = {x.alias.name for x in _devices(d).interfaces if x.alias is not None}
+        while f"net{n}" in used:
+            n += 1
+        alias, netdev = f"net{n}", f"hostnet{n}"
+        mon.execute("netdev_add", command.net_netdev_args(dev, netdev))
+        try:
+            mon.execute("device_add", command.net_device_args(dev, alias, netdev, family))
+        except VirtError:
+            mon.execute("netdev_del", {"id": netdev})
+            raise
+        command._set_alias(dev, alias)
+        _devices(d).interfaces.append(dev)
+        if dom.command is not None:
+            dom.command.netdevs[alias] = netdev
+    if dom.command is not None:
+        dom.command.aliases[alias] = dev
+
+
+def _find(devs: list[Any], kind: str, dev: Any) -> Any:
+    for x in devs:
+        if kind == "disk":
+            if x.target is not None and dev.target is not None and x.target.dev == dev.target.dev:
+                return x
+        else:
+            mac = dev.mac.address.lower() if dev.mac is not None and dev.mac.address else None
+            xmac = x.mac.address.lower() if x.mac is not None and x.mac.address else None
+            if mac is None or mac == xmac:
+                return x
+    if kind == "disk":
+        raise _err(ErrorCode.DEVICE_MISSING,
+                   f"disk {dev.target.dev if dev.target is not None else ''} not found")
+    mac = dev.mac.address if dev.mac is not None and dev.mac.address else ""
+    raise _err(ErrorCode.DEVICE_MISSING, f"no device matching MAC address {mac} found")
+
+
+def detach(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> None:
+    with dom.job:
+        live, config = _targets(node, dom, flags)
+        kind, dev = _kind(xml)
+        if config:
+            assert dom.persistent is not None
+            newdef = copy_def(dom.persistent)
+            lst = _devices(newdef).disks if kind == "disk" else _devices(newdef).interfaces
+            lst.remove(_find(lst, kind, dev))
+            node.configs.save(dom.name, newdef.to_xml(), dom.uuid)
+            dom.persistent = newdef
+        if live:
+            _detach_live(node, dom, kind, dev)
+            with node.lock:
+                node._save_status(dom)
+
+
+def _detach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
+    d, mon = dom.live, dom.mon
+    assert d is not None and mon is not None
+    lst = _devices(d).disks if kind == "disk" else _devices(d).interfaces
+    found = _find(lst, kind, dev)
+    alias = found.alias.name if found.alias is not None else None
+    if not alias:
+        raise _err(ErrorCode.OPERATION_FAILED, "device has no alias")
+    dom.removed.discard(alias)
+    mon.execute("device_del", {"id": alias})
+    deadline = time.monotonic() + _DETACH_WAIT
+    while alias not in dom.removed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if alias not in dom.removed:
+        raise _err(ErrorCode.OPERATION_TIMEOUT,
+                   f"the guest did not release device '{alias}' in time "
+                   "(it will be removed when it does)")
+    lst.remove(found)
+    cmd = dom.command
+    if kind == "disk" and cmd is not None and found.target is not None:
+        nodes = cmd.disks.pop(found.target.dev, None)
+        for name in (nodes.format_node, nodes.storage_node) if nodes else ():
+            if name:
+                with contextlib.suppress(VirtError):
+                    mon.execute("blockdev-del", {"node-name": name})
+    elif cmd is not None:
+        netdev = cmd.netdevs.pop(alias, None)
+        if netdev:
+            with contextlib.suppress(VirtError):
+                mon.execute("netdev_del", {"id": netdev})
+    if cmd is not None:
+        cmd.aliases.pop(alias, None)
