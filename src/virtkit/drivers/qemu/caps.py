@@ -37,7 +37,12 @@ def machine_types(emulator: str = EMULATOR) -> tuple[tuple[str, str | None], ...
         canonical = None
         if "(alias of" in line:
             canonical = line.split("(alias of", 1)[1].split(")")[0].strip()
-        found.append((parts[0], canonical))
+        entry = (parts[0], canonical)
+        # QEMU's default machine first: tools (virt-install) take the first one listed
+        if "(default)" in line:
+            found.insert(0, entry)
+        else:
+            found.append(entry)
     return tuple(found)
 
 

@@ -57,7 +57,7 @@ from virtkit.conf.dev_chr import (
     RngBackend,
     RngRate,
 )
-from virtkit.conf.dev_common import Address, Alias, Boot
+from virtkit.conf.dev_common import Address, Alias, Boot, Master
 from virtkit.conf.dev_disk import BackingStore, Disk, DiskDriver, DiskSource, DiskTarget
 from virtkit.conf.dev_graphics import Audio, Graphics, GraphicsListen, Input, Video, VideoModel
 from virtkit.conf.dev_misc import (
@@ -313,7 +313,8 @@ _ALLOWED: dict[type[XmlModel], frozenset[str] | None] = {
     Alias: _ALL,
     Address: _ALL,
     Controller: frozenset({"type", "index", "model", "ports", "model_name", "target",
-                           "alias", "address"}),
+                           "alias", "address", "master"}),
+    Master: frozenset({"startport"}),
     ControllerModel: _ALL,
     ControllerTarget: frozenset({"chassis", "port"}),
     Interface: frozenset({"type", "mac", "source", "target", "model", "boot", "alias",
@@ -683,7 +684,11 @@ _VIDEO_PRIMARY = {"cirrus": "cirrus-vga", "vga": "VGA", "virtio": "virtio-vga",
                   "qxl": "qxl-vga", "bochs": "bochs-display"}
 _VIDEO_SECONDARY = {"virtio": "virtio-gpu-pci", "qxl": "qxl", "bochs": "bochs-display"}
 _USB_MODELS = {"piix3-uhci": "piix3-usb-uhci", "qemu-xhci": "qemu-xhci",
-               "nec-xhci": "nec-usb-xhci"}
+               "nec-xhci": "nec-usb-xhci", "ich9-ehci1": "ich9-usb-ehci1",
+               "ich9-uhci1": "ich9-usb-uhci1", "ich9-uhci2": "ich9-usb-uhci2",
+               "ich9-uhci3": "ich9-usb-uhci3"}
+# libvirt's ICH9 USB2 set on one slot: EHCI at function 7, its UHCI companions at 0-2.
+_ICH9_FUNCTIONS = {"ich9-ehci1": 7, "ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2}
 _SCSI_MODELS = {"virtio-scsi": "virtio-scsi-pci", "lsilogic": "lsi"}
 _WATCHDOG_ACTIONS = {"reset": "reset", "shutdown": "shutdown", "poweroff": "poweroff",
                      "pause": "pause", "none": "none", "dump": "pause", "inject-nmi": "inject-nmi"}
@@ -1257,7 +1262,23 @@ class _Builder:
                     and c.address is None:
                 c.address = _pci_address(1, 2)
                 continue
+            if c.type == "usb" and c.model in _ICH9_FUNCTIONS:
+                continue  # placed as one multifunction slot below
             self.take_slot(c)
+        ich9: dict[str, list[Controller]] = {}
+        for c in dev.controllers:
+            if c.type == "usb" and c.model in _ICH9_FUNCTIONS and c.address is None:
+                ich9.setdefault(c.index or "0", []).append(c)
+        for group in ich9.values():
+            holder = Controller()
+            self.take_slot(holder)
+            assert holder.address is not None
+            slot = _int(holder.address.slot, "PCI slot")
+            for c in group:
+                func = _ICH9_FUNCTIONS[c.model or ""]
+                c.address = _pci_address(slot, func)
+                if func == 0:
+                    c.address.multifunction = "on"
         for disk in dev.disks:
             if disk.target is not None and disk.target.bus == "virtio":
                 self.take_slot(disk)
@@ -1280,7 +1301,8 @@ class _Builder:
     def controllers(self) -> None:
         dev = self.dev
         ordered = sorted(dev.controllers, key=lambda c: (c.type != "pci",
-                                                          _int(c.index or "0", "index")))
+                                                          _int(c.index or "0", "index"),
+                                                          c.master is not None))
         for c in ordered:
             alias = c.alias.name if c.alias is not None and c.alias.name else ""
             kind, model = c.type, c.model
@@ -1307,6 +1329,11 @@ class _Builder:
                     raise _unsupported(f"USB controller model '{model}' is not supported")
                 self.require_device(driver)
                 usb: dict[str, Any] = {"driver": driver}
+                if c.master is not None:  # a UHCI companion of an EHCI controller
+                    usb["masterbus"] = f"{self.controller_alias(c)}.0"
+                    usb["firstport"] = _int(c.master.startport or "0", "startport")
+                    self.device({**usb, **_pci_props(c.address, self.family)})
+                    continue
                 if c.ports is not None:
                     if not driver.endswith("xhci"):
                         raise _unsupported(f"USB controller model '{model}' has no ports "
