@@ -7,6 +7,7 @@ import os
 import subprocess
 import tempfile
 from functools import cache
+from typing import Any
 
 from virtkit.drivers import nodeinfo
 from virtkit.drivers.base import DomainEventCallback, HypervisorDriver
@@ -353,19 +354,59 @@ class QemuDriver(HypervisorDriver):
         return []
 
     def domain_set_memory_flags(self, dom: DomainIdent, memory: int, flags: int = 0) -> None:
+        """Current memory (balloon, live) or, with MAXIMUM, the configured maximum."""
         _check_flags(flags, 7, "qemuDomainSetMemoryFlags")
         d = self._dom(dom)
-        live = flags & 1 or (flags & 3 == 0 and d.active)
+        live, config = _impact(d, flags)
         if flags & 4:  # MAXIMUM
-            raise make_error(ErrorCode.OPERATION_INVALID, _Q,
-                             "cannot resize the maximum memory on an active domain")
+            if live:
+                raise make_error(ErrorCode.OPERATION_INVALID, _Q,
+                                 "cannot resize the maximum memory on an active domain")
+            self._node.update_config(d, lambda p: _set_max_memory(p, memory))
+            return
+        if config:
+            def set_current(p: Any) -> None:
+                if memory > p.memory_kib:
+                    raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
+                                     "cannot set memory higher than max memory")
+                p.current_memory_kib = memory
+            self._node.update_config(d, set_current)
         if live:
-            if not d.active or d.mon is None:
-                raise make_error(ErrorCode.OPERATION_INVALID, _Q, "domain is not running")
             if memory > d.definition().memory_kib:
                 raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
                                  "cannot set memory higher than max memory")
             d.mon.execute("balloon", {"value": memory * 1024})
+            live_def = d.live
+            if live_def is not None:
+                live_def.current_memory_kib = memory
+
+    def domain_set_max_memory(self, dom: DomainIdent, memory: int) -> None:
+        """virDomainSetMaxMemory = SetMemoryFlags(MAXIMUM | CURRENT)."""
+        self.domain_set_memory_flags(dom, memory, 4)
+
+    def domain_set_vcpus_flags(self, dom: DomainIdent, nvcpus: int, flags: int = 0) -> None:
+        """vCPU counts in the persistent config (live vCPU hot-plug is not supported)."""
+        _check_flags(flags, 0x1F, "qemuDomainSetVcpusFlags")
+        d = self._dom(dom)
+        live, _ = _impact(d, flags & 3)
+        if live:
+            raise make_error(ErrorCode.OPERATION_UNSUPPORTED, _Q,
+                             "changing the vCPU count of a running domain is not supported")
+        if nvcpus < 1:
+            raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
+                             "argument unsupported: nvcpus must be at least 1")
+
+        def change(p: Any) -> None:
+            if flags & 4:  # MAXIMUM
+                p.vcpus_max = nvcpus
+                p.vcpus_current = min(p.vcpus_current, nvcpus)
+            else:
+                if nvcpus > p.vcpus_max:
+                    raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
+                                     f"requested vcpus is greater than max allowable vcpus "
+                                     f"for the persistent domain: {nvcpus} > {p.vcpus_max}")
+                p.vcpus_current = nvcpus
+        self._node.update_config(d, change)
 
     # ------------------------------------------------------------ stats
 
@@ -446,6 +487,25 @@ class QemuDriver(HypervisorDriver):
     def domain_get_scheduler_parameters(self, dom: DomainIdent, flags: int = 0) -> TypedParams:
         self._dom(dom)
         return {}
+
+
+def _impact(d: QemuDomain, flags: int) -> tuple[bool, bool]:
+    """virDomainObjUpdateModificationImpact: (live, config) for AFFECT_* flags."""
+    live, config = bool(flags & 1), bool(flags & 2)
+    if not live and not config:
+        live, config = d.active, not d.active
+    if live and (not d.active or d.mon is None):
+        raise make_error(ErrorCode.OPERATION_INVALID, _Q, "domain is not running")
+    if config and d.persistent is None:
+        raise make_error(ErrorCode.OPERATION_INVALID, _Q,
+                         "cannot change persistent config of a transient domain")
+    return live, config
+
+
+def _set_max_memory(p: Any, memory: int) -> None:
+    p.memory_kib = memory
+    if p.current_memory_kib > memory:
+        p.current_memory_kib = memory
 
 
 def _block_info(path: str) -> DomainBlockInfo:

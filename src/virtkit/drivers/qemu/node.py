@@ -317,6 +317,16 @@ class QemuNode:
                 self._remove(dom)
         self.events.flush()
 
+    def update_config(self, dom: QemuDomain, change: Callable[[DomainDef], None]) -> None:
+        """Apply ``change`` to a copy of the persistent definition, then store it."""
+        with self.lock:
+            if dom.persistent is None:
+                raise _err(ErrorCode.OPERATION_INVALID, "domain is not persistent")
+            newdef = copy_def(dom.persistent)
+            change(newdef)
+            self.configs.save(dom.name, newdef.to_xml(), dom.uuid)
+            dom.persistent = newdef
+
     def set_autostart(self, dom: QemuDomain, on: bool) -> None:
         with self.lock:
             if dom.persistent is None:
