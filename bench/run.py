@@ -8,6 +8,8 @@ libvirt-python in a persistent /usr/bin/python3 worker, batches interleaved
 
 --remote runs only the remote figures (virtkitd against libvirtd, bench/remote.py);
 a run without --only/--remote includes them.
+--qemu runs only the QEMU driver figures (real TCG guests, several minutes;
+bench/qemu_bench.py); no other run includes them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import qemu_bench
 import remote
 from harness import (
     BenchError,
@@ -244,6 +247,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--remote-list-count", type=int, default=1000, help="domains for remote_list_all"
     )
     p.add_argument("--remote-clients", type=int, default=20, help="threads for remote_concurrent")
+    p.add_argument("--qemu", action="store_true", help="only the QEMU driver figures (minutes)")
+    qemu_bench.add_arguments(p)
     p.add_argument(
         "--calibrate",
         action="store_true",
@@ -257,6 +262,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.qemu:
+        return qemu_bench.run_qemu(args)
     keys = [s.key for s in API_SPECS] + ["cli_list"] + remote.KEYS
     if args.list:
         print("\n".join(keys))

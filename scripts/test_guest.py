@@ -88,7 +88,7 @@ INITRAMFS_DIRS: tuple[str, ...] = (
 INITRAMFS_DIRS += ("root", "var/log", "var/run")
 
 # Bump when the layout or the files written below change in a way the init text does not show.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 4
 
 INIT_TEMPLATE = r"""#!/bin/busybox sh
 # virtkit test guest: PID 1. Never exits.
@@ -120,10 +120,45 @@ if [ -e /sys/block/vda ]; then
         echo "VIRTKIT-GUEST-DISK-FAIL"
     fi
 fi
+(   # the guest agent, once its virtio port shows up (ports appear after the module loads)
+    n=0
+    while [ $n -lt 50 ]; do
+        for p in /sys/class/virtio-ports/*; do
+            if [ "$(cat "$p/name" 2>/dev/null)" = "org.qemu.guest_agent.0" ] \
+                    && [ -c "/dev/${p##*/}" ]; then
+                exec /bin/guest-agent "/dev/${p##*/}"
+            fi
+        done
+        usleep 100000
+        n=$((n + 1))
+    done
+) &
 echo "@READY@"
 while :; do
     setsid cttyhack sh -l
     sleep 1
+done
+"""
+
+# A minimal QEMU guest agent (guest-sync, guest-ping, guest-shutdown) on its virtio port.
+GUEST_AGENT_SCRIPT = r"""#!/bin/sh
+exec 3<>"$1"
+# Reads end at once while no host process holds the channel: wait and read again.
+while :; do
+  while IFS= read -r line <&3; do
+    case "$line" in
+        *guest-sync*)
+            id=$(echo "$line" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
+            printf '{"return": %s}\n' "${id:-0}" >&3 ;;
+        *guest-ping*) printf '{"return": {}}\n' >&3 ;;
+        *guest-shutdown*)
+            echo "@POWEROFF@ (guest agent)" >/dev/console
+            sync
+            poweroff -f ;;
+        *) printf '{"error": {"class": "CommandNotFound", "desc": "not supported"}}\n' >&3 ;;
+    esac
+  done
+  usleep 200000
 done
 """
 
@@ -587,6 +622,8 @@ def _make_initramfs(bb_tree: Path, mod_root: Path, kver: str, order: list[str]) 
         0o755,
     )
     cpio.file("etc/udhcpc.script", UDHCPC_SCRIPT.replace("@IP@", IP_MARKER).encode(), 0o755)
+    cpio.file("bin/guest-agent",
+              GUEST_AGENT_SCRIPT.replace("@POWEROFF@", POWEROFF_MARKER).encode(), 0o755)
     cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     cpio.file("etc/group", b"root:x:0:\n")
     cpio.file("etc/hostname", b"virtkit-guest\n")

@@ -8,6 +8,7 @@ stream job pumps it both ways, which is what ``virsh console`` needs.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
@@ -22,57 +23,75 @@ _POLL = 0.2
 
 
 class PtyStream:
-    """Read and write one pty (``/dev/pts/N``) without becoming its controlling process."""
+    """Read and write one pty (``/dev/pts/N``) without becoming its controlling process.
+
+    ``interrupt``/``abort`` wake a waiting reader through a pipe; the pty is closed
+    only when no read is in progress (by the reader itself otherwise), so a closed
+    (or reused) descriptor number is never read."""
 
     bidirectional = True
 
     def __init__(self, path: str) -> None:
         try:
-            self._fd: int | None = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK
-                                           | os.O_CLOEXEC)
+            self._fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             raise make_error(ErrorCode.SYSTEM_ERROR, ErrorDomain.QEMU,
                              f"Unable to open console device '{path}': "
                              f"{exc.strerror or exc}") from None
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._reading = False
+        self._closed = False
 
     def interrupt(self) -> None:
         """Make a waiting :meth:`recv` return ``b""`` now."""
         self._stop.set()
+        with self._lock:
+            if not self._closed:
+                with contextlib.suppress(BlockingIOError):
+                    os.write(self._wake_w, b"x")
 
     def recv(self, nbytes: int = PACKET_MAX) -> bytes:
-        while not self._stop.is_set():
-            fd = self._fd
-            if fd is None:
+        with self._lock:
+            if self._closed:
                 return b""
-            try:
-                ready, _, _ = select.select([fd], [], [], _POLL)
-            except (OSError, ValueError):
-                return b""
-            if not ready:
-                continue
-            try:
-                return os.read(fd, nbytes) or b""
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                if exc.errno == errno.EIO:  # the other side (QEMU) went away
-                    return b""
-                raise
-        return b""
+            self._reading = True
+        try:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([self._fd, self._wake_r], [], [], _POLL)
+                if self._stop.is_set():
+                    break
+                if self._fd not in ready:
+                    continue
+                try:
+                    return os.read(self._fd, nbytes) or b""
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    if exc.errno == errno.EIO:  # QEMU went away
+                        return b""
+                    raise
+            return b""
+        finally:
+            with self._lock:
+                self._reading = False
+                close_now = self._closed
+            if close_now:
+                self._release()
 
     def send(self, data: bytes) -> None:
         view = memoryview(data)
         while view and not self._stop.is_set():
-            fd = self._fd
-            if fd is None:
-                return
-            try:
-                n = os.write(fd, view)
-            except BlockingIOError:
-                select.select([], [fd], [], _POLL)
-                continue
+            with self._lock:
+                if self._closed:
+                    return
+                try:
+                    n = os.write(self._fd, view)
+                except BlockingIOError:
+                    n = 0
+            if n == 0:
+                select.select([], [self._fd], [], _POLL)
             view = view[n:]
 
     def finish(self) -> None:
@@ -82,8 +101,16 @@ class PtyStream:
         self._close()
 
     def _close(self) -> None:
-        self._stop.set()
+        self.interrupt()
         with self._lock:
-            fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+            if self._closed:
+                return
+            self._closed = True
+            reading = self._reading
+        if not reading:
+            self._release()
+
+    def _release(self) -> None:
+        for fd in (self._fd, self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -229,7 +229,7 @@ class QemuDriver(HypervisorDriver):
 
     def domain_shutdown(self, dom: DomainIdent, flags: int = 0) -> None:
         _check_flags(flags, 0x1F, "qemuDomainShutdownFlags")
-        self._node.shutdown(self._dom(dom))
+        self._node.shutdown(self._dom(dom), flags)
 
     def domain_reboot(self, dom: DomainIdent, flags: int = 0) -> None:
         _check_flags(flags, 0x1F, "qemuDomainReboot")

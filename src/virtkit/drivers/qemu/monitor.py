@@ -288,7 +288,7 @@ def _connect_socket(path: str, deadline: float,
                                 code=ErrorCode.SYSTEM_ERROR, domain=_DOMAIN,
                                 int1=exc.errno or 0) from None
             time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.005)  # QEMU is up within tens of ms: poll finely
             continue
         except OSError as exc:
             sock.close()

@@ -25,7 +25,7 @@ from typing import Any
 
 from virtkit.conf.domain import DomainDef
 from virtkit.drivers.eventbus import EventBus
-from virtkit.drivers.qemu import command, monitor, process
+from virtkit.drivers.qemu import agent, command, monitor, process
 from virtkit.drivers.qemu.defs import copy_def, format_def, parse_def
 from virtkit.drivers.qemu.paths import QemuPaths
 from virtkit.drivers.qemu.saveimage import SaveImage, migrate_to_file, restore_from_file
@@ -46,7 +46,7 @@ PAUSED_UNKNOWN, PAUSED_USER, PAUSED_SAVE, PAUSED_SHUTTING_DOWN, PAUSED_CRASHED =
 PAUSED_STARTING_UP = 11
 SHUTOFF_UNKNOWN, SHUTOFF_SHUTDOWN, SHUTOFF_DESTROYED, SHUTOFF_CRASHED = 0, 1, 2, 3
 SHUTOFF_SAVED, SHUTOFF_FAILED = 5, 6
-SHUTDOWN_USER = 1
+SHUTDOWN_UNKNOWN, SHUTDOWN_USER = 0, 1
 CRASHED_PANICKED = 1
 # virDomainEventType and details
 EV_DEFINED, EV_UNDEFINED, EV_STARTED, EV_SUSPENDED, EV_RESUMED, EV_STOPPED = range(6)
@@ -114,6 +114,7 @@ class QemuDomain:
         self.stopping: int | None = None  # shutoff reason for an exit we caused
         self.guest_shutdown = False
         self.fake_reboot = False
+        self.rebooting = False  # between the fake reboot's reset and the guest running again
 
     @property
     def active(self) -> bool:
@@ -430,7 +431,12 @@ class QemuNode:
                     restore_from_file(mon, image)
                 if not paused:
                     mon.execute("cont")
-            except BaseException:
+            except BaseException as exc:
+                failure: BaseException = exc
+                if isinstance(exc, VirtError) and proc is not None and not proc.alive():
+                    # QEMU died during set-up: its log says why (libvirt's wording)
+                    _gone_within(proc, 5)
+                    failure = proc.startup_error("qemu unexpectedly closed the monitor")
                 if proc is not None:
                     with self.lock:
                         dom.stopping = SHUTOFF_FAILED
@@ -440,6 +446,8 @@ class QemuNode:
                 with self.lock:
                     if dom.proc is proc:
                         self._clear_run(dom)
+                if failure is not exc:
+                    raise failure from None
                 raise
             with self.lock:
                 if paused:
@@ -569,13 +577,28 @@ class QemuNode:
         if dom.proc is proc:  # the exit watcher has not run: do its work now
             self._stopped(dom, proc, None)
 
-    def shutdown(self, dom: QemuDomain) -> None:
-        """ACPI power button (the guest decides)."""
+    def shutdown(self, dom: QemuDomain, flags: int = 0) -> None:
+        """Ask the guest to power off: through its agent (flag GUEST_AGENT=2, or by default
+        when an agent channel is configured), else the ACPI power button (ACPI_POWER_BTN=1)."""
         with dom.job:
             self._require_running(dom)
+            assert dom.live is not None
+            path = agent.agent_socket(dom.live)
+            use_agent = bool(flags & 2) or (not flags & 1 and path is not None)
+            if use_agent:
+                if path is None:
+                    raise make_error(ErrorCode.ARGUMENT_UNSUPPORTED, ErrorDomain.QEMU,
+                                     "QEMU guest agent is not configured")
+                try:
+                    with agent.GuestAgent(path) as ga:
+                        ga.shutdown()
+                    return
+                except VirtError as exc:
+                    if flags & 2 and not flags & 1:
+                        raise  # the agent was asked for explicitly
+                    log.info("%s: agent shutdown failed (%s); pressing the power button",
+                             dom.name, exc.message)
             dom.mon.execute("system_powerdown")
-            with self.lock:
-                dom.guest_shutdown = False
 
     def reboot(self, dom: QemuDomain) -> None:
         """ACPI shutdown, then reset and continue instead of exiting (libvirt's fake reboot)."""
@@ -640,7 +663,7 @@ class QemuNode:
             if not dom.active:
                 return
             if name == "STOP":
-                if dom.guest_shutdown:
+                if dom.guest_shutdown or dom.rebooting:
                     return  # -no-shutdown pauses QEMU after a power-off: not a suspend
                 reason = dom.expect_stop if dom.expect_stop is not None else PAUSED_UNKNOWN
                 dom.expect_stop = None
@@ -650,6 +673,12 @@ class QemuNode:
                     if reason != PAUSED_STARTING_UP:
                         self.emit(dom, EV_SUSPENDED, SUSP_PAUSED)
             elif name == "RESUME":
+                if dom.rebooting:  # the end of a fake reboot: the guest just runs on
+                    dom.rebooting = False
+                    if dom.state != RUNNING:
+                        dom.state, dom.reason = RUNNING, RUNNING_BOOTED
+                        self._save_status(dom)
+                    return
                 was_starting = dom.reason == PAUSED_STARTING_UP
                 if dom.state != RUNNING:
                     dom.state, dom.reason = RUNNING, RUNNING_UNPAUSED
@@ -660,6 +689,7 @@ class QemuNode:
                 guest = bool(data.get("guest"))
                 if dom.fake_reboot:
                     dom.fake_reboot = False
+                    dom.rebooting = True
                     threading.Thread(target=self._finish_fake_reboot, args=(dom,),
                                      daemon=True).start()
                     return
@@ -667,7 +697,7 @@ class QemuNode:
                         or data.get("reason") == "host-qmp-quit":
                     return  # our own quit (destroy, save, after a power-off): no event
                 dom.guest_shutdown = True
-                dom.state, dom.reason = SHUTDOWN, SHUTDOWN_USER
+                dom.state, dom.reason = SHUTDOWN, SHUTDOWN_UNKNOWN
                 self._save_status(dom)
                 self.emit(dom, EV_SHUTDOWN, SHUT_GUEST if guest else SHUT_HOST)
                 self._after_poweroff(dom)
@@ -702,7 +732,7 @@ class QemuNode:
                     log.error("restart of %s after power-off failed: %s", dom.name, exc)
             threading.Thread(target=restart, daemon=True).start()
         if proc is not None and proc.alive():
-            threading.Thread(target=self._quit_after_shutdown, args=(dom, proc),
+            threading.Thread(target=self._quit_after_shutdown, args=(dom, proc, False),
                              daemon=True).start()
 
     def _quit_after_shutdown(self, dom: QemuDomain, proc: Any, wait_first: bool = True) -> None:

@@ -314,7 +314,7 @@ class QemuProcess:
                 raise make_error(ErrorCode.OPERATION_TIMEOUT, _DOMAIN,
                                  f"QEMU did not write its pid file {pid_file} "
                                  f"within {timeout:g} seconds")
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.005)  # QEMU is up within tens of ms: poll finely
 
     def startup_error(self, prefix: str) -> VirtError:
         """libvirt's start-up failure: ``internal error: PREFIX: <end of QEMU's log>``.

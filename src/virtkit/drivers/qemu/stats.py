@@ -89,12 +89,14 @@ def domain_stats(node: QemuNode, dom: QemuDomain, stats: int) -> dict[str, Any]:
             if proc is not None and cpu.get("thread-id"):
                 user, system = _proc_times(proc.pid, cpu["thread-id"])
                 out[f"vcpu.{idx}.time"] = user + system
-    if want & STATS_INTERFACE:
+    if want & STATS_INTERFACE and dom.active:  # libvirt: running domains only
         ifaces = d.devices.interfaces if d.devices is not None else []
         counters = _net_dev() if dom.active else {}
         out["net.count"] = len(ifaces)
         for i, iface in enumerate(ifaces):
-            name = iface.target.dev if iface.target is not None and iface.target.dev else ""
+            if iface.target is None or not iface.target.dev:
+                continue  # like libvirt: no host device (user-mode NICs), no counters
+            name = str(iface.target.dev)
             out[f"net.{i}.name"] = name
             c = counters.get(name)
             if c is not None and len(c) >= 12:
@@ -116,7 +118,9 @@ def _block_stats(dom: QemuDomain) -> dict[str, Any]:
     if dom.active:
         for entry in _qmp(dom, "query-blockstats") or []:
             key = entry.get("qdev") or entry.get("device") or ""
-            by_alias[key.rsplit("/", 2)[0] if key.endswith("/virtio-backend") else key] = entry
+            if key.startswith("/machine/peripheral/"):  # .../virtio-disk0/virtio-backend
+                key = key.split("/")[3]
+            by_alias[key] = entry
     for i, disk in enumerate(disks):
         target = disk.target.dev if disk.target is not None and disk.target.dev else ""
         out[f"block.{i}.name"] = target
