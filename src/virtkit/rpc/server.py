@@ -618,8 +618,8 @@ class Server:
         self._programs = frozenset((int(p), int(v)) for p, v in dispatcher.programs())
         self._stream_handler: Callable[[Session, Header, bytes], None] | None = getattr(
             dispatcher, "stream_message", None)
-        self._inline: Callable[[Session, int, int], bool] | None = getattr(dispatcher, "runs_inline",
-                                                                   None)
+        self._inline: Callable[[Session, int, int], bool] | None = getattr(
+            dispatcher, "runs_inline", None)
         self._pool = _WorkerPool("virtkit-rpc-worker", max_workers)
         self._prio_pool = _WorkerPool("virtkit-rpc-prio", prio_workers)
         self._rbuf = bytearray(_RECV_SIZE)
