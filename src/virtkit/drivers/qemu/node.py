@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -396,6 +397,7 @@ class QemuNode:
                 self._next_id += 1
             run_dir = self.paths.domain_dir(dom_id, dom.name)
             os.makedirs(run_dir, mode=0o700, exist_ok=True)
+            self._allocate_vnc_ports(definition)
             ctx = self._context(dom.name, dom_id, run_dir,
                                 incoming="defer" if image is not None else None)
             if definition.devices is not None and definition.devices.emulator:
@@ -524,6 +526,35 @@ class QemuNode:
                     self._remove(dom)
             raise
         return dom
+
+    def _allocate_vnc_ports(self, d: DomainDef) -> None:
+        """autoport: the first free TCP port from 5900 that no other domain of ours holds
+        (libvirt's virPortAllocator over remote_display_port_min..max)."""
+        graphics = d.devices.graphics if d.devices is not None else []
+        with self.lock:
+            taken = {int(g.port) for other in self.by_uuid.values() if other.live is not None
+                     and other.live.devices is not None
+                     for g in other.live.devices.graphics if g.port and g.port.isdigit()}
+        for g in graphics:
+            if g.type != "vnc" or g.socket:
+                continue
+            if g.port not in (None, "-1") and g.autoport != "yes":
+                continue
+            listens = getattr(g, "listens", None) or []
+            if listens and getattr(listens[0], "type", None) in ("socket", "none"):
+                continue
+            for port in range(5900, 65536):
+                if port in taken:
+                    continue
+                with socket.socket() as probe:
+                    try:
+                        probe.bind(("127.0.0.1", port))
+                    except OSError:
+                        continue
+                g.port = str(port)
+                g.autoport = "yes"
+                taken.add(port)
+                break
 
     def _after_launch(self, dom: QemuDomain) -> None:
         """Set-up between launch and ``cont``: pty paths into the live XML, balloon target."""
