@@ -362,7 +362,13 @@ class QemuNode:
 
     def _context(self, name: str, dom_id: int, run_dir: str, *, paused: bool = True,
                  incoming: str | None = None) -> command.CommandContext:
+        from virtkit.drivers.qemu.qemucaps import find_ovmf
+
+        ovmf = find_ovmf()
         return command.CommandContext(
+            ovmf_code=ovmf[0] if ovmf else None,
+            ovmf_vars_template=ovmf[1] if ovmf else None,
+            nvram_path=os.path.join(self.paths.nvram_dir, f"{name}_VARS.fd"),
             emulator="/usr/bin/qemu-system-x86_64",
             qmp_socket=os.path.join(run_dir, "monitor.sock"),
             pid_file=os.path.join(self.paths.status_dir, f"{name}.pid"),
@@ -404,6 +410,7 @@ class QemuNode:
                 ctx = dataclasses.replace(ctx, emulator=definition.devices.emulator)
             try:
                 cmd = command.build(definition, ctx)
+                _prepare_nvram(definition, ctx)
             except VirtError:
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
@@ -853,6 +860,24 @@ class QemuNode:
             return int(proc.cpu_time_ns())
         except OSError:
             return 0
+
+
+def _prepare_nvram(d: DomainDef, ctx: command.CommandContext) -> None:
+    """UEFI guests: create the per-domain variable store from its template on first use."""
+    nvram = d.os.nvram if d.os is not None else None
+    if nvram is None or not nvram.path or os.path.exists(nvram.path):
+        return
+    template = nvram.template or ctx.ovmf_vars_template
+    if not template:
+        raise _err(ErrorCode.OPERATION_FAILED,
+                   f"unable to find any master var store for loader: {ctx.ovmf_code}")
+    try:
+        os.makedirs(os.path.dirname(nvram.path), mode=0o700, exist_ok=True)
+        shutil.copyfile(template, nvram.path)
+        os.chmod(nvram.path, 0o600)
+    except OSError as exc:
+        raise _err(ErrorCode.SYSTEM_ERROR,
+                   f"Failed to create NVRAM file '{nvram.path}': {exc.strerror or exc}") from None
 
 
 def _gone_within(proc: Any, timeout: float) -> bool:
