@@ -442,9 +442,8 @@ class QemuNode:
                     mon.execute("cont")
             except BaseException as exc:
                 failure: BaseException = exc
-                if isinstance(exc, VirtError) and proc is not None and not proc.alive():
-                    # QEMU died during set-up: its log says why (libvirt's wording)
-                    _gone_within(proc, 5)
+                if isinstance(exc, VirtError) and proc is not None and _gone_within(proc, 2):
+                    # QEMU died (or is dying) during set-up: its log says why
                     failure = proc.startup_error("qemu unexpectedly closed the monitor")
                 if proc is not None:
                     with self.lock:
