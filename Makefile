@@ -2,7 +2,8 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 # Debian packages the tests drive (interop peers); installed only when missing.
-APT_PKGS := libvirt-clients python3-libvirt libvirt-daemon qemu-system-x86 qemu-utils kmod cpio
+APT_PKGS := libvirt-clients python3-libvirt libvirt-daemon qemu-system-x86 qemu-utils kmod cpio \
+            nftables dnsmasq-base virtinst iproute2
 
 .PHONY: demo test venv sysdeps lint typecheck pytest bench clean
 
