@@ -519,6 +519,44 @@ GROUPS.append(
 
 GROUPS.append(
     (
+        "Interface",
+        "interface",
+        "interface",
+        {
+            "iface-dumpxml": (
+                "interface information in XML",
+                "Output the physical host interface information as an XML dump to stdout.",
+                (
+                    ("interface", "DATA", "REQ", "interface name or MAC address"),
+                    ("inactive", "BOOL", "", "show inactive defined XML"),
+                    ("xpath", "STRING", "", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "iface-list": (
+                "list physical host interfaces",
+                "Returns list of physical host interfaces.",
+                (
+                    ("inactive", "BOOL", "", "list inactive interfaces"),
+                    ("all", "BOOL", "", "list inactive & active interfaces"),
+                ),
+            ),
+            "iface-mac": (
+                "convert an interface name to interface MAC address",
+                None,
+                (("interface", "DATA", "REQ", "interface name"),),
+            ),
+            "iface-name": (
+                "convert an interface MAC address to interface name",
+                None,
+                (("interface", "DATA", "REQ", "interface mac"),),
+            ),
+        },
+    )
+)
+
+GROUPS.append(
+    (
         "Snapshot",
         "snapshot",
         "snapshot",

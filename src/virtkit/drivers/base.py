@@ -735,6 +735,15 @@ class InterfaceDriver:
     def interface_is_active(self, iface: InterfaceIdent) -> bool:
         raise no_support("virInterfaceIsActive")
 
+    def interface_lookup_by_mac_string(self, mac: str) -> InterfaceIdent:
+        raise no_support("virInterfaceLookupByMACString")
+
+    def connect_num_of_interfaces(self) -> int:
+        raise no_support("virConnectNumOfInterfaces")
+
+    def connect_num_of_defined_interfaces(self) -> int:
+        raise no_support("virConnectNumOfDefinedInterfaces")
+
 
 class SecretDriver:
     """virSecretDriver."""

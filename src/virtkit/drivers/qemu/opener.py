@@ -14,6 +14,7 @@ __all__ = ["open_connection"]
 def open_connection(uri: Any, flags: int = 0) -> DriverTables | None:
     """``qemu:///embed?root=DIR`` here; ``qemu:///system`` only inside virtkitd (elsewhere
     the remote driver takes it to the daemon, as in libvirt). None declines the URI."""
+    from virtkit.drivers.hostif import HostInterfaceDriver
     from virtkit.drivers.qemu.driver import QemuDriver
     from virtkit.drivers.qemu.node import node_for
     from virtkit.drivers.qemu.paths import QemuPaths
@@ -25,8 +26,8 @@ def open_connection(uri: Any, flags: int = 0) -> DriverTables | None:
             raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.QEMU,
                              "URI must be qemu:///embed?root=...")
         node = node_for(QemuPaths.embed(root))
-        return DriverTables(QemuDriver(node, str(uri)))
+        return DriverTables(QemuDriver(node, str(uri)), interface=HostInterfaceDriver())
     if path == "/system" and registry.daemon_root is not None:
         node = node_for(QemuPaths.system(registry.daemon_root), autostart=True)
-        return DriverTables(QemuDriver(node, "qemu:///system"))
+        return DriverTables(QemuDriver(node, "qemu:///system"), interface=HostInterfaceDriver())
     return None

@@ -152,6 +152,24 @@ class HostMixin(Base):
                 raise err(ErrorCode.NO_INTERFACE, f"no interface with matching name '{name}'")
             return InterfaceIdent(i.name, i.mac)
 
+    def interface_lookup_by_mac_string(self, mac: str) -> InterfaceIdent:
+        with self._node.lock:
+            found = [i for i in self._node.interfaces.values() if i.mac == mac.lower()]
+        if not found:
+            raise err(ErrorCode.NO_INTERFACE, f"no interface with matching mac '{mac}'")
+        if len(found) > 1:
+            raise err(ErrorCode.MULTIPLE_INTERFACES,
+                      "multiple interfaces with matching MAC address")
+        return InterfaceIdent(found[0].name, found[0].mac)
+
+    def connect_num_of_interfaces(self) -> int:
+        with self._node.lock:
+            return sum(1 for i in self._node.interfaces.values() if i.active)
+
+    def connect_num_of_defined_interfaces(self) -> int:
+        with self._node.lock:
+            return sum(1 for i in self._node.interfaces.values() if not i.active)
+
     def interface_get_xml_desc(self, iface: InterfaceIdent, flags: int = 0) -> str:
         check_flags(flags, 1, "testInterfaceGetXMLDesc")
         with self._node.lock:
