@@ -89,6 +89,7 @@ from virtkit.conf.domain_runtime import Clock, Pm, PmState, Timer
 from virtkit.conf.domain_security import SecLabel
 from virtkit.conf.domain_tuning import Vcpu
 from virtkit.conf.model import XmlModel
+from virtkit.conf.netdev import Mtu
 from virtkit.drivers.qemu.qemucaps import QemuCaps
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
@@ -318,7 +319,8 @@ _ALLOWED: dict[type[XmlModel], frozenset[str] | None] = {
     ControllerModel: _ALL,
     ControllerTarget: frozenset({"chassis", "port"}),
     Interface: frozenset({"type", "mac", "source", "target", "model", "boot", "alias",
-                          "address"}),
+                          "address", "mtu"}),
+    Mtu: frozenset({"size"}),
     Mac: frozenset({"address"}),
     InterfaceSource: frozenset({"network", "bridge", "portid"}),
     InterfaceTarget: frozenset({"dev", "managed"}),
@@ -619,6 +621,11 @@ def net_device_args(
         raise _internal(f"interface {alias} has no MAC address")
     props: dict[str, Any] = {"driver": driver, "netdev": netdev_id, "id": alias,
                              "mac": iface.mac.address.lower()}
+    mtu = iface.mtu.size if iface.mtu is not None else None
+    if mtu:
+        if driver != "virtio-net-pci":
+            raise _unsupported(f"setting MTU on interface model '{model}' is not supported")
+        props["host_mtu"] = _int(mtu, "MTU")
     props.update(_pci_props(iface.address, family))
     if bootindex is not None:
         props["bootindex"] = bootindex

@@ -26,7 +26,7 @@ from typing import Any
 
 from virtkit.conf.domain import DomainDef
 from virtkit.drivers.eventbus import EventBus
-from virtkit.drivers.qemu import agent, command, monitor, process
+from virtkit.drivers.qemu import agent, command, monitor, netif, process
 from virtkit.drivers.qemu.defs import copy_def, format_def, parse_def
 from virtkit.drivers.qemu.paths import QemuPaths
 from virtkit.drivers.qemu.saveimage import SaveImage, migrate_to_file, restore_from_file
@@ -143,6 +143,8 @@ class QemuNode:
         self.by_uuid: dict[str, QemuDomain] = {}
         self.events = EventBus()
         self.refs = 0
+        # network name -> bridge, set by the connection's network driver when it has one
+        self.network_resolver: netif.NetworkResolver | None = None
         self._next_id = 1
         paths.ensure()
         self.configs = ConfigStore(paths.config_dir, paths.autostart_dir)
@@ -404,6 +406,7 @@ class QemuNode:
             run_dir = self.paths.domain_dir(dom_id, dom.name)
             os.makedirs(run_dir, mode=0o700, exist_ok=True)
             self._allocate_vnc_ports(definition)
+            taps = netif.prepare_taps(definition, self.network_resolver)
             ctx = self._context(dom.name, dom_id, run_dir,
                                 incoming="defer" if image is not None else None)
             if definition.devices is not None and definition.devices.emulator:
@@ -413,6 +416,7 @@ class QemuNode:
                 _prepare_nvram(definition, ctx)
             except VirtError:
                 shutil.rmtree(run_dir, ignore_errors=True)
+                netif.delete_taps(taps)
                 raise
             proc = None
             try:
@@ -451,6 +455,7 @@ class QemuNode:
                     proc.kill()
                     _gone_within(proc, 10)
                 shutil.rmtree(run_dir, ignore_errors=True)
+                netif.delete_taps(taps)
                 with self.lock:
                     if dom.proc is proc:
                         self._clear_run(dom)
@@ -613,6 +618,8 @@ class QemuNode:
             time.sleep(0.005)
         if dom.proc is proc:  # the exit watcher has not run: do its work now
             self._stopped(dom, proc, None)
+        with self.lock:
+            pass  # the exit watcher may still be cleaning up (taps, status) under the lock
 
     def shutdown(self, dom: QemuDomain, flags: int = 0) -> None:
         """Ask the guest to power off: through its agent (flag GUEST_AGENT=2, or by default
@@ -812,9 +819,11 @@ class QemuNode:
                      status_code)
             self.emit(dom, EV_STOPPED, detail)
             run_dir = dom.run_dir
+            taps = netif.taps_of(dom.live) if dom.live is not None else []
             self._clear_run(dom)
             dom.state, dom.reason = SHUTOFF, reason
             self._forget_run(dom, run_dir)
+            netif.delete_taps(taps)
             if dom.persistent is None:
                 self._remove(dom)
 
