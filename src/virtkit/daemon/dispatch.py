@@ -153,6 +153,8 @@ class RemoteDispatcher:
             ret = self._driver_call(state, proc, args)
         if proc.ret is VOID:
             return b""
+        if isinstance(ret, bytes):  # already encoded (bindings' fast listings)
+            return ret
         return proc.ret.encode(ret)
 
     # ------------------------------------------------------------ driver calls

@@ -24,13 +24,15 @@ What does not follow the rules is spelled out in ``_SERVER_SPECIAL`` and
 from __future__ import annotations
 
 import inspect
+import struct
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from virtkit.drivers import base
 from virtkit.errors import VirtError, no_support
 from virtkit.rpc import remote_procs as rp
+from virtkit.rpc.message import rpc_error
 from virtkit.rpc.protocol import REMOTE, Procedure
 from virtkit.rpc.wiretypes import bits_to_bools, bools_to_bits, converters
 from virtkit.rpc.xdr import VOID, Struct, VarArray
@@ -188,6 +190,9 @@ def _ret_to_wire(proc: Procedure) -> Callable[[Any, Any], Any]:
     if len(fields) == 2 and names[1] == "ret" and isinstance(fields[0][1], VarArray):
         lname, ltype = fields[0]
         conv = converters(ltype)[1]
+        fast = _listing_encoder(ltype)
+        if fast is not None:
+            return fast
 
         def listing(result: Any, args: Any) -> Any:
             if args is not None and not args.get("need_results", 1):
@@ -221,6 +226,34 @@ def _ret_to_wire(proc: Procedure) -> Callable[[Any, Any], Any]:
                 for n, c, v in zip(names, convs, _values(result, wire), strict=True)}
 
     return several
+
+
+_U32 = struct.Struct(">I")
+
+
+def _listing_encoder(ltype: VarArray) -> Callable[[Any, Any], bytes] | None:
+    """For ``{identity<>, ret}`` replies (listAllDomains and friends): the encoded reply
+    itself, each identity's bytes cached — a 1,000-domain listing costs a join."""
+    elem = ltype.elem
+    to_wire = converters(elem)[1]
+    if not isinstance(elem, Struct) or to_wire is None or not elem.name.startswith(
+            "remote_nonnull_"):
+        return None
+
+    @lru_cache(maxsize=65536)
+    def item(ident: Any) -> bytes:
+        return elem.encode(to_wire(ident))
+
+    maximum = ltype.max
+
+    def listing(result: Any, args: Any) -> bytes:
+        if len(result) > maximum:
+            raise rpc_error(f"too many remote {elem.name[15:]}s: {len(result)} > {maximum}")
+        if args is not None and not args.get("need_results", 1):
+            return _U32.pack(0) + _U32.pack(len(result))
+        return b"".join([_U32.pack(len(result)), *map(item, result), _U32.pack(len(result))])
+
+    return listing
 
 
 def _generic_server(proc: Procedure, table: str, method: str, extra: tuple[Any, ...]) -> Invoke:
