@@ -179,6 +179,72 @@ def cmd_net_autostart(ctl: Ctl, cmd: Cmd) -> bool:
     return True
 
 
+_UPDATE_COMMANDS = {"modify": 1, "delete": 2, "add-last": 3, "add": 3, "add-first": 4}
+_SECTIONS = ("none", "bridge", "domain", "ip", "ip-dhcp-host", "ip-dhcp-range", "forward",
+             "forward-interface", "forward-pf", "portgroup", "dns-host", "dns-txt", "dns-srv")
+
+
+def cmd_net_dhcp_leases(ctl: Ctl, cmd: Cmd) -> bool:
+    import time
+
+    mac = ctl.opt_string(cmd, "mac")
+    net, name = lookup_network(ctl, cmd)
+    with ctl.failing(f"Failed to get leases info for {name}"):
+        leases = net.dhcp_leases(mac)
+    leases.sort(key=lambda lease: (lease.mac or "", lease.iaid or ""))
+    if cmd.flag("json"):
+        ctl.print(to_json([{"expirytime": x.expirytime, "mac": x.mac, "ipaddr": x.ipaddr,
+                            "prefix": x.prefix, "type": "ipv4" if x.type == 0 else "ipv6",
+                            "hostname": x.hostname, "clientid": x.clientid}
+                           for x in leases]))
+        return True
+    rows = [[time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(x.expirytime)),
+             x.mac or "-", {0: "ipv4", 1: "ipv6"}.get(x.type, "-"),
+             f"{x.ipaddr}/{x.prefix}", x.hostname or "-", x.clientid or "-"] for x in leases]
+    ctl.print(format_table(["Expiry Time", "MAC address", "Protocol", "IP address",
+                            "Hostname", "Client ID or DUID"], rows))
+    return True
+
+
+def cmd_net_update(ctl: Ctl, cmd: Cmd) -> bool:
+    config, live, current = cmd.flag("config"), cmd.flag("live"), cmd.flag("current")
+    if current and (config or live):
+        other = "live" if live else "config"
+        ctl.error(f"Options --current and --{other} are mutually exclusive")
+        return False
+    net, name = lookup_network(ctl, cmd)
+    command_text = ctl.opt_required(cmd, "command")
+    command = _UPDATE_COMMANDS.get(command_text)
+    if command is None:
+        ctl.error(f"unrecognized command name '{command_text}'")
+        return False
+    section_text = ctl.opt_required(cmd, "section")
+    if section_text not in _SECTIONS[1:]:
+        ctl.error(f"unrecognized section name '{section_text}'")
+        return False
+    section = _SECTIONS.index(section_text)
+    parent = ctl.opt_int(cmd, "parent-index")
+    xml = ctl.opt_required(cmd, "xml")
+    if not xml.startswith("<"):
+        try:
+            with open(xml) as f:
+                xml = f.read()
+        except OSError as exc:
+            ctl.error(f"Failed to open file '{xml}': {exc.strerror}")
+            return False
+    flags = (2 if config else 0) | (1 if live else 0)
+    with ctl.failing(f"Failed to update network {name}"):
+        net.update(command, section, -1 if parent is None else parent, xml, flags)
+    if config:
+        what = "persistent config and live state" if live else "persistent config"
+    elif live or net.is_active():
+        what = "live state"
+    else:
+        what = "persistent config"
+    ctl.print_extra(f"Updated network {name} {what}\n")
+    return True
+
+
 COMMANDS: dict[str, CommandDef] = specs_to_defs(
     next(cmds for _, kw, _, cmds in GROUPS if kw == "network"),
     {
@@ -191,6 +257,8 @@ COMMANDS: dict[str, CommandDef] = specs_to_defs(
         "net-undefine": cmd_net_undefine,
         "net-dumpxml": cmd_net_dumpxml,
         "net-autostart": cmd_net_autostart,
+        "net-dhcp-leases": cmd_net_dhcp_leases,
+        "net-update": cmd_net_update,
     },
-    json_commands=("net-list", "net-info"),
+    json_commands=("net-list", "net-info", "net-dhcp-leases"),
 )

@@ -444,6 +444,32 @@ GROUPS.append(
         "network",
         "network",
         {
+            "net-dhcp-leases": (
+                "print lease info for a given network",
+                "Print lease info for a given network",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("mac", "STRING", "", "MAC address"),
+                ),
+            ),
+            "net-update": (
+                "update parts of an existing network's configuration",
+                "Update part of an existing network's configuration.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("command", "DATA", "REQ",
+                     "type of update (add-first, add-last (add), delete, or modify)"),
+                    ("section", "DATA", "REQ",
+                     "which section of network configuration to update"),
+                    ("xml", "DATA", "REQ",
+                     "name of file containing xml (or, if it starts with '<', the complete xml "
+                     "element itself) to add/modify, or to be matched for search"),
+                    ("parent-index", "NUMBER", "", "which parent object to search through"),
+                    ("config", "BOOL", "", "affect next network startup"),
+                    ("live", "BOOL", "", "affect running network"),
+                    ("current", "BOOL", "", "affect current state of network"),
+                ),
+            ),
             "net-autostart": (
                 "autostart a network",
                 "Configure a network to be automatically started at boot.",
