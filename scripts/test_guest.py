@@ -88,7 +88,7 @@ INITRAMFS_DIRS: tuple[str, ...] = (
 INITRAMFS_DIRS += ("root", "var/log", "var/run")
 
 # Bump when the layout or the files written below change in a way the init text does not show.
-RECIPE_VERSION = 4
+RECIPE_VERSION = 5
 
 INIT_TEMPLATE = r"""#!/bin/busybox sh
 # virtkit test guest: PID 1. Never exits.
@@ -107,7 +107,7 @@ echo "@BOOT@"
 acpid -c /etc/acpi -l /var/log/acpid.log
 ip link set lo up
 if [ -e /sys/class/net/eth0 ]; then
-    udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 4 -T 1 >/dev/null 2>&1 \
+    udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 10 -T 1 >/dev/null 2>&1 \
         || echo "@IP@ none"
 fi
 if [ -e /sys/block/vda ]; then

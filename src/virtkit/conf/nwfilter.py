@@ -482,7 +482,7 @@ def _validate(kind: str, dtype: int, value: Any) -> tuple[bool, int, Any]:
     raise AssertionError(kind)
 
 
-def _parse_attr(spec: AttrSpec, text: str, neg: bool) -> Item:
+def parse_attr(spec: AttrSpec, text: str, neg: bool) -> Item:
     if text.startswith("$"):
         try:
             var = VarAccess.parse(text[1:])
@@ -586,7 +586,7 @@ class Rule:
                 text = c.get(spec.name)
                 if text is not None:
                     try:
-                        rule.items[spec.name] = _parse_attr(spec, text, neg)
+                        rule.items[spec.name] = parse_attr(spec, text, neg)
                     except VirtError as exc:
                         error = exc  # libvirt reports every bad value; the last one sticks
             if error is not None:

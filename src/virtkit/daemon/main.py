@@ -140,12 +140,18 @@ def _start_system_drivers(root: str) -> None:
         return
 
     def load() -> None:
+        from virtkit.drivers.network import node as net_node
+        from virtkit.drivers.network.paths import NetworkPaths
         from virtkit.drivers.qemu.node import node_for, release
         from virtkit.drivers.qemu.paths import QemuPaths
 
+        try:  # networks first: autostart domains may need their bridges
+            net_node.release(net_node.node_for(NetworkPaths.system(root), autostart=True))
+        except Exception:  # the daemon serves the other drivers anyway
+            log.exception("cannot load the network driver")
         try:
             release(node_for(QemuPaths.system(root), autostart=True))
-        except Exception:  # the daemon serves the other drivers anyway
+        except Exception:
             log.exception("cannot load the QEMU driver")
 
     threading.Thread(target=load, name="virtkit-qemu-init", daemon=True).start()

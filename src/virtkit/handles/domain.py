@@ -14,6 +14,7 @@ from virtkit.types import (
     DomainBlockStats,
     DomainIdent,
     DomainInfo,
+    DomainInterface,
     DomainInterfaceStats,
     SecurityLabel,
     TypedParams,
@@ -189,6 +190,10 @@ class Domain(Handle[DomainIdent]):
         ``b""``, then ``finish()``)."""
         self._conn._check_write("virDomainScreenshot", _D)
         return self._conn._hv.domain_screenshot(self._ident, screen, flags)
+
+    def interface_addresses(self, source: int = 0, flags: int = 0) -> list[DomainInterface]:
+        """virDomainInterfaceAddresses (source: 0 DHCP leases, 1 guest agent, 2 ARP table)."""
+        return self._conn._hv.domain_interface_addresses(self._ident, source, flags)
 
     def open_console(self, dev_name: str | None = None, flags: int = 0) -> DataStream:
         """virDomainOpenConsole: a two-way stream to the guest's console (serial port).

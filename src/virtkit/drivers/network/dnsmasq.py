@@ -189,12 +189,13 @@ def build_config(d: NetworkDef, files: DnsmasqFiles) -> tuple[str, str, str]:
             out.append(f"tftp-root={ip.tftp.root}\n")
     nleases = 0
     hosts: list[str] = []
-    for ip in (ipv4def, ipv6def):
-        if ip is None or ip.dhcp is None:
+    for dhcp_ip in (ipv4def, ipv6def):
+        if dhcp_ip is None or dhcp_ip.dhcp is None:
             continue
+        ip, dhcp = dhcp_ip, dhcp_ip.dhcp
         iface = ip_interface(ip)
         v6 = iface.version == 6
-        for r in ip.dhcp.ranges:
+        for r in dhcp.ranges:
             start = str(ipaddress.ip_address(r.start or ""))
             end = str(ipaddress.ip_address(r.end or ""))
             mask = str(iface.network.prefixlen) if v6 else str(iface.netmask)
@@ -202,13 +203,13 @@ def build_config(d: NetworkDef, files: DnsmasqFiles) -> tuple[str, str, str]:
             lt = _lease_time(r.lease)
             out.append(f"{line},{lt}\n" if lt else f"{line}\n")
             nleases += _range_size(start, end)
-        if not ip.dhcp.ranges and ip.dhcp.hosts:
+        if not dhcp.ranges and dhcp.hosts:
             line = f"dhcp-range={iface.ip},static"
             out.append(f"{line},{iface.network.prefixlen}\n" if v6 else f"{line}\n")
-        hosts.extend(h for h in (_host_line(x, v6) for x in ip.dhcp.hosts) if h)
+        hosts.extend(h for h in (_host_line(x, v6) for x in dhcp.hosts) if h)
         if not v6:
             out.append("dhcp-no-override\ndhcp-authoritative\n")
-            boot = ip.dhcp.bootp
+            boot = dhcp.bootp
             if boot is not None and boot.file:
                 out.append(f"dhcp-boot={boot.file},,{boot.server}\n" if boot.server
                            else f"dhcp-boot={boot.file}\n")

@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -19,6 +20,8 @@ from virtkit.types import (
     DomainBlockInfo,
     DomainIdent,
     DomainInfo,
+    DomainInterface,
+    DomainInterfaceAddr,
     DomainStatsRecord,
     NodeInfo,
     SecurityLabel,
@@ -56,10 +59,12 @@ class QemuDriver(HypervisorDriver):
 
     name = "QEMU"
 
-    def __init__(self, node: QemuNode, uri: str) -> None:
+    def __init__(self, node: QemuNode, uri: str,
+                 on_close: list[Callable[[], None]] | None = None) -> None:
         self._node = node
         self._uri = uri
         self._closed = False
+        self._on_close = on_close or []  # the connection's other tables (network ...)
 
     def _dom(self, ident: DomainIdent) -> QemuDomain:
         return self._node.get(ident)
@@ -71,6 +76,8 @@ class QemuDriver(HypervisorDriver):
             self._closed = True
             self._node.events.drop_owner(self)
             qn.release(self._node)
+            for close in self._on_close:
+                close()
 
     def connect_get_type(self) -> str:
         return "QEMU"
@@ -262,6 +269,34 @@ class QemuDriver(HypervisorDriver):
         from virtkit.drivers.qemu import hotplug
 
         hotplug.detach(self._node, self._dom(dom), xml, flags)
+
+    def domain_interface_addresses(self, dom: DomainIdent, source: int = 0,
+                                   flags: int = 0) -> list[DomainInterface]:
+        """domifaddr: from the DHCP leases of the domain's networks (LEASE=0) or the host's
+        ARP table (ARP=2); the guest agent source (1) is not supported yet."""
+        _check_flags(flags, 0, "qemuDomainInterfaceAddresses")
+        d = self._dom(dom)
+        if not d.active:
+            raise make_error(ErrorCode.OPERATION_INVALID, _Q, "domain is not running")
+        if source not in (0, 2):
+            raise make_error(ErrorCode.ARGUMENT_UNSUPPORTED, _Q,
+                             f"argument unsupported: Unknown IP address data source {source}")
+        devices = d.definition().devices
+        out = []
+        arp = _arp_table() if source == 2 else {}
+        for iface in devices.interfaces if devices is not None else []:
+            mac = iface.mac.address.lower() if iface.mac is not None and iface.mac.address else ""
+            name = str(iface.target.dev) if iface.target is not None and iface.target.dev else "-"
+            if source == 0:
+                if iface.type != "network" or self._node.lease_lookup is None:
+                    continue
+                addrs = [DomainInterfaceAddr(x.type, x.ipaddr, x.prefix)
+                         for x in self._node.lease_lookup(mac)]
+            else:
+                addrs = [DomainInterfaceAddr(0, ip, 0) for ip in arp.get(mac, [])]
+            if addrs:
+                out.append(DomainInterface(name, mac, addrs))
+        return out
 
     def domain_get_block_info(self, dom: DomainIdent, path: str,
                               flags: int = 0) -> DomainBlockInfo:
@@ -487,6 +522,20 @@ class QemuDriver(HypervisorDriver):
     def domain_get_scheduler_parameters(self, dom: DomainIdent, flags: int = 0) -> TypedParams:
         self._dom(dom)
         return {}
+
+
+def _arp_table() -> dict[str, list[str]]:
+    """MAC -> IPv4 addresses the host's neighbour table holds (/proc/net/arp)."""
+    out: dict[str, list[str]] = {}
+    try:
+        with open("/proc/net/arp") as f:
+            for line in f.readlines()[1:]:
+                parts = line.split()
+                if len(parts) >= 4 and parts[3] != "00:00:00:00:00:00":
+                    out.setdefault(parts[3].lower(), []).append(parts[0])
+    except OSError:
+        pass
+    return out
 
 
 def _impact(d: QemuDomain, flags: int) -> tuple[bool, bool]:

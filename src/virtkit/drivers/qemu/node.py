@@ -145,6 +145,7 @@ class QemuNode:
         self.refs = 0
         # network name -> bridge, set by the connection's network driver when it has one
         self.network_resolver: netif.NetworkResolver | None = None
+        self.lease_lookup: Callable[[str], list[Any]] | None = None  # MAC -> DHCP leases
         self._next_id = 1
         paths.ensure()
         self.configs = ConfigStore(paths.config_dir, paths.autostart_dir)

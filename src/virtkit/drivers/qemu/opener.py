@@ -1,4 +1,9 @@
-"""Opening ``qemu://`` URIs: embedded in this process, or the daemon's system node."""
+"""Opening ``qemu://`` URIs: embedded in this process, or the daemon's system node.
+
+A connection gets the QEMU hypervisor table, the network driver of the same root
+(bridges, dnsmasq, nftables: its bridges are where the domains' taps go) and the
+host-interface table.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,9 @@ def open_connection(uri: Any, flags: int = 0) -> DriverTables | None:
     """``qemu:///embed?root=DIR`` here; ``qemu:///system`` only inside virtkitd (elsewhere
     the remote driver takes it to the daemon, as in libvirt). None declines the URI."""
     from virtkit.drivers.hostif import HostInterfaceDriver
+    from virtkit.drivers.network.driver import BridgeNetworkDriver
+    from virtkit.drivers.network.node import node_for as net_node_for
+    from virtkit.drivers.network.paths import NetworkPaths
     from virtkit.drivers.qemu.driver import QemuDriver
     from virtkit.drivers.qemu.node import node_for
     from virtkit.drivers.qemu.paths import QemuPaths
@@ -25,9 +33,17 @@ def open_connection(uri: Any, flags: int = 0) -> DriverTables | None:
         if not root:
             raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.QEMU,
                              "URI must be qemu:///embed?root=...")
+        net = net_node_for(NetworkPaths.embed(root))
         node = node_for(QemuPaths.embed(root))
-        return DriverTables(QemuDriver(node, str(uri)), interface=HostInterfaceDriver())
-    if path == "/system" and registry.daemon_root is not None:
+        name = str(uri)
+    elif path == "/system" and registry.daemon_root is not None:
+        net = net_node_for(NetworkPaths.system(registry.daemon_root), autostart=True)
         node = node_for(QemuPaths.system(registry.daemon_root), autostart=True)
-        return DriverTables(QemuDriver(node, "qemu:///system"), interface=HostInterfaceDriver())
-    return None
+        name = "qemu:///system"
+    else:
+        return None
+    node.network_resolver = net.bridge_for
+    node.lease_lookup = net.leases_for_mac
+    netdrv = BridgeNetworkDriver(net)
+    hv = QemuDriver(node, name, on_close=[netdrv.close])
+    return DriverTables(hv, network=netdrv, interface=HostInterfaceDriver())

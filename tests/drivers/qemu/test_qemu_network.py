@@ -1,0 +1,125 @@
+"""A real guest on a virtkit NAT network: tap on the bridge, DHCP lease, domifaddr, clean-up.
+
+All of it runs in a network namespace the test makes (bridge, nftables, dnsmasq, QEMU),
+through one embedded connection: the QEMU driver and the network driver of the same root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from qemu_e2e import tg
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[3]
+
+CHILD = r"""
+import json, os, subprocess, sys, threading, time
+import virtkit
+from pyroute2 import IPRoute
+root, kernel, initrd, cmdline = sys.argv[1:5]
+log = os.path.join(root, "n1.console")
+NET = '''<network><name>vknat</name><forward mode='nat'/><bridge name='vkbr7'/>
+<ip address='192.168.77.1' netmask='255.255.255.0'><dhcp>
+<range start='192.168.77.100' end='192.168.77.200'/></dhcp></ip></network>'''
+DOM = f'''<domain type='qemu'><name>n1</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>
+<os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+<cmdline>{cmdline}</cmdline></os><features><acpi/></features><devices>
+<interface type='network'><mac address='52:54:00:77:00:01'/><source network='vknat'/>
+<model type='virtio'/></interface>
+<serial type='pty'><log file='{log}'/></serial><console type='pty'/></devices></domain>'''
+out = {}
+conn = virtkit.open(f"qemu:///embed?root={root}")
+net = conn.define_network(NET)
+net.start()
+dom = conn.define_domain(DOM)
+dom.start()
+print("started", file=sys.stderr, flush=True)
+try:
+    deadline = time.time() + 40
+    text = ""
+    while time.time() < deadline and "VIRTKIT-GUEST-READY" not in text:
+        time.sleep(0.2)
+        text = open(log, errors="replace").read() if os.path.exists(log) else ""
+    out["ip_line"] = [l for l in text.splitlines() if "VIRTKIT-GUEST-IP" in l]
+    out["leases"] = [[x.mac, x.ipaddr] for x in net.dhcp_leases()]
+    out["domifaddr"] = [[i.name, i.hwaddr, [a.addr for a in i.addrs]]
+                        for i in dom.interface_addresses(0)]
+    print("leases", out["leases"], "domifaddr", out["domifaddr"], file=sys.stderr, flush=True)
+    con = dom.open_console()
+    buf = []
+    reader = threading.Thread(target=lambda: [buf.append(c) for c in iter(con.recv, b"")],
+                              daemon=True)
+    reader.start()
+    con.send(b"ping -c 1 -W 2 192.168.77.1 && echo PING-OK-$((40+2))\r")
+    t = time.time()
+    while b"PING-OK-42" not in b"".join(buf) and time.time() - t < 15:
+        time.sleep(0.1)
+    out["ping"] = b"PING-OK-42" in b"".join(buf)
+    con.abort()
+    with IPRoute() as ipr:
+        tap = ipr.get_links(ipr.link_lookup(ifname="vnet0")[0])[0]
+        out["tap_on_bridge"] = tap.get_attr("IFLA_MASTER") == ipr.link_lookup(ifname="vkbr7")[0]
+finally:
+    dom.destroy()
+net.destroy()
+with IPRoute() as ipr:
+    out["links_after"] = sorted(l.get_attr("IFLA_IFNAME") for l in ipr.get_links())
+out["nft_after"] = subprocess.run(["nft", "list", "tables"], capture_output=True,
+                                  text=True).stdout
+dom.undefine()
+net.undefine()
+conn.close()
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    name = f"vkn-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    try:
+        yield name
+    finally:
+        # anything still running in the namespace (a dnsmasq after a failure) goes first
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                              text=True).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def test_guest_on_a_nat_network(netns: str) -> None:
+    guest = tg.ensure_guest()
+    root = tempfile.mkdtemp(prefix="vkn-", dir="/tmp")  # dnsmasq (nobody) must traverse it
+    os.chmod(root, 0o755)
+    try:
+        r = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", CHILD, root,
+                            str(guest.kernel), str(guest.initrd), guest.cmdline],
+                           capture_output=True, text=True, timeout=150, cwd=REPO)
+        assert r.returncode == 0, r.stderr[-3000:]
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert out["ip_line"] and "192.168.77." in out["ip_line"][0], out
+    ip = out["ip_line"][0].split()[-1]
+    assert ["52:54:00:77:00:01", ip] in out["leases"]
+    assert out["domifaddr"] == [["vnet0", "52:54:00:77:00:01", [ip]]]
+    assert out["ping"] and out["tap_on_bridge"]
+    assert "vkbr7" not in out["links_after"] and "vnet0" not in out["links_after"]
+    assert "virtkit" not in out["nft_after"]
