@@ -6,6 +6,7 @@ through one embedded connection: the QEMU driver and the network driver of the s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -97,10 +98,8 @@ def netns() -> Iterator[str]:
         pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
                               text=True).stdout.split()
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
