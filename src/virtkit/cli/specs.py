@@ -583,6 +583,67 @@ GROUPS.append(
 
 GROUPS.append(
     (
+        "Network Filter",
+        "filter",
+        "nwfilter",
+        {
+            "nwfilter-define": (
+                "define or update a network filter from an XML file",
+                "Define a new network filter or update an existing one.",
+                (
+                    ("file", "DATA", "REQ", "file containing an XML network filter description"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "nwfilter-dumpxml": (
+                "network filter information in XML",
+                "Output the network filter information as an XML dump to stdout.",
+                (
+                    ("nwfilter", "DATA", "REQ", "network filter name or uuid"),
+                    ("xpath", "STRING", "", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "nwfilter-list": ("list network filters", "Returns list of network filters.", ()),
+            "nwfilter-undefine": (
+                "undefine a network filter",
+                "Undefine a given network filter.",
+                (("nwfilter", "DATA", "REQ", "network filter name or uuid"),),
+            ),
+            "nwfilter-binding-create": (
+                "create a network filter binding from an XML file",
+                "Create a new network filter binding.",
+                (
+                    ("file", "DATA", "REQ",
+                     "file containing an XML network filter binding description"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "nwfilter-binding-delete": (
+                "delete a network filter binding",
+                "Delete a given network filter binding.",
+                (("binding", "DATA", "REQ", "network filter binding port dev"),),
+            ),
+            "nwfilter-binding-dumpxml": (
+                "network filter information in XML",
+                "Output the network filter information as an XML dump to stdout.",
+                (
+                    ("binding", "DATA", "REQ", "network filter binding portdev"),
+                    ("xpath", "STRING", "", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "nwfilter-binding-list": (
+                "list network filter bindings",
+                "Returns list of network filter bindings.",
+                (),
+            ),
+        },
+    )
+)
+
+GROUPS.append(
+    (
         "Snapshot",
         "snapshot",
         "snapshot",

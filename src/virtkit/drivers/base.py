@@ -34,6 +34,7 @@ from virtkit.types import (
     NetworkIdent,
     NodeDeviceIdent,
     NodeInfo,
+    NWFilterBindingIdent,
     NWFilterIdent,
     SecretIdent,
     SecurityLabel,
@@ -763,6 +764,39 @@ class NWFilterDriver:
 
     def connect_num_of_nwfilters(self) -> int:
         raise no_support("virConnectNumOfNWFilters")
+
+    def connect_list_nwfilters(self, maxnames: int = -1) -> list[str]:
+        raise no_support("virConnectListNWFilters")
+
+    def nwfilter_lookup_by_name(self, name: str) -> NWFilterIdent:
+        raise no_support("virNWFilterLookupByName")
+
+    def nwfilter_lookup_by_uuid(self, uuid: str) -> NWFilterIdent:
+        raise no_support("virNWFilterLookupByUUID")
+
+    def nwfilter_define_xml(self, xml: str, flags: int = 0) -> NWFilterIdent:
+        raise no_support("virNWFilterDefineXMLFlags")
+
+    def nwfilter_undefine(self, ident: NWFilterIdent) -> None:
+        raise no_support("virNWFilterUndefine")
+
+    def nwfilter_get_xml_desc(self, ident: NWFilterIdent, flags: int = 0) -> str:
+        raise no_support("virNWFilterGetXMLDesc")
+
+    def connect_list_all_nwfilter_bindings(self, flags: int = 0) -> list[NWFilterBindingIdent]:
+        raise no_support("virConnectListAllNWFilterBindings")
+
+    def nwfilter_binding_lookup_by_port_dev(self, portdev: str) -> NWFilterBindingIdent:
+        raise no_support("virNWFilterBindingLookupByPortDev")
+
+    def nwfilter_binding_create_xml(self, xml: str, flags: int = 0) -> NWFilterBindingIdent:
+        raise no_support("virNWFilterBindingCreateXML")
+
+    def nwfilter_binding_delete(self, ident: NWFilterBindingIdent) -> None:
+        raise no_support("virNWFilterBindingDelete")
+
+    def nwfilter_binding_get_xml_desc(self, ident: NWFilterBindingIdent, flags: int = 0) -> str:
+        raise no_support("virNWFilterBindingGetXMLDesc")
 
 
 class DriverTables:

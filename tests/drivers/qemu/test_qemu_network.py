@@ -1,4 +1,5 @@
-"""A real guest on a virtkit NAT network: tap on the bridge, DHCP lease, domifaddr, clean-up.
+"""A real guest on a virtkit NAT network: tap on the bridge, nwfilter on the tap, DHCP lease,
+domifaddr, clean-up.
 
 All of it runs in a network namespace the test makes (bridge, nftables, dnsmasq, QEMU),
 through one embedded connection: the QEMU driver and the network driver of the same root.
@@ -38,7 +39,7 @@ DOM = f'''<domain type='qemu'><name>n1</name><memory unit='MiB'>256</memory><vcp
 <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
 <cmdline>{cmdline}</cmdline></os><features><acpi/></features><devices>
 <interface type='network'><mac address='52:54:00:77:00:01'/><source network='vknat'/>
-<model type='virtio'/></interface>
+<model type='virtio'/><filterref filter='no-mac-spoofing'/></interface>
 <serial type='pty'><log file='{log}'/></serial><console type='pty'/></devices></domain>'''
 out = {}
 conn = virtkit.open(f"qemu:///embed?root={root}")
@@ -68,6 +69,10 @@ try:
     while b"PING-OK-42" not in b"".join(buf) and time.time() - t < 15:
         time.sleep(0.1)
     out["ping"] = b"PING-OK-42" in b"".join(buf)
+    out["bindings"] = [[b.portdev, b.filtername]
+                       for b in conn.tables.nwfilter.connect_list_all_nwfilter_bindings()]
+    out["nft_filter"] = "virtkit_nwfilter" in subprocess.run(
+        ["nft", "list", "tables"], capture_output=True, text=True).stdout
     con.abort()
     with IPRoute() as ipr:
         tap = ipr.get_links(ipr.link_lookup(ifname="vnet0")[0])[0]
@@ -79,6 +84,7 @@ with IPRoute() as ipr:
     out["links_after"] = sorted(l.get_attr("IFLA_IFNAME") for l in ipr.get_links())
 out["nft_after"] = subprocess.run(["nft", "list", "tables"], capture_output=True,
                                   text=True).stdout
+out["bindings_after"] = len(conn.tables.nwfilter.connect_list_all_nwfilter_bindings())
 dom.undefine()
 net.undefine()
 conn.close()
@@ -122,3 +128,6 @@ def test_guest_on_a_nat_network(netns: str) -> None:
     assert out["ping"] and out["tap_on_bridge"]
     assert "vkbr7" not in out["links_after"] and "vnet0" not in out["links_after"]
     assert "virtkit" not in out["nft_after"]
+    # <filterref>: its rules sat on the tap while the guest ran (and let DHCP and ping through)
+    assert out["bindings"] == [["vnet0", "no-mac-spoofing"]] and out["nft_filter"]
+    assert out["bindings_after"] == 0

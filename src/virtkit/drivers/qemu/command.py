@@ -69,7 +69,14 @@ from virtkit.conf.dev_misc import (
     Panic,
     Watchdog,
 )
-from virtkit.conf.dev_net import Interface, InterfaceModel, InterfaceSource, InterfaceTarget, Mac
+from virtkit.conf.dev_net import (
+    FilterRef,
+    Interface,
+    InterfaceModel,
+    InterfaceSource,
+    InterfaceTarget,
+    Mac,
+)
 from virtkit.conf.devices import Devices
 from virtkit.conf.domain import DomainDef
 from virtkit.conf.domain_features import Apic, Feature, Features, Smm
@@ -319,7 +326,8 @@ _ALLOWED: dict[type[XmlModel], frozenset[str] | None] = {
     ControllerModel: _ALL,
     ControllerTarget: frozenset({"chassis", "port"}),
     Interface: frozenset({"type", "mac", "source", "target", "model", "boot", "alias",
-                          "address", "mtu"}),
+                          "address", "mtu", "filterref"}),
+    FilterRef: _ALL,  # instantiated on the tap by the nwfilter driver, not by QEMU
     Mtu: frozenset({"size"}),
     Mac: frozenset({"address"}),
     InterfaceSource: frozenset({"network", "bridge", "portid"}),

@@ -146,6 +146,7 @@ class QemuNode:
         # network name -> bridge, set by the connection's network driver when it has one
         self.network_resolver: netif.NetworkResolver | None = None
         self.lease_lookup: Callable[[str], list[Any]] | None = None  # MAC -> DHCP leases
+        self.nwfilter: Any = None  # the nwfilter driver instantiating <filterref>s on taps
         self._next_id = 1
         paths.ensure()
         self.configs = ConfigStore(paths.config_dir, paths.autostart_dir)
@@ -408,6 +409,14 @@ class QemuNode:
             os.makedirs(run_dir, mode=0o700, exist_ok=True)
             self._allocate_vnc_ports(definition)
             taps = netif.prepare_taps(definition, self.network_resolver)
+            if self.nwfilter is not None:
+                try:  # <filterref> on an interface: its rules on the tap before QEMU runs
+                    from virtkit.drivers.nwfilter import hook
+
+                    hook.instantiate(self.nwfilter, definition)
+                except VirtError:
+                    netif.delete_taps(taps)
+                    raise
             ctx = self._context(dom.name, dom_id, run_dir,
                                 incoming="defer" if image is not None else None)
             if definition.devices is not None and definition.devices.emulator:
@@ -417,6 +426,7 @@ class QemuNode:
                 _prepare_nvram(definition, ctx)
             except VirtError:
                 shutil.rmtree(run_dir, ignore_errors=True)
+                self._teardown_filters(taps)
                 netif.delete_taps(taps)
                 raise
             proc = None
@@ -456,6 +466,7 @@ class QemuNode:
                     proc.kill()
                     _gone_within(proc, 10)
                 shutil.rmtree(run_dir, ignore_errors=True)
+                self._teardown_filters(taps)
                 netif.delete_taps(taps)
                 with self.lock:
                     if dom.proc is proc:
@@ -824,9 +835,16 @@ class QemuNode:
             self._clear_run(dom)
             dom.state, dom.reason = SHUTOFF, reason
             self._forget_run(dom, run_dir)
+            self._teardown_filters(taps)
             netif.delete_taps(taps)
             if dom.persistent is None:
                 self._remove(dom)
+
+    def _teardown_filters(self, taps: list[str]) -> None:
+        if self.nwfilter is not None and taps:
+            from virtkit.drivers.nwfilter import hook
+
+            hook.teardown(self.nwfilter, taps)
 
     def _clear_run(self, dom: QemuDomain) -> None:
         if dom.mon is not None:

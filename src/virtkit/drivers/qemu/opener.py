@@ -7,6 +7,7 @@ host-interface table.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from virtkit.drivers import registry
@@ -44,6 +45,22 @@ def open_connection(uri: Any, flags: int = 0) -> DriverTables | None:
         return None
     node.network_resolver = net.bridge_for
     node.lease_lookup = net.leases_for_mac
+    node.nwfilter = nwfilter = _nwfilter_for(node.paths.root)
     netdrv = BridgeNetworkDriver(net)
     hv = QemuDriver(node, name, on_close=[netdrv.close])
-    return DriverTables(hv, network=netdrv, interface=HostInterfaceDriver())
+    return DriverTables(hv, network=netdrv, interface=HostInterfaceDriver(), nwfilter=nwfilter)
+
+
+_nwfilters: dict[str, Any] = {}
+_nwfilters_lock = threading.Lock()
+
+
+def _nwfilter_for(root: str) -> Any:
+    """One nwfilter driver per root in a process: bindings are node state."""
+    from virtkit.drivers.nwfilter import NWFilterDriverImpl
+
+    with _nwfilters_lock:
+        driver = _nwfilters.get(root)
+        if driver is None:
+            driver = _nwfilters[root] = NWFilterDriverImpl(root=root)
+        return driver
