@@ -977,3 +977,49 @@ GROUPS.append(
         },
     )
 )
+
+GROUPS.append(
+    (
+        "Network Ports",
+        "net-port",
+        "netport",
+        {
+            "net-port-list": (
+                "list network ports",
+                "Returns list of network ports.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("uuid", "BOOL", "", "list uuid's only"),
+                    ("table", "BOOL", "", "list table (default)"),
+                ),
+            ),
+            "net-port-create": (
+                "create a network port from an XML file",
+                "Create a network port.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("file", "DATA", "REQ", "file containing an XML network port description"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "net-port-dumpxml": (
+                "network port information in XML",
+                "Output the network port information as an XML dump to stdout.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("port", "DATA", "REQ", "port UUID"),
+                    ("xpath", "STRING", "REQ_OPT", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "net-port-delete": (
+                "delete the specified network port",
+                "Delete the specified network port.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("port", "DATA", "REQ", "port UUID"),
+                ),
+            ),
+        },
+    )
+)

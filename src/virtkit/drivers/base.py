@@ -32,6 +32,7 @@ from virtkit.types import (
     InterfaceIdent,
     NetworkDHCPLease,
     NetworkIdent,
+    NetworkPortIdent,
     NodeDeviceIdent,
     NodeInfo,
     NWFilterBindingIdent,
@@ -560,6 +561,33 @@ class NetworkDriver:
 
     def connect_network_event_deregister_any(self, callback_id: int) -> None:
         raise no_support("virConnectNetworkEventDeregisterAny")
+
+    def network_list_all_ports(
+        self, network: NetworkIdent, flags: int = 0
+    ) -> list[NetworkPortIdent]:
+        raise no_support("virNetworkListAllPorts")
+
+    def network_port_lookup_by_uuid(self, network: NetworkIdent, uuid: str) -> NetworkPortIdent:
+        raise no_support("virNetworkPortLookupByUUID")
+
+    def network_port_create_xml(
+        self, network: NetworkIdent, xml: str, flags: int = 0
+    ) -> NetworkPortIdent:
+        raise no_support("virNetworkPortCreateXML")
+
+    def network_port_get_parameters(self, port: NetworkPortIdent, flags: int = 0) -> TypedParams:
+        raise no_support("virNetworkPortGetParameters")
+
+    def network_port_set_parameters(
+        self, port: NetworkPortIdent, params: TypedParams, flags: int = 0
+    ) -> None:
+        raise no_support("virNetworkPortSetParameters")
+
+    def network_port_get_xml_desc(self, port: NetworkPortIdent, flags: int = 0) -> str:
+        raise no_support("virNetworkPortGetXMLDesc")
+
+    def network_port_delete(self, port: NetworkPortIdent, flags: int = 0) -> None:
+        raise no_support("virNetworkPortDelete")
 
 
 class StorageDriver:

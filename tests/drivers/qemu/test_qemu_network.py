@@ -40,6 +40,7 @@ DOM = f'''<domain type='qemu'><name>n1</name><memory unit='MiB'>256</memory><vcp
 <cmdline>{cmdline}</cmdline></os><features><acpi/></features><devices>
 <interface type='network'><mac address='52:54:00:77:00:01'/><source network='vknat'/>
 <model type='virtio'/><filterref filter='no-mac-spoofing'/></interface>
+<controller type='pci' model='pcie-root-port'/><controller type='pci' model='pcie-root-port'/>
 <serial type='pty'><log file='{log}'/></serial><console type='pty'/></devices></domain>'''
 out = {}
 conn = virtkit.open(f"qemu:///embed?root={root}")
@@ -69,6 +70,16 @@ try:
     while b"PING-OK-42" not in b"".join(buf) and time.time() - t < 15:
         time.sleep(0.1)
     out["ping"] = b"PING-OK-42" in b"".join(buf)
+    st = dom.interface_stats("vnet0")
+    out["ifstat"] = [st.rx_bytes, st.tx_bytes]
+    nic = ("<interface type='network'><mac address='52:54:00:77:00:02'/>"
+           "<source network='vknat'/><model type='virtio'/></interface>")
+    dom.attach_device(nic, 1)
+    with IPRoute() as ipr:
+        out["hotplug_tap"] = bool(ipr.link_lookup(ifname="vnet1"))
+    dom.detach_device(nic, 1)
+    with IPRoute() as ipr:
+        out["hotplug_tap_after"] = bool(ipr.link_lookup(ifname="vnet1"))
     out["bindings"] = [[b.portdev, b.filtername]
                        for b in conn.tables.nwfilter.connect_list_all_nwfilter_bindings()]
     out["nft_filter"] = "virtkit_nwfilter" in subprocess.run(
@@ -131,3 +142,6 @@ def test_guest_on_a_nat_network(netns: str) -> None:
     # <filterref>: its rules sat on the tap while the guest ran (and let DHCP and ping through)
     assert out["bindings"] == [["vnet0", "no-mac-spoofing"]] and out["nft_filter"]
     assert out["bindings_after"] == 0
+    rx, tx = out["ifstat"]
+    assert rx > 0 and tx > 0  # DHCP and ping went through the tap
+    assert out["hotplug_tap"] and not out["hotplug_tap_after"]

@@ -6,7 +6,7 @@ from virtkit.drivers.base import NetworkDriver, NetworkEventCallback
 from virtkit.drivers.network import node as nn
 from virtkit.drivers.network.node import NetworkNode
 from virtkit.errors import ErrorCode, ErrorDomain, invalid_flags, make_error
-from virtkit.types import NetworkDHCPLease, NetworkIdent
+from virtkit.types import NetworkDHCPLease, NetworkIdent, NetworkPortIdent, TypedParams
 
 __all__ = ["BridgeNetworkDriver"]
 
@@ -110,6 +110,41 @@ class BridgeNetworkDriver(NetworkDriver):
     ) -> list[NetworkDHCPLease]:
         _check_flags(flags, 0, "networkGetDHCPLeases")
         return self.node.dhcp_leases(net, mac)
+
+    # ------------------------------------------------------------ ports
+
+    def network_list_all_ports(
+        self, network: NetworkIdent, flags: int = 0
+    ) -> list[NetworkPortIdent]:
+        _check_flags(flags, 0, "networkListAllPorts")
+        return self.node.port_list(network)
+
+    def network_port_lookup_by_uuid(self, network: NetworkIdent, uuid: str) -> NetworkPortIdent:
+        return self.node.port_lookup(network, uuid)
+
+    def network_port_create_xml(
+        self, network: NetworkIdent, xml: str, flags: int = 0
+    ) -> NetworkPortIdent:
+        _check_flags(flags, 3, "networkPortCreateXML")  # RECLAIM | VALIDATE
+        return self.node.port_create(network, xml, flags)
+
+    def network_port_get_xml_desc(self, port: NetworkPortIdent, flags: int = 0) -> str:
+        _check_flags(flags, 0, "networkPortGetXMLDesc")
+        return self.node.port_xml(port)
+
+    def network_port_delete(self, port: NetworkPortIdent, flags: int = 0) -> None:
+        _check_flags(flags, 0, "networkPortDelete")
+        self.node.port_delete(port)
+
+    def network_port_get_parameters(self, port: NetworkPortIdent, flags: int = 0) -> TypedParams:
+        _check_flags(flags, 0, "networkPortGetParameters")
+        return self.node.port_parameters(port)
+
+    def network_port_set_parameters(
+        self, port: NetworkPortIdent, params: TypedParams, flags: int = 0
+    ) -> None:
+        _check_flags(flags, 0, "networkPortSetParameters")
+        self.node.port_set_parameters(port, params)
 
     # ------------------------------------------------------------ events
 

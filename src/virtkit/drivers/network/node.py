@@ -20,15 +20,18 @@ import threading
 import time
 from collections.abc import Iterator
 
+from virtkit.conf.common import parse_uuid
 from virtkit.conf.network import Mac, NetworkDef, validate_network_def
+from virtkit.conf.networkport import NetworkPortDef, PortPlug, RxFilters
 from virtkit.drivers.eventbus import EventBus
 from virtkit.drivers.network import bridge as br
 from virtkit.drivers.network import dnsmasq, firewall, update
 from virtkit.drivers.network.paths import NetworkPaths
+from virtkit.drivers.network.ports import PortFiles
 from virtkit.drivers.network.state import NetworkStatus, StatusFiles
 from virtkit.drivers.qemu.status import ConfigStore, check_name
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
-from virtkit.types import NetworkDHCPLease, NetworkIdent
+from virtkit.types import NetworkDHCPLease, NetworkIdent, NetworkPortIdent, TypedParams
 
 __all__ = ["NetObj", "NetworkNode", "node_for"]
 
@@ -41,6 +44,14 @@ MAX_BRIDGE_ID = 256
 _XML_INACTIVE = 1
 _UPDATE_LIVE, _UPDATE_CONFIG = 1, 2
 _IFNAME_BAD = re.compile(r"[/:\s]")
+_PORT_RECLAIM = 1  # VIR_NETWORK_PORT_CREATE_RECLAIM
+# virNetworkPort{Get,Set}Parameters names -> (element, attribute) of the port's <bandwidth>
+_BANDWIDTH_PARAMS = (
+    ("inbound.average", "inbound", "average"), ("inbound.peak", "inbound", "peak"),
+    ("inbound.floor", "inbound", "floor"), ("inbound.burst", "inbound", "burst"),
+    ("outbound.average", "outbound", "average"), ("outbound.peak", "outbound", "peak"),
+    ("outbound.burst", "outbound", "burst"),
+)
 
 
 def _err(code: int, detail: str) -> VirtError:
@@ -62,6 +73,8 @@ class NetObj:
         self.live: NetworkDef | None = None
         self.status: NetworkStatus | None = None
         self.autostart = False
+        # uuid -> port, while active (persisted under STATUS_DIR/NAME/ports)
+        self.ports: dict[str, NetworkPortDef] = {}
 
     @property
     def active(self) -> bool:
@@ -264,6 +277,7 @@ class NetworkNode:
             except VirtError as exc:
                 log.error("network %s: cannot restart dnsmasq: %s", st.name, exc)
                 st.dnsmasq_pid = None
+        obj.ports = {p.uuid or "": p for p in self._port_files(obj).load_all()}
         if st.firewall and st.bridge and not firewall.list_rules(st.bridge):
             try:
                 firewall.add_rules(live)
@@ -413,6 +427,8 @@ class NetworkNode:
     def _start(self, obj: NetObj, d: NetworkDef) -> None:
         """networkStartNetwork: bring up the parts in order, undo them on failure."""
         st = NetworkStatus(name=obj.name, network_xml="", bridge=d.bridge_name)
+        self._port_files(obj).delete_all()  # virNetworkObjDeleteAllPorts
+        obj.ports = {}
         try:
             if d.has_bridge():
                 self._start_virtual(d, st)
@@ -469,6 +485,8 @@ class NetworkNode:
         """Stop ``obj``: remove its parts and status; forget it when transient."""
         if obj.status is not None:
             self._teardown_parts(obj.name, obj.status)
+        self._port_files(obj).delete_all()
+        obj.ports = {}
         self.statuses.delete(obj.name)
         obj.live = obj.status = None
         if not obj.persistent:
@@ -486,7 +504,11 @@ class NetworkNode:
 
     def xml_desc(self, ident: NetworkIdent, flags: int = 0) -> str:
         with self.lock:
-            return self.lookup(ident).definition(bool(flags & _XML_INACTIVE)).to_xml()
+            d = self.lookup(ident).definition(bool(flags & _XML_INACTIVE))
+            if flags & _XML_INACTIVE and d.connections is not None:
+                d = d.copy()
+                d.connections = None  # libvirt writes the count for the live XML only
+            return d.to_xml()
 
     def bridge_name(self, ident: NetworkIdent) -> str:
         with self.lock:
@@ -611,6 +633,264 @@ class NetworkNode:
                 raise _unsupported(f"attaching to <forward mode='{obj.live.forward_mode}'>",
                                    name)
             return bridge
+
+    # ------------------------------------------------------------ ports (virNetworkPort*)
+
+    def _port_files(self, obj: NetObj) -> PortFiles:
+        return PortFiles(self.paths.status_dir, obj.name)
+
+    @staticmethod
+    def _require_active(obj: NetObj) -> NetworkDef:
+        if obj.live is None:
+            raise _err(ErrorCode.OPERATION_INVALID, f"network '{obj.name}' is not active")
+        return obj.live
+
+    @staticmethod
+    def _find_port(obj: NetObj, uuid: str) -> NetworkPortDef:
+        """virNetworkObjLookupPort."""
+        canon = parse_uuid(uuid) or uuid
+        port = obj.ports.get(canon)
+        if port is None:
+            raise _err(ErrorCode.NO_NETWORK_PORT, f"Network port with UUID {canon} does not exist")
+        return port
+
+    def _port_obj(self, port: NetworkPortIdent) -> tuple[NetObj, NetworkPortDef]:
+        obj = self.lookup(port.network)
+        found = self._find_port(obj, port.uuid)
+        self._require_active(obj)
+        return obj, found
+
+    def _sync_connections(self, obj: NetObj) -> None:
+        """Keep ``<network connections=N>`` of the live XML (and its status) current."""
+        live = obj.live
+        if live is None or obj.status is None:
+            return
+        count = len(obj.ports)
+        live.connections = str(count) if count else None
+        obj.status.network_xml = live.to_xml()
+        with contextlib.suppress(VirtError):
+            self.statuses.save(obj.status)
+
+    def _allocate_port(self, d: NetworkDef, port: NetworkPortDef) -> None:
+        """networkAllocatePort for virtkit's modes: inherit from the portgroup and the
+        network, then fill in the ``<plug>``."""
+        name = d.name or ""
+        group = next((pg for pg in d.portgroups
+                      if (pg.name == port.group if port.group else pg.default == "yes")), None)
+        if port.rxfilters is None or port.rxfilters.trustGuest is None:
+            trust = (group.trustGuestRxFilters if group is not None else None) \
+                or d.trustGuestRxFilters
+            if trust:
+                port.rxfilters = RxFilters(trustGuest=trust)
+        if (port.port is None or port.port.isolated is None) and d.port is not None \
+                and d.port.isolated:
+            port.port = d.port.copy()
+        mode = d.forward_mode
+        vport = port.virtualport.type if port.virtualport is not None else None
+        if mode == "bridge":
+            if vport is not None and vport != "openvswitch":
+                raise _err(ErrorCode.CONFIG_UNSUPPORTED,
+                           f"<virtualport type='{vport}'> not supported for network "
+                           f"'{name}' which uses a bridge device")
+            if vport is not None:
+                raise _unsupported("<virtualport type='openvswitch'> on a port", name)
+            kind = "bridge"
+        else:
+            if vport is not None:
+                raise _err(ErrorCode.CONFIG_UNSUPPORTED,
+                           f"<virtualport type='{vport}'> not supported for network "
+                           f"'{name}' which uses IP forwarding")
+            kind = "network"
+        mgr = d.bridge.macTableManager if d.bridge is not None else None
+        port.plug = PortPlug(type=kind, bridge=d.bridge_name or "",
+                             macTableManager=mgr if mgr in ("kernel", "libvirt") else None)
+        inbound = port.bandwidth.inbound if port.bandwidth is not None else None
+        if inbound is not None and inbound.floor not in (None, "", "0"):
+            # networkCheckBandwidth: virtkit's networks never have inbound QoS.
+            detail = ("'floor' is only supported for interface type 'network' with forward "
+                      "type 'nat', 'route', 'open' or none" if mode == "bridge"
+                      else f"network '{name}' has no inbound QoS set")
+            raise _err(ErrorCode.OPERATION_UNSUPPORTED,
+                       f"Invalid use of 'floor' on interface with MAC address "
+                       f"{port.mac_address} - {detail}")
+
+    @staticmethod
+    def _notify_port(d: NetworkDef, port: NetworkPortDef) -> None:
+        """networkNotifyPort: a port that was plugged before (a running domain's)."""
+        name, kind = d.name or "", port.plug_type
+        if kind in ("network", "bridge"):
+            if not d.bridge_name:
+                raise _err(ErrorCode.INTERNAL_ERROR,
+                           "Unexpectedly got a network port without a network bridge")
+        elif kind == "direct":
+            assert port.plug is not None
+            raise _err(ErrorCode.INTERNAL_ERROR,
+                       f"network '{name}' doesn't have dev='{port.plug.dev}' "
+                       f"in use by network port '{port.uuid}'")
+        else:
+            assert port.plug is not None and port.plug.address is not None
+            a = port.plug.address
+            pci = f"{int(a.domain or '0', 16):04x}:{int(a.bus or '0', 16):02x}:" \
+                  f"{int(a.slot or '0', 16):02x}.{int(a.function or '0', 16):x}"
+            raise _err(ErrorCode.INTERNAL_ERROR,
+                       f"network '{name}' doesn't have PCI device {pci} in use by network port")
+
+    def _add_port(self, obj: NetObj, port: NetworkPortDef, reclaim: bool) -> NetworkPortDef:
+        """Check, plug and record ``port`` on the active network ``obj``."""
+        d = self._require_active(obj)
+        unknown = port.unknown_paths()
+        if unknown:
+            raise _err(ErrorCode.CONFIG_UNSUPPORTED,
+                       f"unsupported configuration: {unknown[0]} in network port")
+        if port.plug_type == "none":
+            if reclaim:
+                raise _err(ErrorCode.INVALID_ARG, "Port reclaim requested but plug type is none")
+            self._allocate_port(d, port)
+        else:
+            if not reclaim:
+                raise _err(ErrorCode.INVALID_ARG,
+                           "Port reclaim not requested but plug type is not none")
+            self._notify_port(d, port)
+        uuid = port.uuid or ""
+        if uuid in obj.ports:
+            raise _err(ErrorCode.NETWORK_PORT_EXIST,
+                       f"Network port with UUID {uuid} already exists")
+        self._port_files(obj).save(port)
+        obj.ports[uuid] = port
+        self._sync_connections(obj)
+        return port
+
+    def port_create(self, ident: NetworkIdent, xml: str, flags: int = 0) -> NetworkPortIdent:
+        """virNetworkPortCreateXML."""
+        with self.lock:
+            obj = self.lookup(ident)
+            port = NetworkPortDef.from_xml(xml)
+            self._add_port(obj, port, bool(flags & _PORT_RECLAIM))
+            return NetworkPortIdent(obj.ident, port.uuid or "")
+
+    def port_list(self, ident: NetworkIdent) -> list[NetworkPortIdent]:
+        """virNetworkListAllPorts (in UUID order)."""
+        with self.lock:
+            obj = self.lookup(ident)
+            self._require_active(obj)
+            return [NetworkPortIdent(obj.ident, u) for u in sorted(obj.ports)]
+
+    def port_lookup(self, ident: NetworkIdent, uuid: str) -> NetworkPortIdent:
+        """virNetworkPortLookupByUUID."""
+        with self.lock:
+            obj = self.lookup(ident)
+            port = self._find_port(obj, uuid)
+            self._require_active(obj)
+            return NetworkPortIdent(obj.ident, port.uuid or "")
+
+    def port_xml(self, port: NetworkPortIdent) -> str:
+        """virNetworkPortGetXMLDesc."""
+        with self.lock:
+            return self._port_obj(port)[1].to_xml()
+
+    def port_delete(self, port: NetworkPortIdent) -> None:
+        """virNetworkPortDelete."""
+        with self.lock:
+            obj, found = self._port_obj(port)
+            self._port_files(obj).delete(found.uuid or "")
+            del obj.ports[found.uuid or ""]
+            self._sync_connections(obj)
+
+    def port_parameters(self, port: NetworkPortIdent) -> TypedParams:
+        """virNetworkPortGetParameters: the port's bandwidth (all seven or none per direction)."""
+        with self.lock:
+            bw = self._port_obj(port)[1].bandwidth
+        out: TypedParams = {}
+        for pname, direction, field in _BANDWIDTH_PARAMS:
+            rate = getattr(bw, direction) if bw is not None else None
+            if rate is not None:
+                out[pname] = int(getattr(rate, field) or 0)
+        return out
+
+    def port_set_parameters(self, port: NetworkPortIdent, params: TypedParams) -> None:
+        """virNetworkPortSetParameters: replace the port's bandwidth.
+
+        The network side only accounts 'floor' (virtkit's networks have no QoS, so a
+        floor is refused); shaping the guest's tap is the hypervisor driver's job.
+        """
+        from virtkit.conf.netdev import Bandwidth, BandwidthRate
+
+        values: dict[tuple[str, str], int] = {}
+        for pname, direction, field in _BANDWIDTH_PARAMS:
+            if pname in params:
+                value = params[pname]
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise _err(ErrorCode.INVALID_ARG,
+                               f"invalid value for parameter '{pname}': {value!r}")
+                values[(direction, field)] = value
+        with self.lock:
+            obj, found = self._port_obj(port)
+            bw = Bandwidth(classID=found.bandwidth.classID if found.bandwidth else None)
+            for direction, keep in (("inbound", ("average", "floor")), ("outbound", ("average",))):
+                if any(values.get((direction, k)) for k in keep):
+                    rate = BandwidthRate()
+                    for (dname, field), v in values.items():
+                        if dname == direction and v:
+                            setattr(rate, field, str(v))
+                    setattr(bw, direction, rate)
+            if bw.inbound is not None and bw.inbound.floor:
+                d = self._require_active(obj)
+                raise _err(ErrorCode.OPERATION_UNSUPPORTED,
+                           f"Invalid use of 'floor' on interface with MAC address "
+                           f"{found.mac_address} - network '{d.name}' has no inbound QoS set")
+            updated = found.copy()
+            updated.bandwidth = bw if (bw.inbound or bw.outbound) else None
+            self._port_files(obj).save(updated)
+            obj.ports[updated.uuid or ""] = updated
+
+    # ---- for hypervisor drivers: a guest interface's port
+
+    def port_allocate(self, network: str, port: NetworkPortDef) -> NetworkPortDef:
+        """Plug a new guest interface into the active network ``network``.
+
+        ``port`` has no ``<plug>`` (see :meth:`NetworkPortDef.build`); the returned copy
+        has it filled in (``<plug type='network' bridge='virbr0'/>``). Raises
+        VIR_ERR_NETWORK_PORT_EXIST when the UUID is taken.
+        """
+        with self.lock:
+            obj = self.get(network)
+            return self._add_port(obj, port.copy(), reclaim=False).copy()
+
+    def plug_interface(self, network: str, owner_name: str, owner_uuid: str, mac: str, *,
+                       portgroup: str | None = None,
+                       port_uuid: str | None = None) -> NetworkPortDef:
+        """A new port for a guest interface ``<source network=NETWORK>``: the returned port
+        has the ``uuid`` to record as ``<source portid>`` and ``plug.bridge`` for the tap."""
+        from virtkit.conf.common import new_uuid
+
+        port = NetworkPortDef.build(port_uuid or new_uuid(), owner_name, owner_uuid, mac,
+                                    group=portgroup)
+        return self.port_allocate(network, port)
+
+    def port_reclaim(self, network: str, port: NetworkPortDef) -> NetworkPortDef:
+        """A running guest's existing port (daemon restart): keep it, or record it again
+        when the network lost it (the network was restarted meanwhile)."""
+        with self.lock:
+            obj = self.get(network)
+            self._require_active(obj)
+            existing = obj.ports.get(port.uuid or "")
+            if existing is not None:
+                return existing.copy()
+            return self._add_port(obj, port.copy(), reclaim=True).copy()
+
+    def port_release(self, network: str, uuid: str) -> None:
+        """A guest interface went away: delete its port. Silent when the network or the
+        port is already gone (the network was stopped, or undefined)."""
+        with self.lock:
+            obj = self.by_name.get(network)
+            if obj is None or obj.live is None:
+                return
+            port = obj.ports.pop(parse_uuid(uuid) or uuid, None)
+            if port is None:
+                return
+            with contextlib.suppress(VirtError):
+                self._port_files(obj).delete(port.uuid or "")
+            self._sync_connections(obj)
 
 
 def _mask_len(netmask: str | None) -> int:

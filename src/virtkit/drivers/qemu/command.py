@@ -1221,6 +1221,17 @@ class _Builder:
 
     def implicit_controllers(self) -> None:
         dev = self.dev
+        # PCI controllers without an index (virt-install writes root ports so) get the next
+        # free ones after the root, as libvirt's post-parse gives them
+        used = {_int(c.index, "index") for c in dev.controllers
+                if c.type == "pci" and c.index is not None}
+        for c in dev.controllers:
+            if c.type == "pci" and c.index is None and c.model not in ("pci-root", "pcie-root"):
+                idx = 1
+                while idx in used:
+                    idx += 1
+                c.index = str(idx)
+                used.add(idx)
         have = {(c.type, c.index or "0") for c in dev.controllers}
 
         def need(kind: str, index: int, model: str | None = None) -> None:

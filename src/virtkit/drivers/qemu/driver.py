@@ -22,6 +22,7 @@ from virtkit.types import (
     DomainInfo,
     DomainInterface,
     DomainInterfaceAddr,
+    DomainInterfaceStats,
     DomainStatsRecord,
     NodeInfo,
     SecurityLabel,
@@ -269,6 +270,25 @@ class QemuDriver(HypervisorDriver):
         from virtkit.drivers.qemu import hotplug
 
         hotplug.detach(self._node, self._dom(dom), xml, flags)
+
+    def domain_interface_stats(self, dom: DomainIdent, device: str) -> DomainInterfaceStats:
+        """domifstat: the counters of the interface's tap (named, or found by MAC), as the
+        guest sees them (the host's rx is the guest's tx, as libvirt swaps them)."""
+        from virtkit.drivers.qemu.stats import _net_dev
+
+        d = self._dom(dom)
+        if not d.active:
+            raise make_error(ErrorCode.OPERATION_INVALID, _Q, "domain is not running")
+        devices = d.definition().devices
+        for iface in devices.interfaces if devices is not None else []:
+            tap = str(iface.target.dev) if iface.target is not None and iface.target.dev else None
+            mac = iface.mac.address.lower() if iface.mac is not None and iface.mac.address else None
+            if tap and device in (tap, mac):
+                c = _net_dev().get(tap)
+                if c is not None and len(c) >= 12:
+                    return DomainInterfaceStats(c[8], c[9], c[10], c[11], c[0], c[1], c[2], c[3])
+        raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
+                         f"'{device}' is not a known interface")
 
     def domain_interface_addresses(self, dom: DomainIdent, source: int = 0,
                                    flags: int = 0) -> list[DomainInterface]:

@@ -10,11 +10,12 @@ then remove the backend. ``flags`` are libvirt's: CURRENT=0, LIVE=1, CONFIG=2.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
 from virtkit.conf.devices import device_from_xml
-from virtkit.drivers.qemu import command
+from virtkit.drivers.qemu import command, netif
 from virtkit.drivers.qemu.defs import copy_def
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
@@ -50,6 +51,18 @@ def _kind(xml: str) -> tuple[str, Any]:
         raise _err(ErrorCode.OPERATION_UNSUPPORTED,
                    f"live attach of device '{kind}' is not supported")
     return kind, dev
+
+
+class _Holder:
+    """A one-interface stand-in for a definition (what netif and the nwfilter hook read)."""
+
+    def __init__(self, iface: Any, name: str | None = None, uuid: str | None = None) -> None:
+        from virtkit.conf.devices import Devices
+
+        self.devices = Devices()
+        self.devices.interfaces.append(iface)
+        self.name = name
+        self.uuid = uuid
 
 
 def _devices(d: Any) -> Any:
@@ -133,11 +146,27 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
         while f"net{n}" in used:
             n += 1
         alias, netdev = f"net{n}", f"hostnet{n}"
-        mon.execute("netdev_add", command.net_netdev_args(dev, netdev))
+        if dev.mac is None or not dev.mac.address:
+            from virtkit.conf.dev_net import Mac
+
+            dev.mac = dev.mac or Mac()
+            dev.mac.address = "52:54:00:" + ":".join(f"{b:02x}" for b in os.urandom(3))
+        holder = _Holder(dev)  # a tap (on its bridge) first, as at start
+        taps = netif.prepare_taps(holder, node.network_resolver)
         try:
-            mon.execute("device_add", command.net_device_args(dev, alias, netdev, family))
+            if node.nwfilter is not None:
+                from virtkit.drivers.nwfilter import hook
+
+                hook.instantiate(node.nwfilter, _Holder(dev, d.name, d.uuid))
+            mon.execute("netdev_add", command.net_netdev_args(dev, netdev))
+            try:
+                mon.execute("device_add", command.net_device_args(dev, alias, netdev, family))
+            except VirtError:
+                mon.execute("netdev_del", {"id": netdev})
+                raise
         except VirtError:
-            mon.execute("netdev_del", {"id": netdev})
+            node._teardown_filters(taps)
+            netif.delete_taps(taps)
             raise
         command._set_alias(dev, alias)
         _devices(d).interfaces.append(dev)
@@ -211,5 +240,9 @@ def _detach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
         if netdev:
             with contextlib.suppress(VirtError):
                 mon.execute("netdev_del", {"id": netdev})
+    if kind == "interface":
+        taps = netif.taps_of(_Holder(found))
+        node._teardown_filters(taps)
+        netif.delete_taps(taps)
     if cmd is not None:
         cmd.aliases.pop(alias, None)
