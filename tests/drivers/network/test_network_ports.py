@@ -190,6 +190,9 @@ def test_hypervisor_helpers_and_bridge_mode(hostns: DriverNS) -> None:
                                 portgroup='nope')
         out['plugged'] = [len(q.uuid), q.plug.bridge, q.owner_name, q.group]
         node.port_release('pnet', q.uuid)
+        r = node.reclaim_interface('pnet', q.uuid, 'vm2', {OWNER_UUID!r}, q.mac_address, 'virbr0')
+        out['reclaimed'] = [r.uuid == q.uuid, r.plug.bridge]
+        node.port_release('pnet', q.uuid)
         b = drv.network_define_xml("<network><name>hb</name><forward mode='bridge'/>"
                                    "<bridge name='hostbr0'/></network>")
         drv.network_create(b)
@@ -203,6 +206,7 @@ def test_hypervisor_helpers_and_bridge_mode(hostns: DriverNS) -> None:
     assert r["left"] == []
     assert r["again"] == [P1]
     assert r["plugged"] == [36, "virbr0", "vm2", "nope"]
+    assert r["reclaimed"] == [True, "virbr0"]
     assert "<plug type='bridge' bridge='hostbr0'/>" in r["bxml"]
     assert r["bvport"][0] == ErrorCode.CONFIG_UNSUPPORTED
     assert "which uses a bridge device" in r["bvport"][2]

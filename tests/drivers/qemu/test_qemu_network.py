@@ -70,6 +70,8 @@ try:
     while b"PING-OK-42" not in b"".join(buf) and time.time() - t < 15:
         time.sleep(0.1)
     out["ping"] = b"PING-OK-42" in b"".join(buf)
+    out["ports"] = len(conn.tables.network.network_list_all_ports(net.ident, 0))
+    out["portid_in_xml"] = "portid=" in dom.xml()
     st = dom.interface_stats("vnet0")
     out["ifstat"] = [st.rx_bytes, st.tx_bytes]
     nic = ("<interface type='network'><mac address='52:54:00:77:00:02'/>"
@@ -90,6 +92,7 @@ try:
         out["tap_on_bridge"] = tap.get_attr("IFLA_MASTER") == ipr.link_lookup(ifname="vkbr7")[0]
 finally:
     dom.destroy()
+out["ports_after"] = len(conn.tables.network.network_list_all_ports(net.ident, 0))
 net.destroy()
 with IPRoute() as ipr:
     out["links_after"] = sorted(l.get_attr("IFLA_IFNAME") for l in ipr.get_links())
@@ -145,3 +148,5 @@ def test_guest_on_a_nat_network(netns: str) -> None:
     rx, tx = out["ifstat"]
     assert rx > 0 and tx > 0  # DHCP and ping went through the tap
     assert out["hotplug_tap"] and not out["hotplug_tap_after"]
+    # a network port per network interface while the guest runs (libvirt's virNetworkPort)
+    assert out["ports"] == 1 and out["portid_in_xml"] and out["ports_after"] == 0

@@ -867,6 +867,14 @@ class NetworkNode:
                                     group=portgroup)
         return self.port_allocate(network, port)
 
+    def reclaim_interface(self, network: str, port_uuid: str, owner_name: str, owner_uuid: str,
+                          mac: str, bridge: str) -> NetworkPortDef:
+        """:meth:`port_reclaim` for a running guest interface recorded as ``<source
+        network=NETWORK portid=PORT_UUID bridge=BRIDGE>`` (daemon restart)."""
+        port = NetworkPortDef.build(port_uuid, owner_name, owner_uuid, mac)
+        port.plug = PortPlug(type="network", bridge=bridge)
+        return self.port_reclaim(network, port)
+
     def port_reclaim(self, network: str, port: NetworkPortDef) -> NetworkPortDef:
         """A running guest's existing port (daemon restart): keep it, or record it again
         when the network lost it (the network was restarted meanwhile)."""

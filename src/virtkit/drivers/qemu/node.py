@@ -147,6 +147,8 @@ class QemuNode:
         self.network_resolver: netif.NetworkResolver | None = None
         self.lease_lookup: Callable[[str], list[Any]] | None = None  # MAC -> DHCP leases
         self.nwfilter: Any = None  # the nwfilter driver instantiating <filterref>s on taps
+        self.network_ports: Any = None  # the network node: a port per network interface
+        self._ports_reclaimed = False
         self._next_id = 1
         paths.ensure()
         self.configs = ConfigStore(paths.config_dir, paths.autostart_dir)
@@ -408,7 +410,12 @@ class QemuNode:
             run_dir = self.paths.domain_dir(dom_id, dom.name)
             os.makedirs(run_dir, mode=0o700, exist_ok=True)
             self._allocate_vnc_ports(definition)
-            taps = netif.prepare_taps(definition, self.network_resolver)
+            self._plug_ports(dom, definition)
+            try:
+                taps = netif.prepare_taps(definition, self.network_resolver)
+            except VirtError:
+                self._release_ports(definition)
+                raise
             if self.nwfilter is not None:
                 try:  # <filterref> on an interface: its rules on the tap before QEMU runs
                     from virtkit.drivers.nwfilter import hook
@@ -416,6 +423,7 @@ class QemuNode:
                     hook.instantiate(self.nwfilter, definition)
                 except VirtError:
                     netif.delete_taps(taps)
+                    self._release_ports(definition)
                     raise
             ctx = self._context(dom.name, dom_id, run_dir,
                                 incoming="defer" if image is not None else None)
@@ -428,6 +436,7 @@ class QemuNode:
                 shutil.rmtree(run_dir, ignore_errors=True)
                 self._teardown_filters(taps)
                 netif.delete_taps(taps)
+                self._release_ports(definition)
                 raise
             proc = None
             try:
@@ -468,6 +477,7 @@ class QemuNode:
                 shutil.rmtree(run_dir, ignore_errors=True)
                 self._teardown_filters(taps)
                 netif.delete_taps(taps)
+                self._release_ports(definition)
                 with self.lock:
                     if dom.proc is proc:
                         self._clear_run(dom)
@@ -832,13 +842,76 @@ class QemuNode:
             self.emit(dom, EV_STOPPED, detail)
             run_dir = dom.run_dir
             taps = netif.taps_of(dom.live) if dom.live is not None else []
+            live = dom.live
             self._clear_run(dom)
             dom.state, dom.reason = SHUTOFF, reason
             self._forget_run(dom, run_dir)
             self._teardown_filters(taps)
             netif.delete_taps(taps)
+            if live is not None:
+                self._release_ports(live)
             if dom.persistent is None:
                 self._remove(dom)
+
+    def _network_ifaces(self, d: DomainDef) -> list[Any]:
+        devices = d.devices
+        return [i for i in (devices.interfaces if devices is not None else [])
+                if i.type == "network" and i.source is not None and i.source.network]
+
+    def _plug_ports(self, dom: QemuDomain, d: DomainDef) -> list[str]:
+        """A network port for every ``<interface type='network'>`` (its ``portid`` goes into
+        the live XML, as libvirt records it)."""
+        net = self.network_ports
+        if net is None:
+            return []
+        made: list[str] = []
+        try:
+            for iface in self._network_ifaces(d):
+                src = iface.source
+                mac = iface.mac.address if iface.mac is not None else ""
+                port = net.plug_interface(src.network, dom.name, dom.uuid, mac,
+                                          portgroup=src.portgroup, port_uuid=src.portid)
+                src.portid = port.uuid
+                made.append(port.uuid)
+        except VirtError:
+            self._release_ports(d)
+            raise
+        return made
+
+    def reclaim_ports(self) -> None:
+        """After re-attaching running domains: make sure their network ports exist again
+        (the network may have been restarted meanwhile). Once per node."""
+        net = self.network_ports
+        if net is None or self._ports_reclaimed:
+            return
+        self._ports_reclaimed = True
+        with self.lock:
+            running = [d for d in self.by_uuid.values() if d.active and d.live is not None]
+        for dom in running:
+            assert dom.live is not None
+            for iface in self._network_ifaces(dom.live):
+                src = iface.source
+                if not src.portid:
+                    continue
+                try:
+                    bridge = src.bridge or net.bridge_for(src.network)
+                    mac = iface.mac.address if iface.mac is not None else ""
+                    net.reclaim_interface(src.network, src.portid, dom.name, dom.uuid, mac,
+                                          bridge)
+                except VirtError as exc:
+                    log.warning("%s: cannot reclaim network port %s: %s", dom.name,
+                                src.portid, exc.message)
+
+    def _release_ports(self, d: DomainDef) -> None:
+        net = self.network_ports
+        if net is None:
+            return
+        for iface in self._network_ifaces(d):
+            if iface.source.portid:
+                try:
+                    net.port_release(iface.source.network, iface.source.portid)
+                except VirtError as exc:
+                    log.debug("port %s already gone: %s", iface.source.portid, exc)
 
     def _teardown_filters(self, taps: list[str]) -> None:
         if self.nwfilter is not None and taps:

@@ -45,6 +45,8 @@ def open_connection(uri: Any, flags: int = 0) -> DriverTables | None:
         return None
     node.network_resolver = net.bridge_for
     node.lease_lookup = net.leases_for_mac
+    node.network_ports = net
+    node.reclaim_ports()
     node.nwfilter = nwfilter = _nwfilter_for(node.paths.root)
     netdrv = BridgeNetworkDriver(net)
     hv = QemuDriver(node, name, on_close=[netdrv.close])
