@@ -29,6 +29,7 @@ INT = "INT"
 DATA = "DATA"
 ARGV = "ARGV"
 ALIAS = "ALIAS"
+_OPT_TYPES = frozenset((BOOL, STRING, INT, DATA, ARGV, ALIAS))
 
 
 class OptDef:
@@ -40,6 +41,8 @@ class OptDef:
     __slots__ = ("flags", "help", "name", "type")
 
     def __init__(self, name: str, type: str, flags: str, help: str) -> None:
+        if type not in _OPT_TYPES:
+            raise ValueError(f"option --{name}: unknown type {type!r}")
         self.name = name
         self.type = type
         self.flags = flags

@@ -225,7 +225,7 @@ GROUPS.append(
                 (
                     ("domain", "DATA", "REQ", "domain name, id or uuid"),
                     ("file", "STRING", "", "where to store the screenshot"),
-                    ("screen", "NUMBER", "", "ID of a screen to take screenshot of"),
+                    ("screen", "INT", "", "ID of a screen to take screenshot of"),
                 ),
             ),
             "setmem": (
@@ -464,7 +464,7 @@ GROUPS.append(
                     ("xml", "DATA", "REQ",
                      "name of file containing xml (or, if it starts with '<', the complete xml "
                      "element itself) to add/modify, or to be matched for search"),
-                    ("parent-index", "NUMBER", "", "which parent object to search through"),
+                    ("parent-index", "INT", "", "which parent object to search through"),
                     ("config", "BOOL", "", "affect next network startup"),
                     ("live", "BOOL", "", "affect running network"),
                     ("current", "BOOL", "", "affect current state of network"),
@@ -777,6 +777,17 @@ GROUPS.append(
         "pool",
         "storage",
         {
+            "pool-build": (
+                "build a pool",
+                "Build a given pool.",
+                (
+                    ("pool", "DATA", "REQ", "pool name or uuid"),
+                    ("no-overwrite", "BOOL", "", "do not overwrite any existing data"),
+                    ("overwrite", "BOOL", "", "overwrite any existing data"),
+                ),
+            ),
+            "pool-capabilities": ("storage pool capabilities",
+                                  "Returns capabilities of storage pool support.", ()),
             "pool-create": (
                 "create a pool from an XML file",
                 "Create a pool.",
@@ -864,6 +875,20 @@ GROUPS.append(
         "volume",
         "storage",
         {
+            "vol-clone": (
+                "clone a volume.",
+                "Clone an existing volume within the parent pool.",
+                (
+                    ("vol", "DATA", "REQ", "vol name, key or path"),
+                    ("newname", "DATA", "REQ", "clone name"),
+                    ("pool", "STRING", "", "pool name or uuid"),
+                    ("prealloc-metadata", "BOOL", "", "preallocate metadata (for qcow2 instead "
+                                                      "of full allocation)"),
+                    ("reflink", "BOOL", "", "use btrfs COW lightweight copy"),
+                    ("print-xml", "BOOL", "",
+                     "print XML document rather than clone the volume"),
+                ),
+            ),
             "vol-create-as": (
                 "create a volume from a set of args",
                 "Create a vol.",
@@ -938,6 +963,18 @@ GROUPS.append(
                     ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
                 ),
             ),
+            "vol-download": (
+                "download volume contents to a file",
+                "Download volume contents to a file.",
+                (
+                    ("vol", "DATA", "REQ", "vol name, key or path"),
+                    ("file", "DATA", "REQ", "file"),
+                    ("pool", "STRING", "", "pool name or uuid"),
+                    ("offset", "INT", "", "volume offset to download from"),
+                    ("length", "INT", "", "amount of data to download"),
+                    ("sparse", "BOOL", "", "preserve sparseness of volume"),
+                ),
+            ),
             "vol-info": (
                 "storage vol information",
                 "Returns basic information about the storage vol.",
@@ -964,6 +1001,43 @@ GROUPS.append(
                 (
                     ("pool", "DATA", "REQ", "pool name or uuid"),
                     ("details", "BOOL", "", "display extended details for volumes"),
+                ),
+            ),
+            "vol-resize": (
+                "resize a vol",
+                "Resizes a storage volume. This is safe only for storage volumes not in use by "
+                "an active guest.\nSee blockresize for live resizing.",
+                (
+                    ("vol", "DATA", "REQ", "vol name, key or path"),
+                    ("capacity", "DATA", "REQ",
+                     "new capacity for the vol, as scaled integer (default bytes)"),
+                    ("pool", "STRING", "", "pool name or uuid"),
+                    ("allocate", "BOOL", "",
+                     "allocate the new capacity, rather than leaving it sparse"),
+                    ("delta", "BOOL", "",
+                     "use capacity as a delta to current size, rather than the new size"),
+                    ("shrink", "BOOL", "", "allow the resize to shrink the volume"),
+                ),
+            ),
+            "vol-upload": (
+                "upload file contents to a volume",
+                "Upload file contents to a volume",
+                (
+                    ("vol", "DATA", "REQ", "vol name, key or path"),
+                    ("file", "DATA", "REQ", "file"),
+                    ("pool", "STRING", "", "pool name or uuid"),
+                    ("offset", "INT", "", "volume offset to upload to"),
+                    ("length", "INT", "", "amount of data to upload"),
+                    ("sparse", "BOOL", "", "preserve sparseness of volume"),
+                ),
+            ),
+            "vol-wipe": (
+                "wipe a vol",
+                "Ensure data previously on a volume is not accessible to future reads",
+                (
+                    ("vol", "DATA", "REQ", "vol name, key or path"),
+                    ("pool", "STRING", "", "pool name or uuid"),
+                    ("algorithm", "STRING", "", "perform selected wiping algorithm"),
                 ),
             ),
             "vol-path": (

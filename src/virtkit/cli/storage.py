@@ -432,7 +432,25 @@ def cmd_vol_path(ctl: Ctl, cmd: Cmd) -> bool:
     return True
 
 
+def _xfer(name: str) -> Handler:
+    """Handlers living in cli/volxfer.py (imported only when used)."""
+    def handler(ctl: Ctl, cmd: Cmd) -> bool:
+        from virtkit.cli import volxfer
+
+        result: bool = getattr(volxfer, name)(ctl, cmd)
+        return result
+
+    return handler
+
+
 _HANDLERS: dict[str, Handler] = {
+    "pool-build": _xfer("cmd_pool_build"),
+    "pool-capabilities": _xfer("cmd_pool_capabilities"),
+    "vol-clone": _xfer("cmd_vol_clone"),
+    "vol-download": _xfer("cmd_vol_download"),
+    "vol-resize": _xfer("cmd_vol_resize"),
+    "vol-upload": _xfer("cmd_vol_upload"),
+    "vol-wipe": _xfer("cmd_vol_wipe"),
     "pool-list": cmd_pool_list,
     "pool-info": cmd_pool_info,
     "pool-define": cmd_pool_define,

@@ -712,6 +712,13 @@ class StorageDriver:
     def storage_vol_get_path(self, vol: StorageVolIdent) -> str:
         raise no_support("virStorageVolGetPath")
 
+    def storage_vol_wipe_pattern(self, vol: StorageVolIdent, algorithm: int,
+                                 flags: int = 0) -> None:
+        raise no_support("virStorageVolWipePattern")
+
+    def connect_get_storage_pool_capabilities(self, flags: int = 0) -> str:
+        raise no_support("virConnectGetStoragePoolCapabilities")
+
     def storage_vol_upload(
         self, vol: StorageVolIdent, offset: int = 0, length: int = 0, flags: int = 0
     ) -> DataStream:

@@ -9,7 +9,7 @@ from virtkit.handles.base import Handle
 from virtkit.types import StoragePoolIdent, StoragePoolInfo, StorageVolIdent, StorageVolInfo
 
 if TYPE_CHECKING:
-    pass
+    from virtkit.streams import DataStream
 
 __all__ = ["StoragePool", "StorageVolume"]
 
@@ -166,6 +166,20 @@ class StorageVolume(Handle[StorageVolIdent]):
         """virStorageVolWipe."""
         self._conn._check_write("virStorageVolWipe", _ST)
         self._conn._storage.storage_vol_wipe(self._ident, flags)
+
+    def wipe_pattern(self, algorithm: int, flags: int = 0) -> None:
+        """virStorageVolWipePattern (algorithm: StorageVolWipeAlgorithm)."""
+        self._conn._check_write("virStorageVolWipePattern", _ST)
+        self._conn._storage.storage_vol_wipe_pattern(self._ident, algorithm, flags)
+
+    def upload(self, offset: int = 0, length: int = 0, flags: int = 0) -> DataStream:
+        """virStorageVolUpload: a stream to ``send()`` the new contents into, then ``finish()``."""
+        self._conn._check_write("virStorageVolUpload", _ST)
+        return self._conn._storage.storage_vol_upload(self._ident, offset, length, flags)
+
+    def download(self, offset: int = 0, length: int = 0, flags: int = 0) -> DataStream:
+        """virStorageVolDownload: a stream to ``recv()`` the contents from (``b""`` at the end)."""
+        return self._conn._storage.storage_vol_download(self._ident, offset, length, flags)
 
     def resize(self, capacity: int, flags: int = 0) -> None:
         """virStorageVolResize (flags: StorageVolResizeFlags)."""
