@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,7 @@ __all__ = [
     "check_supported",
     "disk_blockdev_args",
     "disk_device_args",
+    "disk_source",
     "free_hotplug_address",
     "json_arg",
     "machine_family",
@@ -137,6 +138,9 @@ class CommandContext:
     ovmf_vars_template: str | None = None
     nvram_path: str | None = None  # per-domain NVRAM copy when the def names none
     caps: QemuCaps | None = None  # when given: machine types and device models are checked
+    # <disk type='volume'> sources, translated by the storage driver: (pool, volume) ->
+    # ("file" or "block", path)
+    volumes: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -314,7 +318,7 @@ _ALLOWED: dict[type[XmlModel], frozenset[str] | None] = {
     Disk: frozenset({"type", "device", "driver", "source", "backing_store", "target",
                      "readonly", "shareable", "serial", "boot", "alias", "address"}),
     DiskDriver: frozenset({"name", "type", "cache", "io", "discard"}),
-    DiskSource: frozenset({"file", "dev", "index"}),
+    DiskSource: frozenset({"file", "dev", "index", "pool", "volume"}),
     DiskTarget: frozenset({"dev", "bus", "tray"}),
     BackingStore: frozenset(),  # only the empty terminator <backingStore/>
     Boot: frozenset({"order"}),
@@ -412,11 +416,25 @@ _IO_MODES = frozenset({"native", "threads", "io_uring"})
 _FORMATS = frozenset({"raw", "qcow2"})
 
 
-def _disk_source_path(disk: Disk) -> str | None:
+def disk_source(disk: Disk,
+                volumes: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+                ) -> tuple[str, str | None]:
+    """The host side of a disk: ("file" or "block", path or None for an empty drive).
+
+    A ``type='volume'`` disk takes the kind and path its pool gave (``volumes``)."""
     src = disk.source
+    if disk.type == "volume":
+        if src is None or not src.pool or not src.volume:
+            raise _unsupported(f"disk '{_target_dev(disk)}': a volume source needs "
+                               "pool and volume")
+        found = (volumes or {}).get((src.pool, src.volume))
+        if found is None:
+            raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU,
+                             f"volume '{src.volume}' of pool '{src.pool}' was not translated")
+        return found
     if disk.type == "block":
-        return src.dev if src is not None else None
-    return src.file if src is not None else None
+        return "block", src.dev if src is not None else None
+    return "file", src.file if src is not None else None
 
 
 def _disk_cache(disk: Disk) -> tuple[bool, bool, bool] | None:
@@ -432,18 +450,20 @@ def _disk_readonly(disk: Disk) -> bool:
     return disk.readonly or disk.device == "cdrom"
 
 
-def disk_blockdev_args(disk: Disk, index: int) -> list[dict[str, Any]]:
+def disk_blockdev_args(disk: Disk, index: int,
+                       volumes: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+                       ) -> list[dict[str, Any]]:
     """The ``blockdev-add`` arguments of a disk: the storage node, then the format node.
 
     Node names are libvirt's (``libvirt-N-storage`` / ``libvirt-N-format``); ``index``
     must be unique in the domain. Empty for a cdrom without media.
     """
-    path = _disk_source_path(disk)
+    kind, path = disk_source(disk, volumes)
     if path is None:
         if disk.device == "cdrom":
             return []
         raise _unsupported(f"disk '{_target_dev(disk)}' has no source")
-    if disk.type not in (None, "file", "block"):
+    if disk.type not in (None, "file", "block", "volume"):
         raise _unsupported(f"disk type '{disk.type}' is not supported")
     drv = disk.driver or DiskDriver()
     if drv.name not in (None, "qemu"):
@@ -462,7 +482,7 @@ def disk_blockdev_args(disk: Disk, index: int) -> list[dict[str, Any]]:
     storage = f"libvirt-{index}-storage"
     fmt_node = f"libvirt-{index}-format"
     driver = "file"
-    if disk.type == "block":
+    if kind == "block":
         driver = "host_cdrom" if disk.device == "cdrom" and _is_cdrom(path) else "host_device"
     sprops: dict[str, Any] = {"driver": driver, "filename": path}
     if io is not None:
@@ -1398,7 +1418,7 @@ class _Builder:
             if disk.target is not None and disk.target.tray == "open" and disk.device != "cdrom":
                 raise _unsupported("tray is only valid for cdrom and floppy")
             alias = str(disk.alias.name) if disk.alias is not None else ""
-            blockdevs = disk_blockdev_args(disk, n)
+            blockdevs = disk_blockdev_args(disk, n, self.ctx.volumes)
             for props in blockdevs:
                 self.add("-blockdev", json_arg(props))
             storage = blockdevs[0]["node-name"] if blockdevs else None

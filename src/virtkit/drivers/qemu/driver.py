@@ -320,10 +320,11 @@ class QemuDriver(HypervisorDriver):
 
     def domain_get_block_info(self, dom: DomainIdent, path: str,
                               flags: int = 0) -> DomainBlockInfo:
-        d = self._dom(dom).definition()
+        qdom = self._dom(dom)
+        d = qdom.definition()
         disks = d.devices.disks if d.devices is not None else []
         for disk in disks:
-            src = disk.source.file or disk.source.dev if disk.source is not None else None
+            src = qdom.disk_path(disk)
             target = disk.target.dev if disk.target is not None else None
             if path in (target, src) and src:
                 return _block_info(src)

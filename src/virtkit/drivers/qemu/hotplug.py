@@ -119,9 +119,10 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
         if any(x.target is not None and x.target.dev == target for x in _devices(d).disks):
             raise _err(ErrorCode.OPERATION_FAILED, f"target {target} already exists")
         alias = command.disk_alias(dev, family)
-        index = 1 + max([getattr(getattr(x, "source", None), "index", 0) or 0
+        index = 1 + max([int(getattr(getattr(x, "source", None), "index", None) or 0)
                          for x in _devices(d).disks] + [len(_devices(d).disks)])
-        nodes = command.disk_blockdev_args(dev, index)
+        volumes = {**dom.volumes, **node.translate_volumes(d, [dev])}
+        nodes = command.disk_blockdev_args(dev, index, volumes)
         added: list[str] = []
         try:
             for props in nodes:
@@ -136,6 +137,7 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
             raise
         command._set_alias(dev, alias)
         _devices(d).disks.append(dev)
+        dom.volumes = volumes
         if dom.command is not None and dev.target is not None:
             dom.command.disks[dev.target.dev] = command.DiskNodes(
                 alias, dev.target.dev, nodes[0]["node-name"] if nodes else None,

@@ -108,6 +108,8 @@ class QemuDomain:
         self.mon: Any = None
         self.run_dir: str | None = None
         self.command: Any = None  # the command.Command it runs with (aliases, node names)
+        # <disk type='volume'> sources as the storage driver translated them at start
+        self.volumes: dict[tuple[str, str], tuple[str, str]] = {}
         self.removed: set[str] = set()  # aliases QEMU reported DEVICE_DELETED for
         self.job = threading.RLock()  # one state-changing operation at a time
         # What the driver asked for, so QMP events and the exit get the right reason.
@@ -120,6 +122,13 @@ class QemuDomain:
     @property
     def active(self) -> bool:
         return self.id > 0
+
+    def disk_path(self, disk: Any) -> str | None:
+        """The host path behind a disk of the running (or defined) domain, if known."""
+        try:
+            return command.disk_source(disk, self.volumes)[1]
+        except VirtError:
+            return None
 
     def ident(self) -> DomainIdent:
         return DomainIdent(self.name, self.uuid, self.id)
@@ -148,6 +157,8 @@ class QemuNode:
         self.lease_lookup: Callable[[str], list[Any]] | None = None  # MAC -> DHCP leases
         self.nwfilter: Any = None  # the nwfilter driver instantiating <filterref>s on taps
         self.network_ports: Any = None  # the network node: a port per network interface
+        # (pool, volume) -> ("file" or "block", path): the storage driver's translation
+        self.volume_resolver: Callable[[str, str], tuple[str, str]] | None = None
         self._ports_reclaimed = False
         self._next_id = 1
         paths.ensure()
@@ -205,8 +216,11 @@ class QemuNode:
         dom.state, dom.reason = _state_value(entry.state, entry.reason)
         dom.run_dir = run_dir
         dom.proc = proc
+        dom.volumes = dict(entry.volumes)
         try:  # a pure function: the names it gave when the QEMU started
-            dom.command = command.build(live, self._context(dom.name, dom_id, run_dir or ""))
+            ctx = dataclasses.replace(self._context(dom.name, dom_id, run_dir or ""),
+                                      volumes=dom.volumes)
+            dom.command = command.build(live, ctx)
         except VirtError:
             dom.command = None
         self._next_id = max(self._next_id, dom.id + 1)
@@ -430,6 +444,7 @@ class QemuNode:
             if definition.devices is not None and definition.devices.emulator:
                 ctx = dataclasses.replace(ctx, emulator=definition.devices.emulator)
             try:
+                ctx = dataclasses.replace(ctx, volumes=self.translate_volumes(definition))
                 cmd = command.build(definition, ctx)
                 _prepare_nvram(definition, ctx)
             except VirtError:
@@ -455,7 +470,7 @@ class QemuNode:
                     raise
                 with self.lock:
                     dom.live, dom.id, dom.proc, dom.mon = definition, dom_id, proc, mon
-                    dom.run_dir, dom.command = run_dir, cmd
+                    dom.run_dir, dom.command, dom.volumes = run_dir, cmd, dict(ctx.volumes)
                     dom.state, dom.reason = PAUSED, PAUSED_STARTING_UP
                     dom.stopping, dom.guest_shutdown, dom.fake_reboot = None, False, False
                 proc.on_exit(self._exit_handler(dom, proc))
@@ -942,7 +957,40 @@ class QemuNode:
             name=dom.name, pid=dom.proc.pid, domain_xml=format_def(dom.live, dom.id),
             state=state, reason=reason, start_time=dom.proc.start_time,
             argv0=dom.proc.argv0, monitor_path=os.path.join(dom.run_dir or "", "monitor.sock"),
-            log_file=self.paths.log_file(dom.name)), dom.uuid)
+            log_file=self.paths.log_file(dom.name), volumes=dict(dom.volumes)), dom.uuid)
+
+    # ------------------------------------------------------------ storage
+
+    def translate_volumes(self, definition: DomainDef,
+                          disks: list[Any] | None = None) -> dict[tuple[str, str], tuple[str, str]]:
+        """Ask the storage driver where each ``<disk type='volume'>`` lives (as libvirt
+        does at start and hot-plug); its errors (no pool, inactive pool, no volume) stand."""
+        if disks is None:
+            disks = definition.devices.disks if definition.devices is not None else []
+        out: dict[tuple[str, str], tuple[str, str]] = {}
+        for disk in disks:
+            src = disk.source
+            if disk.type != "volume" or src is None or not src.pool or not src.volume:
+                continue
+            if self.volume_resolver is None:
+                raise _err(ErrorCode.CONFIG_UNSUPPORTED,
+                           "volume disks need the storage driver (qemu:///system or embed)")
+            out[(src.pool, src.volume)] = self.volume_resolver(src.pool, src.volume)
+        return out
+
+    def path_in_use(self, path: str) -> str | None:
+        """The running domain whose disks include ``path`` (the storage driver's
+        in-use check before it deletes, resizes or wipes a volume), or None."""
+        want = os.path.realpath(path)
+        with self.lock:
+            for dom in self.by_name.values():
+                if not dom.active or dom.live is None or dom.live.devices is None:
+                    continue
+                for disk in dom.live.devices.disks:
+                    found = dom.disk_path(disk)
+                    if found and os.path.realpath(found) == want:
+                        return dom.name
+        return None
 
     # ------------------------------------------------------------ reading
 

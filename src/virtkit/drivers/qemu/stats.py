@@ -124,7 +124,7 @@ def _block_stats(dom: QemuDomain) -> dict[str, Any]:
     for i, disk in enumerate(disks):
         target = disk.target.dev if disk.target is not None and disk.target.dev else ""
         out[f"block.{i}.name"] = target
-        src = disk.source.file if disk.source is not None else None
+        src = dom.disk_path(disk)
         if src:
             out[f"block.{i}.path"] = src
         nodes = dom.command.disks.get(target) if dom.command is not None else None

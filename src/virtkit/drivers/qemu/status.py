@@ -364,6 +364,8 @@ class DomainStatus:
     log_pos: int = 0
     ptys: dict[str, str] = field(default_factory=dict)  # chardev alias -> /dev/pts/N
     vcpus: dict[int, int] = field(default_factory=dict)  # vCPU id -> thread id
+    # <disk type='volume'> translations: (pool, volume) -> ("file" or "block", path)
+    volumes: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
     def to_xml(self) -> str:
         """The status document (libvirt's ``<domstatus>`` shape)."""
@@ -382,6 +384,11 @@ class DomainStatus:
             out.extend(f"    <pty alias='{a(k)}' path='{a(v)}'/>\n"
                        for k, v in sorted(self.ptys.items()))
             out.append("  </ptys>\n")
+        if self.volumes:
+            out.append("  <volumes>\n")
+            out.extend(f"    <volume pool='{a(p)}' name='{a(v)}' type='{a(k)}' path='{a(path)}'/>\n"
+                       for (p, v), (k, path) in sorted(self.volumes.items()))
+            out.append("  </volumes>\n")
         for line in self.domain_xml.strip("\n").split("\n"):
             out.append(f"  {line}\n" if line else "\n")
         out.append("</domstatus>\n")
@@ -418,6 +425,10 @@ class DomainStatus:
             alias, path = p.get("alias"), p.get("path")
             if alias and path:
                 st.ptys[alias] = path
+        for v in root.iterfind("volumes/volume"):
+            pool, vol, kind, path = (v.get(k) for k in ("pool", "name", "type", "path"))
+            if pool and vol and kind in ("file", "block") and path:
+                st.volumes[(pool, vol)] = (kind, path)
         inner = dom.findtext("name")
         if inner != name:
             raise bad(f"domain name '{inner}' does not match the file name '{name}'")

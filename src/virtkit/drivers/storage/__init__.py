@@ -1,0 +1,1 @@
+"""The storage driver: pools (dir, fs, logical) and their volumes on the host."""

@@ -1,0 +1,182 @@
+"""``dir`` pools: a directory of image files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from virtkit.conf.storage_vol import StorageVolDef
+from virtkit.drivers.storage import volumes
+from virtkit.drivers.storage.backend import (
+    VOL_DIR,
+    PoolBackend,
+    PoolSize,
+    VolState,
+    storage_error,
+)
+from virtkit.errors import ErrorCode, VirtError
+
+__all__ = ["DirBackend", "statvfs_size"]
+
+DEFAULT_POOL_MODE = 0o711  # libvirt's VIR_STORAGE_DEFAULT_POOL_PERM_MODE
+DEFAULT_VOL_MODE = 0o600  # VIR_STORAGE_DEFAULT_VOL_PERM_MODE
+_BUILD_NO_OVERWRITE, _BUILD_OVERWRITE = 4, 8  # VIR_STORAGE_POOL_BUILD_*
+_PREALLOC_METADATA = 1
+
+
+def _system(msg: str, exc: OSError) -> VirtError:
+    return storage_error(ErrorCode.SYSTEM_ERROR, f"{msg}: {exc.strerror or exc}")
+
+
+def statvfs_size(path: str) -> PoolSize:
+    """Capacity, allocation and available bytes of the file system holding ``path``."""
+    try:
+        sv = os.statvfs(path)
+    except OSError as exc:
+        raise _system(f"cannot statvfs path '{path}'", exc) from None
+    return PoolSize(capacity=sv.f_blocks * sv.f_frsize,
+                    allocation=(sv.f_blocks - sv.f_bfree) * sv.f_frsize,
+                    available=sv.f_bavail * sv.f_frsize)
+
+
+def _mode(text: str | None, default: int) -> int:
+    return int(text, 8) if text else default
+
+
+class DirBackend(PoolBackend):
+    """A directory on the host; build makes it, delete removes it."""
+
+    type_name = "dir"
+
+    def check(self) -> bool:
+        return os.path.isdir(self.target_path)
+
+    def _build_dir(self) -> None:
+        path = self.target_path
+        perms = self.pool.target.permissions if self.pool.target else None
+        mode = _mode(perms.mode if perms else None, DEFAULT_POOL_MODE)
+        if not os.path.isabs(path):
+            raise storage_error(ErrorCode.INTERNAL_ERROR, f"path '{path}' is not absolute")
+        try:
+            os.makedirs(path, exist_ok=True)
+            os.chmod(path, mode)
+            if perms is not None and (perms.owner or perms.group):
+                uid = int(perms.owner) if perms.owner and perms.owner != "-1" else -1
+                gid = int(perms.group) if perms.group and perms.group != "-1" else -1
+                os.chown(path, uid, gid)
+        except OSError as exc:
+            raise _system(f"cannot create path '{path}'", exc) from None
+
+    def build(self, flags: int = 0) -> None:
+        if flags & _BUILD_OVERWRITE and flags & _BUILD_NO_OVERWRITE:
+            raise storage_error(ErrorCode.OPERATION_INVALID,
+                                "Overwrite and no overwrite flags are mutually exclusive")
+        self._build_dir()
+
+    def start(self) -> None:
+        self._check_dir()
+
+    def _check_dir(self) -> None:
+        path = self.target_path
+        try:
+            os.listdir(path)
+        except OSError as exc:
+            raise _system(f"cannot open directory '{path}'", exc) from None
+
+    def delete(self, flags: int = 0) -> None:
+        path = self.target_path
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _system(f"failed to remove pool '{path}'", exc) from None
+
+    def refresh(self) -> tuple[PoolSize, list[VolState]]:
+        self._check_dir()
+        path = self.target_path
+        vols = []
+        for name in sorted(os.listdir(path)):
+            vol = volumes.probe(name, os.path.join(path, name))
+            if vol is not None:
+                vols.append(vol)
+        return statvfs_size(path), vols
+
+    def vol_state(self, vol: VolState) -> VolState:
+        return volumes.probe(vol.name, vol.path) or vol
+
+    # ------------------------------------------------------------ volumes
+
+    @staticmethod
+    def _fmt(vol: StorageVolDef) -> str:
+        t = vol.target
+        return (t.format.type if t is not None and t.format is not None else None) or "raw"
+
+    @staticmethod
+    def _vol_mode(vol: StorageVolDef) -> int:
+        perms = vol.target.permissions if vol.target else None
+        return _mode(perms.mode if perms else None, DEFAULT_VOL_MODE)
+
+    def create_vol(self, vol: StorageVolDef, flags: int = 0) -> VolState:
+        assert vol.target is not None and vol.target.path
+        path, fmt = vol.target.path, self._fmt(vol)
+        if fmt == "dir":
+            if vol.backing_store is not None:
+                raise storage_error(ErrorCode.NO_SUPPORT,
+                                    "backing storage not supported for directories volumes")
+            try:
+                os.mkdir(path, self._vol_mode(vol))
+            except OSError as exc:
+                raise _system(f"cannot create path '{path}'", exc) from None
+        else:
+            bs = vol.backing_store
+            volumes.create(
+                path, fmt, vol.capacity or 0, vol.allocation or 0,
+                backing=bs.path if bs is not None else None,
+                backing_fmt=(bs.format.type if bs is not None and bs.format is not None
+                             else None),
+                prealloc_metadata=bool(flags & _PREALLOC_METADATA),
+                compat=vol.target.compat, mode=self._vol_mode(vol))
+        return self._probe_new(vol.name or "", path)
+
+    def _probe_new(self, name: str, path: str) -> VolState:
+        state = volumes.probe(name, path)
+        if state is None:
+            raise storage_error(ErrorCode.INTERNAL_ERROR, f"cannot stat file '{path}'")
+        return state
+
+    def create_vol_from(self, vol: StorageVolDef, src: VolState, src_backend: PoolBackend,
+                        flags: int = 0) -> VolState:
+        assert vol.target is not None and vol.target.path
+        fmt = self._fmt(vol)
+        if src.type == VOL_DIR or fmt == "dir":
+            raise storage_error(ErrorCode.OPERATION_INVALID,
+                                "cannot copy from volume to a directory volume")
+        capacity = max(vol.capacity or 0, src.capacity)
+        volumes.clone(src.path, src.format or "raw", vol.target.path, fmt, capacity,
+                      mode=self._vol_mode(vol))
+        return self._probe_new(vol.name or "", vol.target.path)
+
+    def delete_vol(self, vol: VolState, flags: int = 0) -> None:
+        try:
+            if vol.type == VOL_DIR:
+                shutil.rmtree(vol.path)
+            else:
+                os.unlink(vol.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _system(f"cannot unlink file '{vol.path}'", exc) from None
+
+    def resize_vol(self, vol: VolState, capacity: int, flags: int = 0) -> None:
+        volumes.resize(vol.path, vol.format or "raw", capacity,
+                       shrink=bool(flags & 4), allocate=bool(flags & 1))
+
+    def wipe_vol(self, vol: VolState, algorithm: int = 0, flags: int = 0) -> None:
+        if algorithm != 0:
+            raise storage_error(ErrorCode.INVALID_ARG, f"unsupported algorithm {algorithm}")
+        if vol.type == VOL_DIR:
+            raise storage_error(ErrorCode.NO_SUPPORT, "wiping directory volumes is not supported")
+        volumes.wipe_zero(vol.path)
+
+

@@ -1,0 +1,100 @@
+"""Volume upload and download streams: a file opened at an offset, limited to a length."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from virtkit.drivers.storage.backend import storage_error
+from virtkit.errors import ErrorCode
+from virtkit.streams import PACKET_MAX
+
+__all__ = ["VolumeStream", "open_volume_stream"]
+
+
+class VolumeStream:
+    """A DataStream over one volume's bytes [offset, offset+length) (length 0: to the end)."""
+
+    def __init__(self, fd: int, path: str, offset: int, length: int, writing: bool,
+                 on_finish: Callable[[], None] | None = None) -> None:
+        self._fd: int | None = fd
+        self._path = path
+        self._pos = offset
+        self._left = length if length else None
+        self._writing = writing
+        self._on_finish = on_finish
+
+    def _require(self) -> int:
+        if self._fd is None:
+            raise storage_error(ErrorCode.OPERATION_INVALID, "stream is closed")
+        return self._fd
+
+    def recv(self, nbytes: int = PACKET_MAX) -> bytes:
+        fd = self._require()
+        if self._writing:
+            raise storage_error(ErrorCode.OPERATION_INVALID, "stream is not open for reading")
+        if self._left is not None:
+            nbytes = min(nbytes, self._left)
+        if nbytes <= 0:
+            return b""
+        data = os.pread(fd, nbytes, self._pos)
+        self._pos += len(data)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def send(self, data: bytes) -> None:
+        fd = self._require()
+        if not self._writing:
+            raise storage_error(ErrorCode.OPERATION_INVALID, "stream is not open for writing")
+        view = memoryview(data)
+        overflow = False
+        if self._left is not None and len(view) > self._left:
+            # As libvirt's fdstream: what fits is written, then the stream is full.
+            view, overflow = view[:self._left], True
+        written = len(view)
+        try:
+            while view:
+                n = os.pwrite(fd, view, self._pos)
+                self._pos += n
+                view = view[n:]
+        except OSError as exc:
+            raise storage_error(ErrorCode.SYSTEM_ERROR,
+                                f"cannot write to stream: {exc.strerror}") from None
+        if self._left is not None:
+            self._left -= written
+        if overflow:
+            raise storage_error(ErrorCode.SYSTEM_ERROR,
+                                "cannot write to stream: No space left on device")
+
+    def finish(self) -> None:
+        fd = self._require()
+        self._fd = None
+        try:
+            if self._writing:
+                os.fsync(fd)
+        except OSError as exc:
+            raise storage_error(ErrorCode.SYSTEM_ERROR,
+                                f"cannot sync data to volume with path '{self._path}': "
+                                f"{exc.strerror}") from None
+        finally:
+            os.close(fd)
+            if self._on_finish is not None:
+                self._on_finish()
+
+    def abort(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+            if self._on_finish is not None:
+                self._on_finish()
+
+
+def open_volume_stream(path: str, offset: int, length: int, writing: bool,
+                       on_finish: Callable[[], None] | None = None) -> VolumeStream:
+    try:
+        fd = os.open(path, (os.O_WRONLY if writing else os.O_RDONLY) | os.O_CLOEXEC)
+    except OSError as exc:
+        raise storage_error(ErrorCode.SYSTEM_ERROR,
+                            f"Unable to open '{path}': {exc.strerror}") from None
+    return VolumeStream(fd, path, offset, length, writing, on_finish)

@@ -1,0 +1,232 @@
+"""File volumes: qemu-img and plain file operations (create, clone, resize, wipe, probe).
+
+Every function raises VirtError with libvirt's wording; a function that creates a
+file removes it again when it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import stat
+import subprocess
+from typing import Any
+
+from virtkit.drivers.storage.backend import VOL_DIR, VOL_FILE, VolState, storage_error
+from virtkit.errors import ErrorCode, VirtError
+
+__all__ = ["clone", "create", "probe", "qemu_img", "resize", "wipe_zero"]
+
+QEMU_IMG = "qemu-img"
+_CHUNK = 1024 * 1024
+# formats qemu-img can write; the rest of libvirt's file formats are refused
+WRITABLE = ("raw", "qcow2", "qcow", "qed", "vmdk", "vdi", "vpc", "vhdx", "cloop", "luks")
+
+
+def qemu_img(*args: str) -> str:
+    """Run qemu-img; its stdout, or libvirt's "Child process ... unexpected exit" error."""
+    cmd = [QEMU_IMG, *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+    except FileNotFoundError:
+        raise storage_error(ErrorCode.INTERNAL_ERROR, "unable to find qemu-img") from None
+    if proc.returncode != 0:
+        raise storage_error(
+            ErrorCode.INTERNAL_ERROR,
+            f"Child process ({shlex.join(cmd)}) unexpected exit status {proc.returncode}: "
+            f"{proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _system(msg: str, exc: OSError) -> VirtError:
+    return storage_error(ErrorCode.SYSTEM_ERROR, f"{msg}: {exc.strerror or exc}")
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def probe(name: str, path: str) -> VolState | None:
+    """Describe the file ``path`` (None for what is not a volume: sockets, fifos, gone)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    ts = {k: f"{v // 10**9}" + (f".{v % 10**9}" if v % 10**9 else "")
+          for k, v in (("atime", st.st_atime_ns), ("mtime", st.st_mtime_ns),
+                       ("ctime", st.st_ctime_ns))}
+    vol = VolState(name=name, path=path, key=path, mode=stat.S_IMODE(st.st_mode),
+                   owner=st.st_uid, group=st.st_gid, timestamps=ts)
+    if stat.S_ISDIR(st.st_mode):
+        vol.type, vol.format = VOL_DIR, "dir"
+        vol.capacity = vol.allocation = vol.physical = st.st_size
+        return vol
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    vol.type = VOL_FILE
+    vol.allocation = st.st_blocks * 512
+    vol.physical = st.st_size
+    info = image_info(path)
+    vol.format = str(info.get("format") or "raw")
+    # qemu rounds a raw file's size up to a sector; libvirt reports the file size
+    vol.capacity = (st.st_size if vol.format == "raw"
+                    else int(info.get("virtual-size") or st.st_size))
+    backing = info.get("full-backing-filename") or info.get("backing-filename")
+    if backing:
+        vol.backing = str(backing)
+        vol.backing_format = info.get("backing-filename-format")
+    return vol
+
+
+def image_info(path: str) -> dict[str, Any]:
+    """qemu-img info of one image (without its chain); {} when qemu-img cannot read it."""
+    try:
+        out = qemu_img("info", "-U", "--output=json", path)
+        data = json.loads(out)
+    except (VirtError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def check_chain(path: str, fmt: str | None) -> None:
+    """Refuse a backing store whose chain cannot be opened (missing file, loop)."""
+    args = ["info", "-U", "--backing-chain", "--output=json"]
+    if fmt:
+        args += ["-f", fmt]
+    qemu_img(*args, path)
+
+
+def create(path: str, fmt: str, capacity: int, allocation: int, *,
+           backing: str | None = None, backing_fmt: str | None = None,
+           prealloc_metadata: bool = False, compat: str | None = None,
+           mode: int = 0o600) -> None:
+    """Create a new volume file (refuses one that exists)."""
+    if os.path.lexists(path):
+        raise storage_error(ErrorCode.OPERATION_FAILED,
+                            f"volume target path '{path}' already exists")
+    if fmt == "raw":
+        if backing:
+            raise storage_error(ErrorCode.NO_SUPPORT,
+                                "backing storage not supported for raw volumes")
+        if prealloc_metadata:
+            raise storage_error(ErrorCode.NO_SUPPORT,
+                                "metadata preallocation is not supported for raw volumes")
+        _create_raw(path, capacity, allocation, mode)
+        return
+    if fmt not in WRITABLE:
+        raise storage_error(ErrorCode.OPERATION_FAILED,
+                            f"creation of non-raw file images is not supported "
+                            f"without qemu-img (format {fmt})")
+    opts: list[str] = []
+    if backing:
+        if prealloc_metadata:
+            raise storage_error(ErrorCode.INVALID_ARG,
+                                "metadata preallocation conflicts with backing store")
+        check_chain(backing, backing_fmt)
+    if prealloc_metadata:
+        opts.append("preallocation=metadata")
+    if compat:
+        opts.append(f"compat={compat}")
+    args = ["create", "-f", fmt]
+    if backing:
+        args += ["-b", backing, "-F", backing_fmt or image_info(backing).get("format", "raw")]
+    if opts:
+        args += ["-o", ",".join(opts)]
+    args.append(path)
+    if capacity or not backing:
+        args.append(str(capacity))
+    try:
+        qemu_img(*args)
+        os.chmod(path, mode)
+    except BaseException:
+        _unlink_quietly(path)
+        raise
+
+
+def _create_raw(path: str, capacity: int, allocation: int, mode: int) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError as exc:
+        raise _system(f"Failed to create file '{path}'", exc) from None
+    try:
+        try:
+            if allocation:
+                os.posix_fallocate(fd, 0, min(allocation, capacity) or allocation)
+            os.ftruncate(fd, capacity)
+        except OSError as exc:
+            raise _system(f"cannot allocate {allocation} bytes in file '{path}'", exc) from None
+        os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(path)
+        raise
+    os.close(fd)
+
+
+def clone(src: str, src_fmt: str, path: str, fmt: str, capacity: int, *,
+          mode: int = 0o600) -> None:
+    """Create ``path`` as a copy of ``src`` converted to ``fmt``, grown to ``capacity``."""
+    if os.path.lexists(path):
+        raise storage_error(ErrorCode.OPERATION_FAILED,
+                            f"volume target path '{path}' already exists")
+    try:
+        qemu_img("convert", "-U", "-f", src_fmt, "-O", fmt, src, path)
+        cur = int(image_info(path).get("virtual-size") or 0)
+        if capacity > cur:
+            qemu_img("resize", "-f", fmt, path, str(capacity))
+        os.chmod(path, mode)
+    except BaseException:
+        _unlink_quietly(path)
+        raise
+
+
+def resize(path: str, fmt: str, capacity: int, *, shrink: bool, allocate: bool) -> None:
+    """Set the capacity of an image (raw: truncate, or fallocate with ``allocate``)."""
+    if fmt == "raw":
+        try:
+            with open(path, "r+b") as f:
+                if allocate and capacity > os.fstat(f.fileno()).st_size:
+                    os.posix_fallocate(f.fileno(), 0, capacity)
+                os.ftruncate(f.fileno(), capacity)
+        except OSError as exc:
+            raise _system(f"Failed to truncate volume with path '{path}' to {capacity} bytes",
+                          exc) from None
+        return
+    args = ["resize"]
+    if shrink:
+        args.append("--shrink")
+    if allocate:
+        args.append("--preallocation=falloc")
+    qemu_img(*args, "-f", fmt, path, str(capacity))
+
+
+def wipe_zero(path: str) -> None:
+    """Overwrite every byte of the file with zeros (libvirt's VIR_STORAGE_VOL_WIPE_ALG_ZERO);
+    a sparse file is truncated and extended again instead, as libvirt does."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError as exc:
+        raise storage_error(ErrorCode.SYSTEM_ERROR,
+                            f"Failed to open storage volume with path '{path}': "
+                            f"{exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        size = st.st_size
+        if stat.S_ISREG(st.st_mode) and st.st_blocks * 512 < size:
+            os.ftruncate(fd, 0)
+            os.ftruncate(fd, size)
+        else:
+            zeros = bytes(_CHUNK)
+            done = 0
+            while done < size:
+                done += os.pwrite(fd, zeros[:min(_CHUNK, size - done)], done)
+        os.fsync(fd)
+    except OSError as exc:
+        raise storage_error(ErrorCode.SYSTEM_ERROR,
+                            f"Failed to write to volume with path '{path}': {exc.strerror}"
+                            ) from None
+    finally:
+        os.close(fd)
