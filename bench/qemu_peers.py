@@ -111,14 +111,19 @@ class LibvirtdQemu:
             return ""
 
 
-def start_libvirtd_qemu(root: str | os.PathLike[str], timeout: float = 30.0) -> LibvirtdQemu:
-    """Start libvirtd with only its QEMU driver module; wait for its socket."""
+def start_libvirtd_qemu(root: str | os.PathLike[str], timeout: float = 30.0,
+                        extra_modules: tuple[str, ...] = ()) -> LibvirtdQemu:
+    """Start libvirtd with only its QEMU driver module (plus ``extra_modules``, e.g.
+    ``"storage"`` for libvirt_driver_storage.so); wait for its socket."""
     root = Path(root)
     for d in ("run", "drivers", "ns"):
         (root / d).mkdir(parents=True, exist_ok=True)
-    module = root / "drivers" / os.path.basename(QEMU_MODULE)
-    if not module.exists():
-        module.symlink_to(QEMU_MODULE)
+    wanted = [QEMU_MODULE, *(os.path.join(os.path.dirname(QEMU_MODULE),
+                                           f"libvirt_driver_{m}.so") for m in extra_modules)]
+    for path in wanted:
+        module = root / "drivers" / os.path.basename(path)
+        if not module.exists():
+            module.symlink_to(path)
     conf = root / "libvirtd.conf"
     conf.write_text(_libvirtd_conf(root / "run"))
     (root / "qemu.conf").write_text(QEMU_CONF)

@@ -10,6 +10,8 @@ libvirt-python in a persistent /usr/bin/python3 worker, batches interleaved
 a run without --only/--remote includes them.
 --qemu runs only the QEMU driver figures (real TCG guests, several minutes;
 bench/qemu_bench.py); no other run includes them.
+--storage runs only the storage figures (1 GiB upload/download and a 10,000-volume
+pool refresh against libvirtd's storage driver; bench/storage_bench.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import qemu_bench
 import remote
+import storage_bench
 from harness import (
     BenchError,
     InProcessSide,
@@ -249,6 +252,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--remote-clients", type=int, default=20, help="threads for remote_concurrent")
     p.add_argument("--qemu", action="store_true", help="only the QEMU driver figures (minutes)")
     qemu_bench.add_arguments(p)
+    p.add_argument("--storage", action="store_true", help="only the storage figures (minutes)")
+    storage_bench.add_arguments(p)
     p.add_argument(
         "--calibrate",
         action="store_true",
@@ -264,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.qemu:
         return qemu_bench.run_qemu(args)
+    if args.storage:
+        return storage_bench.run_storage(args)
     keys = [s.key for s in API_SPECS] + ["cli_list"] + remote.KEYS
     if args.list:
         print("\n".join(keys))
