@@ -29,12 +29,17 @@ if TYPE_CHECKING:
     from virtkit.rpc.server import Session
     from virtkit.streams import DataStream
 
-__all__ = ["ClientState", "RemoteDispatcher"]
+__all__ = ["AUTH_PROCS", "ClientState", "RemoteDispatcher"]
 
 log = logging.getLogger("virtkit.daemon.dispatch")
 
 _CONNECT_RO = 1
 _AUTH_NONE = 0
+# remote_auth_type, by the names libvirtd.conf uses (auth_unix_rw = "sasl", ...)
+_AUTH_TYPES = {"none": _AUTH_NONE, "sasl": 1, "polkit": 2}
+# The procedures an unauthenticated client may call (remote_daemon.c clears needAuth).
+AUTH_PROCS = frozenset({"auth_list", "auth_sasl_init", "auth_sasl_start", "auth_sasl_step",
+                        "auth_polkit"})
 # Features the daemon itself answers (libvirt_internal.h), whatever the driver.
 _FEATURE_FD_PASSING = 8
 _FEATURE_PROGRAM_KEEPALIVE = 10
@@ -138,6 +143,8 @@ class RemoteDispatcher:
         proc = REMOTE.get(header.proc)
         if proc is None:
             raise rpc_error(f"unknown procedure: {header.proc}")
+        if not session.authenticated and proc.name not in AUTH_PROCS:
+            raise rpc_error("authentication required")
         try:
             args = proc.args.decode(payload) if proc.args is not VOID else None
         except XDRError as exc:
@@ -203,7 +210,8 @@ class RemoteDispatcher:
     # ------------------------------------------------------------ protocol-level calls
 
     def _auth_list(self, session: Session, state: ClientState, args: Any) -> Any:
-        return {"types": [_AUTH_NONE]}
+        """The one auth type of the client's listener (libvirt answers exactly one)."""
+        return {"types": [_AUTH_TYPES.get(session.auth, _AUTH_NONE)]}
 
     def _supports_feature(self, session: Session, state: ClientState, args: Any) -> Any:
         feature = args["feature"]

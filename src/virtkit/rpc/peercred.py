@@ -30,6 +30,23 @@ class PeerIdentity:
     local_address: str = ""
     """Our side of the connection, same format as ``address``."""
 
+    def identity_attrs(self) -> dict[str, str]:
+        """libvirt's identity attributes known from the socket (unix peers only)."""
+        out: dict[str, str] = {}
+        if self.uid is not None:
+            out["unix-user-id"] = str(self.uid)
+            name = self.user_name()
+            if name is not None:
+                out["user-name"] = name
+        if self.gid is not None:
+            out["unix-group-id"] = str(self.gid)
+            group = self.group_name()
+            if group is not None:
+                out["group-name"] = group
+        if self.pid is not None:
+            out["process-id"] = str(self.pid)
+        return out
+
     def user_name(self) -> str | None:
         """The peer's user name (looked up now), or None when unknown."""
         if self.uid is None:

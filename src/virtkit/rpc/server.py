@@ -205,10 +205,17 @@ class Session:
     else about the socket happens on the server's event loop."""
 
     def __init__(self, server: Server, ident: int, sock: socket.socket, peer: PeerIdentity,
-                 readonly: bool) -> None:
+                 readonly: bool, auth: str = "none") -> None:
         self.id = ident
         self.peer = peer
         self.readonly = readonly
+        # The listener's auth scheme ("none", "sasl", "polkit"); until it succeeds only the
+        # auth procedures may run (libvirt's needAuth gate).
+        self.auth = auth
+        self.authenticated = auth == "none"
+        # libvirt's identity attributes (virIdentity): unix-user-id, user-name,
+        # unix-group-id, group-name, process-id, x509-distinguished-name, sasl-user-name.
+        self.identity: dict[str, str] = peer.identity_attrs()
         self.data: Any = None
         self.connected_at = time.time()
         self.tag = f"client={ident} {peer.describe()}"
@@ -648,7 +655,7 @@ class Server:
         return [lst.name for lst in self._listeners]
 
     async def listen_unix(self, path: str, *, mode: int = 0o600, group: int | None = None,
-                          readonly: bool = False) -> None:
+                          readonly: bool = False, auth: str = "none") -> None:
         """Listen on a unix socket at ``path`` (stale socket removed, parents created 0755)."""
         self._bind_loop()
         parent = os.path.dirname(path)
@@ -684,9 +691,10 @@ class Server:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        self._add_listener(_Listener(sock, "unix", readonly, path, path))
+        self._add_listener(_Listener(sock, "unix", readonly, path, path, auth))
 
-    async def listen_tcp(self, host: str, port: int, *, readonly: bool = False) -> int:
+    async def listen_tcp(self, host: str, port: int, *, readonly: bool = False,
+                         auth: str = "none") -> int:
         """Listen on every address of ``host`` (``""`` = all); returns the bound port."""
         self._bind_loop()
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
@@ -720,7 +728,7 @@ class Server:
             raise OSError(errno.EADDRNOTAVAIL, f"no address to listen on for {host!r}")
         for sock in socks:
             name = f"{sock.getsockname()[0]};{bound}"
-            self._add_listener(_Listener(sock, "tcp", readonly, "", name))
+            self._add_listener(_Listener(sock, "tcp", readonly, "", name, auth))
         return bound
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -837,7 +845,7 @@ class Server:
             return
         ident = self._next_id
         self._next_id += 1
-        sess = Session(self, ident, conn, peer, lst.readonly)
+        sess = Session(self, ident, conn, peer, lst.readonly, lst.auth)
         self._sessions[ident] = sess
         self._unfinished.add(sess)
         self.stats.accepted += 1
@@ -907,10 +915,11 @@ class _Listener:
     """One listening socket and how its clients are treated."""
 
     def __init__(self, sock: socket.socket, transport: str, readonly: bool, path: str,
-                 name: str) -> None:
+                 name: str, auth: str = "none") -> None:
         self.sock = sock
         self.transport = transport
         self.readonly = readonly
+        self.auth = auth
         self.path = path
         self.name = name
         self.inode = os.lstat(path).st_ino if path else 0
