@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,6 +80,25 @@ def test_host_network_storage_documents() -> None:
     assert pools[0]["name"] == "default-pool" and pools[0]["capacity"] == 100 * 1024**3
     assert pool["state"] == "running" and pool["allocation"] == 0
     assert vols == []
+
+
+def test_pool_and_volume_listings_follow_the_new_commands(tmp_path: Path) -> None:
+    xml = tmp_path / "copy.xml"
+    xml.write_text("<volume><name>copy.img</name><capacity>2097152</capacity></volume>")
+    (pools, vols), err, ok = run(
+        "pool-define-as p1 dir --target /p1; pool-autostart p1; "
+        "vol-create-as default-pool a.img 1M; "
+        f"vol-create-from default-pool {xml} /default-pool/a.img; "
+        "pool-list --all --json; vol-list default-pool --json"
+    )
+    assert ok and err == ""
+    by_name = {p["name"]: p for p in pools}
+    assert by_name["p1"]["autostart"] is True and by_name["p1"]["state"] == "inactive"
+    assert by_name["p1"]["capacity"] is None
+    assert [(v["name"], v["capacity"], v["type"]) for v in vols] == [
+        ("a.img", 1024**2, "file"),
+        ("copy.img", 2 * 1024**2, "file"),
+    ]
 
 
 def test_snapshot_list_and_domstats() -> None:

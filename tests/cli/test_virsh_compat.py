@@ -85,6 +85,17 @@ sed -i "s|<memory unit='KiB'>[0-9]*<|<memory unit='KiB'>4194304<|" "$1"
 EDITOR_BAD = """#!/bin/sh
 echo '<domain' > "$1"
 """
+EDITOR_POOL = """#!/bin/sh
+sed -i "s|<path>/default-pool</path>|<path>/edited-pool</path>|" "$1"
+"""
+EDITOR_POOL_BAD = """#!/bin/sh
+echo '<pool' > "$1"
+"""
+
+SOURCE_SPEC_XML = """<source>
+  <host name='nfs.example.com'/>
+</source>
+"""
 
 
 def cases(d: Path) -> list[tuple[str, dict[str, str]]]:
@@ -247,6 +258,124 @@ def cases(d: Path) -> list[tuple[str, dict[str, str]]]:
             {},
         ),
         (f"vol-create default-pool {bad}; vol-create default-pool {missing}", {}),
+        # pool-*-as: the XML virsh builds from options, and the errors on the way
+        (
+            "pool-define-as p1 dir --target /p1; pool-list --all; pool-autostart p1; "
+            "pool-list --all --autostart; pool-autostart --disable p1; pool-info p1; "
+            "pool-uuid p1; pool-delete p1; pool-start p1; pool-delete p1; pool-destroy p1; "
+            "pool-undefine p1",
+            {},
+        ),
+        (
+            "pool-create-as p2 dir --target /p2; pool-list --all --details; pool-autostart p2; "
+            "pool-autostart nope; pool-delete nope; pool-destroy p2",
+            {},
+        ),
+        (
+            "pool-define-as p3 netfs --source-host h --source-path /exp --target /mnt "
+            "--source-format nfs --source-protocol-ver 4 --print-xml; "
+            "pool-create-as p4 iscsi --source-host h --source-dev iqn.x --source-initiator iqn.i "
+            "--auth-type chap --auth-username u --secret-usage s --print-xml --build",
+            {},
+        ),
+        (
+            "pool-define-as p5 scsi --adapter-wwnn 1 --adapter-wwpn 2 --adapter-parent-wwnn 3 "
+            "--adapter-parent-wwpn 4 --source-name n --print-xml; "
+            "pool-define-as p5 scsi --adapter-name host0 --adapter-parent x --print-xml; "
+            "pool-define-as p6 scsi --adapter-wwnn 1 --adapter-wwpn 2 --adapter-parent w "
+            "--print-xml; pool-define-as p6 rbd --adapter-wwnn 1 --adapter-wwpn 2 "
+            "--adapter-parent-fabric-wwn 5 --auth-type ceph --auth-username a --secret-uuid 11 "
+            "--print-xml; pool-define-as p7 rbd --auth-type ceph --secret-uuid 11 --print-xml",
+            {},
+        ),
+        ("pool-define-as a b c d e f g --print-xml; pool-create-as a b c d e f g --print-xml", {}),
+        (
+            "pool-define-as p5 scsi --secret-usage a --secret-uuid b; "
+            "pool-create-as p5 dir --overwrite --no-overwrite; pool-define-as '' dir; "
+            "pool-define-as a dir --target ''; pool-define-as bad bogus; pool-create-as bad2 dir; "
+            "pool-define-as default-pool dir --target /x; pool-create-as vkdup dir --bogus",
+            {},
+        ),
+        ("pool-define-as x", {}),
+        ("pool-create-as", {}),
+        # pool-name / pool-uuid: by UUID only, by name only
+        (
+            "pool-name dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566; pool-uuid default-pool; "
+            "pool-name 00000000-0000-0000-0000-000000000000; "
+            "pool-uuid dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566; pool-name nope",
+            {},
+        ),
+        ("pool-uuid; pool-name ''", {}),
+        # pool-edit
+        ("pool-edit default-pool; pool-dumpxml default-pool; pool-destroy default-pool; "
+         "pool-dumpxml default-pool", {"EDITOR": "@pool", "VISUAL": ""}),
+        ("pool-edit default-pool", {"EDITOR": "true", "VISUAL": ""}),
+        ("pool-edit default-pool", {"EDITOR": "@poolbad", "VISUAL": ""}),
+        ("pool-edit default-pool", {"EDITOR": "false", "VISUAL": ""}),
+        ("pool-edit nope", {"EDITOR": "true", "VISUAL": ""}),
+        # redefining a running pool leaves it as it is (the test driver's newDef)
+        (
+            f"pool-create {pool}; pool-define-as vkpool dir --target /elsewhere; "
+            f"pool-list --all --details; pool-dumpxml vkpool; pool-destroy vkpool; pool-list --all",
+            {},
+        ),
+        # pool-event
+        (
+            "pool-event --list; pool-event; pool-event --event x; "
+            "pool-event --event refresh --timeout 0; pool-event --event refresh --timeout 3000000; "
+            "pool-event --event refresh --timeout abc; pool-event --event refresh --timeout -1",
+            {},
+        ),
+        ("pool-event --pool nope --event lifecycle --timeout 1", {}),
+        ("pool-event --pool default-pool --event lifecycle --timeout 1 --timestamp", {}),
+        ("pool-event --event refresh --loop --timeout 1", {}),
+        # source discovery: the test driver knows logical and netfs only
+        (
+            f"find-storage-pool-sources logical; find-storage-pool-sources netfs; "
+            f"find-storage-pool-sources netfs {d / 'spec.xml'}; find-storage-pool-sources dir; "
+            f"find-storage-pool-sources iscsi; find-storage-pool-sources bogus; "
+            f"find-storage-pool-sources netfs {missing}",
+            {},
+        ),
+        (
+            "find-storage-pool-sources-as logical; find-storage-pool-sources-as netfs h.example; "
+            "find-storage-pool-sources-as netfs --host h --port 20 --initiator iqn; "
+            "find-storage-pool-sources-as netfs --host h --port ''; "
+            "find-storage-pool-sources-as iscsi h 3260 iqn.x; find-storage-pool-sources-as bogus",
+            {},
+        ),
+        ("find-storage-pool-sources-as ''", {}),
+        ("find-storage-pool-sources", {}),
+        # vol-key, vol-name, vol-pool
+        (
+            "vol-key default-pool/nope; vol-create-as default-pool a.img 1M; "
+            "vol-key a.img --pool default-pool; vol-key /default-pool/a.img; "
+            "vol-name /default-pool/a.img; vol-name a.img; vol-pool /default-pool/a.img; "
+            "vol-pool --uuid /default-pool/a.img; vol-pool nope; vol-name nope; vol-key nope; "
+            "vol-key a.img --pool nope; vol-key a.img",
+            {},
+        ),
+        ("vol-pool", {}),
+        # vol-create-from
+        (
+            f"vol-create-as default-pool a.img 1M; vol-create-from default-pool {vol} a.img; "
+            f"vol-list default-pool --details; "
+            f"vol-create-from default-pool {vol} a.img --inputpool default-pool; "
+            f"vol-create-from nope {vol} a.img; vol-create-from default-pool {missing} a.img; "
+            f"vol-create-from default-pool {vol} nope; "
+            f"vol-create-from default-pool {vol} nope --inputpool default-pool; "
+            f"vol-create-from default-pool {vol} a.img --inputpool nope",
+            {},
+        ),
+        (
+            f"vol-create-as default-pool a.img 1M; "
+            f"vol-create-from default-pool {vol} /default-pool/a.img --prealloc-metadata; "
+            f"vol-create-from --pool default-pool --file {vol} --vol a.img --reflink "
+            f"--inputpool dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566; vol-list default-pool",
+            {},
+        ),
+        ("vol-create-from default-pool", {}),
+        ("vol-create-from", {}),
         # events
         ("event --list", {}),
         ("event --all --timeout 1", {}),
@@ -255,6 +384,17 @@ def cases(d: Path) -> list[tuple[str, dict[str, str]]]:
         # help
         ("help list; help dominfo; help vol-create-as; help snapshot-create-as", {}),
         ("help net-list; help pool-list; help event; help domstats", {}),
+        ("help pool; help volume", {}),
+        (
+            "help pool-autostart; help pool-create-as; help pool-define-as; help pool-delete; "
+            "help pool-edit; help pool-name; help pool-uuid; help pool-event",
+            {},
+        ),
+        (
+            "help find-storage-pool-sources; help find-storage-pool-sources-as; "
+            "help vol-create-from; help vol-key; help vol-name; help vol-pool",
+            {},
+        ),
         ("dominfo --help", {}),
         ("help nope", {}),
     ]
@@ -270,12 +410,16 @@ def _write_files(d: Path) -> dict[str, str]:
         "vol.xml": VOLUME_XML,
         "ed-mem.sh": EDITOR_MEM,
         "ed-bad.sh": EDITOR_BAD,
+        "ed-pool.sh": EDITOR_POOL,
+        "ed-poolbad.sh": EDITOR_POOL_BAD,
+        "spec.xml": SOURCE_SPEC_XML,
     }
     for name, text in files.items():
         (d / name).write_text(text)
-    for script in ("ed-mem.sh", "ed-bad.sh"):
-        (d / script).chmod(0o755)
-    return {"@mem": str(d / "ed-mem.sh"), "@bad": str(d / "ed-bad.sh")}
+    scripts = ("mem", "bad", "pool", "poolbad")
+    for script in scripts:
+        (d / f"ed-{script}.sh").chmod(0o755)
+    return {f"@{script}": str(d / f"ed-{script}.sh") for script in scripts}
 
 
 def _virtkit_argv() -> list[str]:

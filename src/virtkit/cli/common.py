@@ -75,26 +75,34 @@ def lookup_network(ctl: Ctl, cmd: Cmd, opt: str = "network") -> tuple[Network, s
         raise
 
 
-def lookup_pool(ctl: Ctl, cmd: Cmd, opt: str = "pool") -> tuple[StoragePool, str]:
+def lookup_pool(
+    ctl: Ctl, cmd: Cmd, opt: str = "pool", by: int = BY_UUID | BY_NAME
+) -> tuple[StoragePool, str]:
     """virshCommandOptPoolBy (UUID, then name): the lookup error is reported."""
     name = ctl.opt_required(cmd, opt)
-    return find_pool(ctl, name), name
+    return find_pool(ctl, name, by), name
 
 
-def find_pool(ctl: Ctl, name: str) -> StoragePool:
+def find_pool(ctl: Ctl, name: str, by: int = BY_UUID | BY_NAME) -> StoragePool:
+    """UUID (when ``name`` has a UUID's length), then name; the last lookup error is raised."""
     from virtkit.errors import VirtError
 
     conn = ctl.conn
-    if len(name) == UUID_STRING_LEN:
+    last: VirtError | None = None
+    if by & BY_UUID and len(name) == UUID_STRING_LEN:
         try:
             return conn.lookup_storage_pool_by_uuid(name)
-        except VirtError:
-            pass
-    try:
-        return conn.lookup_storage_pool(name)
-    except VirtError:
-        ctl.error(f"failed to get pool '{name}'")
-        raise
+        except VirtError as exc:
+            last = exc
+    if by & BY_NAME:
+        try:
+            return conn.lookup_storage_pool(name)
+        except VirtError as exc:
+            last = exc
+    ctl.error(f"failed to get pool '{name}'")
+    if last is not None:
+        raise last
+    raise CmdFailed
 
 
 def lookup_volume(

@@ -268,10 +268,16 @@ def parse_command(tokens: Sequence[str], lookup: Callable[[str], CommandDef | No
             cmd.values.setdefault(opt.name, []).append(tok)
     if wants_help:
         return Cmd(_help_def(lookup), {"command": [cdef.name]})
-    for i, opt in enumerate(cdef.opts):
-        if opt.required and i not in seen:
-            shape = f"<{opt.name}>" if opt.type in (DATA, ARGV) else f"--{opt.name}"
-            raise CmdSyntaxError(f"command '{cdef.name}' requires {shape} option")
+    missing = [
+        f"command '{cdef.name}' requires "
+        + (f"<{opt.name}>" if opt.type in (DATA, ARGV) else f"--{opt.name}")
+        + " option"
+        for i, opt in enumerate(cdef.opts)
+        if opt.required and i not in seen
+    ]
+    if missing:
+        # vshCommandCheckOpts reports every missing option, each as an error line of its own.
+        raise CmdSyntaxError("\nerror: ".join(missing))
     return cmd
 
 

@@ -771,63 +771,124 @@ GROUPS.append(
     )
 )
 
+_POOL_ARG = ("pool", "DATA", "REQ", "pool name or uuid")
+_VOL_ARG = ("vol", "DATA", "REQ", "vol name, key or path")
+_POOL_OPT = ("pool", "STRING", "", "pool name or uuid")
+_BUILD_OPTS = (
+    ("build", "BOOL", "", "build the pool as normal"),
+    ("no-overwrite", "BOOL", "", "do not overwrite any existing data"),
+    ("overwrite", "BOOL", "", "overwrite any existing data"),
+)
+_PREALLOC = ("prealloc-metadata", "BOOL", "", "preallocate metadata (for qcow2 instead of full allocation)")
+_VALIDATE = ("validate", "BOOL", "", "validate the XML against the schema")
+_STORAGE = "to be used for underlying storage"
+_VHBA = "to be used for underlying vHBA storage"
+# virsh's VIRSH_COMMON_OPT_POOL_X_AS: the options of pool-create-as and pool-define-as
+_POOL_X_AS = (
+    ("name", "DATA", "REQ", "name of the pool"),
+    ("type", "DATA", "REQ", "type of the pool"),
+    ("print-xml", "BOOL", "", "print XML document, but don't define/create"),
+    ("source-host", "STRING", "", "source-host for underlying storage"),
+    ("source-path", "STRING", "", "source path for underlying storage"),
+    ("source-dev", "STRING", "", "source device for underlying storage"),
+    ("source-name", "STRING", "", "source name for underlying storage"),
+    ("target", "STRING", "", "target for underlying storage"),
+    ("source-format", "STRING", "", "format for underlying storage"),
+    ("auth-type", "STRING", "", f"auth type {_STORAGE}"),
+    ("auth-username", "STRING", "", f"auth username {_STORAGE}"),
+    ("secret-usage", "STRING", "", f"auth secret usage {_STORAGE}"),
+    ("secret-uuid", "STRING", "", f"auth secret UUID {_STORAGE}"),
+    ("adapter-name", "STRING", "", f"adapter name {_STORAGE}"),
+    ("adapter-wwnn", "STRING", "", f"adapter wwnn {_STORAGE}"),
+    ("adapter-wwpn", "STRING", "", f"adapter wwpn {_STORAGE}"),
+    ("adapter-parent", "STRING", "", f"adapter parent scsi_hostN {_VHBA}"),
+    ("adapter-parent-wwnn", "STRING", "", f"adapter parent scsi_hostN wwnn {_VHBA}"),
+    ("adapter-parent-wwpn", "STRING", "", f"adapter parent scsi_hostN wwpn {_VHBA}"),
+    ("adapter-parent-fabric-wwn", "STRING", "", f"adapter parent scsi_hostN fabric_wwn {_VHBA}"),
+    ("source-protocol-ver", "STRING", "", "nfsvers value for NFS pool mount option"),
+    ("source-initiator", "STRING", "", "initiator iqn for underlying storage"),
+)
+
+# Both storage groups in virsh's table order (that is the order `help pool` lists them in).
 GROUPS.append(
     (
         "Storage Pool",
         "pool",
         "storage",
         {
+            "find-storage-pool-sources-as": (
+                "find potential storage pool sources",
+                "Returns XML <sources> document.",
+                (
+                    ("type", "DATA", "REQ", "type of storage pool sources to find"),
+                    ("host", "STRING", "", "optional host to query"),
+                    ("port", "STRING", "", "optional port to query"),
+                    ("initiator", "STRING", "", "optional initiator IQN to use for query"),
+                ),
+            ),
+            "find-storage-pool-sources": (
+                "discover potential storage pool sources",
+                "Returns XML <sources> document.",
+                (
+                    ("type", "DATA", "REQ", "type of storage pool sources to discover"),
+                    ("srcSpec", "STRING", "", "optional file of source xml to query for pools"),
+                ),
+            ),
+            "pool-autostart": (
+                "autostart a pool",
+                "Configure a pool to be automatically started at boot.",
+                (_POOL_ARG, ("disable", "BOOL", "", "disable autostarting")),
+            ),
             "pool-build": (
                 "build a pool",
                 "Build a given pool.",
-                (
-                    ("pool", "DATA", "REQ", "pool name or uuid"),
-                    ("no-overwrite", "BOOL", "", "do not overwrite any existing data"),
-                    ("overwrite", "BOOL", "", "overwrite any existing data"),
-                ),
+                (_POOL_ARG, *_BUILD_OPTS[1:]),
             ),
-            "pool-capabilities": ("storage pool capabilities",
-                                  "Returns capabilities of storage pool support.", ()),
+            "pool-create-as": (
+                "create a pool from a set of args",
+                "Create a pool.",
+                (*_POOL_X_AS, *_BUILD_OPTS),
+            ),
             "pool-create": (
                 "create a pool from an XML file",
                 "Create a pool.",
-                (
-                    ("file", "DATA", "REQ", "file containing an XML pool description"),
-                    ("build", "BOOL", "", "build the pool as normal"),
-                    ("no-overwrite", "BOOL", "", "do not overwrite any existing data"),
-                    ("overwrite", "BOOL", "", "overwrite any existing data"),
-                ),
+                (("file", "DATA", "REQ", "file containing an XML pool description"), *_BUILD_OPTS),
+            ),
+            "pool-define-as": (
+                "define a pool from a set of args",
+                "Define a pool.",
+                _POOL_X_AS,
             ),
             "pool-define": (
                 "define an inactive persistent storage pool or modify an existing persistent one from an XML file",
                 "Define or modify a persistent storage pool.",
-                (
-                    ("file", "DATA", "REQ", "file containing an XML pool description"),
-                    ("validate", "BOOL", "", "validate the XML against the schema"),
-                ),
+                (("file", "DATA", "REQ", "file containing an XML pool description"), _VALIDATE),
             ),
+            "pool-delete": ("delete a pool", "Delete a given pool.", (_POOL_ARG,)),
             "pool-destroy": (
                 "destroy (stop) a pool",
                 "Forcefully stop a given pool. Raw data in the pool is untouched",
-                (("pool", "DATA", "REQ", "pool name or uuid"),),
+                (_POOL_ARG,),
             ),
             "pool-dumpxml": (
                 "pool information in XML",
                 "Output the pool information as an XML dump to stdout.",
                 (
-                    ("pool", "DATA", "REQ", "pool name or uuid"),
+                    _POOL_ARG,
                     ("inactive", "BOOL", "", "show inactive defined XML"),
                     ("xpath", "STRING", "REQ_OPT", "xpath expression to filter the XML document"),
                     ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
                 ),
             ),
+            "pool-edit": (
+                "edit XML configuration for a storage pool",
+                "Edit the XML configuration for a storage pool.",
+                (_POOL_ARG,),
+            ),
             "pool-info": (
                 "storage pool information",
                 "Returns basic information about the storage pool.",
-                (
-                    ("pool", "DATA", "REQ", "pool name or uuid"),
-                    ("bytes", "BOOL", "", "Return pool info in bytes"),
-                ),
+                (_POOL_ARG, ("bytes", "BOOL", "", "Return pool info in bytes")),
             ),
             "pool-list": (
                 "list pools",
@@ -845,25 +906,35 @@ GROUPS.append(
                     ("name", "BOOL", "", "list name of active pools only"),
                 ),
             ),
-            "pool-refresh": (
-                "refresh a pool",
-                "Refresh a given pool.",
-                (("pool", "DATA", "REQ", "pool name or uuid"),),
-            ),
+            "pool-name": ("convert a pool UUID to pool name", None, (_POOL_ARG,)),
+            "pool-refresh": ("refresh a pool", "Refresh a given pool.", (_POOL_ARG,)),
             "pool-start": (
                 "start a (previously defined) inactive pool",
                 "Start a pool.",
-                (
-                    ("pool", "DATA", "REQ", "pool name or uuid"),
-                    ("build", "BOOL", "", "build the pool as normal"),
-                    ("no-overwrite", "BOOL", "", "do not overwrite any existing data"),
-                    ("overwrite", "BOOL", "", "overwrite any existing data"),
-                ),
+                (_POOL_ARG, *_BUILD_OPTS),
             ),
             "pool-undefine": (
                 "undefine an inactive pool",
                 "Undefine the configuration for an inactive pool.",
-                (("pool", "DATA", "REQ", "pool name or uuid"),),
+                (_POOL_ARG,),
+            ),
+            "pool-uuid": ("convert a pool name to pool UUID", None, (_POOL_ARG,)),
+            "pool-event": (
+                "Storage Pool Events",
+                "List event types, or wait for storage pool events to occur",
+                (
+                    ("pool", "STRING", "", "filter by storage pool name or uuid"),
+                    ("event", "STRING", "", "which event type to wait for"),
+                    ("loop", "BOOL", "", "loop until timeout or interrupt, rather than one-shot"),
+                    ("timeout", "INT", "", "timeout seconds"),
+                    ("list", "BOOL", "", "list valid event types"),
+                    ("timestamp", "BOOL", "", "show timestamp for each printed event"),
+                ),
+            ),
+            "pool-capabilities": (
+                "storage pool capabilities",
+                "Returns capabilities of storage pool support.",
+                (),
             ),
         },
     )
@@ -879,14 +950,12 @@ GROUPS.append(
                 "clone a volume.",
                 "Clone an existing volume within the parent pool.",
                 (
-                    ("vol", "DATA", "REQ", "vol name, key or path"),
+                    _VOL_ARG,
                     ("newname", "DATA", "REQ", "clone name"),
-                    ("pool", "STRING", "", "pool name or uuid"),
-                    ("prealloc-metadata", "BOOL", "", "preallocate metadata (for qcow2 instead "
-                                                      "of full allocation)"),
+                    _POOL_OPT,
+                    _PREALLOC,
                     ("reflink", "BOOL", "", "use btrfs COW lightweight copy"),
-                    ("print-xml", "BOOL", "",
-                     "print XML document rather than clone the volume"),
+                    ("print-xml", "BOOL", "", "print XML document rather than clone the volume"),
                 ),
             ),
             "vol-create-as": (
@@ -895,32 +964,12 @@ GROUPS.append(
                 (
                     ("pool", "DATA", "REQ", "pool name"),
                     ("name", "DATA", "REQ", "name of the volume"),
-                    (
-                        "capacity",
-                        "DATA",
-                        "REQ",
-                        "size of the vol, as scaled integer (default bytes)",
-                    ),
-                    (
-                        "allocation",
-                        "STRING",
-                        "",
-                        "initial allocation size, as scaled integer (default bytes)",
-                    ),
+                    ("capacity", "DATA", "REQ", "size of the vol, as scaled integer (default bytes)"),
+                    ("allocation", "STRING", "", "initial allocation size, as scaled integer (default bytes)"),
                     ("format", "STRING", "", "file format type raw,bochs,qcow,qcow2,qed,vmdk"),
                     ("backing-vol", "STRING", "", "the backing volume if taking a snapshot"),
-                    (
-                        "backing-vol-format",
-                        "STRING",
-                        "",
-                        "format of backing volume if taking a snapshot",
-                    ),
-                    (
-                        "prealloc-metadata",
-                        "BOOL",
-                        "",
-                        "preallocate metadata (for qcow2 instead of full allocation)",
-                    ),
+                    ("backing-vol-format", "STRING", "", "format of backing volume if taking a snapshot"),
+                    _PREALLOC,
                     ("print-xml", "BOOL", "", "print XML document, but don't define/create"),
                 ),
             ),
@@ -930,77 +979,90 @@ GROUPS.append(
                 (
                     ("pool", "DATA", "REQ", "pool name"),
                     ("file", "DATA", "REQ", "file containing an XML vol description"),
-                    (
-                        "prealloc-metadata",
-                        "BOOL",
-                        "",
-                        "preallocate metadata (for qcow2 instead of full allocation)",
-                    ),
-                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                    _PREALLOC,
+                    _VALIDATE,
+                ),
+            ),
+            "vol-create-from": (
+                "create a vol, using another volume as input",
+                "Create a vol from an existing volume.",
+                (
+                    _POOL_ARG,
+                    ("file", "DATA", "REQ", "file containing an XML vol description"),
+                    _VOL_ARG,
+                    ("inputpool", "STRING", "", "pool name or uuid of the input volume's pool"),
+                    _PREALLOC,
+                    ("reflink", "BOOL", "", "use btrfs COW lightweight copy"),
+                    _VALIDATE,
                 ),
             ),
             "vol-delete": (
                 "delete a vol",
                 "Delete a given vol.",
                 (
-                    ("vol", "DATA", "REQ", "vol name, key or path"),
-                    ("pool", "STRING", "", "pool name or uuid"),
-                    (
-                        "delete-snapshots",
-                        "BOOL",
-                        "",
-                        "delete snapshots associated with volume (must be supported by storage driver)",
-                    ),
-                ),
-            ),
-            "vol-dumpxml": (
-                "vol information in XML",
-                "Output the vol information as an XML dump to stdout.",
-                (
-                    ("vol", "DATA", "REQ", "vol name, key or path"),
-                    ("pool", "STRING", "", "pool name or uuid"),
-                    ("xpath", "STRING", "REQ_OPT", "xpath expression to filter the XML document"),
-                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                    _VOL_ARG,
+                    _POOL_OPT,
+                    ("delete-snapshots", "BOOL", "", "delete snapshots associated with volume (must be supported by storage driver)"),
                 ),
             ),
             "vol-download": (
                 "download volume contents to a file",
                 "Download volume contents to a file.",
                 (
-                    ("vol", "DATA", "REQ", "vol name, key or path"),
+                    _VOL_ARG,
                     ("file", "DATA", "REQ", "file"),
-                    ("pool", "STRING", "", "pool name or uuid"),
+                    _POOL_OPT,
                     ("offset", "INT", "", "volume offset to download from"),
                     ("length", "INT", "", "amount of data to download"),
                     ("sparse", "BOOL", "", "preserve sparseness of volume"),
+                ),
+            ),
+            "vol-dumpxml": (
+                "vol information in XML",
+                "Output the vol information as an XML dump to stdout.",
+                (
+                    _VOL_ARG,
+                    _POOL_OPT,
+                    ("xpath", "STRING", "REQ_OPT", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
                 ),
             ),
             "vol-info": (
                 "storage vol information",
                 "Returns basic information about the storage vol.",
                 (
-                    ("vol", "DATA", "REQ", "vol name, key or path"),
-                    ("pool", "STRING", "", "pool name or uuid"),
-                    (
-                        "bytes",
-                        "BOOL",
-                        "",
-                        "sizes are represented in bytes rather than pretty units",
-                    ),
-                    (
-                        "physical",
-                        "BOOL",
-                        "",
-                        "return the physical size of the volume in allocation field",
-                    ),
+                    _VOL_ARG,
+                    _POOL_OPT,
+                    ("bytes", "BOOL", "", "sizes are represented in bytes rather than pretty units"),
+                    ("physical", "BOOL", "", "return the physical size of the volume in allocation field"),
                 ),
+            ),
+            "vol-key": (
+                "returns the volume key for a given volume name or path",
+                None,
+                (("vol", "DATA", "REQ", "volume name or path"), _POOL_OPT),
             ),
             "vol-list": (
                 "list vols",
                 "Returns list of vols by pool.",
+                (_POOL_ARG, ("details", "BOOL", "", "display extended details for volumes")),
+            ),
+            "vol-name": (
+                "returns the volume name for a given volume key or path",
+                None,
+                (("vol", "DATA", "REQ", "volume key or path"),),
+            ),
+            "vol-path": (
+                "returns the volume path for a given volume name or key",
+                None,
+                (("vol", "DATA", "REQ", "volume name or key"), _POOL_OPT),
+            ),
+            "vol-pool": (
+                "returns the storage pool for a given volume key or path",
+                None,
                 (
-                    ("pool", "DATA", "REQ", "pool name or uuid"),
-                    ("details", "BOOL", "", "display extended details for volumes"),
+                    ("vol", "DATA", "REQ", "volume key or path"),
+                    ("uuid", "BOOL", "", "return the pool uuid rather than pool name"),
                 ),
             ),
             "vol-resize": (
@@ -1008,14 +1070,11 @@ GROUPS.append(
                 "Resizes a storage volume. This is safe only for storage volumes not in use by "
                 "an active guest.\nSee blockresize for live resizing.",
                 (
-                    ("vol", "DATA", "REQ", "vol name, key or path"),
-                    ("capacity", "DATA", "REQ",
-                     "new capacity for the vol, as scaled integer (default bytes)"),
-                    ("pool", "STRING", "", "pool name or uuid"),
-                    ("allocate", "BOOL", "",
-                     "allocate the new capacity, rather than leaving it sparse"),
-                    ("delta", "BOOL", "",
-                     "use capacity as a delta to current size, rather than the new size"),
+                    _VOL_ARG,
+                    ("capacity", "DATA", "REQ", "new capacity for the vol, as scaled integer (default bytes)"),
+                    _POOL_OPT,
+                    ("allocate", "BOOL", "", "allocate the new capacity, rather than leaving it sparse"),
+                    ("delta", "BOOL", "", "use capacity as a delta to current size, rather than the new size"),
                     ("shrink", "BOOL", "", "allow the resize to shrink the volume"),
                 ),
             ),
@@ -1023,9 +1082,9 @@ GROUPS.append(
                 "upload file contents to a volume",
                 "Upload file contents to a volume",
                 (
-                    ("vol", "DATA", "REQ", "vol name, key or path"),
+                    _VOL_ARG,
                     ("file", "DATA", "REQ", "file"),
-                    ("pool", "STRING", "", "pool name or uuid"),
+                    _POOL_OPT,
                     ("offset", "INT", "", "volume offset to upload to"),
                     ("length", "INT", "", "amount of data to upload"),
                     ("sparse", "BOOL", "", "preserve sparseness of volume"),
@@ -1034,23 +1093,12 @@ GROUPS.append(
             "vol-wipe": (
                 "wipe a vol",
                 "Ensure data previously on a volume is not accessible to future reads",
-                (
-                    ("vol", "DATA", "REQ", "vol name, key or path"),
-                    ("pool", "STRING", "", "pool name or uuid"),
-                    ("algorithm", "STRING", "", "perform selected wiping algorithm"),
-                ),
-            ),
-            "vol-path": (
-                "returns the volume path for a given volume name or key",
-                None,
-                (
-                    ("vol", "DATA", "REQ", "volume name or key"),
-                    ("pool", "STRING", "", "pool name or uuid"),
-                ),
+                (_VOL_ARG, _POOL_OPT, ("algorithm", "STRING", "", "perform selected wiping algorithm")),
             ),
         },
     )
 )
+
 
 GROUPS.append(
     (

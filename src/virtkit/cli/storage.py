@@ -1,4 +1,7 @@
-"""Storage pool and volume commands: pool-list ... pool-refresh, vol-list ... vol-path."""
+"""Storage pool and volume commands: pool-list ... pool-refresh, vol-list ... vol-pool.
+
+The rest live in small modules by theme (poolxml, poolmisc, volxfer), imported when used.
+"""
 
 from __future__ import annotations
 
@@ -432,15 +435,55 @@ def cmd_vol_path(ctl: Ctl, cmd: Cmd) -> bool:
     return True
 
 
-def _xfer(name: str) -> Handler:
-    """Handlers living in cli/volxfer.py (imported only when used)."""
-    def handler(ctl: Ctl, cmd: Cmd) -> bool:
-        from virtkit.cli import volxfer
+def cmd_vol_key(ctl: Ctl, cmd: Cmd) -> bool:
+    vol, _ = lookup_volume(ctl, cmd)
+    ctl.print(f"{vol.key}\n")
+    return True
 
-        result: bool = getattr(volxfer, name)(ctl, cmd)
+
+def cmd_vol_name(ctl: Ctl, cmd: Cmd) -> bool:
+    vol, _ = lookup_volume(ctl, cmd, pool_opt=None)
+    ctl.print(f"{vol.name}\n")
+    return True
+
+
+def cmd_vol_pool(ctl: Ctl, cmd: Cmd) -> bool:
+    vol, _ = lookup_volume(ctl, cmd, pool_opt=None)
+    with ctl.failing("failed to get parent pool"):
+        pool = vol.pool()
+    ctl.print(f"{pool.uuid if cmd.flag('uuid') else pool.name}\n")
+    return True
+
+
+def cmd_vol_create_from(ctl: Ctl, cmd: Cmd) -> bool:
+    pool, _ = lookup_pool(ctl, cmd)
+    flags = 0
+    for option, bit in (("prealloc-metadata", 1), ("reflink", 2), ("validate", 4)):
+        if cmd.flag(option):
+            flags |= bit  # VIR_STORAGE_VOL_CREATE_*
+    path = ctl.opt_required(cmd, "file")
+    source, _ = lookup_volume(ctl, cmd, pool_opt="inputpool")
+    xml = read_file(ctl, path)
+    with ctl.failing(f"Failed to create vol from {path}"):
+        vol = pool.create_volume_from(xml, source, flags)
+    ctl.print_extra(f"Vol {vol.name} created from input vol {source.name}\n")
+    return True
+
+
+def _lazy(module: str, name: str) -> Handler:
+    """A handler living in cli/MODULE.py, imported only when used."""
+    def handler(ctl: Ctl, cmd: Cmd) -> bool:
+        import importlib
+
+        result: bool = getattr(importlib.import_module(f"virtkit.cli.{module}"), name)(ctl, cmd)
         return result
 
     return handler
+
+
+def _xfer(name: str) -> Handler:
+    """Handlers living in cli/volxfer.py."""
+    return _lazy("volxfer", name)
 
 
 _HANDLERS: dict[str, Handler] = {
@@ -451,6 +494,16 @@ _HANDLERS: dict[str, Handler] = {
     "vol-resize": _xfer("cmd_vol_resize"),
     "vol-upload": _xfer("cmd_vol_upload"),
     "vol-wipe": _xfer("cmd_vol_wipe"),
+    "pool-create-as": _lazy("poolxml", "cmd_pool_create_as"),
+    "pool-define-as": _lazy("poolxml", "cmd_pool_define_as"),
+    "find-storage-pool-sources": _lazy("poolxml", "cmd_find_storage_pool_sources"),
+    "find-storage-pool-sources-as": _lazy("poolxml", "cmd_find_storage_pool_sources_as"),
+    "pool-autostart": _lazy("poolmisc", "cmd_pool_autostart"),
+    "pool-delete": _lazy("poolmisc", "cmd_pool_delete"),
+    "pool-edit": _lazy("poolmisc", "cmd_pool_edit"),
+    "pool-event": _lazy("poolmisc", "cmd_pool_event"),
+    "pool-name": _lazy("poolmisc", "cmd_pool_name"),
+    "pool-uuid": _lazy("poolmisc", "cmd_pool_uuid"),
     "pool-list": cmd_pool_list,
     "pool-info": cmd_pool_info,
     "pool-define": cmd_pool_define,
@@ -467,6 +520,10 @@ _HANDLERS: dict[str, Handler] = {
     "vol-delete": cmd_vol_delete,
     "vol-dumpxml": cmd_vol_dumpxml,
     "vol-path": cmd_vol_path,
+    "vol-key": cmd_vol_key,
+    "vol-name": cmd_vol_name,
+    "vol-pool": cmd_vol_pool,
+    "vol-create-from": cmd_vol_create_from,
 }
 
 COMMANDS: dict[str, CommandDef] = {}

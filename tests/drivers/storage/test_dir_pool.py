@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import dir_pool_xml, vol_xml
+from storage_helpers import dir_pool_xml, vol_xml
 
 from virtkit.drivers.storage.driver import HostStorageDriver
 from virtkit.drivers.storage.node import StorageNode

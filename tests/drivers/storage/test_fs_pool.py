@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import vol_xml
+from storage_helpers import vol_xml
 
 from virtkit.drivers.storage.backend_fs import is_mounted
 from virtkit.drivers.storage.driver import HostStorageDriver

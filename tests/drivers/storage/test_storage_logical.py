@@ -406,3 +406,51 @@ def test_build_over_existing_data_needs_overwrite(loopdevs: list[str], vg_name: 
     b._match_source()  # the VG holds our devices
     b.delete()
     assert not b.check()
+
+
+def test_find_pool_sources_lists_the_group(loopdevs: list[str], vg_name: str,
+                                           tmp_path: Path) -> None:
+    """virConnectFindStoragePoolSources('logical'): our VG with both loop PVs."""
+    from virtkit.drivers.storage.driver import HostStorageDriver
+    from virtkit.drivers.storage.node import StorageNode
+    from virtkit.drivers.storage.paths import StoragePaths
+
+    drv = HostStorageDriver(StorageNode(StoragePaths.embed(str(tmp_path / "root"))))
+    try:
+        before = drv.connect_find_storage_pool_sources("logical", None, 0)
+        assert f"<name>{vg_name}</name>" not in before
+        assert before.startswith("<sources>\n") and before.endswith("</sources>\n")
+        LogicalBackend(pool_xml(vg_name, loopdevs)).build()
+        xml = drv.connect_find_storage_pool_sources("logical", None, 0)
+        want = ("  <source>\n"
+                + "".join(f"    <device path='{d}'/>\n" for d in loopdevs)
+                + f"    <name>{vg_name}</name>\n    <format type='lvm2'/>\n  </source>\n")
+        assert want in xml
+        with pytest.raises(VirtError) as ei:
+            drv.connect_find_storage_pool_sources("logical", None, 1)
+        assert ei.value.code == ErrorCode.INVALID_ARG
+    finally:
+        drv.close()
+
+
+def test_wipe_block_device(loopdevs: list[str]) -> None:
+    """The shared wipe on a real block device: zeros over all of it, scrub patterns."""
+    dev = loopdevs[0]
+    b = LogicalBackend(pool_xml("vgW", []), activation=True, runner=FakeRunner())
+    vol = VolState(name="lv", path=dev, key="k", type=VOL_BLOCK, capacity=64 * MIB)
+    with open(dev, "r+b") as f:
+        f.write(b"\x55" * MIB)
+        f.seek(63 * MIB)
+        f.write(b"\x66" * MIB)
+    b.wipe_vol(vol, WA.ZERO)
+    with open(dev, "rb") as f:
+        assert f.read(MIB) == bytes(MIB)
+        f.seek(63 * MIB)
+        assert f.read() == bytes(MIB)
+    b.wipe_vol(vol, WA.RANDOM)
+    with open(dev, "rb") as f:
+        head = f.read(MIB)
+    assert head.startswith(b"\x01\x02\x03SCRUB") and head.count(0) < MIB // 2
+    with pytest.raises(VirtError) as ei:
+        b.wipe_vol(vol, WA.TRIM)
+    assert ei.value.code == ErrorCode.ARGUMENT_UNSUPPORTED

@@ -21,7 +21,7 @@ from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = [
     "VOL_BLOCK", "VOL_DIR", "VOL_FILE", "VOL_NETWORK", "VOL_PLOOP",
-    "PoolBackend", "PoolSize", "VolState", "storage_error",
+    "PoolBackend", "PoolSize", "VolState", "sources_xml", "storage_error", "xml_escape",
 ]
 
 # virStorageVolType
@@ -35,6 +35,24 @@ def storage_error(code: int, detail: str) -> VirtError:
 
 def internal_error(detail: str) -> VirtError:
     return storage_error(ErrorCode.INTERNAL_ERROR, detail)
+
+
+def xml_escape(text: str) -> str:
+    """Escape for a quoted attribute or text (libvirt's virBufferEscapeString)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("'", "&apos;").replace('"', "&quot;"))
+
+
+def sources_xml(sources: list[list[str]]) -> str:
+    """A ``<sources>`` document (virStoragePoolSourceListFormat); each source is given
+    as its already formatted child lines."""
+    lines = ["<sources>"]
+    for src in sources:
+        lines.append("  <source>")
+        lines += [f"    {ln}" for ln in src]
+        lines.append("  </source>")
+    lines.append("</sources>")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -96,6 +114,13 @@ class PoolBackend:
         return (self.pool.target.path if self.pool.target else None) or ""
 
     # ---------------------------------------------------------------- pool
+
+    @classmethod
+    def find_sources(cls, spec: str | None, flags: int = 0) -> str:
+        """virConnectFindStoragePoolSources: a ``<sources>`` document of what could be
+        pooled (``spec``: a ``<source>`` document narrowing the search)."""
+        raise storage_error(ErrorCode.NO_SUPPORT,
+                            f"pool type '{cls.type_name}' does not support source discovery")
 
     def check(self) -> bool:
         """Is the pool usable as it stands (used to take back pools at daemon start)?"""

@@ -14,6 +14,7 @@ from virtkit.drivers.storage.backend import (
     VolState,
     storage_error,
 )
+from virtkit.drivers.storage.wipe import wipe_local
 from virtkit.errors import ErrorCode, VirtError
 
 __all__ = ["DirBackend", "statvfs_size"]
@@ -173,10 +174,7 @@ class DirBackend(PoolBackend):
                        shrink=bool(flags & 4), allocate=bool(flags & 1))
 
     def wipe_vol(self, vol: VolState, algorithm: int = 0, flags: int = 0) -> None:
-        if algorithm != 0:
-            raise storage_error(ErrorCode.INVALID_ARG, f"unsupported algorithm {algorithm}")
-        if vol.type == VOL_DIR:
-            raise storage_error(ErrorCode.NO_SUPPORT, "wiping directory volumes is not supported")
-        volumes.wipe_zero(vol.path)
+        """libvirt's virStorageBackendVolWipeLocal (a directory volume fails to open)."""
+        wipe_local(vol.path, algorithm)
 
 

@@ -19,23 +19,26 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 
 from virtkit.conf.storage_pool import StoragePoolDef
 from virtkit.conf.storage_vol import StorageVolDef
-from virtkit.constants import StoragePoolBuildFlags, StorageVolResizeFlags, StorageVolWipeAlgorithm
+from virtkit.constants import StoragePoolBuildFlags, StorageVolResizeFlags
 from virtkit.drivers.storage.backend import (
     VOL_BLOCK,
     PoolBackend,
     PoolSize,
     VolState,
+    sources_xml,
     storage_error,
+    xml_escape,
 )
+from virtkit.drivers.storage.wipe import wipe_local, zero_fill
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, invalid_arg, invalid_flags
 
-__all__ = ["LVM_BASE_CONFIG", "LogicalBackend", "LvmTool", "Runner", "device_mapper_available"]
+__all__ = ["LVM_BASE_CONFIG", "LogicalBackend", "LvmTool", "Runner", "device_mapper_available",
+           "find_pool_sources", "zero_fill"]
 
 # (argv) -> (exit status, stdout, stderr)
 Runner = Callable[[Sequence[str]], tuple[int, str, str]]
@@ -45,16 +48,6 @@ LVM_BASE_CONFIG = ("devices { obtain_device_list_from_udev=0 } "
 _NO_ACTIVATION = "global { activation=0 } "
 _MIB = 1024 * 1024
 _LVM_LABEL = "LVM2_member"  # what blkid calls an LVM physical volume
-
-_SCRUB_PATTERNS = {
-    StorageVolWipeAlgorithm.NNSA: "nnsa", StorageVolWipeAlgorithm.DOD: "dod",
-    StorageVolWipeAlgorithm.BSI: "bsi", StorageVolWipeAlgorithm.GUTMANN: "gutmann",
-    StorageVolWipeAlgorithm.SCHNEIER: "schneier",
-    StorageVolWipeAlgorithm.PFITZNER7: "pfitzner7",
-    StorageVolWipeAlgorithm.PFITZNER33: "pfitzner33",
-    StorageVolWipeAlgorithm.RANDOM: "random",
-}
-
 
 def run_command(argv: Sequence[str]) -> tuple[int, str, str]:
     """Run ``argv`` with no stdin; LVM's leaked-descriptor warnings suppressed."""
@@ -128,6 +121,23 @@ class LvmTool:
                                 f"cannot parse {cmd} output: {exc}") from None
 
 
+def find_pool_sources(runner: Runner | None = None) -> str:
+    """Every volume group with its physical volumes, as libvirt lists them (``vgscan``,
+    errors ignored, then ``pvs``; PVs in no group are left out)."""
+    lvm = LvmTool(device_mapper_available(), runner)
+    with contextlib.suppress(VirtError):
+        lvm.run("vgscan")
+    groups: dict[str, list[str]] = {}
+    for row in lvm.report("pvs", "pv", "pv_name,vg_name"):
+        vg, pv = row.get("vg_name", ""), row.get("pv_name", "")
+        if vg and pv:
+            groups.setdefault(vg, []).append(pv)
+    return sources_xml([
+        [*(f"<device path='{xml_escape(pv)}'/>" for pv in pvs),
+         f"<name>{xml_escape(vg)}</name>", "<format type='lvm2'/>"]
+        for vg, pvs in groups.items()])
+
+
 class LogicalBackend(PoolBackend):
     """An LVM volume group as a storage pool."""
 
@@ -141,6 +151,13 @@ class LogicalBackend(PoolBackend):
         if activation is None:
             activation = device_mapper_available()
         self.lvm = LvmTool(activation, runner)
+
+    @classmethod
+    def find_sources(cls, spec: str | None, flags: int = 0) -> str:
+        if flags:
+            raise invalid_flags(flags, "virStorageBackendLogicalFindPoolSources",
+                                ErrorDomain.STORAGE)
+        return find_pool_sources()
 
     # ------------------------------------------------------------ naming
 
@@ -375,21 +392,7 @@ class LogicalBackend(PoolBackend):
             raise storage_error(ErrorCode.NO_SUPPORT,
                                 f"logical volume '{vol.path}' is sparse, volume wipe "
                                 "not supported")
-        if algorithm == StorageVolWipeAlgorithm.ZERO:
-            zero_fill(vol.path, vol.capacity)
-            return
-        if algorithm == StorageVolWipeAlgorithm.TRIM:
-            raise storage_error(ErrorCode.NO_SUPPORT, "'trim' algorithm not supported")
-        pattern = _SCRUB_PATTERNS.get(algorithm)  # type: ignore[call-overload]
-        if pattern is None:
-            raise invalid_arg(f"unsupported algorithm {algorithm}", ErrorDomain.STORAGE)
-        scrub = shutil.which("scrub")
-        if scrub is None:
-            raise storage_error(ErrorCode.INTERNAL_ERROR, "Cannot find 'scrub' in path")
-        argv = [scrub, "-f", "-p", pattern, vol.path]
-        status, _out, err = self.lvm.runner(argv)
-        if status != 0:
-            raise _child_error(argv, status, err)
+        wipe_local(vol.path, algorithm)
 
 
 def _apply_perms(state: VolState, vol: StorageVolDef) -> None:
@@ -415,26 +418,3 @@ def _apply_perms(state: VolState, vol: StorageVolDef) -> None:
 def _zero_head(path: str) -> None:
     """Blank the first MiB (LVM wants no old partition table or label on a PV)."""
     zero_fill(path, _MIB)
-
-
-def zero_fill(path: str, nbytes: int) -> None:
-    """Write ``nbytes`` zero bytes from the start of ``path`` (stops at its end)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise storage_error(ErrorCode.OPERATION_FAILED,
-                            f"Failed to open storage volume with path '{path}': "
-                            f"{exc.strerror}") from None
-    try:
-        end = os.lseek(fd, 0, os.SEEK_END)
-        os.lseek(fd, 0, os.SEEK_SET)
-        left = min(nbytes, end) if end > 0 else nbytes
-        chunk = bytes(_MIB)
-        while left > 0:
-            left -= os.write(fd, chunk[:min(left, _MIB)])
-        os.fsync(fd)
-    except OSError as exc:
-        raise storage_error(ErrorCode.OPERATION_FAILED,
-                            f"cannot write zeros to '{path}': {exc.strerror}") from None
-    finally:
-        os.close(fd)

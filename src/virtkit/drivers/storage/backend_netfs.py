@@ -9,17 +9,18 @@ format ``auto`` gives no ``-t`` (``mount -t auto`` does not detect NFS, plain mo
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from collections.abc import Callable, Sequence
 
-from virtkit.conf.storage_pool import StoragePoolDef
-from virtkit.drivers.storage.backend import storage_error
+from virtkit.conf.storage_pool import PoolSource, StoragePoolDef
+from virtkit.drivers.storage.backend import sources_xml, storage_error, xml_escape
 from virtkit.drivers.storage.backend_dir import DirBackend
 from virtkit.drivers.storage.backend_fs import is_mounted
-from virtkit.errors import ErrorCode
+from virtkit.errors import ErrorCode, ErrorDomain, VirtError, invalid_flags
 
-__all__ = ["DEFAULT_MOUNT_OPTS", "NetfsBackend", "mount_argv", "source_spec"]
+__all__ = ["DEFAULT_MOUNT_OPTS", "NetfsBackend", "find_pool_sources", "mount_argv", "source_spec"]
 
 DEFAULT_MOUNT_OPTS = "nodev,nosuid,noexec"
 
@@ -87,10 +88,51 @@ def mount_argv(pool: StoragePoolDef) -> list[str]:
     return [*argv, source_spec(pool), target]
 
 
+_EXPORT_LINE = re.compile(r"^(/.*\S) +\S+$")
+
+
+def find_pool_sources(spec: str | None, runner: Runner | None = None) -> str:
+    """The NFS exports of the host named in ``spec`` (``showmount --no-headers
+    --exports HOST``), as libvirt lists them. libvirt also asks ``gluster`` when that
+    tool is installed; virtkit does not."""
+    if not spec:
+        raise storage_error(ErrorCode.INVALID_ARG,
+                            "hostname must be specified for netfs sources")
+    source = PoolSource.from_xml(spec)
+    if len(source.hosts) != 1 or not source.hosts[0].name:
+        raise storage_error(ErrorCode.CONFIG_UNSUPPORTED,
+                            "Expected exactly 1 host for the storage pool")
+    host = source.hosts[0].name
+    dirs: list[str] | None = None
+    try:
+        status, out, _err = (runner or _run_command)(
+            ["showmount", "--no-headers", "--exports", host])
+        if status == 0:
+            dirs = [m.group(1) for ln in out.splitlines()
+                    if (m := _EXPORT_LINE.match(ln))]
+            if any(d.endswith("/") for d in dirs):  # libvirt: "invalid netfs path"
+                dirs = None
+    except VirtError:  # no showmount: as libvirt, only the summary error is left
+        dirs = None
+    if dirs is None:
+        raise storage_error(ErrorCode.OPERATION_FAILED,
+                            f"no storage pools were found on host '{host}'")
+    return sources_xml([[f"<host name='{xml_escape(host)}'/>",
+                         f"<dir path='{xml_escape(d)}'/>", "<format type='nfs'/>"]
+                        for d in dirs])
+
+
 class NetfsBackend(DirBackend):
     """A network file system mounted on start, unmounted on stop."""
 
     type_name = "netfs"
+
+    @classmethod
+    def find_sources(cls, spec: str | None, flags: int = 0) -> str:
+        if flags:
+            raise invalid_flags(flags, "virStorageBackendFileSystemNetFindPoolSources",
+                                ErrorDomain.STORAGE)
+        return find_pool_sources(spec)
 
     def __init__(self, pool: StoragePoolDef, *, runner: Runner | None = None) -> None:
         super().__init__(pool)

@@ -7,6 +7,7 @@ from virtkit.conf.storage_vol import StorageVolDef, Timestamps, VolTarget
 from virtkit.drivers.base import StorageDriver, StoragePoolEventCallback
 from virtkit.drivers.storage import node as sn
 from virtkit.drivers.storage.backend import VOL_BLOCK, VOL_DIR, VolState
+from virtkit.drivers.storage.caps import POOL_TYPES, pool_capabilities_xml
 from virtkit.drivers.storage.node import PoolObj, StorageNode, err
 from virtkit.drivers.storage.streams import open_volume_stream
 from virtkit.errors import ErrorCode, ErrorDomain, invalid_flags, make_error
@@ -111,10 +112,13 @@ class HostStorageDriver(StorageDriver):
     def connect_find_storage_pool_sources(
         self, type: str, src_spec: str | None = None, flags: int = 0
     ) -> str:
-        _check_flags(flags, 0, "storageConnectFindStoragePoolSources")
-        sn.backend_class(type)
-        raise err(ErrorCode.NO_SUPPORT,
-                  f"pool type '{type}' does not support source discovery")
+        if type not in POOL_TYPES:
+            raise err(ErrorCode.INTERNAL_ERROR, f"unknown storage pool type {type}")
+        return sn.backend_class(type).find_sources(src_spec, flags)
+
+    def connect_get_storage_pool_capabilities(self, flags: int = 0) -> str:
+        _check_flags(flags, 0, "storageConnectGetStoragePoolCapabilities")
+        return pool_capabilities_xml(sn.BACKENDS)
 
     def storage_pool_lookup_by_name(self, name: str) -> StoragePoolIdent:
         with self.node.lock:
@@ -293,24 +297,39 @@ class HostStorageDriver(StorageDriver):
     ) -> DataStream:
         _check_flags(flags, 0, "storageVolUpload")
         with self.node.lock:
-            _, v = self.node.vol(vol)
-            self.node.check_not_in_use(v)
+            obj, v = self.node.vol(vol)
+            self.node.check_not_in_use(v, obj)
             if v.type == VOL_DIR:
                 raise err(ErrorCode.NO_SUPPORT, "storage pool doesn't support volume upload")
-            path = v.path
-        return open_volume_stream(path, offset, length, True,
-                                  lambda: self.node.vol_updated(vol))
+            release = self.node.vol_acquire(obj, v)
+            try:
+                stream = open_volume_stream(v.path, offset, length, True)
+            except BaseException:
+                release()
+                raise
+
+        def finished() -> None:
+            release()
+            self.node.vol_updated(vol)
+        stream.on_finish = finished
+        return stream
 
     def storage_vol_download(
         self, vol: StorageVolIdent, offset: int = 0, length: int = 0, flags: int = 0
     ) -> DataStream:
         _check_flags(flags, 0, "storageVolDownload")
         with self.node.lock:
-            _, v = self.node.vol(vol)
+            obj, v = self.node.vol(vol)
             if v.type == VOL_DIR:
                 raise err(ErrorCode.NO_SUPPORT, "storage pool doesn't support volume download")
-            path = v.path
-        return open_volume_stream(path, offset, length, False)
+            release = self.node.vol_acquire(obj, v)
+            try:
+                stream = open_volume_stream(v.path, offset, length, False)
+            except BaseException:
+                release()
+                raise
+        stream.on_finish = release
+        return stream
 
     def storage_vol_resize(self, vol: StorageVolIdent, capacity: int, flags: int = 0) -> None:
         _check_flags(flags, 7, "storageVolResize")

@@ -90,6 +90,8 @@ class PoolObj:
         self.autostart = False
         self.size = PoolSize()
         self.vols: dict[str, VolState] = {}
+        # volume name -> open upload/download streams (libvirt's voldef->in_use)
+        self.in_use: dict[str, int] = {}
 
     @property
     def active(self) -> bool:
@@ -209,11 +211,32 @@ class StorageNode:
     def vol_ident(self, obj: PoolObj, vol: VolState) -> StorageVolIdent:
         return StorageVolIdent(obj.name, vol.name, vol.key)
 
-    def check_not_in_use(self, vol: VolState) -> None:
+    def check_not_in_use(self, vol: VolState, obj: PoolObj | None = None) -> None:
+        """Refuse a volume a running domain uses or (with ``obj``) a stream has open."""
         owner = self.in_use(vol.path) if self.in_use is not None else None
         if owner is not None:
             log.info("volume %s is used by domain %s", vol.path, owner)
+        if owner is not None or (obj is not None and obj.in_use.get(vol.name)):
             raise err(ErrorCode.OPERATION_INVALID, f"volume '{vol.name}' is still in use.")
+
+    def vol_acquire(self, obj: PoolObj, vol: VolState) -> Callable[[], None]:
+        """Mark ``vol`` in use (an upload or download stream is open); the function
+        returned releases it, once."""
+        obj.in_use[vol.name] = obj.in_use.get(vol.name, 0) + 1
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            with self.lock:
+                if done:
+                    return
+                done = True
+                left = obj.in_use.get(vol.name, 0) - 1
+                if left > 0:
+                    obj.in_use[vol.name] = left
+                else:
+                    obj.in_use.pop(vol.name, None)
+        return release
 
     # ------------------------------------------------------------ loading
 
@@ -398,7 +421,7 @@ class StorageNode:
     def _deactivate(self, obj: PoolObj) -> None:
         with contextlib.suppress(VirtError):
             self.statuses.delete(obj.name)
-        obj.live, obj.vols, obj.size = None, {}, PoolSize()
+        obj.live, obj.vols, obj.size, obj.in_use = None, {}, PoolSize(), {}
         if obj.config is not None:
             obj.backend = backend_class(obj.config.type or "dir")(obj.config)
         else:
@@ -407,6 +430,9 @@ class StorageNode:
     def destroy(self, ident: StoragePoolIdent) -> None:
         with self.op():
             obj = self.active_pool(ident)
+            if any(obj.in_use.values()):
+                raise err(ErrorCode.INTERNAL_ERROR,
+                          f"pool '{obj.name}' has asynchronous jobs running.")
             for vol in obj.vols.values():
                 self.check_not_in_use(vol)
             obj.backend.stop()
@@ -514,7 +540,7 @@ class StorageNode:
     def delete_vol(self, ident: StorageVolIdent, flags: int) -> None:
         with self.op():
             obj, vol = self.vol(ident)
-            self.check_not_in_use(vol)
+            self.check_not_in_use(vol, obj)
             obj.backend.delete_vol(vol, flags)
             obj.vols.pop(vol.name, None)
             self._after_vol_change(obj)
@@ -522,7 +548,7 @@ class StorageNode:
     def resize_vol(self, ident: StorageVolIdent, capacity: int, flags: int) -> None:
         with self.op():
             obj, vol = self.vol(ident)
-            self.check_not_in_use(vol)
+            self.check_not_in_use(vol, obj)
             shrink, allocate = bool(flags & 4), bool(flags & 1)
             if flags & 2:  # DELTA
                 capacity = (vol.capacity - min(capacity, vol.capacity) if shrink
@@ -542,7 +568,7 @@ class StorageNode:
     def wipe_vol(self, ident: StorageVolIdent, algorithm: int, flags: int) -> None:
         with self.op():
             obj, vol = self.vol(ident)
-            self.check_not_in_use(vol)
+            self.check_not_in_use(vol, obj)
             obj.backend.wipe_vol(vol, algorithm, flags)
             obj.vols[vol.name] = obj.backend.vol_state(vol)
 

@@ -22,7 +22,7 @@ class VolumeStream:
         self._pos = offset
         self._left = length if length else None
         self._writing = writing
-        self._on_finish = on_finish
+        self.on_finish = on_finish  # called once, when the stream finishes or aborts
 
     def _require(self) -> int:
         if self._fd is None:
@@ -79,15 +79,18 @@ class VolumeStream:
                                 f"{exc.strerror}") from None
         finally:
             os.close(fd)
-            if self._on_finish is not None:
-                self._on_finish()
+            self._finished()
+
+    def _finished(self) -> None:
+        cb, self.on_finish = self.on_finish, None
+        if cb is not None:
+            cb()
 
     def abort(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-            if self._on_finish is not None:
-                self._on_finish()
+            self._finished()
 
 
 def open_volume_stream(path: str, offset: int, length: int, writing: bool,

@@ -17,10 +17,9 @@ from typing import Any
 from virtkit.drivers.storage.backend import VOL_DIR, VOL_FILE, VolState, storage_error
 from virtkit.errors import ErrorCode, VirtError
 
-__all__ = ["clone", "create", "probe", "qemu_img", "resize", "wipe_zero"]
+__all__ = ["clone", "create", "probe", "qemu_img", "read_header", "resize"]
 
 QEMU_IMG = "qemu-img"
-_CHUNK = 1024 * 1024
 # formats qemu-img can write; the rest of libvirt's file formats are refused
 WRITABLE = ("raw", "qcow2", "qcow", "qed", "vmdk", "vdi", "vpc", "vhdx", "cloop", "luks")
 
@@ -69,7 +68,9 @@ def probe(name: str, path: str) -> VolState | None:
     vol.type = VOL_FILE
     vol.allocation = st.st_blocks * 512
     vol.physical = st.st_size
-    info = image_info(path)
+    info = read_header(path, st.st_size)
+    if info is None:  # a format only qemu-img knows: ask it
+        info = image_info(path)
     vol.format = str(info.get("format") or "raw")
     # qemu rounds a raw file's size up to a sector; libvirt reports the file size
     vol.capacity = (st.st_size if vol.format == "raw"
@@ -79,6 +80,71 @@ def probe(name: str, path: str) -> VolState | None:
         vol.backing = str(backing)
         vol.backing_format = info.get("backing-filename-format")
     return vol
+
+
+_QCOW2_MAGIC = b"QFI\xfb"
+_QCOW2_EXT_BACKING_FORMAT = 0xE2792ACA
+_HEAD = 512
+# Headers of the formats read_header leaves to qemu-img: (offset, magic).
+_OTHER_MAGICS = (
+    (0, b"QFI\xfb"),  # qcow (version 1)
+    (0, b"QED\0"), (0, b"KDMV"), (0, b"COWD"), (0, b"# Disk Descriptor"),  # qed, vmdk
+    (0, b"conectix"), (0, b"vhdxfile"), (0, b"LUKS\xba\xbe"),  # vpc, vhdx, luks
+    (0, b"Bochs Virtual HD Image"), (0, b"#!/bin/sh\n#V2.0 Format"),  # bochs, cloop
+    (0, b"WithoutFreeSpace"), (0, b"WithouFreSpacExt"),  # parallels
+    (64, b"\x7f\x10\xda\xbe"),  # vdi
+)
+
+
+def read_header(path: str, size: int) -> dict[str, Any] | None:
+    """What ``qemu-img info`` would say of ``path``, read from its header in Python:
+    qcow2 (version, size, backing file and its format) and raw (no known magic).
+    None when the file has another format's header (or is named ``*.dmg``): those
+    are left to qemu-img."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEAD)
+            if head[:4] == _QCOW2_MAGIC and len(head) >= 72:
+                if int.from_bytes(head[4:8], "big") < 2:
+                    return None
+                return _qcow2_info(f, head, path)
+    except OSError:
+        return {"format": "raw", "virtual-size": size}  # as qemu-img failing did
+    if path.endswith(".dmg") or any(head[o:o + len(m)] == m for o, m in _OTHER_MAGICS):
+        return None
+    return {"format": "raw", "virtual-size": size}
+
+
+def _qcow2_info(f: Any, head: bytes, path: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"format": "qcow2",
+                            "virtual-size": int.from_bytes(head[24:32], "big")}
+    version = int.from_bytes(head[4:8], "big")
+    b_off, b_len = int.from_bytes(head[8:16], "big"), int.from_bytes(head[16:20], "big")
+    if not b_off or not b_len:
+        return info
+    f.seek(b_off)
+    backing = f.read(b_len).decode("utf-8", "replace")
+    info["backing-filename"] = backing
+    if backing.startswith("/"):
+        info["full-backing-filename"] = backing
+    elif ":" not in backing.split("/", 1)[0]:  # not a protocol (nbd:, http: ...)
+        info["full-backing-filename"] = os.path.join(os.path.dirname(path), backing)
+    # header extensions: after the header, up to the backing file name
+    pos = int.from_bytes(head[100:104], "big") if version >= 3 else 72
+    f.seek(pos)
+    ext = f.read(max(0, b_off - pos)) if b_off > pos else b""
+    i = 0
+    while i + 8 <= len(ext):
+        kind = int.from_bytes(ext[i:i + 4], "big")
+        length = int.from_bytes(ext[i + 4:i + 8], "big")
+        if kind == 0:
+            break
+        if kind == _QCOW2_EXT_BACKING_FORMAT:
+            info["backing-filename-format"] = ext[i + 8:i + 8 + length].decode(
+                "ascii", "replace")
+            break
+        i += 8 + (length + 7) // 8 * 8
+    return info
 
 
 def image_info(path: str) -> dict[str, Any]:
@@ -201,32 +267,3 @@ def resize(path: str, fmt: str, capacity: int, *, shrink: bool, allocate: bool) 
     if allocate:
         args.append("--preallocation=falloc")
     qemu_img(*args, "-f", fmt, path, str(capacity))
-
-
-def wipe_zero(path: str) -> None:
-    """Overwrite every byte of the file with zeros (libvirt's VIR_STORAGE_VOL_WIPE_ALG_ZERO);
-    a sparse file is truncated and extended again instead, as libvirt does."""
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError as exc:
-        raise storage_error(ErrorCode.SYSTEM_ERROR,
-                            f"Failed to open storage volume with path '{path}': "
-                            f"{exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        size = st.st_size
-        if stat.S_ISREG(st.st_mode) and st.st_blocks * 512 < size:
-            os.ftruncate(fd, 0)
-            os.ftruncate(fd, size)
-        else:
-            zeros = bytes(_CHUNK)
-            done = 0
-            while done < size:
-                done += os.pwrite(fd, zeros[:min(_CHUNK, size - done)], done)
-        os.fsync(fd)
-    except OSError as exc:
-        raise storage_error(ErrorCode.SYSTEM_ERROR,
-                            f"Failed to write to volume with path '{path}': {exc.strerror}"
-                            ) from None
-    finally:
-        os.close(fd)

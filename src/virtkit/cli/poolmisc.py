@@ -1,0 +1,173 @@
+"""Pool management commands: pool-autostart, pool-delete, pool-name, pool-uuid, pool-edit,
+pool-event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from virtkit.cli.common import BY_NAME, BY_UUID, find_pool, lookup_pool
+from virtkit.cli.framework import Cmd, CmdFailed, Ctl
+
+__all__ = [
+    "POOL_EVENT_NAMES",
+    "cmd_pool_autostart",
+    "cmd_pool_delete",
+    "cmd_pool_edit",
+    "cmd_pool_event",
+    "cmd_pool_name",
+    "cmd_pool_uuid",
+]
+
+# Indexed by virStoragePoolEventID and virStoragePoolEventLifecycleType.
+POOL_EVENT_NAMES = ("lifecycle", "refresh")
+_LIFECYCLE = ("Defined", "Undefined", "Started", "Stopped", "Created", "Deleted")
+_XML_INACTIVE = 1  # VIR_STORAGE_XML_INACTIVE
+_INVALID_ARG = 8  # VIR_ERR_INVALID_ARG
+
+
+def cmd_pool_autostart(ctl: Ctl, cmd: Cmd) -> bool:
+    pool, name = lookup_pool(ctl, cmd)
+    enable = not cmd.flag("disable")
+    verb = "mark" if enable else "unmark"
+    with ctl.failing(f"failed to {verb} pool {name} as autostarted"):
+        pool.autostart = enable
+    ctl.print_extra(f"Pool {name} {verb}ed as autostarted\n")
+    return True
+
+
+def cmd_pool_delete(ctl: Ctl, cmd: Cmd) -> bool:
+    pool, name = lookup_pool(ctl, cmd)
+    with ctl.failing(f"Failed to delete pool {name}"):
+        pool.delete(0)
+    ctl.print_extra(f"Pool {name} deleted\n")
+    return True
+
+
+def cmd_pool_name(ctl: Ctl, cmd: Cmd) -> bool:
+    pool, _ = lookup_pool(ctl, cmd, by=BY_UUID)
+    ctl.print(f"{pool.name}\n")
+    return True
+
+
+def cmd_pool_uuid(ctl: Ctl, cmd: Cmd) -> bool:
+    pool, _ = lookup_pool(ctl, cmd, by=BY_NAME)
+    ctl.print(f"{pool.uuid}\n")
+    return True
+
+
+def cmd_pool_edit(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.cli.editing import edit_loop
+    from virtkit.errors import VirtError
+
+    pool, _ = lookup_pool(ctl, cmd)
+    flags = _XML_INACTIVE
+    try:
+        original = pool.xml(flags)
+    except VirtError as exc:
+        # As virsh: a driver refusing the INACTIVE flag is asked again without it.
+        if exc.code != _INVALID_ARG:
+            raise
+        flags = 0
+        original = pool.xml(flags)
+
+    def define(xml: str, validate: bool) -> str:
+        return ctl.conn.define_storage_pool(xml, 0).name
+
+    return edit_loop(
+        ctl,
+        original,
+        define,
+        validate=False,
+        unchanged=f"Pool {pool.name} XML configuration not changed.\n",
+        changed=lambda name: f"Pool {name} XML configuration edited.\n",
+        reread=lambda: pool.xml(flags),
+    )
+
+
+def _timestamp() -> str:
+    """virTimeStringNowRaw: UTC with milliseconds."""
+    import time
+
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
+    return f"{stamp}.{int(now * 1000) % 1000:03d}+0000"
+
+
+def _event_timeout(ctl: Ctl, cmd: Cmd) -> float | None:
+    """vshCommandOptTimeoutToMs, in seconds (None: wait for ever)."""
+    timeout = ctl.opt_int(cmd, "timeout", lo=0, hi=2**32 - 1)
+    if timeout is None:
+        return None
+    if timeout == 0 or timeout > (2**31 - 1) // 1000:
+        ctl.error(f"Numeric value '{timeout}' for <timeout> option is malformed or out of range")
+        raise CmdFailed
+    return float(timeout)
+
+
+def cmd_pool_event(ctl: Ctl, cmd: Cmd) -> bool:
+    import threading
+
+    from virtkit.errors import VirtError
+
+    if cmd.flag("list"):
+        ctl.print("".join(f"{name}\n" for name in POOL_EVENT_NAMES))
+        return True
+    wanted = ctl.opt_string(cmd, "event")
+    if not wanted:
+        ctl.error("either --list or --event <type> is required")
+        return False
+    if wanted not in POOL_EVENT_NAMES:
+        ctl.error(f"unknown event type {wanted}")
+        return False
+    event_id = POOL_EVENT_NAMES.index(wanted)
+    loop, stamp = cmd.flag("loop"), cmd.flag("timestamp")
+    timeout = _event_timeout(ctl, cmd)
+    pool = None
+    pending: VirtError | None = None
+    if cmd.has("pool"):
+        # virsh carries on watching every pool when the one named is not found; the
+        # lookup error is reported at the end, if the command fails.
+        try:
+            pool = find_pool(ctl, ctl.opt_required(cmd, "pool"))
+        except VirtError as exc:
+            pending = exc
+        except CmdFailed:
+            pass
+    count = 0
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def callback(obj: Any, eid: int, *payload: Any) -> None:
+        nonlocal count
+        with lock:
+            if not loop and count:
+                return
+            if eid == 0:
+                event = int(payload[0]) if payload else -1
+                what = _LIFECYCLE[event] if 0 <= event < len(_LIFECYCLE) else "unknown"
+                line = f"event 'lifecycle' for storage pool {obj.name}: {what}\n"
+            else:
+                line = f"event '{wanted}' for storage pool {obj.name}\n"
+            ctl.print(f"{_timestamp()}: {line}" if stamp else line)
+            ctl.out.flush()
+            count += 1
+            if not loop:
+                done.set()
+
+    handle = ctl.conn.on_storage_pool_event(callback, event_id, pool)
+    try:
+        try:
+            finished = done.wait(timeout)
+        except KeyboardInterrupt:
+            ctl.print("event loop interrupted\n")
+        else:
+            if not finished:
+                ctl.print("event loop timed out\n")
+    finally:
+        handle.cancel()
+    ctl.print(f"events received: {count}\n")
+    if count:
+        return True
+    if pending is not None:
+        raise pending
+    return False
