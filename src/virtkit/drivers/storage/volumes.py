@@ -48,17 +48,42 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
+def _timestamps(st: os.stat_result) -> dict[str, str]:
+    out = {}
+    for key, ns in (("atime", st.st_atime_ns), ("mtime", st.st_mtime_ns),
+                    ("ctime", st.st_ctime_ns)):
+        sec, frac = divmod(ns, 10**9)
+        out[key] = f"{sec}.{frac}" if frac else str(sec)
+    return out
+
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
 def probe(name: str, path: str) -> VolState | None:
-    """Describe the file ``path`` (None for what is not a volume: sockets, fifos, gone)."""
+    """Describe the file ``path`` (None for what is not a volume: sockets, fifos, gone).
+
+    One open, one fstat and one read of the header per file: a refresh of a pool with
+    thousands of volumes spends its time here (libvirt probes headers in-process too)."""
     try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    ts = {k: f"{v // 10**9}" + (f".{v % 10**9}" if v % 10**9 else "")
-          for k, v in (("atime", st.st_atime_ns), ("mtime", st.st_mtime_ns),
-                       ("ctime", st.st_ctime_ns))}
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:  # gone, a socket (ENXIO), unreadable: what stat says decides
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            return None
+        return _describe(name, path, st, None)
+    try:
+        return _describe(name, path, os.fstat(fd), fd)
+    finally:
+        os.close(fd)
+
+
+def _describe(name: str, path: str, st: os.stat_result, fd: int | None) -> VolState | None:
     vol = VolState(name=name, path=path, key=path, mode=stat.S_IMODE(st.st_mode),
-                   owner=st.st_uid, group=st.st_gid, timestamps=ts)
+                   owner=st.st_uid, group=st.st_gid, timestamps=_timestamps(st))
     if stat.S_ISDIR(st.st_mode):
         vol.type, vol.format = VOL_DIR, "dir"
         vol.capacity = vol.allocation = vol.physical = st.st_size
@@ -68,8 +93,8 @@ def probe(name: str, path: str) -> VolState | None:
     vol.type = VOL_FILE
     vol.allocation = st.st_blocks * 512
     vol.physical = st.st_size
-    info = read_header(path, st.st_size)
-    if info is None:  # a format only qemu-img knows: ask it
+    info = _header_of_fd(fd, path, st.st_size) if fd is not None else None
+    if info is None:  # a format only qemu-img knows (or an unreadable file): ask it
         info = image_info(path)
     vol.format = str(info.get("format") or "raw")
     # qemu rounds a raw file's size up to a sector; libvirt reports the file size
@@ -94,6 +119,8 @@ _OTHER_MAGICS = (
     (0, b"WithoutFreeSpace"), (0, b"WithouFreSpacExt"),  # parallels
     (64, b"\x7f\x10\xda\xbe"),  # vdi
 )
+# Their first four bytes at offset 0: a cheap first test before the full comparison.
+_OTHER_PREFIXES = frozenset(m[:4] for o, m in _OTHER_MAGICS if o == 0)
 
 
 def read_header(path: str, size: int) -> dict[str, Any] | None:
@@ -102,28 +129,40 @@ def read_header(path: str, size: int) -> dict[str, Any] | None:
     None when the file has another format's header (or is named ``*.dmg``): those
     are left to qemu-img."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(_HEAD)
-            if head[:4] == _QCOW2_MAGIC and len(head) >= 72:
-                if int.from_bytes(head[4:8], "big") < 2:
-                    return None
-                return _qcow2_info(f, head, path)
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError:
         return {"format": "raw", "virtual-size": size}  # as qemu-img failing did
-    if path.endswith(".dmg") or any(head[o:o + len(m)] == m for o, m in _OTHER_MAGICS):
+    try:
+        return _header_of_fd(fd, path, size)
+    finally:
+        os.close(fd)
+
+
+def _header_of_fd(fd: int, path: str, size: int) -> dict[str, Any] | None:
+    try:
+        head = os.pread(fd, _HEAD, 0)
+        if head[:4] == _QCOW2_MAGIC and len(head) >= 72:
+            if int.from_bytes(head[4:8], "big") < 2:
+                return None
+            return _qcow2_info(fd, head, path)
+    except OSError:
+        return {"format": "raw", "virtual-size": size}  # as qemu-img failing did
+    if path.endswith(".dmg"):
+        return None
+    if ((head[:4] in _OTHER_PREFIXES or head[64:68] == b"\x7f\x10\xda\xbe")
+            and any(head[o:o + len(m)] == m for o, m in _OTHER_MAGICS)):
         return None
     return {"format": "raw", "virtual-size": size}
 
 
-def _qcow2_info(f: Any, head: bytes, path: str) -> dict[str, Any]:
+def _qcow2_info(fd: int, head: bytes, path: str) -> dict[str, Any]:
     info: dict[str, Any] = {"format": "qcow2",
                             "virtual-size": int.from_bytes(head[24:32], "big")}
     version = int.from_bytes(head[4:8], "big")
     b_off, b_len = int.from_bytes(head[8:16], "big"), int.from_bytes(head[16:20], "big")
     if not b_off or not b_len:
         return info
-    f.seek(b_off)
-    backing = f.read(b_len).decode("utf-8", "replace")
+    backing = os.pread(fd, b_len, b_off).decode("utf-8", "replace")
     info["backing-filename"] = backing
     if backing.startswith("/"):
         info["full-backing-filename"] = backing
@@ -131,8 +170,7 @@ def _qcow2_info(f: Any, head: bytes, path: str) -> dict[str, Any]:
         info["full-backing-filename"] = os.path.join(os.path.dirname(path), backing)
     # header extensions: after the header, up to the backing file name
     pos = int.from_bytes(head[100:104], "big") if version >= 3 else 72
-    f.seek(pos)
-    ext = f.read(max(0, b_off - pos)) if b_off > pos else b""
+    ext = os.pread(fd, b_off - pos, pos) if b_off > pos else b""
     i = 0
     while i + 8 <= len(ext):
         kind = int.from_bytes(ext[i:i + 4], "big")
