@@ -189,7 +189,7 @@ def test_libvirt_python_streams(daemon: Daemon, tmp_path: Path) -> None:
 
 
 def test_daemon_killed_mid_upload(daemon: Daemon, tmp_path: Path) -> None:
-    """SIGKILL while virsh streams 256 MiB in: virsh reports the lost connection, and
+    """SIGKILL while virsh streams 256 MiB in: virsh fails, and
     the restarted daemon has the pool running, the volume listed and usable, and no
     state file half-written."""
     pool_dir = tmp_path / "kp"
@@ -215,7 +215,8 @@ def test_daemon_killed_mid_upload(daemon: Daemon, tmp_path: Path) -> None:
         if upload.poll() is None:
             upload.kill()
             upload.wait()
-    assert upload.returncode != 0 and "error" in err, err
+    # virsh reports the lost connection, or dies of SIGPIPE writing to it
+    assert upload.returncode != 0, err
     leftovers = [p for p in daemon.root.rglob("*") if p.name.endswith(".tmp")]
     assert not leftovers, leftovers
     d2 = start_virtkitd(daemon.root)
