@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 # Debian packages the tests drive (interop peers); installed only when missing.
 APT_PKGS := libvirt-clients python3-libvirt libvirt-daemon qemu-system-x86 qemu-utils kmod cpio \
             nftables dnsmasq-base virtinst iproute2 lvm2 e2fsprogs util-linux scrub \
-            openssh-server netcat-openbsd
+            openssh-server netcat-openbsd libsasl2-modules
 
 .PHONY: demo test venv sysdeps lint typecheck pytest bench clean
 

@@ -54,6 +54,7 @@ __all__ = [
     "VirtError",
     "XMLError",
     "open",
+    "open_auth",
     "open_readonly",
     "parse_uri",
 ]
@@ -63,18 +64,32 @@ __version__ = "0.1.0"
 _RO = 1  # ConnectFlags.RO, without importing the (large) constants module
 
 
-def open(uri: str | None = None, flags: int = 0) -> Connection:
+def open(uri: str | None = None, flags: int = 0, auth: object = None) -> Connection:
     """Open a connection to ``uri`` (libvirt's URI syntax; flags: ConnectFlags).
 
     ``uri=None`` or ``""`` uses $VIRTKIT_DEFAULT_URI, then $LIBVIRT_DEFAULT_URI,
-    then ``qemu:///system``.
+    then ``qemu:///system``.  ``auth`` supplies SASL credentials the auth file
+    (``authfile=``, $LIBVIRT_AUTH_FILE) does not: libvirt-python's openAuth list
+    ``[credtypes, callback, cbdata]`` (the callback fills ``cred[4]`` of each
+    ``[type, prompt, challenge, defresult, result]`` and returns 0), or a dict
+    ``{"authname": ..., "password": ...}``.
     """
     from virtkit.connection import Connection
     from virtkit.drivers.registry import open_tables
     from virtkit.uri import connect_uri
 
     parsed = connect_uri(uri)
-    return Connection(parsed, open_tables(parsed, flags), flags)
+    if auth is None:
+        return Connection(parsed, open_tables(parsed, flags), flags)
+    from virtkit.rpc.saslclient import using_auth
+
+    with using_auth(auth):
+        return Connection(parsed, open_tables(parsed, flags), flags)
+
+
+def open_auth(uri: str | None, auth: object, flags: int = 0) -> Connection:
+    """libvirt's ``openAuth(uri, auth, flags)``: :func:`open` with credentials."""
+    return open(uri, flags, auth)
 
 
 def open_readonly(uri: str | None = None) -> Connection:

@@ -288,17 +288,17 @@ def test_tcp_listener_with_listen(tmp_path: Path) -> None:
     ('unix_sock_group = "no-such-group-here"', "Failed to parse group 'no-such-group-here'"),
     ('unix_sock_rw_perms = "0999"', "Failed to parse mode '0999' (unix_sock_rw_perms)"),
     ('auth_unix_rw = "polkit"', 'auth_unix_rw = "polkit": virtkitd has no polkit'),
-    ('auth_unix_ro = "sasl"', 'auth_unix_ro = "sasl": virtkitd has no sasl'),
 ])
 def test_listener_errors(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         plan_listeners(parse_config(text), DaemonPaths(str(tmp_path)), listen=False)
 
 
-def test_tcp_needs_auth_none(tmp_path: Path) -> None:
-    config = parse_config("listen_tcp = 1\nlisten_tls = 0")
-    with pytest.raises(ListenError, match='auth_tcp = "sasl"'):
-        plan_listeners(config, DaemonPaths(str(tmp_path)), listen=True)
+def test_sasl_listeners(tmp_path: Path) -> None:
+    """auth_* = "sasl" reaches the listeners (libvirtd's default auth_tcp is sasl)."""
+    config = parse_config('listen_tcp = 1\nlisten_tls = 0\nauth_unix_rw = "sasl"')
+    got = plan_listeners(config, DaemonPaths(str(tmp_path)), listen=True)
+    assert [x.auth for x in got] == ["sasl", "none", "sasl"]
 
 
 def test_tls_without_certificates_fails_like_libvirtd(tmp_path: Path) -> None:
@@ -311,13 +311,17 @@ def test_tls_without_certificates_fails_like_libvirtd(tmp_path: Path) -> None:
         plan_listeners(parse_config('cert_file = "/c"\nkey_file = "/k"'), paths, listen=True)
 
 
-def test_tls_with_certificates_is_not_available_yet(tmp_path: Path) -> None:
+def test_tls_listener_is_planned_on_the_tls_port(tmp_path: Path) -> None:
     paths = DaemonPaths(str(tmp_path))
     for path in (paths.tls_ca_cert, paths.tls_server_cert, paths.tls_server_key):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text("pem")
-    with pytest.raises(ListenError, match=r"TLS is not available yet \(issue 7\)"):
-        plan_listeners(DaemonConfig(), paths, listen=True)
+    got = plan_listeners(parse_config('listen_addr = "127.0.0.1"\ntls_port = "16600"'), paths,
+                         listen=True)
+    tls = [x for x in got if x.tls]
+    assert [(x.kind, x.host, x.port, x.auth) for x in tls] == [("tcp", "127.0.0.1", 16600, "none")]
+    assert tls[0].describe() == "tls:127.0.0.1:16600"
+    assert not any(x.tls for x in plan_listeners(DaemonConfig(), paths, listen=False))
 
 
 def test_perms_and_port_helpers() -> None:

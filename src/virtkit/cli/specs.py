@@ -1145,3 +1145,83 @@ GROUPS.append(
         },
     )
 )
+
+
+# virtkit's own (not virsh's): virtkitd's SASL user database; no connection needed.
+_SASL_DB_OPT = ("db", "STRING", "", "the user database (default: /etc/libvirt/virtkit-sasl.db under $VIRTKIT_ROOT)")
+GROUPS.append(
+    (
+        "SASL Users (virtkit)",
+        "sasl",
+        "sasl",
+        {
+            "sasl-user-add": (
+                "add a SASL user or change its password",
+                "Store a SCRAM-SHA-256 verifier (salted, never the password) for USER in virtkitd's SASL database. The password comes from --password-file (\"-\" = stdin), a prompt on a terminal, or the first line of stdin.",
+                (
+                    ("user", "DATA", "REQ", "user name"),
+                    ("password-file", "STRING", "", "read the password from the first line of this file"),
+                    ("iterations", "INT", "", "PBKDF2 iteration count (default 10000)"),
+                    _SASL_DB_OPT,
+                ),
+            ),
+            "sasl-user-delete": (
+                "delete a SASL user",
+                "Remove USER from virtkitd's SASL database.",
+                (
+                    ("user", "DATA", "REQ", "user name"),
+                    _SASL_DB_OPT,
+                ),
+            ),
+            "sasl-user-list": (
+                "list SASL users",
+                "List the users of virtkitd's SASL database.",
+                (_SASL_DB_OPT,),
+            ),
+        },
+    )
+)
+
+
+# virtkit's own (not virsh's): certificates for the TLS transport; no connection needed.
+_PKI_COMMON = (
+    ("days", "INT", "", "validity in days (default 3650 for the CA, 1095 otherwise)"),
+    ("bits", "INT", "", "RSA key size in bits (default 3072)"),
+    ("dir", "STRING", "", "write into this directory, as ?pkipath= reads it, instead of /etc/pki"),
+    ("root", "STRING", "", "prefix for the /etc/pki layout (e.g. a virtkitd --root)"),
+    ("force", "BOOL", "", "overwrite existing files"),
+)
+_PKI_CA_DIR = ("ca-dir", "STRING", "", "directory holding cacert.pem and cakey.pem (default: --dir, else /etc/pki/CA)")
+GROUPS.append(
+    (
+        "TLS Certificates (virtkit)",
+        "pki",
+        "pki",
+        {
+            "pki-ca": (
+                "create a certificate authority for TLS",
+                "Create the CA that signs the server's and clients' TLS certificates: /etc/pki/CA/cacert.pem and /etc/pki/CA/private/cakey.pem (or cacert.pem and cakey.pem in --dir). Copy cacert.pem, never cakey.pem, to servers and clients.",
+                (("dn", "STRING", "", "distinguished name of the CA (default O=virtkit,CN=virtkit CA)"), *_PKI_COMMON),
+            ),
+            "pki-server": (
+                "issue a TLS server certificate",
+                "Issue the server certificate (TLS Web Server, subjectAltName for every host name and address given) and its key: /etc/pki/libvirt/servercert.pem and /etc/pki/libvirt/private/serverkey.pem (or servercert.pem and serverkey.pem in --dir, with a copy of cacert.pem). Clients check the host name of their URI against it.",
+                (
+                    ("host", "DATA", "REQ", "host names and IP addresses of the server, comma separated"),
+                    ("dn", "STRING", "", "distinguished name (default O=<the CA's O>,CN=<first host>)"),
+                    _PKI_CA_DIR,
+                    *_PKI_COMMON,
+                ),
+            ),
+            "pki-client": (
+                "issue a TLS client certificate",
+                "Issue a client certificate (TLS Web Client) with the distinguished name given, as tls_allowed_dn_list matches it, and its key: /etc/pki/libvirt/clientcert.pem and /etc/pki/libvirt/private/clientkey.pem (or clientcert.pem and clientkey.pem in --dir, with a copy of cacert.pem; ~/.pki/libvirt for a non-root user).",
+                (
+                    ("dn", "DATA", "REQ", "distinguished name, e.g. C=GB,O=Example,CN=admin"),
+                    _PKI_CA_DIR,
+                    *_PKI_COMMON,
+                ),
+            ),
+        },
+    )
+)

@@ -277,6 +277,11 @@ class DaemonConfig:
     auth_tcp: str = _auth("sasl")
     auth_tls: str = _auth("none")
     access_drivers: tuple[str, ...] | None = _strlist()
+    # virtkit's own: the "virtkit" access driver's policy (default
+    # /etc/libvirt/virtkit-access.toml) and the audit log (default
+    # <logdir>/virtkitd-audit.log; "" or audit_level = 0: none); see daemon/access.py
+    access_policy_file: str | None = _str()
+    audit_log_file: str | None = _str()
 
     # TLS
     key_file: str | None = _str()
@@ -289,6 +294,9 @@ class DaemonConfig:
     tls_priority: str | None = _str()
     tcp_min_ssf: int = _uint(_SSF_WARNING_LEVEL)
     sasl_allowed_username_list: tuple[str, ...] | None = _strlist()
+    # virtkit's SASL user database (libvirt uses cyrus' sasldb); default
+    # /etc/libvirt/virtkit-sasl.db, under the daemon's root like every path
+    sasl_db_path: str | None = _str()
 
     # limits
     max_clients: int = _uint(5000)
@@ -298,6 +306,13 @@ class DaemonConfig:
     max_workers: int = _uint(20)
     prio_workers: int = _uint(5)
     max_client_requests: int = _uint(5)
+    # virtkit's own limits: seconds a client may take to authenticate (0: no limit),
+    # calls per second per client (0: no limit) and their burst (0: the rate), and the
+    # largest message an unauthenticated client may send
+    auth_timeout: int = _uint(60)
+    max_client_call_rate: int = _uint(0)
+    max_client_call_burst: int = _uint(0)
+    max_anonymous_message: int = _uint(262144)
 
     # the admin server (stored; virtkitd has no admin program yet)
     admin_min_workers: int = _uint(5)
@@ -547,19 +562,31 @@ class Listener:
     gid: int | None = None
     host: str = ""
     port: int = 0
+    auth: str = "none"
+    """The listener's auth scheme: "none" or "sasl" (see :func:`listener_auth`)."""
+    tls: bool = False
+    """A TCP listener speaking TLS from the first byte (libvirt's ``listen_tls``)."""
 
     def describe(self) -> str:
-        """``unix:/run/libvirt/libvirt-sock`` or ``tcp:127.0.0.1:16509``."""
+        """``unix:/run/libvirt/libvirt-sock``, ``tcp:127.0.0.1:16509`` or ``tls:*:16514``."""
         if self.kind == "unix":
             return f"unix:{self.path}"
-        return f"tcp:{self.host or '*'}:{self.port}"
+        return f"{'tls' if self.tls else 'tcp'}:{self.host or '*'}:{self.port}"
+
+
+def listener_auth(config: DaemonConfig, key: str) -> str:
+    """The auth scheme ``key`` (auth_unix_rw, auth_tcp, ...) asks for: "none" or "sasl".
+    "polkit" is refused: virtkitd has no polkit agent (use sasl, or none with socket
+    permissions and the access-control policy)."""
+    value: str = getattr(config, key)
+    if value not in ("none", "sasl"):
+        raise ListenError(f"unsupported configuration: {key} = \"{value}\": virtkitd has "
+                          f"no {value} authentication; set {key} = \"none\" or \"sasl\"")
+    return value
 
 
 def _require_auth_none(config: DaemonConfig, key: str) -> None:
-    value = getattr(config, key)
-    if value != "none":
-        raise ListenError(f"unsupported configuration: {key} = \"{value}\": virtkitd has "
-                          f"no {value} authentication yet; set {key} = \"none\"")
+    listener_auth(config, key)
 
 
 def _check_tls(config: DaemonConfig, paths: DaemonPaths) -> None:
@@ -581,8 +608,6 @@ def _check_tls(config: DaemonConfig, paths: DaemonPaths) -> None:
     for what, path in files:
         if not os.path.exists(path):
             raise ListenError(f"Cannot read {what} '{path}': No such file or directory")
-    raise ListenError("TLS is not available yet (issue 7): set listen_tls = 0 "
-                      "to listen on TCP without it")
 
 
 def plan_listeners(config: DaemonConfig, paths: DaemonPaths, *,
@@ -603,17 +628,20 @@ def plan_listeners(config: DaemonConfig, paths: DaemonPaths, *,
             if not name.isdigit():
                 raise ListenError(f"invalid argument: Failed to parse group '{name}'") from None
             gid = int(name)
-    _require_auth_none(config, "auth_unix_rw")
-    _require_auth_none(config, "auth_unix_ro")
     listeners = [
-        Listener("unix", path=paths.sock_rw, mode=config.perms("unix_sock_rw_perms"), gid=gid),
+        Listener("unix", path=paths.sock_rw, mode=config.perms("unix_sock_rw_perms"), gid=gid,
+                 auth=listener_auth(config, "auth_unix_rw")),
         Listener("unix", readonly=True, path=paths.sock_ro,
-                 mode=config.perms("unix_sock_ro_perms"), gid=gid),
+                 mode=config.perms("unix_sock_ro_perms"), gid=gid,
+                 auth=listener_auth(config, "auth_unix_ro")),
     ]
     if listen and config.listen_tcp:
-        _require_auth_none(config, "auth_tcp")
         listeners.append(Listener("tcp", host=config.listen_addr or "",
-                                  port=config.port("tcp_port")))
+                                  port=config.port("tcp_port"),
+                                  auth=listener_auth(config, "auth_tcp")))
     if listen and config.listen_tls:
         _check_tls(config, paths)
+        listeners.append(Listener("tcp", host=config.listen_addr or "",
+                                  port=config.port("tls_port"), tls=True,
+                                  auth=listener_auth(config, "auth_tls")))
     return listeners

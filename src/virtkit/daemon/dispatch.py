@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from virtkit.daemon.guard import CallGuard
+from virtkit.daemon.saslauth import AuthFailure, SaslAuth
 from virtkit.daemon.streamjob import StreamJob
 from virtkit.drivers.base import DriverTables
 from virtkit.errors import VirtError, make_error
@@ -69,7 +71,7 @@ _DEREGISTER = {
 class ClientState:
     """One client's connection and event registrations (``Session.data``)."""
 
-    __slots__ = ("callbacks", "lock", "readonly", "streams", "tables", "uri")
+    __slots__ = ("callbacks", "lock", "readonly", "sasl", "streams", "tables", "uri")
 
     def __init__(self) -> None:
         self.tables: DriverTables | None = None
@@ -78,6 +80,7 @@ class ClientState:
         # callbackID -> (table attribute, driver-side registration id)
         self.callbacks: dict[int, tuple[str, int]] = {}
         self.streams: dict[int, StreamJob] = {}  # by the opening call's serial
+        self.sasl: Any = None  # the SASL negotiation under way (daemon/saslauth.py)
         self.lock = threading.Lock()
 
 
@@ -92,8 +95,14 @@ class RemoteDispatcher:
         self.config = config
         self.paths = paths
         self.default_uri = default_uri or getattr(config, "default_uri", None) or "test:///default"
+        self.sasl = SaslAuth(config, paths)
+        # access control (access_drivers = ["virtkit"]) and the audit log (daemon/guard.py)
+        self.guard = CallGuard.from_config(config, paths)
         self._handlers: dict[str, Handler] = {
             "auth_list": self._auth_list,
+            "auth_sasl_init": self.sasl.init,
+            "auth_sasl_start": self.sasl.start,
+            "auth_sasl_step": self.sasl.step,
             "connect_open": self._connect_open,
             "connect_close": self._connect_close,
             "connect_supports_feature": self._supports_feature,
@@ -150,9 +159,21 @@ class RemoteDispatcher:
         except XDRError as exc:
             raise rpc_error(f"Unable to decode arguments of {proc.name}: {exc}") from None
         state: ClientState = session.data
+        guard = self.guard
+        if guard is not None and guard.wants(proc):
+            return self._guarded(guard, session, state, header, proc, args)
         handler = self._handlers.get(proc.name)
         if handler is not None:
-            ret = handler(session, state, args)
+            try:
+                ret = handler(session, state, args)
+            except AuthFailure as exc:
+                log.warning("%s: SASL authentication failed: %s", session.tag, exc.reason)
+                if session.authenticated:
+                    raise exc.error from None
+                # libvirt's clients give up after a failure; drop the client (no retries).
+                session.send_error(header, exc.error)
+                session.close("authentication failed")
+                return None
         elif proc.stream is not None:
             ret, stream = self._driver_call(state, proc, args)
             self._run_stream(session, state, header, proc, ret, stream)
@@ -162,6 +183,34 @@ class RemoteDispatcher:
         if proc.ret is VOID:
             return b""
         if isinstance(ret, bytes):  # already encoded (bindings' fast listings)
+            return ret
+        return proc.ret.encode(ret)
+
+    def _guarded(self, guard: CallGuard, session: Session, state: ClientState, header: Header,
+                 proc: Procedure, args: Any) -> bytes | None:
+        """``dispatch`` for a call the guard checks, filters or audits (never an auth call)."""
+        replied = False
+
+        def run() -> Any:
+            nonlocal replied
+            handler = self._handlers.get(proc.name)
+            if handler is not None:
+                return handler(session, state, args)
+            if proc.stream is not None:
+                ret, stream = self._driver_call(state, proc, args)
+                replied = True
+                self._run_stream(session, state, header, proc, ret, stream)
+                return None
+            return self._driver_call(state, proc, args)
+
+        ret = guard.call(session, state, proc, args, run,
+                         lambda other, other_args: self._driver_call(state, other, other_args),
+                         lambda: self._close(state))
+        if replied:
+            return None
+        if proc.ret is VOID:
+            return b""
+        if isinstance(ret, bytes):
             return ret
         return proc.ret.encode(ret)
 
@@ -238,7 +287,9 @@ class RemoteDispatcher:
                 raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE,
                                  "connection already open")
             name = args["name"] or self.default_uri
-            flags = args["flags"]
+            # libvirtd keeps only VIR_CONNECT_RO: the other bits are the client's remote
+            # driver flags (REMOTE_DRIVER_OPEN_USER|AUTOSTART = 0x6 from non-root clients).
+            flags = args["flags"] & _CONNECT_RO
             if session.readonly:
                 flags |= _CONNECT_RO
             uri = parse_uri(name)
@@ -303,6 +354,8 @@ class RemoteDispatcher:
             def deliver(ident: Any, ev_id: int, payload: tuple[Any, ...]) -> None:
                 if not ident_box:
                     return
+                if self.guard is not None and not self.guard.event_visible(session, kind, ident):
+                    return  # the registration's @aclfilter
                 try:
                     body = ek.encode(ident_box[0], ident, payload)
                 except (ValueError, XDRError) as exc:

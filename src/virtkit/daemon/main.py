@@ -160,6 +160,7 @@ def _start_system_drivers(root: str) -> None:
 async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
                  listeners: list[Listener], status: process.StatusPipe) -> int:
     from virtkit.daemon.dispatch import RemoteDispatcher
+    from virtkit.daemon.guard import PolicyError
     from virtkit.rpc.server import Server
 
     loop = asyncio.get_running_loop()
@@ -181,7 +182,14 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
             max_message=MESSAGE_MAX,
             keepalive_interval=config.keepalive_interval,
             keepalive_count=config.keepalive_count,
+            auth_timeout=config.auth_timeout,
+            call_rate=config.max_client_call_rate,
+            call_burst=config.max_client_call_burst,
+            max_anonymous_message=config.max_anonymous_message,
         )
+    except PolicyError as e:
+        log.error("Unable to initialize the access control: %s", e)
+        return process.ERR_INIT
     except Exception:
         log.exception("Unable to initialize the daemon")
         return process.ERR_INIT
@@ -211,16 +219,28 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
             if listener.kind == "unix":
                 _remove_stale_socket(listener.path)
                 await server.listen_unix(listener.path, mode=listener.mode,
-                                         group=listener.gid, readonly=listener.readonly)
+                                         group=listener.gid, readonly=listener.readonly,
+                                         auth=listener.auth)
                 opened.append(listener.path)
             else:
+                tls = None
+                if listener.tls:
+                    from virtkit.daemon.tlsconf import server_tls_context
+
+                    tls = server_tls_context(config, paths)
                 port = await server.listen_tcp(listener.host, listener.port,
-                                               readonly=listener.readonly)
-                listener = Listener("tcp", host=listener.host, port=port)
+                                               readonly=listener.readonly, auth=listener.auth,
+                                               tls=tls)
+                listener = Listener("tcp", host=listener.host, port=port, auth=listener.auth,
+                                    tls=listener.tls)
             log.debug("listening on %s%s", listener.describe(),
                      " (read-only)" if listener.readonly else "")
     except OSError as e:
         log.error("Unable to initialize network sockets: %s", e)
+        await _shutdown(server, dispatcher, opened, reaper)
+        return process.ERR_NETWORK
+    except Exception as e:  # a VirtError from the TLS credentials, worded as libvirt's
+        log.error("%s", e)
         await _shutdown(server, dispatcher, opened, reaper)
         return process.ERR_NETWORK
 

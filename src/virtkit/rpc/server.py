@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from virtkit.errors import VirtError, make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
@@ -54,6 +54,9 @@ from virtkit.rpc.protocol import (
     KEEPALIVE_PROGRAM,
     KEEPALIVE_PROTOCOL_VERSION,
 )
+
+if TYPE_CHECKING:
+    from virtkit.rpc.tls import ServerTLS, ServerTLSContext
 
 __all__ = ["Dispatcher", "PeerIdentity", "Server", "ServerStats", "Session"]
 
@@ -226,7 +229,10 @@ class Session:
         self._loop = server._loop_or_fail()
         self._sock = sock
         self._fd = sock.fileno()
-        self._reader = FrameReader(server.max_message)
+        self._tls: ServerTLS | None = None  # a TLS listener's client (set before reading)
+        # Until it authenticates a client may only send small messages (auth calls).
+        self._reader = FrameReader(server.max_message if self.authenticated
+                                   else min(server.max_message, server.max_anonymous_message))
         # Shared with worker threads, guarded by _lock.
         self._lock = threading.Lock()
         self._out: collections.deque[bytes | memoryview] = collections.deque()
@@ -247,6 +253,10 @@ class Session:
         self._ka_left = server.keepalive_count
         self._ka_handle: asyncio.TimerHandle | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._auth_handle: asyncio.TimerHandle | None = None  # auth_timeout
+        self._rate_handle: asyncio.TimerHandle | None = None  # waiting for a call token
+        self._tokens = float(server.call_burst)
+        self._tokens_at = time.monotonic()
 
     def __repr__(self) -> str:
         return f"<Session {self.tag}>"
@@ -257,6 +267,11 @@ class Session:
     def closed(self) -> bool:
         """True once the session is closed or closing."""
         return self._closed or self._closing
+
+    @property
+    def is_tls(self) -> bool:
+        """True for a client of a TLS listener (SASL then needs no security layer)."""
+        return self._tls is not None
 
     @property
     def inflight(self) -> int:
@@ -278,6 +293,11 @@ class Session:
         n = HEADER_SIZE + len(payload)
         return self._send(_FRAME.pack(n, header.prog, header.vers, header.proc, _REPLY,
                                       header.serial, _OK) + payload)
+
+    def send_error(self, header: Header, err: VirtError) -> bool:
+        """Send an ERROR reply to ``header``'s call now (for a dispatcher that returns
+        None, e.g. to close the session right after). False if the session is gone."""
+        return self._send(_error_frame(header, err))
 
     def send_stream(self, prog: int, vers: int, proc: int, serial: int, status: int,
                     payload: bytes = b"") -> bool:
@@ -332,6 +352,10 @@ class Session:
             if self._closed or self._closing:
                 return False
             self.bytes_out += len(data)
+            if self._tls is not None:
+                data = self._tls.wrap(data)  # the ciphertext, in the order it is queued
+                if not data:
+                    return True
             if self._out:
                 self._out.append(data)
                 return True
@@ -430,10 +454,17 @@ class Session:
             return
         self._last_rx = time.monotonic()
         self._ka_left = server.keepalive_count
+        if self._reader.limit != server.max_message and self.authenticated:
+            self._reader.limit = server.max_message
         self.bytes_in += n
         server.stats.bytes_in += n
+        data: bytes | memoryview = server._rview[:n]
+        if self._tls is not None:
+            data = self._tls_receive(data)
+            if not data:
+                return
         try:
-            messages = self._reader.feed(server._rview[:n])
+            messages = self._reader.feed(data)
         except FrameError as e:
             log.warning("%s: bad frame: %s", self.tag, e)
             self._teardown(f"protocol error: {e}")
@@ -446,6 +477,43 @@ class Session:
                 return
         if pending:
             self._update_reading()
+
+    def _tls_receive(self, raw: bytes | memoryview) -> bytes:
+        """Decrypt ``raw``; first drive the handshake, then libvirt's check of the
+        client's certificate, answered by the confirmation byte (or a closed socket)."""
+        import ssl
+
+        tls = self._tls
+        assert tls is not None
+        handshaking = not tls.established
+        failure: ssl.SSLError | None = None
+        with self._lock:  # the TLS state is shared with workers encrypting replies
+            try:
+                data = tls.receive(raw)
+            except ssl.SSLError as e:
+                failure, data = e, b""
+        if tls.has_output:
+            self._send(b"")  # handshake records, alerts
+        if failure is not None:
+            log.warning("%s: TLS handshake failed %s", self.tag,
+                        getattr(failure, "verify_message", None) or failure.reason or failure)
+            self._teardown("TLS handshake failed" if handshaking else "TLS error")
+            return b""
+        if handshaking and tls.established:
+            try:
+                dn = tls.check_peer()
+            except VirtError as e:
+                log.warning("%s: %s", self.tag, e)
+                self._teardown("client certificate refused")
+                return b""
+            if dn is not None:
+                self.identity["x509-distinguished-name"] = dn
+                self.tag += f" dn={dn!r}"
+            log.info("%s: TLS established", self.tag)
+            self._send(b"\x01")  # libvirt's confirmation: the checks passed
+        if tls.closed and not data:
+            self._teardown("eof")
+        return data
 
     def _process(self, msg: Message) -> bool:
         """Handle one message; False when it is a call that must wait for a free slot."""
@@ -460,6 +528,8 @@ class Session:
             if h.status != _OK:
                 self._send_error(h, rpc_error(f"Unexpected message status {h.status}"))
                 return True
+            if server.call_rate > 0 and not self._take_call_token():
+                return False
             with self._lock:
                 if self._inflight >= server.max_client_requests:
                     self._paused = True
@@ -508,6 +578,38 @@ class Session:
                     self.tag, mtype, h.prog, h.proc)
         self._teardown(f"protocol error: unexpected message type {mtype}")
         return True
+
+    def _take_call_token(self) -> bool:
+        """max_client_call_rate: a token bucket; without a token the session stops reading
+        until one accrues (backpressure, like max_client_requests)."""
+        server = self._server
+        now = time.monotonic()
+        self._tokens = min(float(server.call_burst),
+                           self._tokens + (now - self._tokens_at) * server.call_rate)
+        self._tokens_at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        with self._lock:
+            self._paused = True
+        if self._rate_handle is None:
+            self._rate_handle = self._loop.call_later(
+                (1.0 - self._tokens) / server.call_rate, self._rate_resume)
+        return False
+
+    def _rate_resume(self) -> None:
+        self._rate_handle = None
+        self._after_call()
+
+    def _auth_expired(self) -> None:
+        """auth_timeout: drop a client that has not authenticated in time."""
+        self._auth_handle = None
+        if self._torn_down or (self.authenticated
+                               and (self._tls is None or self._tls.established)):
+            return
+        log.warning("%s: not authenticated within %g s, closing", self.tag,
+                    self._server.auth_timeout)
+        self._teardown("authentication timeout")
 
     def _send_error(self, h: Header, err: VirtError, mtype: int = _REPLY) -> None:
         self._server._count_error()
@@ -582,10 +684,11 @@ class Session:
                 self._writing = False
             self._sock.close()
             inflight = self._inflight
-        for handle in (self._ka_handle, self._flush_handle):
+        for handle in (self._ka_handle, self._flush_handle, self._auth_handle,
+                       self._rate_handle):
             if handle is not None:
                 handle.cancel()
-        self._ka_handle = self._flush_handle = None
+        self._ka_handle = self._flush_handle = self._auth_handle = self._rate_handle = None
         self._pending.clear()
         server = self._server
         server._sessions.pop(self.id, None)
@@ -612,14 +715,22 @@ class Server:
     def __init__(self, dispatcher: Dispatcher, *, max_clients: int = 5000,
                  max_anonymous_clients: int = 20, max_workers: int = 20, prio_workers: int = 5,
                  max_client_requests: int = 5, max_message: int = MESSAGE_MAX,
-                 keepalive_interval: float = 5, keepalive_count: int = 5) -> None:
+                 keepalive_interval: float = 5, keepalive_count: int = 5,
+                 auth_timeout: float = 0, call_rate: float = 0, call_burst: int = 0,
+                 max_anonymous_message: int = MESSAGE_MAX) -> None:
         self.max_clients = max_clients
-        # No authentication yet: every client counts as authenticated.
+        # Clients that have not authenticated yet (listeners with auth != none).
         self.max_anonymous_clients = max_anonymous_clients
         self.max_client_requests = max(1, max_client_requests)
         self.max_message = max_message
         self.keepalive_interval = keepalive_interval
         self.keepalive_count = keepalive_count
+        # Limits of virtkit's own: seconds to authenticate (0: none), calls per second per
+        # client (0: no limit) with a burst, the largest message before authentication.
+        self.auth_timeout = auth_timeout
+        self.call_rate = call_rate
+        self.call_burst = max(1, call_burst or int(call_rate))
+        self.max_anonymous_message = max_anonymous_message
         self.stats = ServerStats()
         self._dispatcher = dispatcher
         self._programs = frozenset((int(p), int(v)) for p, v in dispatcher.programs())
@@ -648,6 +759,10 @@ class Server:
     def clients(self) -> list[Session]:
         """The sessions connected now."""
         return list(self._sessions.values())
+
+    def unauthenticated_clients(self) -> int:
+        """Clients connected now that have not authenticated (yet)."""
+        return sum(1 for s in self._sessions.values() if not s.authenticated)
 
     @property
     def addresses(self) -> list[str]:
@@ -694,8 +809,9 @@ class Server:
         self._add_listener(_Listener(sock, "unix", readonly, path, path, auth))
 
     async def listen_tcp(self, host: str, port: int, *, readonly: bool = False,
-                         auth: str = "none") -> int:
-        """Listen on every address of ``host`` (``""`` = all); returns the bound port."""
+                         auth: str = "none", tls: ServerTLSContext | None = None) -> int:
+        """Listen on every address of ``host`` (``""`` = all); returns the bound port.
+        With ``tls`` every client speaks TLS from its first byte (libvirt's TLS port)."""
         self._bind_loop()
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
@@ -728,7 +844,9 @@ class Server:
             raise OSError(errno.EADDRNOTAVAIL, f"no address to listen on for {host!r}")
         for sock in socks:
             name = f"{sock.getsockname()[0]};{bound}"
-            self._add_listener(_Listener(sock, "tcp", readonly, "", name, auth))
+            lst = _Listener(sock, "tcp", readonly, "", name, auth)
+            lst.tls = tls
+            self._add_listener(lst)
         return bound
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -806,8 +924,8 @@ class Server:
     def _add_listener(self, lst: _Listener) -> None:
         self._listeners.append(lst)
         lst.start(self._loop_or_fail(), self._on_accept)
-        log.info("listening on %s %s%s", lst.transport, lst.name,
-                 " (read-only)" if lst.readonly else "")
+        log.info("listening on %s %s%s%s", lst.transport, lst.name,
+                 " (TLS)" if lst.tls is not None else "", " (read-only)" if lst.readonly else "")
 
     def _on_accept(self, lst: _Listener) -> None:
         for _ in range(64):  # bounded, so one busy listener cannot starve the loop
@@ -837,6 +955,13 @@ class Server:
             log.debug("dropping connection on %s: %s", lst.name, e)
             conn.close()
             return
+        if (lst.auth != "none" and self.max_anonymous_clients
+                and self.unauthenticated_clients() >= self.max_anonymous_clients):
+            self.stats.rejected += 1
+            log.warning("rejecting %s on %s: limit of %d unauthenticated clients reached",
+                        peer.describe(), lst.name, self.max_anonymous_clients)
+            conn.close()
+            return
         if len(self._sessions) >= self.max_clients:
             self.stats.rejected += 1
             log.warning("rejecting %s on %s: limit of %d clients reached", peer.describe(),
@@ -846,6 +971,8 @@ class Server:
         ident = self._next_id
         self._next_id += 1
         sess = Session(self, ident, conn, peer, lst.readonly, lst.auth)
+        if lst.tls is not None:
+            sess._tls = lst.tls.session()
         self._sessions[ident] = sess
         self._unfinished.add(sess)
         self.stats.accepted += 1
@@ -857,6 +984,9 @@ class Server:
             log.exception("%s: session_opened failed", sess.tag)
             sess._teardown("session setup failed")
             return
+        if (not sess.authenticated or sess._tls is not None) and self.auth_timeout > 0:
+            sess._auth_handle = self._loop_or_fail().call_later(self.auth_timeout,
+                                                                sess._auth_expired)
         sess._update_reading()
 
     def _run_call(self, session: Session, msg: Message) -> None:
@@ -920,6 +1050,7 @@ class _Listener:
         self.transport = transport
         self.readonly = readonly
         self.auth = auth
+        self.tls: ServerTLSContext | None = None
         self.path = path
         self.name = name
         self.inode = os.lstat(path).st_ino if path else 0

@@ -41,13 +41,14 @@ class Daemon:
     """A daemon process with its sockets and its log."""
 
     def __init__(self, kind: str, proc: subprocess.Popen[bytes], root: Path, sock: str,
-                 sock_ro: str, port: int, log: Path) -> None:
+                 sock_ro: str, port: int, log: Path, tls_port: int = 0) -> None:
         self.kind = kind
         self.proc = proc
         self.root = root
         self.sock = sock
         self.sock_ro = sock_ro
         self.port = port
+        self.tls_port = tls_port
         self.log = log
 
     @property
@@ -55,7 +56,10 @@ class Daemon:
         return self.proc.pid
 
     def uri(self, transport: str = "unix", path: str = "/default", driver: str = "test") -> str:
-        """A client URI for this daemon (``unix``, ``unix-ro`` or ``tcp``)."""
+        """A client URI for this daemon (``unix``, ``unix-ro``, ``tcp`` or ``tls``; add
+        ``?pkipath=`` to a ``tls`` one)."""
+        if transport == "tls":
+            return f"{driver}+tls://127.0.0.1:{self.tls_port}{path}"
         if transport == "tcp":
             return f"{driver}+tcp://127.0.0.1:{self.port}{path}"
         sock = self.sock_ro if transport == "unix-ro" else self.sock
@@ -93,15 +97,17 @@ class Daemon:
 
 
 def _wait_for(proc: subprocess.Popen[bytes], paths: list[str], port: int, log: Path,
-              timeout: float) -> None:
+              timeout: float, tls_port: int = 0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"daemon exited with {proc.returncode}:\n{log.read_text()}")
         if all(os.path.exists(p) for p in paths):
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return
+                for p in (port, tls_port) if tls_port else (port,):
+                    with socket.create_connection(("127.0.0.1", p), timeout=0.2):
+                        pass
+                return
             except OSError:
                 pass
         time.sleep(0.02)
@@ -118,16 +124,37 @@ def _conf(path: Path, port: int, sock_dir: str | None, extra: str) -> None:
     ]
     if sock_dir:
         lines.append(f'unix_sock_dir = "{sock_dir}"')
+    # The first setting of a key wins (virConf): ``extra`` overrides by removing ours.
+    given = {line.split("=", 1)[0].strip() for line in extra.splitlines() if "=" in line}
+    lines = [line for line in lines if line.split("=", 1)[0].strip() not in given]
     path.write_text("\n".join(lines) + "\n" + extra)
 
 
+def _tls_conf(tls: str | os.PathLike[str] | bool | None) -> tuple[int, str]:
+    """``tls``: True for libvirt's default certificate paths, or a directory in the
+    ``pkipath`` layout (cacert.pem, servercert.pem, serverkey.pem). Returns a free
+    TLS port and the config lines that listen on it ("" without TLS)."""
+    if tls is None or tls is False:
+        return 0, ""
+    port = free_port()
+    lines = f'listen_tls = 1\ntls_port = "{port}"\n'
+    if tls is not True:
+        pki = Path(tls).resolve()
+        lines += (f'ca_file = "{pki / "cacert.pem"}"\ncert_file = "{pki / "servercert.pem"}"\n'
+                  f'key_file = "{pki / "serverkey.pem"}"\n')
+    return port, lines
+
+
 def start_virtkitd(root: str | os.PathLike[str], *, extra_conf: str = "",
-                   args: tuple[str, ...] = (), timeout: float = 15.0) -> Daemon:
-    """Start ``virtkitd --root ROOT --listen`` (this interpreter) and wait for its sockets."""
+                   args: tuple[str, ...] = (), timeout: float = 15.0,
+                   tls: str | os.PathLike[str] | bool | None = None) -> Daemon:
+    """Start ``virtkitd --root ROOT --listen`` (this interpreter) and wait for its sockets
+    (``tls``: also listen for TLS, see :func:`_tls_conf`; ``Daemon.tls_port``)."""
     root = Path(root)
     (root / "etc" / "libvirt").mkdir(parents=True, exist_ok=True)
     port = free_port()
-    _conf(root / "etc" / "libvirt" / "libvirtd.conf", port, None, extra_conf)
+    tls_port, tls_lines = _tls_conf(tls)
+    _conf(root / "etc" / "libvirt" / "libvirtd.conf", port, None, tls_lines + extra_conf)
     log = root / "virtkitd.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log, "wb") as out:
@@ -136,12 +163,13 @@ def start_virtkitd(root: str | os.PathLike[str], *, extra_conf: str = "",
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     sock_dir = root / "run" / "libvirt"
     sock, sock_ro = str(sock_dir / "libvirt-sock"), str(sock_dir / "libvirt-sock-ro")
-    _wait_for(proc, [sock, sock_ro], port, log, timeout)
-    return Daemon("virtkitd", proc, root, sock, sock_ro, port, log)
+    _wait_for(proc, [sock, sock_ro], port, log, timeout, tls_port)
+    return Daemon("virtkitd", proc, root, sock, sock_ro, port, log, tls_port)
 
 
 def start_libvirtd(root: str | os.PathLike[str], *, extra_conf: str = "",
-                   timeout: float = 15.0) -> Daemon:
+                   timeout: float = 15.0,
+                   tls: str | os.PathLike[str] | bool | None = None) -> Daemon:
     """Start Debian's libvirtd with only its built-in test driver, in ``root``.
 
     ``LIBVIRT_DRIVER_DIR`` points at an empty directory so no other driver
@@ -155,7 +183,8 @@ def start_libvirtd(root: str | os.PathLike[str], *, extra_conf: str = "",
     port = free_port()
     sock_dir = root / "run"
     conf = root / "etc" / "libvirtd.conf"
-    _conf(conf, port, str(sock_dir), extra_conf)
+    tls_port, tls_lines = _tls_conf(tls)
+    _conf(conf, port, str(sock_dir), tls_lines + extra_conf)
     log = root / "libvirtd.log"
     env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(root / "drivers"))
     env.pop("LIBVIRT_DEFAULT_URI", None)
@@ -164,8 +193,8 @@ def start_libvirtd(root: str | os.PathLike[str], *, extra_conf: str = "",
             [LIBVIRTD, "--listen", "-f", str(conf), "-p", str(root / "run" / "libvirtd.pid")],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True)
     sock, sock_ro = str(sock_dir / "libvirt-sock"), str(sock_dir / "libvirt-sock-ro")
-    _wait_for(proc, [sock, sock_ro], port, log, timeout)
-    return Daemon("libvirtd", proc, root, sock, sock_ro, port, log)
+    _wait_for(proc, [sock, sock_ro], port, log, timeout, tls_port)
+    return Daemon("libvirtd", proc, root, sock, sock_ro, port, log, tls_port)
 
 
 def cleanup(root: str | os.PathLike[str]) -> None:

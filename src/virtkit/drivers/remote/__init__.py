@@ -234,11 +234,21 @@ def _connect(uri: ParsedURI, flags: int) -> Any:
         return transport.connect_unix(path)
     if kind == "tcp":
         return transport.connect_tcp(uri.host or "localhost", uri.port or _DEFAULT_TCP_PORT)
+    if kind == "tls":
+        from virtkit.rpc.tls import DEFAULT_TLS_PORT, connect_tls
+
+        return connect_tls(uri.host or "localhost", uri.port or DEFAULT_TLS_PORT,
+                           pkipath=opts.pkipath, verify=not opts.no_verify,
+                           sanity=not opts.no_sanity, priority=opts.tls_priority)
     if kind == "ext":
         if not opts.command:
             raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.REMOTE,
                              "remote_open: for 'ext' transport, command is required")
         return transport.connect_command([opts.command])
+    if kind == "ssh":
+        from virtkit.rpc.ssh import connect_ssh
+
+        return connect_ssh(uri, opts, bool(flags & _CONNECT_RO))
     raise make_error(ErrorCode.NO_SUPPORT, ErrorDomain.REMOTE,
                      f"transport '{kind}' (coming with secure remote access)")
 
@@ -256,10 +266,10 @@ def open_connection(uri: ParsedURI, flags: int = 0) -> base.DriverTables:
     driver = RemoteDriver(client, uri)
     holder.append(driver)
     try:
-        auth = driver._call("auth_list", None)["types"]
-        if auth and _AUTH_NONE not in auth:
-            raise make_error(ErrorCode.AUTH_FAILED, ErrorDomain.REMOTE,
-                             f"unsupported authentication type {auth[0]}")
+        from virtkit.rpc import saslclient
+
+        kind = uri.transport or ("tls" if uri.host else "unix")
+        saslclient.authenticate(driver._call, uri, kind, saslclient.current_auth())
         if driver._call("connect_supports_feature",
                         {"feature": _FEATURE_PROGRAM_KEEPALIVE})["supported"]:
             client.start_keepalive(_KEEPALIVE_INTERVAL, _KEEPALIVE_COUNT)
