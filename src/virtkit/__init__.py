@@ -79,7 +79,7 @@ def open(uri: str | None = None, flags: int = 0, auth: object = None) -> Connect
     from virtkit.uri import connect_uri
 
     parsed = connect_uri(uri)
-    if auth is None:
+    if auth is None or not parsed.is_remote:  # credentials only matter to a daemon
         return Connection(parsed, open_tables(parsed, flags), flags)
     from virtkit.rpc.saslclient import using_auth
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,26 @@ def test_readonly_socket_unaffected(daemon: Daemon) -> None:
     r = _virsh(f"test+unix:///default?socket={daemon.sock_ro}", "list", "--name")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["test"]
+
+
+@pytest.mark.parametrize(("tool", "password", "ok"), [
+    ("virsh", "s3cret", True), ("virtkit", "s3cret", True), ("virtkit", "wrong", False),
+])
+def test_cli_prompts_for_credentials(daemon: Daemon, tool: str, password: str,
+                                     ok: bool) -> None:
+    """Without an auth file both CLIs ask for the name and the password (no terminal
+    here: the answers come on stdin)."""
+    argv = ([VIRSH] if tool == "virsh"
+            else [sys.executable, "-m", "virtkit.cli.main"])
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LIBVIRT_DEFAULT_URI", "LIBVIRT_AUTH_FILE")}
+    r = subprocess.run([*argv, "-c", _uri(daemon), "list", "--name"], capture_output=True,
+                       text=True, input=f"alice\n{password}\n", env=env, timeout=60,
+                       start_new_session=True)  # no controlling terminal: stdin it is
+    assert "Please enter your authentication name: " in r.stdout
+    if ok:
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split()[-1] == "test"
+    else:
+        assert r.returncode == 1
+        assert "authentication failed" in r.stderr

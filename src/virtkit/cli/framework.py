@@ -312,6 +312,28 @@ def _find_option(
 # ---------------------------------------------------------------------------
 
 
+def _prompt_credentials(creds: list[list[Any]], _data: object) -> int:
+    """libvirt's default auth callback: a prompt per credential, the password unechoed."""
+    import getpass
+    import sys
+
+    for cred in creds:
+        prompt = f"{cred[1]}: "
+        try:
+            if cred[0] == 5:  # VIR_CRED_PASSPHRASE
+                cred[4] = getpass.getpass(prompt)
+            else:
+                sys.stdout.write(prompt)
+                sys.stdout.flush()
+                line = sys.stdin.readline()
+                if not line:
+                    return -1
+                cred[4] = line.rstrip("\n")
+        except (EOFError, OSError):
+            return -1
+    return 0
+
+
 class CmdFailed(Exception):
     """A handler failed after reporting its own error lines."""
 
@@ -346,10 +368,10 @@ class Ctl:
             return
         import virtkit
 
-        if self.readonly:
-            self._conn = virtkit.open_readonly(self.uri)
-        else:
-            self._conn = virtkit.open(self.uri)
+        flags = 1 if self.readonly else 0  # VIR_CONNECT_RO
+        # As virsh (virConnectAuthPtrDefault): SASL credentials the auth file lacks are
+        # asked for on the terminal.
+        self._conn = virtkit.open(self.uri, flags, [[2, 5], _prompt_credentials, None])
 
     def close(self) -> None:
         if self._conn is not None:
