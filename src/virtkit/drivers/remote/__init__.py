@@ -250,7 +250,7 @@ def _connect(uri: ParsedURI, flags: int) -> Any:
 
         return connect_ssh(uri, opts, bool(flags & _CONNECT_RO))
     raise make_error(ErrorCode.NO_SUPPORT, ErrorDomain.REMOTE,
-                     f"transport '{kind}' (coming with secure remote access)")
+                     f"transport '{kind}' (libssh and libssh2 are not built in: use ssh)")
 
 
 def open_connection(uri: ParsedURI, flags: int = 0) -> base.DriverTables:
