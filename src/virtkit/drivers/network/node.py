@@ -29,6 +29,7 @@ from virtkit.drivers.network import dnsmasq, firewall, update
 from virtkit.drivers.network.paths import NetworkPaths
 from virtkit.drivers.network.ports import PortFiles
 from virtkit.drivers.network.state import NetworkStatus, StatusFiles
+from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.qemu.status import ConfigStore, check_name
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 from virtkit.types import NetworkDHCPLease, NetworkIdent, NetworkPortIdent, TypedParams
@@ -930,22 +931,14 @@ def _leases_for(d: NetworkDef, path: str, mac: str | None) -> list[NetworkDHCPLe
     return out
 
 
-_nodes: dict[NetworkPaths, NetworkNode] = {}
-_nodes_lock = threading.Lock()
+_nodes: NodeRegistry[NetworkNode] = NodeRegistry()
 
 
 def node_for(paths: NetworkPaths, *, autostart: bool = False) -> NetworkNode:
     """The node for ``paths`` in this process (created, loaded and re-attached once)."""
-    with _nodes_lock:
-        node = _nodes.get(paths)
-        if node is None:
-            node = NetworkNode(paths, autostart=autostart)
-            _nodes[paths] = node
-        node.refs += 1
-        return node
+    return _nodes.acquire(paths, lambda: NetworkNode(paths, autostart=autostart))
 
 
 def release(node: NetworkNode) -> None:
     """A connection closed (the node and its networks stay)."""
-    with _nodes_lock:
-        node.refs -= 1
+    _nodes.release(node)

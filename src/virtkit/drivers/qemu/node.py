@@ -26,6 +26,7 @@ from typing import Any
 
 from virtkit.conf.domain import DomainDef
 from virtkit.drivers.eventbus import EventBus
+from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.qemu import agent, command, monitor, netif, process
 from virtkit.drivers.qemu.defs import copy_def, format_def, parse_def
 from virtkit.drivers.qemu.paths import QemuPaths
@@ -1052,22 +1053,14 @@ def _id_of(domain_xml: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-_nodes: dict[str, QemuNode] = {}
-_nodes_lock = threading.Lock()
+_nodes: NodeRegistry[QemuNode] = NodeRegistry()
 
 
 def node_for(paths: QemuPaths, *, autostart: bool = False) -> QemuNode:
     """The node for ``paths.root`` in this process (created, loaded and re-attached once)."""
-    with _nodes_lock:
-        node = _nodes.get(paths.root)
-        if node is None:
-            node = QemuNode(paths, autostart=autostart)
-            _nodes[paths.root] = node
-        node.refs += 1
-        return node
+    return _nodes.acquire(paths.root, lambda: QemuNode(paths, autostart=autostart))
 
 
 def release(node: QemuNode) -> None:
     """A connection closed (the node stays: its guests keep running and are watched)."""
-    with _nodes_lock:
-        node.refs -= 1
+    _nodes.release(node)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from virtkit.conf.storage_pool import StoragePoolDef, validate_storage_pool_def
 from virtkit.conf.storage_vol import StorageVolDef, validate_storage_vol_def
 from virtkit.drivers.eventbus import EventBus
+from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.qemu.status import ConfigStore, check_name
 from virtkit.drivers.storage.backend import VOL_BLOCK, PoolBackend, PoolSize, VolState
 from virtkit.drivers.storage.paths import StoragePaths
@@ -591,22 +592,14 @@ _TYPE_FLAG = {
     "iscsi-direct": 1 << 19,
 }
 
-_nodes: dict[StoragePaths, StorageNode] = {}
-_nodes_lock = threading.Lock()
+_nodes: NodeRegistry[StorageNode] = NodeRegistry()
 
 
 def node_for(paths: StoragePaths, *, autostart: bool = False) -> StorageNode:
     """The node for ``paths`` in this process (created and loaded once)."""
-    with _nodes_lock:
-        node = _nodes.get(paths)
-        if node is None:
-            node = StorageNode(paths, autostart=autostart)
-            _nodes[paths] = node
-        node.refs += 1
-        return node
+    return _nodes.acquire(paths, lambda: StorageNode(paths, autostart=autostart))
 
 
 def release(node: StorageNode) -> None:
     """A connection closed (the node and its pools stay)."""
-    with _nodes_lock:
-        node.refs -= 1
+    _nodes.release(node)
