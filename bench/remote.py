@@ -302,14 +302,22 @@ def run_remote(wanted: set[str], args: Any) -> tuple[list[dict[str, Any]], dict[
     calibrate = bool(getattr(args, "calibrate", False))
     meta["calibration"] = calibrate
     rows: list[dict[str, Any]] = []
+    use_tls = bool(getattr(args, "remote_tls", False))
+    if use_tls:
+        meta["transport"] = ("TLS on 127.0.0.1 (test+tls://...?pkipath=...), client "
+                             "certificates from `virtkit pki-*`, same machine")
     with tempfile.TemporaryDirectory(prefix="virtkit-bench-") as tmp:
-        vkd = (start_libvirtd if calibrate else start_virtkitd)(Path(tmp) / "virtkitd")
+        pki = _make_pki(Path(tmp)) if use_tls else None
+        vkd = (start_libvirtd if calibrate else start_virtkitd)(Path(tmp) / "virtkitd", tls=pki)
         try:
-            lvd = start_libvirtd(Path(tmp) / "libvirtd")
+            lvd = start_libvirtd(Path(tmp) / "libvirtd", tls=pki)
             try:
+                def uri(d: Any) -> str:
+                    return f"{d.uri('tls')}?pkipath={pki}" if pki else d.uri("unix")
+
                 targets = {
-                    "virtkitd": Target(vkd.uri("unix"), vkd.pid),
-                    "libvirtd": Target(lvd.uri("unix"), lvd.pid),
+                    "virtkitd": Target(uri(vkd), vkd.pid),
+                    "libvirtd": Target(uri(lvd), lvd.pid),
                 }
                 meta["uris"] = {d: t.uri for d, t in targets.items()}
                 clients: dict[str, Client] = {}
@@ -333,6 +341,21 @@ def run_remote(wanted: set[str], args: Any) -> tuple[list[dict[str, Any]], dict[
     return rows, meta
 
 
+def _make_pki(tmp: Path) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all in one
+    directory that serves as the daemons' key/cert/CA and as the clients' pkipath."""
+    import subprocess
+
+    pki = tmp / "pki"
+    for argv in (["pki-ca", "--dir", str(tmp / "ca")],
+                 ["pki-server", "127.0.0.1", "--dir", str(pki), "--ca-dir", str(tmp / "ca")],
+                 ["pki-client", "C=GB,O=virtkit,CN=bench", "--dir", str(pki),
+                  "--ca-dir", str(tmp / "ca")]):
+        subprocess.run([sys.executable, "-m", "virtkit.cli.main", *argv, "--bits", "2048"],
+                       check=True, capture_output=True)
+    return pki
+
+
 # --- output ----------------------------------------------------------------------------
 
 
@@ -353,7 +376,7 @@ def cpu_us(side: dict[str, Any]) -> str:
 def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     first = "libvirtd again (calibration)" if meta.get("calibration") else "virtkitd"
     lines = [
-        f"Remote: {first} vs libvirtd 9.0.0 (test driver, unix socket, same machine)",
+        f"Remote: {first} vs libvirtd 9.0.0 (test driver, {meta['transport']})",
         f"medians of {meta['samples']} interleaved blocks per daemon; "
         f"{meta['clients']} concurrent clients = {meta['concurrency']}; "
         f"host load {meta['loadavg_before']} -> {meta['loadavg_after']}",

@@ -250,6 +250,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--remote-list-count", type=int, default=1000, help="domains for remote_list_all"
     )
     p.add_argument("--remote-clients", type=int, default=20, help="threads for remote_concurrent")
+    p.add_argument("--remote-tls", action="store_true",
+                   help="remote figures over TLS (certificates from `virtkit pki-*`)")
     p.add_argument("--qemu", action="store_true", help="only the QEMU driver figures (minutes)")
     qemu_bench.add_arguments(p)
     p.add_argument("--storage", action="store_true", help="only the storage figures (minutes)")
