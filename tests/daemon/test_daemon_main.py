@@ -132,7 +132,16 @@ def test_tcp_listener_with_listen(tmp_path: Path) -> None:
     proc = start(tmp_path, "--listen", "-f", str(conf))
     try:
         wait_for(tmp_path / "run/libvirt/libvirt-sock-ro", proc)
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        # the unix sockets are opened first: the TCP one may follow a moment later
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.02)
+        with s:
             assert ping(s)[2] == 2
     finally:
         code, err = stop(proc)
