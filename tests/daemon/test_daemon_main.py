@@ -100,7 +100,7 @@ def test_serves_keepalive_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert not sock_rw.exists() and not sock_ro.exists()
 
 
-def test_sighup_is_logged_and_ignored(tmp_path: Path) -> None:
+def test_sighup_reloads_and_keeps_running(tmp_path: Path) -> None:
     proc = start(tmp_path, "--verbose")
     try:
         wait_for(tmp_path / "run/libvirt/libvirt-sock-ro", proc)
@@ -111,6 +111,7 @@ def test_sighup_is_logged_and_ignored(tmp_path: Path) -> None:
         code, err = stop(proc, signal.SIGINT)
     assert code == 0
     assert "Reloading configuration on SIGHUP" in err
+    assert "reload done" in err  # details: test_daemon_reload.py
     assert "virtkitd shutting down" in err
     assert ": info : virtkit.daemon: virtkitd " in err  # the start-up line
 

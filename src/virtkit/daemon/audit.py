@@ -57,13 +57,34 @@ class AuditLog:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._fd = self._open(path)
+        self._lock = threading.Lock()
+        self._failed = False
+
+    @staticmethod
+    def _open(path: str) -> int:
         parent = os.path.dirname(path)
         if parent:
             os.makedirs(parent, mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, _MODE)
-        self._fd = fd
-        self._lock = threading.Lock()
-        self._failed = False
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, _MODE)
+
+    def reopen(self) -> bool:
+        """Open the file by its name again (after logrotate moved it: SIGHUP); on failure
+        the old file stays in use and the error is logged.  Returns whether it worked."""
+        try:
+            fd = self._open(self.path)
+        except OSError as e:
+            log.error("cannot re-open the audit log %s: %s; still writing to the old file",
+                      self.path, e.strerror)
+            return False
+        with self._lock:
+            if self._fd < 0:  # closed (shutting down): stay closed
+                old, closed = fd, True
+            else:
+                old, self._fd, closed = self._fd, fd, False
+                self._failed = False
+        os.close(old)
+        return not closed
 
     def record(self, *, client: int, transport: str, address: str,
                identity: Mapping[str, str], procedure: str, api: str,

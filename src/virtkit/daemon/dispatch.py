@@ -117,6 +117,12 @@ class RemoteDispatcher:
             "connect_storage_pool_event_deregister_any": self._deregister,
         }
 
+    def reload(self) -> bool:
+        """SIGHUP: reload the access policy and re-open the audit log (daemon/guard.py);
+        connected clients stay.  Returns whether everything reloaded."""
+        guard = self.guard
+        return guard.reload(self.config, self.paths) if guard is not None else True
+
     # ------------------------------------------------------------ Dispatcher protocol
 
     def programs(self) -> Iterable[tuple[int, int]]:

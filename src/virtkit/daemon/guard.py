@@ -98,6 +98,26 @@ class CallGuard:
         if self.audit is not None:
             self.audit.close()
 
+    def reload(self, config: Any, paths: Any) -> bool:
+        """SIGHUP: read the policy file again and swap it in (calls already running finish
+        under the old one), and re-open the audit log.  A policy that does not load keeps
+        the old one in force (the reason is logged).  Returns whether everything worked."""
+        ok = True
+        if self.access is not None:
+            path = policy_path(config, paths)
+            try:
+                policy = load_policy(path)
+            except PolicyError as e:
+                log.error("access policy not reloaded, keeping the previous one: %s", e)
+                ok = False
+            else:
+                self.access = AccessControl(policy)  # one reference swap: atomic
+                log.info("access control: reloaded policy %s (%d rules, default %s)", path,
+                         len(policy.rules), "allow" if policy.default_allow else "deny")
+        if self.audit is not None and not self.audit.reopen():
+            ok = False
+        return ok
+
     def wants(self, proc: Procedure) -> bool:
         """Whether ``proc`` needs the guard at all (fast path for the rest)."""
         if self.access is not None and (proc.acl or proc.aclfilter):
@@ -135,7 +155,8 @@ class CallGuard:
             elif getattr(state, "tables", None) is None:
                 ret = run()  # not open: only protocol-level answers, no objects
             else:
-                ret = self._checked(session, state, proc, args, obj_type, run, run_other)
+                ret = self._checked(access, session, state, proc, args, obj_type, run,
+                                    run_other)
                 obj = ret[1]
                 ret = ret[0]
         except VirtError as e:
@@ -149,11 +170,9 @@ class CallGuard:
             self._record(session, proc, obj, None, False)
         return ret
 
-    def _checked(self, session: Session, state: Any, proc: Procedure, args: Any,
-                 obj_type: str | None, run: Callable[[], Any],
+    def _checked(self, access: AccessControl, session: Session, state: Any, proc: Procedure,
+                 args: Any, obj_type: str | None, run: Callable[[], Any],
                  run_other: Callable[[Procedure, Any], Any]) -> tuple[Any, ObjectRef | None]:
-        access = self.access
-        assert access is not None
         driver = _driver_name(state)
         obj = args_object(proc, obj_type, args) if obj_type is not None else None
         # Side-effect-free lookups are checked on what they found, as libvirt's drivers do
@@ -240,10 +259,11 @@ class CallGuard:
     def event_visible(self, session: Session, kind: str, ident: Any) -> bool:
         """Whether an event about ``ident`` may go to this client (the registration's
         @aclfilter: ``<object>.getattr``)."""
-        if self.access is None:
+        access = self.access
+        if access is None:
             return True
         obj_type = _EVENT_OBJECTS.get(kind)
         if obj_type is None:
             return True
         obj = ObjectRef(obj_type, getattr(ident, "name", None), getattr(ident, "uuid", None))
-        return self.access.allowed(session, f"{obj_type}.getattr", obj)
+        return access.allowed(session, f"{obj_type}.getattr", obj)

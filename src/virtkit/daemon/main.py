@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -161,6 +162,7 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
                  listeners: list[Listener], status: process.StatusPipe) -> int:
     from virtkit.daemon.dispatch import RemoteDispatcher
     from virtkit.daemon.guard import PolicyError
+    from virtkit.daemon.reload import reload_daemon
     from virtkit.rpc.server import Server
 
     loop = asyncio.get_running_loop()
@@ -199,9 +201,31 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
                  signal.Signals(signum).name)
         stop.set()
 
+    reloading: list[asyncio.Future[bool]] = []
+
     def on_reload() -> None:
+        # As libvirtd: in a thread (the loop keeps serving), one reload at a time.
+        if reloading:
+            log.warning("a reload is already under way; SIGHUP ignored")
+            return
         log.info("Reloading configuration on SIGHUP")
-        log.warning("configuration reload is not supported yet; SIGHUP ignored")
+        fut = loop.run_in_executor(None, functools.partial(
+            reload_daemon, dispatcher, server, config, paths,
+            tls=any(x.tls for x in listeners)))
+        reloading.append(fut)
+        fut.add_done_callback(reloaded)
+
+    def reloaded(fut: asyncio.Future[bool]) -> None:
+        reloading.clear()
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            log.error("reload failed: %s", exc)
+        elif fut.result():
+            log.info("reload done")
+        else:
+            log.warning("reload done, with errors (see above)")
 
     reaper = process.OrphanReaper(loop)
     try:

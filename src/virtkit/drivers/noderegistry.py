@@ -38,6 +38,11 @@ class NodeRegistry(Generic[N]):
             node.refs += 1
             return node
 
+    def loaded(self, key: Hashable) -> N | None:
+        """The node for ``key`` if one was created (no reference taken, none created)."""
+        with self._lock:
+            return self._nodes.get(key)
+
     def release(self, node: N) -> None:
         """A connection closed; the node stays."""
         with self._lock:

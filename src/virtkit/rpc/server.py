@@ -74,6 +74,7 @@ _ERROR = MessageStatus.ERROR.value
 _RECV_SIZE = 256 * 1024
 _LISTEN_BACKLOG = 1024
 _CLOSE_FLUSH_TIMEOUT = 5.0
+_LINGER = 2.0  # seconds a refused client gets to read our alert and close
 """How long a closing session may take to flush its queued output."""
 
 
@@ -230,6 +231,7 @@ class Session:
         self._sock = sock
         self._fd = sock.fileno()
         self._tls: ServerTLS | None = None  # a TLS listener's client (set before reading)
+        self._lingering = ""  # refused and half-closed: why (see _linger_close)
         # Until it authenticates a client may only send small messages (auth calls).
         self._reader = FrameReader(server.max_message if self.authenticated
                                    else min(server.max_message, server.max_anonymous_message))
@@ -430,6 +432,22 @@ class Session:
             self._flush_handle = self._loop.call_later(
                 _CLOSE_FLUSH_TIMEOUT, self._teardown, f"{self._close_reason}, output not flushed")
 
+    def _linger_close(self, reason: str) -> None:
+        """Refuse a client gently: half-close after what is queued (a TLS alert), then
+        discard what it still sends until it closes (or _LINGER seconds). Closing with
+        its bytes unread would answer with a reset, and a client writing its own alert
+        into a reset connection dies of SIGPIPE instead of reporting the refusal."""
+        with self._lock:
+            flushed = not self._out
+            if flushed:
+                with contextlib.suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_WR)
+        if not flushed:
+            self._teardown(reason)
+            return
+        self._lingering = reason
+        self._flush_handle = self._loop.call_later(_LINGER, self._teardown, reason)
+
     def _update_reading(self) -> None:
         want = not (self._torn_down or self._closing or self._paused or self._held
                     or self._server._stopping)
@@ -450,7 +468,9 @@ class Session:
             self._teardown(f"read error: {e.strerror or e}")
             return
         if n == 0:
-            self._teardown("eof")
+            self._teardown(self._lingering or "eof")
+            return
+        if self._lingering:  # refused: only waiting for the client to close
             return
         self._last_rx = time.monotonic()
         self._ka_left = server.keepalive_count
@@ -497,14 +517,14 @@ class Session:
         if failure is not None:
             log.warning("%s: TLS handshake failed %s", self.tag,
                         getattr(failure, "verify_message", None) or failure.reason or failure)
-            self._teardown("TLS handshake failed" if handshaking else "TLS error")
+            self._linger_close("TLS handshake failed" if handshaking else "TLS error")
             return b""
         if handshaking and tls.established:
             try:
                 dn = tls.check_peer()
             except VirtError as e:
                 log.warning("%s: %s", self.tag, e)
-                self._teardown("client certificate refused")
+                self._linger_close("client certificate refused")
                 return b""
             if dn is not None:
                 self.identity["x509-distinguished-name"] = dn
@@ -849,6 +869,16 @@ class Server:
             self._add_listener(lst)
         return bound
 
+    def replace_tls(self, tls: ServerTLSContext) -> int:
+        """Use ``tls`` for the handshakes of new clients of every TLS listener; established
+        sessions keep the context they started with.  Returns how many listeners use it."""
+        swapped = 0
+        for lst in self._listeners:
+            if lst.tls is not None:
+                lst.tls = tls  # one reference swap, read once per accepted client
+                swapped += 1
+        return swapped
+
     async def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight calls finish (up to ``grace`` s), then close
         every client; ``session_closed`` has run for each when this returns."""
@@ -971,8 +1001,9 @@ class Server:
         ident = self._next_id
         self._next_id += 1
         sess = Session(self, ident, conn, peer, lst.readonly, lst.auth)
-        if lst.tls is not None:
-            sess._tls = lst.tls.session()
+        tls = lst.tls
+        if tls is not None:
+            sess._tls = tls.session()
         self._sessions[ident] = sess
         self._unfinished.add(sess)
         self.stats.accepted += 1

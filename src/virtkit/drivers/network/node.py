@@ -236,21 +236,45 @@ class NetworkNode:
     # ------------------------------------------------------------ loading and re-attaching
 
     def _load(self) -> None:
+        self._load_configs()
+        for status in self.statuses.load_all():
+            self._reattach(status)
+
+    def _load_configs(self) -> list[str]:
+        """Read the config dir (lock held): add the networks not known yet, refresh the
+        autostart flag of the persistent ones; returns the names added."""
         found, errors = self.configs.load_all()
         for bad in errors:
             log.error("ignoring network config %s: %s", bad.path, bad.reason)
+        added: list[str] = []
         for name, xml in found.items():
             try:
                 d = parse_network(xml)
             except VirtError as exc:
                 log.error("ignoring unparseable network config of %s: %s", name, exc)
                 continue
+            known = self.by_name.get(d.name or name)
+            if known is not None:
+                if known.config is not None:
+                    known.autostart = self.configs.autostart(known.name)
+                continue
             obj = NetObj(d.name or name, d.uuid or "")
             obj.config = d
             obj.autostart = self.configs.autostart(obj.name)
             self.by_name[obj.name] = obj
-        for status in self.statuses.load_all():
-            self._reattach(status)
+            added.append(obj.name)
+        return added
+
+    def reload(self) -> list[str]:
+        """SIGHUP (part of libvirt's ``networkStateReload``): pick up networks defined in
+        the config dir meanwhile and the autostart links, then autostart.  Definitions of
+        known networks are not re-read.  Returns the names added."""
+        with self._op():
+            added = self._load_configs()
+        for name in added:
+            log.info("network %s: definition loaded on reload", name)
+        self.autostart_all()
+        return added
 
     def _reattach(self, st: NetworkStatus) -> None:
         try:
@@ -937,6 +961,11 @@ _nodes: NodeRegistry[NetworkNode] = NodeRegistry()
 def node_for(paths: NetworkPaths, *, autostart: bool = False) -> NetworkNode:
     """The node for ``paths`` in this process (created, loaded and re-attached once)."""
     return _nodes.acquire(paths, lambda: NetworkNode(paths, autostart=autostart))
+
+
+def loaded(paths: NetworkPaths) -> NetworkNode | None:
+    """The node for ``paths`` if this process has one (none is created)."""
+    return _nodes.loaded(paths)
 
 
 def release(node: NetworkNode) -> None:

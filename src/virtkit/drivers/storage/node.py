@@ -242,12 +242,26 @@ class StorageNode:
     # ------------------------------------------------------------ loading
 
     def _load(self) -> None:
+        self._load_configs()
+        live, _ = self.statuses.load_all()
+        for name, xml in live.items():
+            self._reattach(name, xml)
+
+    def _load_configs(self) -> list[str]:
+        """Read the config dir (lock held): add the pools not known yet, refresh the
+        autostart flag of the persistent ones; returns the names added."""
         found, errors = self.configs.load_all()
         for bad in errors:
             log.error("ignoring storage pool config %s: %s", bad.path, bad.reason)
+        added: list[str] = []
         for name, xml in found.items():
             try:
                 d = parse_pool(xml)
+                known = self.by_name.get(d.name or name)
+                if known is not None:
+                    if known.config is not None:
+                        known.autostart = self.configs.autostart(known.name)
+                    continue
                 obj = PoolObj(d.name or name, d.uuid or "", backend_class(d.type or "dir")(d))
             except VirtError as exc:
                 log.error("ignoring storage pool config of %s: %s", name, exc)
@@ -255,9 +269,19 @@ class StorageNode:
             obj.config = d
             obj.autostart = self.configs.autostart(obj.name)
             self.by_name[obj.name] = obj
-        live, _ = self.statuses.load_all()
-        for name, xml in live.items():
-            self._reattach(name, xml)
+            added.append(obj.name)
+        return added
+
+    def reload(self) -> list[str]:
+        """SIGHUP (part of libvirt's ``storageStateReload``): pick up pools defined in the
+        config dir meanwhile and the autostart links, then autostart.  Definitions of known
+        pools are not re-read.  Returns the names added."""
+        with self.op():
+            added = self._load_configs()
+        for name in added:
+            log.info("storage pool %s: definition loaded on reload", name)
+        self.autostart_all()
+        return added
 
     def _reattach(self, name: str, xml: str) -> None:
         try:
@@ -598,6 +622,11 @@ _nodes: NodeRegistry[StorageNode] = NodeRegistry()
 def node_for(paths: StoragePaths, *, autostart: bool = False) -> StorageNode:
     """The node for ``paths`` in this process (created and loaded once)."""
     return _nodes.acquire(paths, lambda: StorageNode(paths, autostart=autostart))
+
+
+def loaded(paths: StoragePaths) -> StorageNode | None:
+    """The node for ``paths`` if this process has one (none is created)."""
+    return _nodes.loaded(paths)
 
 
 def release(node: StorageNode) -> None:
