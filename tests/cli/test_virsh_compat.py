@@ -38,6 +38,15 @@ MASKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"/tmp/\S+\.xml\)"), "<tmpfile>)"),
     # Generated MAC addresses (test driver prefix 52:54:00).
     (re.compile(r"52:54:00(:[0-9a-f]{2}){3}"), "<mac>"),
+    # Block and interface counters of the test driver grow with the wall clock.
+    (
+        re.compile(
+            r"^(\S* ?(?:rd_req|rd_bytes|wr_req|wr_bytes|errs|rx_bytes|rx_packets|rx_errs|rx_drop"
+            r"|tx_bytes|tx_packets|tx_errs|tx_drop|number of [a-z ]+:) *)\d+$",
+            re.M,
+        ),
+        r"\1<counter>",
+    ),
 ]
 
 DOMAIN_XML = """<domain type='test'>
@@ -91,10 +100,25 @@ sed -i "s|<path>/default-pool</path>|<path>/edited-pool</path>|" "$1"
 EDITOR_POOL_BAD = """#!/bin/sh
 echo '<pool' > "$1"
 """
+EDITOR_NET = """#!/bin/sh
+sed -i "s|<bridge name='virbr0'|<bridge name='virbr9'|" "$1"
+"""
+EDITOR_NET_BAD = """#!/bin/sh
+echo '<network' > "$1"
+"""
+EDITOR_NET_RENAME = """#!/bin/sh
+sed -i "s|<name>default</name>|<name>vkother</name>|" "$1"
+"""
 
 SOURCE_SPEC_XML = """<source>
   <host name='nfs.example.com'/>
 </source>
+"""
+
+DEVICE_XML = """<disk type='file' device='disk'>
+  <source file='/x.img'/>
+  <target dev='vdb'/>
+</disk>
 """
 
 
@@ -106,6 +130,7 @@ def cases(d: Path) -> list[tuple[str, dict[str, str]]]:
     missing = d / "missing.xml"
     save = d / "vk1.save"
     tr = d / "transient.xml"
+    devx = d / "dev.xml"
     return [
         # host
         ("uri; hostname; version; nodeinfo", {}),
@@ -329,6 +354,52 @@ def cases(d: Path) -> list[tuple[str, dict[str, str]]]:
         ("pool-event --pool nope --event lifecycle --timeout 1", {}),
         ("pool-event --pool default-pool --event lifecycle --timeout 1 --timestamp", {}),
         ("pool-event --event refresh --loop --timeout 1", {}),
+        # net-name / net-uuid: by UUID only, by name only
+        (
+            "net-name dd8fe884-6c02-601e-7551-cca97df1c5df; net-uuid default; "
+            "net-name 00000000-0000-0000-0000-000000000000; "
+            "net-uuid dd8fe884-6c02-601e-7551-cca97df1c5df; net-name default; "
+            "net-name zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz",
+            {},
+        ),
+        ("net-uuid; net-name ''", {}),
+        # net-edit: a running network keeps its definition until... never, in the test driver
+        (
+            "net-edit default; net-dumpxml default; net-destroy default; net-dumpxml default; "
+            "net-start default; net-dumpxml default",
+            {"EDITOR": "@net", "VISUAL": ""},
+        ),
+        (
+            "net-destroy default; net-edit default; net-dumpxml default; net-list --all",
+            {"EDITOR": "@net", "VISUAL": ""},
+        ),
+        ("net-edit dd8fe884-6c02-601e-7551-cca97df1c5df", {"VISUAL": "@net", "EDITOR": "false"}),
+        ("net-edit default", {"EDITOR": "true", "VISUAL": ""}),
+        ("net-edit default", {"EDITOR": "@netbad", "VISUAL": ""}),
+        ("net-edit default; net-list --all", {"EDITOR": "@netrename", "VISUAL": ""}),
+        ("net-edit default", {"EDITOR": "false", "VISUAL": ""}),
+        ("net-edit nope", {"EDITOR": "true", "VISUAL": ""}),
+        ("net-edit", {"EDITOR": "true", "VISUAL": ""}),
+        # net-event
+        (
+            "net-event --list; net-event; net-event --event x; net-event --event ''; "
+            "net-event --event lifecycle --timeout 0; "
+            "net-event --event lifecycle --timeout 3000000; "
+            "net-event --event lifecycle --timeout abc; net-event --event lifecycle --timeout -1",
+            {},
+        ),
+        ("net-event --network nope --event lifecycle --timeout 1", {}),
+        ("net-event --network default --event lifecycle --timeout 1 --timestamp", {}),
+        (
+            "net-event --network dd8fe884-6c02-601e-7551-cca97df1c5df --event lifecycle "
+            "--loop --timeout 1",
+            {},
+        ),
+        ("net-event --network", {}),
+        # nwfilter-edit: the test driver has no network filter driver
+        ("nwfilter-edit x; nwfilter-edit 00000000-0000-0000-0000-000000000000",
+         {"EDITOR": "true", "VISUAL": ""}),
+        ("nwfilter-edit", {}),
         # source discovery: the test driver knows logical and netfs only
         (
             f"find-storage-pool-sources logical; find-storage-pool-sources netfs; "
@@ -381,10 +452,126 @@ def cases(d: Path) -> list[tuple[str, dict[str, str]]]:
         ("event --all --timeout 1", {}),
         ("event", {}),
         ("event --event bogus", {}),
+        # device listings and statistics
+        (
+            "domblklist test; domblklist test --details; domblklist test --inactive; "
+            "domiflist test; domiflist test --inactive; domblklist nope",
+            {},
+        ),
+        (
+            "domblkinfo test vda; domblkinfo test --all; domblkinfo test --all --human; "
+            "domblkinfo test vda --human; domblkinfo test nope",
+            {},
+        ),
+        ("domblkinfo test", {}),
+        ("domblkinfo test --all --device vda", {}),
+        ("domblkstat test vda; domblkstat test vda --human; domblkstat test", {}),
+        ("domifstat test testnet0; domifstat test aa:bb:cc:dd:ee:ff; domifstat test vnet0", {}),
+        (
+            "domifaddr test; domifaddr test --full; domifaddr test --source arp; "
+            "domifaddr test --source agent; domifaddr test --interface nope",
+            {},
+        ),
+        ("domifaddr test --source bogus", {}),
+        (
+            f"dommemstat test; dommemstat test --period -1; define {dom}; dommemstat vk1",
+            {},
+        ),
+        ("dommemstat test --current --live", {}),
+        ("dommemstat test --period x", {}),
+        # attach / detach: the test driver has no hot-plug, so its refusal is compared
+        (
+            f"attach-device test {devx}; detach-device test {devx}; "
+            f"attach-device test {devx} --current; detach-device-alias test ua-x; "
+            f"attach-device test {missing}; attach-device nope {devx}",
+            {},
+        ),
+        (f"attach-device test {devx} --persistent --current", {}),
+        ("detach-device-alias test x --persistent", {}),
+        (
+            "attach-disk test /x.img vdb; attach-disk test /x.img vdb --print-xml; "
+            "attach-disk test /x.img vdb --print-xml --driver qemu --subdriver raw --cache none "
+            "--io native --type cdrom --mode readonly --serial S1 --wwn 0x5000c50015ea71ac "
+            "--alias ua-d --rawio --targetbus scsi --address scsi:0.0.1 --iothread 1; "
+            "attach-disk test /x.img vdb --print-xml --address pci:0000.00.0a.0 --multifunction; "
+            "attach-disk test /x.img hdb --address ide:0.0.0 --print-xml; "
+            "attach-disk test /x.img sdb --address usb:1.2 --print-xml; "
+            "attach-disk test /x.img vdc --address ccw:0xfe.0.0a --print-xml",
+            {},
+        ),
+        (
+            "attach-disk test /x.img vdb --address ide:0.0.0 --print-xml; "
+            "attach-disk test /x.img vdc --address bogus --print-xml; "
+            "attach-disk test vol vdb --source-protocol nbd --source-host-name h:10809 "
+            "--print-xml --sourcetype network; "
+            "attach-disk test vol vdb --source-protocol nbd --source-host-transport unix "
+            "--source-host-socket /s --print-xml; attach-disk test vol vdb --source-protocol nbd; "
+            "attach-disk test vol vdb --sourcetype bogus; attach-disk test vol vdb --mode bogus; "
+            "attach-disk test vol vdb --wwn 12 --print-xml; "
+            "attach-disk test '' vdb --print-xml; attach-disk test \"a'b<&\" vdb --print-xml "
+            "--shareable; attach-disk test x vdb --source-host-name h",
+            {},
+        ),
+        ("attach-disk test x vdb --current --live", {}),
+        ("attach-disk test x '' --print-xml", {}),
+        (
+            "attach-interface test network default --print-xml; "
+            "attach-interface test network default; "
+            "attach-interface test bridge br0 --target vnet9 --mac 52:54:00:aa:bb:cc --script /s "
+            "--model virtio --alias ua-n --inbound 100,200,300,400 --outbound 10,20,30 "
+            "--print-xml --managed; attach-interface test direct eth0 --print-xml; "
+            "attach-interface test hostdev 0000:00:19.0 --print-xml; "
+            "attach-interface test hostdev bogus --print-xml; "
+            "attach-interface test vhostuser /sock --print-xml; "
+            "attach-interface test vhostuser /sock --source-mode server --print-xml; "
+            "attach-interface test user x --print-xml; attach-interface test bogus x",
+            {},
+        ),
+        (
+            "attach-interface test network d --inbound 1,2,3,4,5; "
+            "attach-interface test network d --inbound ,2; "
+            "attach-interface test network d --inbound a; "
+            "attach-interface test network d --outbound 0; "
+            "attach-interface test network d --outbound 1,,,4; "
+            "attach-interface test network d --inbound ,,,5 --print-xml; "
+            "attach-interface test network d --source-mode x",
+            {},
+        ),
+        (
+            "detach-interface test network; detach-interface test network --print-xml; "
+            "detach-interface test network --mac AA:BB:CC:DD:EE:FF --print-xml --config; "
+            "detach-interface test network --mac 00:11:22:33:44:55; "
+            "detach-interface test bridge; detach-interface test network --persistent --print-xml; "
+            "detach-interface nope network",
+            {},
+        ),
+        (
+            "detach-disk test vda --print-xml; detach-disk test vda; detach-disk test vdz; "
+            "detach-disk test /guest/diskimage1 --config --print-xml; detach-disk nope vda; "
+            "detach-disk test vda --persistent",
+            {},
+        ),
+        ("attach-disk; detach-disk test", {}),
+        ("attach-interface test", {}),
         # help
+        (
+            "help attach-device; help detach-device; help detach-device-alias; "
+            "help attach-disk; help detach-disk; help attach-interface; help detach-interface",
+            {},
+        ),
+        (
+            "help domblklist; help domiflist; help domblkinfo; help domblkstat; "
+            "help domifstat; help domifaddr; help dommemstat",
+            {},
+        ),
         ("help list; help dominfo; help vol-create-as; help snapshot-create-as", {}),
         ("help net-list; help pool-list; help event; help domstats", {}),
         ("help pool; help volume", {}),
+        ("help network; help filter; help net-port", {}),
+        (
+            "help net-edit; help net-event; help net-name; help net-uuid; help nwfilter-edit",
+            {},
+        ),
         (
             "help pool-autostart; help pool-create-as; help pool-define-as; help pool-delete; "
             "help pool-edit; help pool-name; help pool-uuid; help pool-event",
@@ -412,11 +599,15 @@ def _write_files(d: Path) -> dict[str, str]:
         "ed-bad.sh": EDITOR_BAD,
         "ed-pool.sh": EDITOR_POOL,
         "ed-poolbad.sh": EDITOR_POOL_BAD,
+        "ed-net.sh": EDITOR_NET,
+        "ed-netbad.sh": EDITOR_NET_BAD,
+        "ed-netrename.sh": EDITOR_NET_RENAME,
         "spec.xml": SOURCE_SPEC_XML,
+        "dev.xml": DEVICE_XML,
     }
     for name, text in files.items():
         (d / name).write_text(text)
-    scripts = ("mem", "bad", "pool", "poolbad")
+    scripts = ("mem", "bad", "pool", "poolbad", "net", "netbad", "netrename")
     for script in scripts:
         (d / f"ed-{script}.sh").chmod(0o755)
     return {f"@{script}": str(d / f"ed-{script}.sh") for script in scripts}

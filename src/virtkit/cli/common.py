@@ -57,22 +57,34 @@ def find_domain(ctl: Ctl, name: str, by: int = BY_ID | BY_UUID | BY_NAME) -> Dom
     raise CmdFailed
 
 
-def lookup_network(ctl: Ctl, cmd: Cmd, opt: str = "network") -> tuple[Network, str]:
-    """virshCommandOptNetworkBy (name, then UUID): the lookup error is reported."""
+def lookup_network(
+    ctl: Ctl, cmd: Cmd, opt: str = "network", by: int = BY_UUID | BY_NAME
+) -> tuple[Network, str]:
+    """virshCommandOptNetworkBy (UUID, then name): the lookup error is reported."""
+    name = ctl.opt_required(cmd, opt)
+    return find_network(ctl, name, by), name
+
+
+def find_network(ctl: Ctl, name: str, by: int = BY_UUID | BY_NAME) -> Network:
+    """UUID (when ``name`` has a UUID's length), then name; the last lookup error is raised."""
     from virtkit.errors import VirtError
 
-    name = ctl.opt_required(cmd, opt)
     conn = ctl.conn
-    if len(name) == UUID_STRING_LEN:
+    last: VirtError | None = None
+    if by & BY_UUID and len(name) == UUID_STRING_LEN:
         try:
-            return conn.lookup_network_by_uuid(name), name
-        except VirtError:
-            pass
-    try:
-        return conn.lookup_network(name), name
-    except VirtError:
-        ctl.error(f"failed to get network '{name}'")
-        raise
+            return conn.lookup_network_by_uuid(name)
+        except VirtError as exc:
+            last = exc
+    if by & BY_NAME:
+        try:
+            return conn.lookup_network(name)
+        except VirtError as exc:
+            last = exc
+    ctl.error(f"failed to get network '{name}'")
+    if last is not None:
+        raise last
+    raise CmdFailed
 
 
 def lookup_pool(

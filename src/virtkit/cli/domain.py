@@ -706,6 +706,27 @@ def _console_cmd(name: str) -> Callable[[Ctl, Cmd], bool]:
     return handler
 
 
+def _lazy(module: str, name: str) -> Callable[[Ctl, Cmd], bool]:
+    """A handler living in cli/MODULE.py, imported only when used."""
+    def handler(ctl: Ctl, cmd: Cmd) -> bool:
+        import importlib
+
+        result: bool = getattr(importlib.import_module(f"virtkit.cli.{module}"), name)(ctl, cmd)
+        return result
+
+    return handler
+
+
+def _devices(name: str) -> Callable[[Ctl, Cmd], bool]:
+    """Handlers living in cli/domdevices.py (attach-*, detach-*)."""
+    return _lazy("domdevices", name)
+
+
+def _monitor(name: str) -> Callable[[Ctl, Cmd], bool]:
+    """Handlers living in cli/dommonitor.py (domblklist, domifstat ...)."""
+    return _lazy("dommonitor", name)
+
+
 COMMANDS: dict[str, CommandDef] = {}
 for _kw in ("domain", "monitor"):
     COMMANDS.update(
@@ -740,7 +761,21 @@ for _kw in ("domain", "monitor"):
                 "setvcpus": cmd_setvcpus,
                 "console": _console_cmd("cmd_console"),
                 "screenshot": _console_cmd("cmd_screenshot"),
+                "attach-device": _devices("cmd_attach_device"),
+                "attach-disk": _devices("cmd_attach_disk"),
+                "attach-interface": _devices("cmd_attach_interface"),
+                "detach-device": _devices("cmd_detach_device"),
+                "detach-device-alias": _devices("cmd_detach_device_alias"),
+                "detach-disk": _devices("cmd_detach_disk"),
+                "detach-interface": _devices("cmd_detach_interface"),
+                "domblkinfo": _monitor("cmd_domblkinfo"),
+                "domblklist": _monitor("cmd_domblklist"),
+                "domblkstat": _monitor("cmd_domblkstat"),
+                "domifaddr": _monitor("cmd_domifaddr"),
+                "domiflist": _monitor("cmd_domiflist"),
+                "domifstat": _monitor("cmd_domifstat"),
+                "dommemstat": _monitor("cmd_dommemstat"),
             },
-            json_commands=("list", "dominfo", "domstate", "domstats"),
+            json_commands=("list", "dominfo", "domstate", "domstats", "domblklist", "domiflist"),
         )
     )

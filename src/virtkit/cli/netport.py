@@ -1,12 +1,11 @@
 """virsh's network port commands: net-port-list, net-port-create, net-port-dumpxml,
-net-port-delete (tools/virsh-network.c)."""
+net-port-delete (tools/virsh-network.c); bound in network.py, imported when used."""
 
 from __future__ import annotations
 
 from virtkit.cli.common import lookup_network, read_file
-from virtkit.cli.framework import Cmd, CommandDef, Ctl, specs_to_defs
+from virtkit.cli.framework import Cmd, Ctl
 from virtkit.cli.output import format_table, to_json
-from virtkit.cli.specs import GROUPS
 
 TYPE_CHECKING = False  # typing is not imported at run time (startup speed)
 if TYPE_CHECKING:
@@ -15,7 +14,12 @@ if TYPE_CHECKING:
     from virtkit.handles.netport import NetworkPort
     from virtkit.handles.network import Network
 
-__all__ = ["COMMANDS"]
+__all__ = [
+    "cmd_net_port_create",
+    "cmd_net_port_delete",
+    "cmd_net_port_dumpxml",
+    "cmd_net_port_list",
+]
 
 
 def _port(ctl: Ctl, cmd: Cmd, net: Network) -> NetworkPort:
@@ -84,14 +88,3 @@ def cmd_net_port_delete(ctl: Ctl, cmd: Cmd) -> bool:
     ctl.print_extra(f"Network port {port.uuid} deleted\n")
     return True
 
-
-COMMANDS: dict[str, CommandDef] = specs_to_defs(
-    next(cmds for _, kw, _, cmds in GROUPS if kw == "net-port"),
-    {
-        "net-port-list": cmd_net_port_list,
-        "net-port-create": cmd_net_port_create,
-        "net-port-dumpxml": cmd_net_port_dumpxml,
-        "net-port-delete": cmd_net_port_delete,
-    },
-    json_commands=("net-port-list",),
-)

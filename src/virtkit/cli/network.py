@@ -1,15 +1,27 @@
-"""Network commands: net-list, net-info, net-define ... net-autostart."""
+"""Network commands: net-list, net-info, net-define ... net-edit, net-event, net-name, net-uuid
+(the net-port-* ones live in netport.py)."""
 
 from __future__ import annotations
 
-from virtkit.cli.common import lookup_network, read_file, yes_no
-from virtkit.cli.framework import Cmd, CommandDef, Ctl, specs_to_defs
+from virtkit.cli.common import (
+    BY_NAME,
+    BY_UUID,
+    find_network,
+    lookup_network,
+    read_file,
+    yes_no,
+)
+from virtkit.cli.framework import Cmd, CmdFailed, CommandDef, Ctl, specs_to_defs
 from virtkit.cli.output import format_table, to_json
 from virtkit.cli.specs import GROUPS
 
 TYPE_CHECKING = False  # typing is not imported at run time (startup speed)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    from virtkit.cli.framework import Handler
+    from virtkit.events import EventHandle
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -245,6 +257,111 @@ def cmd_net_update(ctl: Ctl, cmd: Cmd) -> bool:
     return True
 
 
+def cmd_net_name(ctl: Ctl, cmd: Cmd) -> bool:
+    net, _ = lookup_network(ctl, cmd, by=BY_UUID)
+    ctl.print(f"{net.name}\n")
+    return True
+
+
+def cmd_net_uuid(ctl: Ctl, cmd: Cmd) -> bool:
+    net, _ = lookup_network(ctl, cmd, by=BY_NAME)
+    ctl.print(f"{net.uuid}\n")
+    return True
+
+
+_XML_INACTIVE = 1  # VIR_NETWORK_XML_INACTIVE
+_INVALID_ARG = 8  # VIR_ERR_INVALID_ARG
+
+
+def cmd_net_edit(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.cli.editing import edit_loop
+    from virtkit.errors import VirtError
+
+    net, _ = lookup_network(ctl, cmd)
+    flags = _XML_INACTIVE
+    try:
+        original = net.xml(flags)
+    except VirtError as exc:
+        # As virsh: a driver refusing the INACTIVE flag is asked again without it.
+        if exc.code != _INVALID_ARG:
+            raise
+        flags = 0
+        original = net.xml(flags)
+
+    def define(xml: str, validate: bool) -> str:
+        return ctl.conn.define_network(xml, 0).name
+
+    return edit_loop(
+        ctl,
+        original,
+        define,
+        validate=False,
+        unchanged=f"Network {net.name} XML configuration not changed.\n",
+        changed=lambda name: f"Network {name} XML configuration edited.\n",
+        reread=lambda: net.xml(flags),
+    )
+
+
+# Indexed by virNetworkEventID and virNetworkEventLifecycleType.
+NET_EVENT_NAMES = ("lifecycle",)
+_LIFECYCLE = ("Defined", "Undefined", "Started", "Stopped")
+
+
+def cmd_net_event(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.cli.poolmisc import event_timeout, wait_events
+    from virtkit.errors import VirtError
+
+    if cmd.flag("list"):
+        ctl.print("".join(f"{name}\n" for name in NET_EVENT_NAMES))
+        return True
+    wanted = ctl.opt_string(cmd, "event")
+    if not wanted:
+        ctl.error("either --list or --event <type> is required")
+        return False
+    if wanted not in NET_EVENT_NAMES:
+        ctl.error(f"unknown event type {wanted}")
+        return False
+    event_id = NET_EVENT_NAMES.index(wanted)
+    timeout = event_timeout(ctl, cmd)
+    net = None
+    pending: VirtError | None = None
+    if cmd.has("network"):
+        # virsh carries on watching every network when the one named is not found; the
+        # lookup error is reported at the end, if the command fails.
+        try:
+            net = find_network(ctl, ctl.opt_required(cmd, "network"))
+        except VirtError as exc:
+            pending = exc
+        except CmdFailed:
+            pass
+
+    def register(emit: Callable[[str], None]) -> EventHandle:
+        def callback(obj: Any, eid: int, *payload: Any) -> None:
+            event = int(payload[0]) if payload else -1
+            what = _LIFECYCLE[event] if 0 <= event < len(_LIFECYCLE) else "unknown"
+            emit(f"event 'lifecycle' for network {obj.name}: {what}\n")
+
+        return ctl.conn.on_network_event(callback, event_id, net)
+
+    if wait_events(ctl, cmd, timeout, register):
+        return True
+    if pending is not None:
+        raise pending
+    return False
+
+
+def _port(name: str) -> Handler:
+    """A net-port-* handler from netport.py, imported only when used."""
+
+    def handler(ctl: Ctl, cmd: Cmd) -> bool:
+        from virtkit.cli import netport
+
+        result: bool = getattr(netport, name)(ctl, cmd)
+        return result
+
+    return handler
+
+
 COMMANDS: dict[str, CommandDef] = specs_to_defs(
     next(cmds for _, kw, _, cmds in GROUPS if kw == "network"),
     {
@@ -259,6 +376,14 @@ COMMANDS: dict[str, CommandDef] = specs_to_defs(
         "net-autostart": cmd_net_autostart,
         "net-dhcp-leases": cmd_net_dhcp_leases,
         "net-update": cmd_net_update,
+        "net-edit": cmd_net_edit,
+        "net-event": cmd_net_event,
+        "net-name": cmd_net_name,
+        "net-uuid": cmd_net_uuid,
+        "net-port-list": _port("cmd_net_port_list"),
+        "net-port-create": _port("cmd_net_port_create"),
+        "net-port-dumpxml": _port("cmd_net_port_dumpxml"),
+        "net-port-delete": _port("cmd_net_port_delete"),
     },
-    json_commands=("net-list", "net-info", "net-dhcp-leases"),
+    json_commands=("net-list", "net-info", "net-dhcp-leases", "net-port-list"),
 )

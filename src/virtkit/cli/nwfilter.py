@@ -122,6 +122,27 @@ def cmd_nwfilter_binding_dumpxml(ctl: Ctl, cmd: Cmd) -> bool:
     return dump_xml(ctl, xml, cmd.raw("xpath"), cmd.flag("wrap"))
 
 
+def cmd_nwfilter_edit(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.cli.editing import edit_loop
+
+    ident = _lookup(ctl, ctl.opt_required(cmd, "nwfilter"))
+    drv = _table(ctl)
+
+    def define(xml: str, validate: bool) -> str:
+        name: str = drv.nwfilter_define_xml(xml, 0).name
+        return name
+
+    return edit_loop(
+        ctl,
+        drv.nwfilter_get_xml_desc(ident, 0),
+        define,
+        validate=False,
+        unchanged=f"Network filter {ident.name} XML configuration not changed.\n",
+        changed=lambda name: f"Network filter {name} XML configuration edited.\n",
+        reread=lambda: str(drv.nwfilter_get_xml_desc(ident, 0)),
+    )
+
+
 COMMANDS: dict[str, CommandDef] = specs_to_defs(
     next(cmds for _, kw, _, cmds in GROUPS if kw == "filter"),
     {
@@ -129,6 +150,7 @@ COMMANDS: dict[str, CommandDef] = specs_to_defs(
         "nwfilter-define": cmd_nwfilter_define,
         "nwfilter-undefine": cmd_nwfilter_undefine,
         "nwfilter-dumpxml": cmd_nwfilter_dumpxml,
+        "nwfilter-edit": cmd_nwfilter_edit,
         "nwfilter-binding-list": cmd_nwfilter_binding_list,
         "nwfilter-binding-create": cmd_nwfilter_binding_create,
         "nwfilter-binding-delete": cmd_nwfilter_binding_delete,

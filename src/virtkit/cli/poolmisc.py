@@ -1,5 +1,5 @@
 """Pool management commands: pool-autostart, pool-delete, pool-name, pool-uuid, pool-edit,
-pool-event."""
+pool-event; the event loop the *-event commands share (wait_events)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ from typing import Any
 
 from virtkit.cli.common import BY_NAME, BY_UUID, find_pool, lookup_pool
 from virtkit.cli.framework import Cmd, CmdFailed, Ctl
+
+TYPE_CHECKING = False  # typing is not imported at run time (startup speed)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from virtkit.events import EventHandle
 
 __all__ = [
     "POOL_EVENT_NAMES",
@@ -16,6 +22,9 @@ __all__ = [
     "cmd_pool_event",
     "cmd_pool_name",
     "cmd_pool_uuid",
+    "event_timeout",
+    "event_timestamp",
+    "wait_events",
 ]
 
 # Indexed by virStoragePoolEventID and virStoragePoolEventLifecycleType.
@@ -84,7 +93,7 @@ def cmd_pool_edit(ctl: Ctl, cmd: Cmd) -> bool:
     )
 
 
-def _timestamp() -> str:
+def event_timestamp() -> str:
     """virTimeStringNowRaw: UTC with milliseconds."""
     import time
 
@@ -93,7 +102,7 @@ def _timestamp() -> str:
     return f"{stamp}.{int(now * 1000) % 1000:03d}+0000"
 
 
-def _event_timeout(ctl: Ctl, cmd: Cmd) -> float | None:
+def event_timeout(ctl: Ctl, cmd: Cmd) -> float | None:
     """vshCommandOptTimeoutToMs, in seconds (None: wait for ever)."""
     timeout = ctl.opt_int(cmd, "timeout", lo=0, hi=2**32 - 1)
     if timeout is None:
@@ -104,9 +113,48 @@ def _event_timeout(ctl: Ctl, cmd: Cmd) -> float | None:
     return float(timeout)
 
 
-def cmd_pool_event(ctl: Ctl, cmd: Cmd) -> bool:
+def wait_events(
+    ctl: Ctl,
+    cmd: Cmd,
+    timeout: float | None,
+    register: Callable[[Callable[[str], None]], EventHandle],
+) -> int:
+    """vshEventStart/Wait for the *-event commands: ``register(emit)`` subscribes a callback
+    that passes ``emit`` each event's line; prints the closing lines, returns the count."""
     import threading
 
+    loop, stamp = cmd.flag("loop"), cmd.flag("timestamp")
+    count = 0
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def emit(line: str) -> None:
+        nonlocal count
+        with lock:
+            if not loop and count:
+                return
+            ctl.print(f"{event_timestamp()}: {line}" if stamp else line)
+            ctl.out.flush()
+            count += 1
+            if not loop:
+                done.set()
+
+    handle = register(emit)
+    try:
+        try:
+            finished = done.wait(timeout)
+        except KeyboardInterrupt:
+            ctl.print("event loop interrupted\n")
+        else:
+            if not finished:
+                ctl.print("event loop timed out\n")
+    finally:
+        handle.cancel()
+    ctl.print(f"events received: {count}\n")
+    return count
+
+
+def cmd_pool_event(ctl: Ctl, cmd: Cmd) -> bool:
     from virtkit.errors import VirtError
 
     if cmd.flag("list"):
@@ -120,8 +168,7 @@ def cmd_pool_event(ctl: Ctl, cmd: Cmd) -> bool:
         ctl.error(f"unknown event type {wanted}")
         return False
     event_id = POOL_EVENT_NAMES.index(wanted)
-    loop, stamp = cmd.flag("loop"), cmd.flag("timestamp")
-    timeout = _event_timeout(ctl, cmd)
+    timeout = event_timeout(ctl, cmd)
     pool = None
     pending: VirtError | None = None
     if cmd.has("pool"):
@@ -133,40 +180,19 @@ def cmd_pool_event(ctl: Ctl, cmd: Cmd) -> bool:
             pending = exc
         except CmdFailed:
             pass
-    count = 0
-    done = threading.Event()
-    lock = threading.Lock()
 
-    def callback(obj: Any, eid: int, *payload: Any) -> None:
-        nonlocal count
-        with lock:
-            if not loop and count:
-                return
+    def register(emit: Callable[[str], None]) -> EventHandle:
+        def callback(obj: Any, eid: int, *payload: Any) -> None:
             if eid == 0:
                 event = int(payload[0]) if payload else -1
                 what = _LIFECYCLE[event] if 0 <= event < len(_LIFECYCLE) else "unknown"
-                line = f"event 'lifecycle' for storage pool {obj.name}: {what}\n"
+                emit(f"event 'lifecycle' for storage pool {obj.name}: {what}\n")
             else:
-                line = f"event '{wanted}' for storage pool {obj.name}\n"
-            ctl.print(f"{_timestamp()}: {line}" if stamp else line)
-            ctl.out.flush()
-            count += 1
-            if not loop:
-                done.set()
+                emit(f"event '{wanted}' for storage pool {obj.name}\n")
 
-    handle = ctl.conn.on_storage_pool_event(callback, event_id, pool)
-    try:
-        try:
-            finished = done.wait(timeout)
-        except KeyboardInterrupt:
-            ctl.print("event loop interrupted\n")
-        else:
-            if not finished:
-                ctl.print("event loop timed out\n")
-    finally:
-        handle.cancel()
-    ctl.print(f"events received: {count}\n")
-    if count:
+        return ctl.conn.on_storage_pool_event(callback, event_id, pool)
+
+    if wait_events(ctl, cmd, timeout, register):
         return True
     if pending is not None:
         raise pending

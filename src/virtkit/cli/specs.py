@@ -53,6 +53,95 @@ GROUPS.append(
         "domain",
         "domain",
         {
+            "attach-device": (
+                "attach device from an XML file",
+                "Attach device from an XML <file>.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("file", "DATA", "REQ", "XML file"),
+                    ("persistent", "BOOL", "", "make live change persistent"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                ),
+            ),
+            "attach-disk": (
+                "attach disk device",
+                "Attach new disk device.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    (
+                        "source",
+                        "DATA",
+                        "REQ|EMPTY_OK",
+                        "source of disk device or name of network disk",
+                    ),
+                    ("target", "DATA", "REQ", "target of disk device"),
+                    ("targetbus", "STRING", "", "target bus of disk device"),
+                    ("driver", "STRING", "", "driver of disk device"),
+                    ("subdriver", "STRING", "", "subdriver of disk device"),
+                    ("iothread", "STRING", "", "IOThread to be used by supported device"),
+                    ("cache", "STRING", "", "cache mode of disk device"),
+                    ("io", "STRING", "", "io policy of disk device"),
+                    ("type", "STRING", "", "target device type"),
+                    ("shareable", "ALIAS", "", "mode=shareable"),
+                    ("mode", "STRING", "", "mode of device reading and writing"),
+                    ("sourcetype", "STRING", "", "type of source (block|file|network)"),
+                    ("serial", "STRING", "", "serial of disk device"),
+                    ("wwn", "STRING", "", "wwn of disk device"),
+                    ("alias", "STRING", "", "custom alias name of disk device"),
+                    ("rawio", "BOOL", "", "needs rawio capability"),
+                    ("address", "STRING", "", "address of disk device"),
+                    ("multifunction", "BOOL", "", "use multifunction pci under specified address"),
+                    ("print-xml", "BOOL", "", "print XML document rather than attach the disk"),
+                    ("source-protocol", "STRING", "", "protocol used by disk device source"),
+                    ("source-host-name", "STRING", "", "host name for source of disk device"),
+                    (
+                        "source-host-transport",
+                        "STRING",
+                        "",
+                        "host transport for source of disk device",
+                    ),
+                    ("source-host-socket", "STRING", "", "host socket for source of disk device"),
+                    ("persistent", "BOOL", "", "make live change persistent"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                ),
+            ),
+            "attach-interface": (
+                "attach network interface",
+                "Attach new network interface.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("type", "DATA", "REQ", "network interface type"),
+                    ("source", "DATA", "REQ", "source of network interface"),
+                    ("target", "STRING", "", "target network name"),
+                    ("mac", "STRING", "", "MAC address"),
+                    ("script", "STRING", "", "script used to bridge network interface"),
+                    ("model", "STRING", "", "model type"),
+                    ("alias", "STRING", "", "custom alias name of interface device"),
+                    ("inbound", "STRING", "", "control domain's incoming traffics"),
+                    ("outbound", "STRING", "", "control domain's outgoing traffics"),
+                    ("persistent", "BOOL", "", "make live change persistent"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                    (
+                        "print-xml",
+                        "BOOL",
+                        "",
+                        "print XML document rather than attach the interface",
+                    ),
+                    (
+                        "managed",
+                        "BOOL",
+                        "",
+                        "libvirt will automatically detach/attach the device from/to host",
+                    ),
+                    ("source-mode", "STRING", "", "mode attribute of <source/> element"),
+                ),
+            ),
             "autostart": (
                 "autostart a domain",
                 "Configure a domain to be automatically started at boot.",
@@ -94,6 +183,61 @@ GROUPS.append(
                     ("domain", "DATA", "REQ", "domain name, id or uuid"),
                     ("graceful", "BOOL", "", "terminate gracefully"),
                     ("remove-logs", "BOOL", "", "remove domain logs"),
+                ),
+            ),
+            "detach-device": (
+                "detach device from an XML file",
+                "Detach device from an XML <file>",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("file", "DATA", "REQ", "XML file"),
+                    ("persistent", "BOOL", "", "make live change persistent"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                ),
+            ),
+            "detach-device-alias": (
+                "detach device from an alias",
+                "Detach device identified by the given alias from a domain",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("alias", "DATA", "REQ", "device alias"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                ),
+            ),
+            "detach-disk": (
+                "detach disk device",
+                "Detach disk device.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("target", "DATA", "REQ", "target of disk device"),
+                    ("persistent", "BOOL", "", "make live change persistent"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                    ("print-xml", "BOOL", "", "print XML document rather than detach the disk"),
+                ),
+            ),
+            "detach-interface": (
+                "detach network interface",
+                "Detach network interface.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("type", "DATA", "REQ", "network interface type"),
+                    ("mac", "STRING", "", "MAC address"),
+                    ("persistent", "BOOL", "", "make live change persistent"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                    (
+                        "print-xml",
+                        "BOOL",
+                        "",
+                        "print XML document rather than detach the interface",
+                    ),
                 ),
             ),
             "domid": (
@@ -340,10 +484,80 @@ GROUPS.append(
         "monitor",
         "domain",
         {
+            "domblkinfo": (
+                "domain block device size information",
+                "Get block device size info for a domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("device", "STRING", "", "block device"),
+                    ("human", "BOOL", "", "Human readable output"),
+                    ("all", "BOOL", "", "display all block devices info"),
+                ),
+            ),
+            "domblklist": (
+                "list all domain blocks",
+                "Get the summary of block devices for a domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("inactive", "BOOL", "", "get inactive rather than running configuration"),
+                    ("details", "BOOL", "", "additionally display the type and device value"),
+                ),
+            ),
+            "domblkstat": (
+                "get device block stats for a domain",
+                "Get device block stats for a running domain. See man page or use --human for explanation of fields",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("device", "STRING", "EMPTY_OK", "block device"),
+                    ("human", "BOOL", "", "print a more human readable output"),
+                ),
+            ),
+            "domifaddr": (
+                "Get network interfaces' addresses for a running domain",
+                "Get network interfaces' addresses for a running domain",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("interface", "STRING", "", "network interface name"),
+                    ("full", "BOOL", "", "always display names and MACs of interfaces"),
+                    ("source", "STRING", "", "address source: 'lease', 'agent', or 'arp'"),
+                ),
+            ),
+            "domiflist": (
+                "list all domain virtual interfaces",
+                "Get the summary of virtual interfaces for a domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("inactive", "BOOL", "", "get inactive rather than running configuration"),
+                ),
+            ),
+            "domifstat": (
+                "get network interface stats for a domain",
+                "Get network interface stats for a running domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    (
+                        "interface",
+                        "DATA",
+                        "REQ",
+                        "interface device specified by name or MAC Address",
+                    ),
+                ),
+            ),
             "dominfo": (
                 "domain information",
                 "Returns basic information about the domain.",
                 (("domain", "DATA", "REQ", "domain name, id or uuid"),),
+            ),
+            "dommemstat": (
+                "get memory statistics for a domain",
+                "Get memory statistics for a running domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("period", "INT", "REQ_OPT", "period in seconds to set collection"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                ),
             ),
             "domstate": (
                 "domain state",
@@ -444,32 +658,6 @@ GROUPS.append(
         "network",
         "network",
         {
-            "net-dhcp-leases": (
-                "print lease info for a given network",
-                "Print lease info for a given network",
-                (
-                    ("network", "DATA", "REQ", "network name or uuid"),
-                    ("mac", "STRING", "", "MAC address"),
-                ),
-            ),
-            "net-update": (
-                "update parts of an existing network's configuration",
-                "Update part of an existing network's configuration.",
-                (
-                    ("network", "DATA", "REQ", "network name or uuid"),
-                    ("command", "DATA", "REQ",
-                     "type of update (add-first, add-last (add), delete, or modify)"),
-                    ("section", "DATA", "REQ",
-                     "which section of network configuration to update"),
-                    ("xml", "DATA", "REQ",
-                     "name of file containing xml (or, if it starts with '<', the complete xml "
-                     "element itself) to add/modify, or to be matched for search"),
-                    ("parent-index", "INT", "", "which parent object to search through"),
-                    ("config", "BOOL", "", "affect next network startup"),
-                    ("live", "BOOL", "", "affect running network"),
-                    ("current", "BOOL", "", "affect current state of network"),
-                ),
-            ),
             "net-autostart": (
                 "autostart a network",
                 "Configure a network to be automatically started at boot.",
@@ -499,6 +687,14 @@ GROUPS.append(
                 "Forcefully stop a given network.",
                 (("network", "DATA", "REQ", "network name or uuid"),),
             ),
+            "net-dhcp-leases": (
+                "print lease info for a given network",
+                "Print lease info for a given network",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("mac", "STRING", "", "MAC address"),
+                ),
+            ),
             "net-dumpxml": (
                 "network information in XML",
                 "Output the network information as an XML dump to stdout.",
@@ -507,6 +703,23 @@ GROUPS.append(
                     ("inactive", "BOOL", "", "show inactive defined XML"),
                     ("xpath", "STRING", "REQ_OPT", "xpath expression to filter the XML document"),
                     ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "net-edit": (
+                "edit XML configuration for a network",
+                "Edit the XML configuration for a network.",
+                (("network", "DATA", "REQ", "network name or uuid"),),
+            ),
+            "net-event": (
+                "Network Events",
+                "List event types, or wait for network events to occur",
+                (
+                    ("network", "STRING", "", "filter by network name or uuid"),
+                    ("event", "STRING", "", "which event type to wait for"),
+                    ("loop", "BOOL", "", "loop until timeout or interrupt, rather than one-shot"),
+                    ("timeout", "INT", "", "timeout seconds"),
+                    ("list", "BOOL", "", "list valid event types"),
+                    ("timestamp", "BOOL", "", "show timestamp for each printed event"),
                 ),
             ),
             "net-info": (
@@ -529,6 +742,11 @@ GROUPS.append(
                     ("table", "BOOL", "", "list table (default)"),
                 ),
             ),
+            "net-name": (
+                "convert a network UUID to network name",
+                None,
+                (("network", "DATA", "REQ", "network uuid"),),
+            ),
             "net-start": (
                 "start a (previously defined) inactive network",
                 "Start a network.",
@@ -538,6 +756,65 @@ GROUPS.append(
                 "undefine a persistent network",
                 "Undefine the configuration for a persistent network.",
                 (("network", "DATA", "REQ", "network name or uuid"),),
+            ),
+            "net-update": (
+                "update parts of an existing network's configuration",
+                "Update part of an existing network's configuration.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("command", "DATA", "REQ",
+                     "type of update (add-first, add-last (add), delete, or modify)"),
+                    ("section", "DATA", "REQ",
+                     "which section of network configuration to update"),
+                    ("xml", "DATA", "REQ",
+                     "name of file containing xml (or, if it starts with '<', the complete xml "
+                     "element itself) to add/modify, or to be matched for search"),
+                    ("parent-index", "INT", "", "which parent object to search through"),
+                    ("config", "BOOL", "", "affect next network startup"),
+                    ("live", "BOOL", "", "affect running network"),
+                    ("current", "BOOL", "", "affect current state of network"),
+                ),
+            ),
+            "net-uuid": (
+                "convert a network name to network UUID",
+                None,
+                (("network", "DATA", "REQ", "network name"),),
+            ),
+            "net-port-list": (
+                "list network ports",
+                "Returns list of network ports.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("uuid", "BOOL", "", "list uuid's only"),
+                    ("table", "BOOL", "", "list table (default)"),
+                ),
+            ),
+            "net-port-create": (
+                "create a network port from an XML file",
+                "Create a network port.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("file", "DATA", "REQ", "file containing an XML network port description"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "net-port-dumpxml": (
+                "network port information in XML",
+                "Output the network port information as an XML dump to stdout.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("port", "DATA", "REQ", "port UUID"),
+                    ("xpath", "STRING", "REQ_OPT", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "net-port-delete": (
+                "delete the specified network port",
+                "Delete the specified network port.",
+                (
+                    ("network", "DATA", "REQ", "network name or uuid"),
+                    ("port", "DATA", "REQ", "port UUID"),
+                ),
             ),
         },
     )
@@ -603,6 +880,11 @@ GROUPS.append(
                     ("xpath", "STRING", "", "xpath expression to filter the XML document"),
                     ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
                 ),
+            ),
+            "nwfilter-edit": (
+                "edit XML configuration for a network filter",
+                "Edit the XML configuration for a network filter.",
+                (("nwfilter", "DATA", "REQ", "network filter name or uuid"),),
             ),
             "nwfilter-list": ("list network filters", "Returns list of network filters.", ()),
             "nwfilter-undefine": (
@@ -1094,53 +1376,6 @@ GROUPS.append(
                 "wipe a vol",
                 "Ensure data previously on a volume is not accessible to future reads",
                 (_VOL_ARG, _POOL_OPT, ("algorithm", "STRING", "", "perform selected wiping algorithm")),
-            ),
-        },
-    )
-)
-
-
-GROUPS.append(
-    (
-        "Network Ports",
-        "net-port",
-        "netport",
-        {
-            "net-port-list": (
-                "list network ports",
-                "Returns list of network ports.",
-                (
-                    ("network", "DATA", "REQ", "network name or uuid"),
-                    ("uuid", "BOOL", "", "list uuid's only"),
-                    ("table", "BOOL", "", "list table (default)"),
-                ),
-            ),
-            "net-port-create": (
-                "create a network port from an XML file",
-                "Create a network port.",
-                (
-                    ("network", "DATA", "REQ", "network name or uuid"),
-                    ("file", "DATA", "REQ", "file containing an XML network port description"),
-                    ("validate", "BOOL", "", "validate the XML against the schema"),
-                ),
-            ),
-            "net-port-dumpxml": (
-                "network port information in XML",
-                "Output the network port information as an XML dump to stdout.",
-                (
-                    ("network", "DATA", "REQ", "network name or uuid"),
-                    ("port", "DATA", "REQ", "port UUID"),
-                    ("xpath", "STRING", "REQ_OPT", "xpath expression to filter the XML document"),
-                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
-                ),
-            ),
-            "net-port-delete": (
-                "delete the specified network port",
-                "Delete the specified network port.",
-                (
-                    ("network", "DATA", "REQ", "network name or uuid"),
-                    ("port", "DATA", "REQ", "port UUID"),
-                ),
             ),
         },
     )

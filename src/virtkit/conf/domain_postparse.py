@@ -29,6 +29,8 @@ import contextlib
 
 from virtkit.conf import domain_implicit
 from virtkit.conf.dev_common import Address
+from virtkit.conf.dev_disk import Disk
+from virtkit.conf.dev_net import Interface
 from virtkit.conf.devices import Devices
 from virtkit.conf.domain import DomainDef
 from virtkit.conf.domain_implicit import VideoTypeDefault
@@ -68,10 +70,9 @@ def apply_generic_defaults(
     devices = d.devices
     domain_implicit.device_defaults(d, devices, video_type)
     for disk in devices.disks:
-        target = disk.target
-        if target is not None and target.dev and target.bus is None:
-            target.bus = disk_bus_for_target(target.dev)
+        disk_defaults(disk)
     for iface in devices.interfaces:
+        interface_defaults(iface)
         if iface.type == "network" and iface.source is not None:
             iface.source.bridge = None
         mac = iface.mac
@@ -86,6 +87,24 @@ def apply_generic_defaults(
             pad_pci_address(addr)
     domain_implicit.add_implicit_devices(d, devices, video_type)
     check_name(d.name)
+
+
+def disk_defaults(disk: Disk) -> None:
+    """The parser's defaults of a ``<disk>`` (type file, device disk) and the bus its
+    target name implies; also for a disk given alone to attach-device."""
+    if disk.type is None:
+        disk.type = "file"
+    if disk.device is None:
+        disk.device = "disk"
+    target = disk.target
+    if target is not None and target.dev and target.bus is None:
+        target.bus = disk_bus_for_target(target.dev)
+
+
+def interface_defaults(iface: Interface) -> None:
+    """An ``<interface>`` without a type is a user-mode one (virDomainNetDefParseXML)."""
+    if iface.type is None:
+        iface.type = "user"
 
 
 def check_name(name: str | None) -> None:
@@ -131,4 +150,5 @@ def _any_device_boot(d: DomainDef) -> bool:
     )
 
 
-__all__ = ["apply_generic_defaults", "check_name", "disk_bus_for_target", "pad_pci_address"]
+__all__ = ["apply_generic_defaults", "check_name", "disk_bus_for_target", "disk_defaults",
+           "interface_defaults", "pad_pci_address"]

@@ -403,6 +403,9 @@ class HypervisorDriver:
         """{virDomainMemoryStatTags value: amount}."""
         raise no_support("virDomainMemoryStats")
 
+    def domain_set_memory_stats_period(self, dom: DomainIdent, period: int, flags: int = 0) -> None:
+        raise no_support("virDomainSetMemoryStatsPeriod")
+
     def domain_get_block_info(self, dom: DomainIdent, path: str, flags: int = 0) -> DomainBlockInfo:
         raise no_support("virDomainGetBlockInfo")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from virtkit.constants import DomainState, DomainVcpuFlags, DomainXMLFlags
-from virtkit.errors import make_error
+from virtkit.errors import NoSupportError, make_error, no_support
 from virtkit.errtables import ErrorCode, ErrorDomain
 from virtkit.handles.base import Handle
 from virtkit.handles.snapshot import Snapshot
@@ -287,6 +287,10 @@ class Domain(Handle[DomainIdent]):
         """virDomainBlockStats for a disk target ("vda") or source path."""
         return self._conn._hv.domain_block_stats(self._ident, path)
 
+    def block_stats_flags(self, path: str, flags: int = 0) -> TypedParams:
+        """virDomainBlockStatsFlags: every statistic the driver has ("rd_operations" ...)."""
+        return self._conn._hv.domain_block_stats_flags(self._ident, path, flags)
+
     def interface_stats(self, dev: str) -> DomainInterfaceStats:
         """virDomainInterfaceStats for an interface target or MAC."""
         return self._conn._hv.domain_interface_stats(self._ident, dev)
@@ -296,6 +300,11 @@ class Domain(Handle[DomainIdent]):
         raw = self._conn._hv.domain_memory_stats(self._ident, 0)
         names = _MEMORY_STAT_NAMES
         return {names[t] if 0 <= t < len(names) else str(t): v for t, v in raw.items()}
+
+    def set_memory_stats_period(self, period: int, flags: int = 0) -> None:
+        """virDomainSetMemoryStatsPeriod: the balloon's collection period, in seconds."""
+        self._conn._check_write("virDomainSetMemoryStatsPeriod", _D)
+        self._conn._hv.domain_set_memory_stats_period(self._ident, period, flags)
 
     def block_info(self, path: str) -> DomainBlockInfo:
         """virDomainGetBlockInfo."""
@@ -317,17 +326,37 @@ class Domain(Handle[DomainIdent]):
 
     # ------------------------------------------------------------ devices
 
-    def attach_device(self, xml: str, flags: int = 0) -> None:
-        """virDomainAttachDeviceFlags (flags: DomainDeviceModifyFlags)."""
-        fn = "virDomainAttachDeviceFlags" if flags else "virDomainAttachDevice"
-        self._conn._check_write(fn, _D)
-        self._conn._hv.domain_attach_device_flags(self._ident, xml, flags)
+    def attach_device(self, xml: str, flags: int = 0, *, flags_api: bool = False) -> None:
+        """virDomainAttachDeviceFlags (flags: DomainDeviceModifyFlags).
 
-    def detach_device(self, xml: str, flags: int = 0) -> None:
-        """virDomainDetachDeviceFlags (flags: DomainDeviceModifyFlags)."""
-        fn = "virDomainDetachDeviceFlags" if flags else "virDomainDetachDevice"
+        With ``flags`` 0 this is virDomainAttachDevice, unless ``flags_api`` asks for the
+        Flags entry point (which names itself in a "not supported" error)."""
+        legacy = not flags and not flags_api
+        fn = "virDomainAttachDevice" if legacy else "virDomainAttachDeviceFlags"
         self._conn._check_write(fn, _D)
-        self._conn._hv.domain_detach_device_flags(self._ident, xml, flags)
+        try:
+            self._conn._hv.domain_attach_device_flags(self._ident, xml, flags)
+        except NoSupportError:
+            if not legacy:
+                raise
+            raise no_support(fn) from None
+
+    def detach_device(self, xml: str, flags: int = 0, *, flags_api: bool = False) -> None:
+        """virDomainDetachDeviceFlags (flags: DomainDeviceModifyFlags); see attach_device."""
+        legacy = not flags and not flags_api
+        fn = "virDomainDetachDevice" if legacy else "virDomainDetachDeviceFlags"
+        self._conn._check_write(fn, _D)
+        try:
+            self._conn._hv.domain_detach_device_flags(self._ident, xml, flags)
+        except NoSupportError:
+            if not legacy:
+                raise
+            raise no_support(fn) from None
+
+    def detach_device_alias(self, alias: str, flags: int = 0) -> None:
+        """virDomainDetachDeviceAlias (flags: DomainDeviceModifyFlags)."""
+        self._conn._check_write("virDomainDetachDeviceAlias", _D)
+        self._conn._hv.domain_detach_device_alias(self._ident, alias, flags)
 
     def update_device(self, xml: str, flags: int = 0) -> None:
         """virDomainUpdateDeviceFlags (flags: DomainDeviceModifyFlags)."""

@@ -46,10 +46,18 @@ def _targets(node: QemuNode, dom: QemuDomain, flags: int) -> tuple[bool, bool]:
 
 
 def _kind(xml: str) -> tuple[str, Any]:
+    from virtkit.conf.dev_disk import Disk
+    from virtkit.conf.dev_net import Interface
+    from virtkit.conf.domain_postparse import disk_defaults, interface_defaults
+
     kind, dev = device_from_xml(xml)
     if kind not in ("disk", "interface"):
         raise _err(ErrorCode.OPERATION_UNSUPPORTED,
                    f"live attach of device '{kind}' is not supported")
+    if isinstance(dev, Disk):
+        disk_defaults(dev)
+    elif isinstance(dev, Interface):
+        interface_defaults(dev)
     return kind, dev
 
 

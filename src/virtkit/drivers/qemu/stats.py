@@ -110,29 +110,37 @@ def domain_stats(node: QemuNode, dom: QemuDomain, stats: int) -> dict[str, Any]:
     return out
 
 
+def disk_io_counters(dom: QemuDomain) -> dict[str, dict[str, Any]]:
+    """QEMU's ``query-blockstats`` counters of each disk of a running domain, by target
+    name (``vda``); disks QEMU does not report (an empty cdrom) are absent."""
+    by_alias: dict[str, dict[str, Any]] = {}
+    for entry in _qmp(dom, "query-blockstats") or []:
+        key = entry.get("qdev") or entry.get("device") or ""
+        if key.startswith("/machine/peripheral/"):  # .../virtio-disk0/virtio-backend
+            key = key.split("/")[3]
+        by_alias[key] = entry
+    out: dict[str, dict[str, Any]] = {}
+    for target, nodes in (dom.command.disks.items() if dom.command is not None else ()):
+        entry = by_alias.get(nodes.alias)
+        if entry is not None:
+            out[target] = entry.get("stats", {})
+    return out
+
+
 def _block_stats(dom: QemuDomain) -> dict[str, Any]:
     d = dom.definition()
     disks = d.devices.disks if d.devices is not None else []
     out: dict[str, Any] = {"block.count": len(disks)}
-    by_alias: dict[str, dict[str, Any]] = {}
-    if dom.active:
-        for entry in _qmp(dom, "query-blockstats") or []:
-            key = entry.get("qdev") or entry.get("device") or ""
-            if key.startswith("/machine/peripheral/"):  # .../virtio-disk0/virtio-backend
-                key = key.split("/")[3]
-            by_alias[key] = entry
+    counters = disk_io_counters(dom) if dom.active else {}
     for i, disk in enumerate(disks):
         target = disk.target.dev if disk.target is not None and disk.target.dev else ""
         out[f"block.{i}.name"] = target
         src = dom.disk_path(disk)
         if src:
             out[f"block.{i}.path"] = src
-        nodes = dom.command.disks.get(target) if dom.command is not None else None
-        alias = nodes.alias if nodes is not None else ""
-        entry = by_alias.get(alias)
-        if entry is None:
+        s = counters.get(target)
+        if s is None:
             continue
-        s = entry.get("stats", {})
         out[f"block.{i}.rd.reqs"] = s.get("rd_operations", 0)
         out[f"block.{i}.rd.bytes"] = s.get("rd_bytes", 0)
         out[f"block.{i}.rd.times"] = s.get("rd_total_time_ns", 0)
