@@ -11,7 +11,7 @@ from virtkit.cli.common import (
     read_file,
     yes_no,
 )
-from virtkit.cli.framework import Cmd, CmdFailed, CommandDef, Ctl, specs_to_defs
+from virtkit.cli.framework import Cmd, CommandDef, Ctl, specs_to_defs
 from virtkit.cli.output import format_table, to_json
 from virtkit.cli.specs import GROUPS
 
@@ -308,34 +308,10 @@ _LIFECYCLE = ("Defined", "Undefined", "Started", "Stopped")
 
 
 def cmd_net_event(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.cli.poolmisc import event_timeout, wait_events
-    from virtkit.errors import VirtError
+    from virtkit.cli.poolmisc import run_event_command
 
-    if cmd.flag("list"):
-        ctl.print("".join(f"{name}\n" for name in NET_EVENT_NAMES))
-        return True
-    wanted = ctl.opt_string(cmd, "event")
-    if not wanted:
-        ctl.error("either --list or --event <type> is required")
-        return False
-    if wanted not in NET_EVENT_NAMES:
-        ctl.error(f"unknown event type {wanted}")
-        return False
-    event_id = NET_EVENT_NAMES.index(wanted)
-    timeout = event_timeout(ctl, cmd)
-    net = None
-    pending: VirtError | None = None
-    if cmd.has("network"):
-        # virsh carries on watching every network when the one named is not found; the
-        # lookup error is reported at the end, if the command fails.
-        try:
-            net = find_network(ctl, ctl.opt_required(cmd, "network"))
-        except VirtError as exc:
-            pending = exc
-        except CmdFailed:
-            pass
-
-    def register(emit: Callable[[str], None]) -> EventHandle:
+    def subscribe(event_id: int, wanted: str, net: Any,
+                  emit: Callable[[str], None]) -> EventHandle:
         def callback(obj: Any, eid: int, *payload: Any) -> None:
             event = int(payload[0]) if payload else -1
             what = _LIFECYCLE[event] if 0 <= event < len(_LIFECYCLE) else "unknown"
@@ -343,11 +319,7 @@ def cmd_net_event(ctl: Ctl, cmd: Cmd) -> bool:
 
         return ctl.conn.on_network_event(callback, event_id, net)
 
-    if wait_events(ctl, cmd, timeout, register):
-        return True
-    if pending is not None:
-        raise pending
-    return False
+    return run_event_command(ctl, cmd, NET_EVENT_NAMES, "network", find_network, subscribe)
 
 
 def _port(name: str) -> Handler:

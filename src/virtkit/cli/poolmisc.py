@@ -10,7 +10,7 @@ from virtkit.cli.framework import Cmd, CmdFailed, Ctl
 
 TYPE_CHECKING = False  # typing is not imported at run time (startup speed)
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from virtkit.events import EventHandle
 
@@ -154,34 +154,49 @@ def wait_events(
     return count
 
 
-def cmd_pool_event(ctl: Ctl, cmd: Cmd) -> bool:
+def run_event_command(
+    ctl: Ctl, cmd: Cmd, names: Sequence[str], object_opt: str,
+    find: Callable[[Ctl, str], Any],
+    subscribe: Callable[[int, str, Any, Callable[[str], None]], EventHandle],
+) -> bool:
+    """The flow every virsh ``*-event`` command shares: --list, --event checks, --timeout,
+    the optional object (virsh keeps watching every object when the one named is not
+    found, and reports the lookup error at the end), then waiting for the events.
+    ``subscribe(event_id, event_name, obj_or_None, emit)`` registers the callback."""
     from virtkit.errors import VirtError
 
     if cmd.flag("list"):
-        ctl.print("".join(f"{name}\n" for name in POOL_EVENT_NAMES))
+        ctl.print("".join(f"{name}\n" for name in names))
         return True
     wanted = ctl.opt_string(cmd, "event")
     if not wanted:
         ctl.error("either --list or --event <type> is required")
         return False
-    if wanted not in POOL_EVENT_NAMES:
+    if wanted not in names:
         ctl.error(f"unknown event type {wanted}")
         return False
-    event_id = POOL_EVENT_NAMES.index(wanted)
+    event_id = list(names).index(wanted)
     timeout = event_timeout(ctl, cmd)
-    pool = None
+    obj = None
     pending: VirtError | None = None
-    if cmd.has("pool"):
-        # virsh carries on watching every pool when the one named is not found; the
-        # lookup error is reported at the end, if the command fails.
+    if cmd.has(object_opt):
         try:
-            pool = find_pool(ctl, ctl.opt_required(cmd, "pool"))
+            obj = find(ctl, ctl.opt_required(cmd, object_opt))
         except VirtError as exc:
             pending = exc
         except CmdFailed:
             pass
+    if wait_events(ctl, cmd, timeout,
+                   lambda emit: subscribe(event_id, wanted, obj, emit)):
+        return True
+    if pending is not None:
+        raise pending
+    return False
 
-    def register(emit: Callable[[str], None]) -> EventHandle:
+
+def cmd_pool_event(ctl: Ctl, cmd: Cmd) -> bool:
+    def subscribe(event_id: int, wanted: str, pool: Any,
+                  emit: Callable[[str], None]) -> EventHandle:
         def callback(obj: Any, eid: int, *payload: Any) -> None:
             if eid == 0:
                 event = int(payload[0]) if payload else -1
@@ -192,8 +207,4 @@ def cmd_pool_event(ctl: Ctl, cmd: Cmd) -> bool:
 
         return ctl.conn.on_storage_pool_event(callback, event_id, pool)
 
-    if wait_events(ctl, cmd, timeout, register):
-        return True
-    if pending is not None:
-        raise pending
-    return False
+    return run_event_command(ctl, cmd, POOL_EVENT_NAMES, "pool", find_pool, subscribe)
