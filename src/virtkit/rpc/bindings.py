@@ -366,7 +366,23 @@ def server_call(proc_number: int) -> ServerCall | None:
     table = table_of(method)
     assert table is not None
     invoke = _SERVER_SPECIAL.get(proc.name) or _generic_server(proc, table, method, extra)
+    if proc.name in _ALIASES:
+        invoke = _named_as(invoke, api_name(proc.name))
     return ServerCall(proc, table, method, invoke)
+
+
+def _named_as(invoke: Invoke, api: str) -> Invoke:
+    """An aliased procedure's "not supported" error names the API the client called
+    (virDomainAttachDevice, not the Flags variant serving it), as libvirt's does."""
+    from virtkit.errors import NoSupportError, no_support
+
+    def run(tables: base.DriverTables, args: Any) -> Any:
+        try:
+            return invoke(tables, args)
+        except NoSupportError:
+            raise no_support(api) from None
+
+    return run
 
 
 # =============================================================== client side

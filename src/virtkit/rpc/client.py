@@ -259,7 +259,7 @@ class Client:
         slot = _Pending()
         with self._send_lock:
             if self._closed:
-                raise _closed_error()
+                raise self._error_when_closed()
             serial = self._serial
             self._serial = (serial + 1) & 0xFFFFFFFF
             self._pending[serial] = slot
@@ -309,6 +309,14 @@ class Client:
             except XDRError:
                 return rpc_error("Unable to decode message payload")
         return rpc_error(f"Unexpected message status {slot.status}")
+
+    def _error_when_closed(self) -> VirtError:
+        """A call on a closed client fails with "client socket is closed", except the very
+        first: libvirt's caller would have read the hang-up itself (with what an ssh or
+        ext command wrote on stderr), so it gets the error that closed the connection."""
+        if self._serial == 0 and self._close_error is not None:
+            return self._close_error
+        return _closed_error()
 
     def _send(self, frame: bytes) -> None:
         """Send one whole frame, or raise the error that closed the connection."""
