@@ -42,7 +42,7 @@ MASKS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"^(\S* ?(?:rd_req|rd_bytes|wr_req|wr_bytes|errs|rx_bytes|rx_packets|rx_errs|rx_drop"
-            r"|tx_bytes|tx_packets|tx_errs|tx_drop|number of [a-z ]+:) *)\d+$",
+            r"|tx_bytes|tx_packets|tx_errs|tx_drop|number of [a-z ]+:|error count:) *)\d+$",
             re.M,
         ),
         r"\1<counter>",
