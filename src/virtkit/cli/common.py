@@ -6,7 +6,12 @@ from virtkit.cli.framework import Cmd, CmdFailed, Ctl
 
 TYPE_CHECKING = False  # typing is not imported at run time (startup speed)
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
     from virtkit.handles import Domain, Network, StoragePool, StorageVolume
+
+    T = TypeVar("T")
 
 BY_ID = 1
 BY_UUID = 2
@@ -67,21 +72,26 @@ def lookup_network(
 
 def find_network(ctl: Ctl, name: str, by: int = BY_UUID | BY_NAME) -> Network:
     """UUID (when ``name`` has a UUID's length), then name; the last lookup error is raised."""
+    conn = ctl.conn
+    return _find_by(ctl, name, by, conn.lookup_network_by_uuid, conn.lookup_network, "network")
+
+
+def _find_by(ctl: Ctl, name: str, by: int, by_uuid: Callable[[str], T],
+             by_name: Callable[[str], T], what: str) -> T:
     from virtkit.errors import VirtError
 
-    conn = ctl.conn
     last: VirtError | None = None
     if by & BY_UUID and len(name) == UUID_STRING_LEN:
         try:
-            return conn.lookup_network_by_uuid(name)
+            return by_uuid(name)
         except VirtError as exc:
             last = exc
     if by & BY_NAME:
         try:
-            return conn.lookup_network(name)
+            return by_name(name)
         except VirtError as exc:
             last = exc
-    ctl.error(f"failed to get network '{name}'")
+    ctl.error(f"failed to get {what} '{name}'")
     if last is not None:
         raise last
     raise CmdFailed
@@ -97,24 +107,9 @@ def lookup_pool(
 
 def find_pool(ctl: Ctl, name: str, by: int = BY_UUID | BY_NAME) -> StoragePool:
     """UUID (when ``name`` has a UUID's length), then name; the last lookup error is raised."""
-    from virtkit.errors import VirtError
-
     conn = ctl.conn
-    last: VirtError | None = None
-    if by & BY_UUID and len(name) == UUID_STRING_LEN:
-        try:
-            return conn.lookup_storage_pool_by_uuid(name)
-        except VirtError as exc:
-            last = exc
-    if by & BY_NAME:
-        try:
-            return conn.lookup_storage_pool(name)
-        except VirtError as exc:
-            last = exc
-    ctl.error(f"failed to get pool '{name}'")
-    if last is not None:
-        raise last
-    raise CmdFailed
+    return _find_by(ctl, name, by, conn.lookup_storage_pool_by_uuid, conn.lookup_storage_pool,
+                    "pool")
 
 
 def lookup_volume(

@@ -137,3 +137,37 @@ def edit_loop(
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+_XML_INACTIVE = 1  # VIR_NETWORK_XML_INACTIVE == VIR_STORAGE_XML_INACTIVE
+_INVALID_ARG = 8  # VIR_ERR_INVALID_ARG
+
+
+def edit_object_xml(
+    ctl: Ctl, label: str, name: str, get_xml: Callable[[int], str],
+    define: Callable[[str], str],
+) -> bool:
+    """net-edit / pool-edit: edit the inactive XML of ``name`` and define the result.
+
+    ``label`` starts virsh's messages ("Network", "Pool"); ``define`` returns the name.
+    """
+    from virtkit.errors import VirtError
+
+    flags = _XML_INACTIVE
+    try:
+        original = get_xml(flags)
+    except VirtError as exc:
+        # As virsh: a driver refusing the INACTIVE flag is asked again without it.
+        if exc.code != _INVALID_ARG:
+            raise
+        flags = 0
+        original = get_xml(flags)
+    return edit_loop(
+        ctl,
+        original,
+        lambda xml, validate: define(xml),
+        validate=False,
+        unchanged=f"{label} {name} XML configuration not changed.\n",
+        changed=lambda new_name: f"{label} {new_name} XML configuration edited.\n",
+        reread=lambda: get_xml(flags),
+    )

@@ -269,37 +269,12 @@ def cmd_net_uuid(ctl: Ctl, cmd: Cmd) -> bool:
     return True
 
 
-_XML_INACTIVE = 1  # VIR_NETWORK_XML_INACTIVE
-_INVALID_ARG = 8  # VIR_ERR_INVALID_ARG
-
-
 def cmd_net_edit(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.cli.editing import edit_loop
-    from virtkit.errors import VirtError
+    from virtkit.cli.editing import edit_object_xml
 
     net, _ = lookup_network(ctl, cmd)
-    flags = _XML_INACTIVE
-    try:
-        original = net.xml(flags)
-    except VirtError as exc:
-        # As virsh: a driver refusing the INACTIVE flag is asked again without it.
-        if exc.code != _INVALID_ARG:
-            raise
-        flags = 0
-        original = net.xml(flags)
-
-    def define(xml: str, validate: bool) -> str:
-        return ctl.conn.define_network(xml, 0).name
-
-    return edit_loop(
-        ctl,
-        original,
-        define,
-        validate=False,
-        unchanged=f"Network {net.name} XML configuration not changed.\n",
-        changed=lambda name: f"Network {name} XML configuration edited.\n",
-        reread=lambda: net.xml(flags),
-    )
+    return edit_object_xml(ctl, "Network", net.name, net.xml,
+                           lambda xml: ctl.conn.define_network(xml, 0).name)
 
 
 # Indexed by virNetworkEventID and virNetworkEventLifecycleType.

@@ -30,8 +30,6 @@ __all__ = [
 # Indexed by virStoragePoolEventID and virStoragePoolEventLifecycleType.
 POOL_EVENT_NAMES = ("lifecycle", "refresh")
 _LIFECYCLE = ("Defined", "Undefined", "Started", "Stopped", "Created", "Deleted")
-_XML_INACTIVE = 1  # VIR_STORAGE_XML_INACTIVE
-_INVALID_ARG = 8  # VIR_ERR_INVALID_ARG
 
 
 def cmd_pool_autostart(ctl: Ctl, cmd: Cmd) -> bool:
@@ -65,32 +63,11 @@ def cmd_pool_uuid(ctl: Ctl, cmd: Cmd) -> bool:
 
 
 def cmd_pool_edit(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.cli.editing import edit_loop
-    from virtkit.errors import VirtError
+    from virtkit.cli.editing import edit_object_xml
 
     pool, _ = lookup_pool(ctl, cmd)
-    flags = _XML_INACTIVE
-    try:
-        original = pool.xml(flags)
-    except VirtError as exc:
-        # As virsh: a driver refusing the INACTIVE flag is asked again without it.
-        if exc.code != _INVALID_ARG:
-            raise
-        flags = 0
-        original = pool.xml(flags)
-
-    def define(xml: str, validate: bool) -> str:
-        return ctl.conn.define_storage_pool(xml, 0).name
-
-    return edit_loop(
-        ctl,
-        original,
-        define,
-        validate=False,
-        unchanged=f"Pool {pool.name} XML configuration not changed.\n",
-        changed=lambda name: f"Pool {name} XML configuration edited.\n",
-        reread=lambda: pool.xml(flags),
-    )
+    return edit_object_xml(ctl, "Pool", pool.name, pool.xml,
+                           lambda xml: ctl.conn.define_storage_pool(xml, 0).name)
 
 
 def event_timestamp() -> str:

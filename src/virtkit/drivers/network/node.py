@@ -16,20 +16,18 @@ import logging
 import os
 import random
 import re
-import threading
 import time
-from collections.abc import Iterator
 
 from virtkit.conf.common import parse_uuid
 from virtkit.conf.network import Mac, NetworkDef, validate_network_def
 from virtkit.conf.networkport import NetworkPortDef, PortPlug, RxFilters
-from virtkit.drivers.eventbus import EventBus
 from virtkit.drivers.network import bridge as br
 from virtkit.drivers.network import dnsmasq, firewall, update
 from virtkit.drivers.network.paths import NetworkPaths
 from virtkit.drivers.network.ports import PortFiles
 from virtkit.drivers.network.state import NetworkStatus, StatusFiles
 from virtkit.drivers.noderegistry import NodeRegistry
+from virtkit.drivers.objnode import NodeObject, ObjectNode
 from virtkit.drivers.qemu.status import ConfigStore, check_name
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 from virtkit.types import NetworkDHCPLease, NetworkIdent, NetworkPortIdent, TypedParams
@@ -64,36 +62,18 @@ def _unsupported(what: str, name: str) -> VirtError:
                 f"{what} is not supported by virtkit's network driver (network '{name}')")
 
 
-class NetObj:
+class NetObj(NodeObject[NetworkDef]):
     """One network: its persistent definition, and while active its live one."""
 
     def __init__(self, name: str, uuid: str) -> None:
-        self.name = name
-        self.uuid = uuid
-        self.config: NetworkDef | None = None
-        self.live: NetworkDef | None = None
+        super().__init__(name, uuid)
         self.status: NetworkStatus | None = None
-        self.autostart = False
         # uuid -> port, while active (persisted under STATUS_DIR/NAME/ports)
         self.ports: dict[str, NetworkPortDef] = {}
 
     @property
-    def active(self) -> bool:
-        return self.live is not None
-
-    @property
-    def persistent(self) -> bool:
-        return self.config is not None
-
-    @property
     def ident(self) -> NetworkIdent:
         return NetworkIdent(self.name, self.uuid)
-
-    def definition(self, inactive: bool = False) -> NetworkDef:
-        if self.live is not None and not (inactive and self.config is not None):
-            return self.live
-        assert self.config is not None
-        return self.config
 
 
 def parse_network(xml: str) -> NetworkDef:
@@ -176,33 +156,26 @@ def _random_mac() -> str:
     return "52:54:00:" + ":".join(f"{random.randrange(256):02x}" for _ in range(3))
 
 
-class NetworkNode:
+class NetworkNode(ObjectNode[NetObj]):
     """Every network under one root, shared by the connections to it."""
 
+    kind = "network"
+    error_domain = _NET
+    not_found_code = ErrorCode.NO_NETWORK
+
     def __init__(self, paths: NetworkPaths, *, autostart: bool = False) -> None:
-        self.paths = paths
-        self.lock = threading.RLock()
-        self.by_name: dict[str, NetObj] = {}
-        self.events = EventBus()
-        self.refs = 0
         paths.ensure()
-        self.configs = ConfigStore(paths.config_dir, paths.autostart_dir)
+        super().__init__(ConfigStore(paths.config_dir, paths.autostart_dir), log)
+        self.paths = paths
         self.statuses = StatusFiles(paths.status_dir)
         with self.lock:
-            self._load()
+            self.load_configs()
+            for status in self.statuses.load_all():
+                self._reattach(status)
         if autostart:
             self.autostart_all()
 
     # ------------------------------------------------------------ helpers
-
-    @contextlib.contextmanager
-    def _op(self) -> Iterator[None]:
-        """Hold the node lock; deliver the queued events after releasing it."""
-        try:
-            with self.lock:
-                yield
-        finally:
-            self.events.flush()
 
     def _event(self, obj: NetObj, event: int) -> None:
         self.events.queue("network", obj.ident, 0, (event, 0))
@@ -213,68 +186,16 @@ class NetworkNode:
                                     p.dnsmasq_file(name, "addnhosts"),
                                     p.dnsmasq_file(name, "leases"), p.pid_file(name))
 
-    def get(self, name: str) -> NetObj:
-        obj = self.by_name.get(name)
-        if obj is None:
-            raise _err(ErrorCode.NO_NETWORK, f"no network with matching name '{name}'")
-        return obj
-
-    def get_by_uuid(self, uuid: str) -> NetObj:
-        for obj in self.by_name.values():
-            if obj.uuid == uuid.lower():
-                return obj
-        raise _err(ErrorCode.NO_NETWORK, f"no network with matching uuid '{uuid}'")
-
-    def lookup(self, ident: NetworkIdent) -> NetObj:
-        """The object behind a handle (by uuid, as libvirt's networkObjFromNetwork)."""
-        for obj in self.by_name.values():
-            if obj.uuid == ident.uuid:
-                return obj
-        raise _err(ErrorCode.NO_NETWORK,
-                   f"no network with matching uuid '{ident.uuid}' ({ident.name})")
-
     # ------------------------------------------------------------ loading and re-attaching
 
-    def _load(self) -> None:
-        self._load_configs()
-        for status in self.statuses.load_all():
-            self._reattach(status)
+    def object_from_config(self, name: str, xml: str) -> NetObj:
+        d = parse_network(xml)
+        obj = NetObj(d.name or name, d.uuid or "")
+        obj.config = d
+        return obj
 
-    def _load_configs(self) -> list[str]:
-        """Read the config dir (lock held): add the networks not known yet, refresh the
-        autostart flag of the persistent ones; returns the names added."""
-        found, errors = self.configs.load_all()
-        for bad in errors:
-            log.error("ignoring network config %s: %s", bad.path, bad.reason)
-        added: list[str] = []
-        for name, xml in found.items():
-            try:
-                d = parse_network(xml)
-            except VirtError as exc:
-                log.error("ignoring unparseable network config of %s: %s", name, exc)
-                continue
-            known = self.by_name.get(d.name or name)
-            if known is not None:
-                if known.config is not None:
-                    known.autostart = self.configs.autostart(known.name)
-                continue
-            obj = NetObj(d.name or name, d.uuid or "")
-            obj.config = d
-            obj.autostart = self.configs.autostart(obj.name)
-            self.by_name[obj.name] = obj
-            added.append(obj.name)
-        return added
-
-    def reload(self) -> list[str]:
-        """SIGHUP (part of libvirt's ``networkStateReload``): pick up networks defined in
-        the config dir meanwhile and the autostart links, then autostart.  Definitions of
-        known networks are not re-read.  Returns the names added."""
-        with self._op():
-            added = self._load_configs()
-        for name in added:
-            log.info("network %s: definition loaded on reload", name)
-        self.autostart_all()
-        return added
+    def start_object(self, obj: NetObj) -> None:
+        self.start(obj.ident)
 
     def _reattach(self, st: NetworkStatus) -> None:
         try:
@@ -310,16 +231,6 @@ class NetworkNode:
                 log.error("network %s: cannot reinstall firewall rules: %s", st.name, exc)
         with contextlib.suppress(VirtError):
             self.statuses.save(st)
-
-    def autostart_all(self) -> None:
-        """Start every inactive network marked autostart (errors are logged)."""
-        with self.lock:
-            todo = [o for o in self.by_name.values() if o.autostart and not o.active]
-        for obj in todo:
-            try:
-                self.start(obj.ident)
-            except VirtError as exc:
-                log.error("autostart of network %s failed: %s", obj.name, exc)
 
     # ------------------------------------------------------------ definitions
 
@@ -402,7 +313,7 @@ class NetworkNode:
                     and pair(16, 32, o.autostart)]
 
     def define(self, xml: str) -> NetworkIdent:
-        with self._op():
+        with self.op():
             d = self._prepare(xml)
             obj = self._assign(d, live=False)
             self.configs.save(obj.name, d.to_xml(), obj.uuid)
@@ -411,7 +322,7 @@ class NetworkNode:
             return obj.ident
 
     def create_xml(self, xml: str) -> NetworkIdent:
-        with self._op():
+        with self.op():
             d = self._prepare(xml)
             existed = d.name in self.by_name
             obj = self._assign(d, live=True)
@@ -424,7 +335,7 @@ class NetworkNode:
             return obj.ident
 
     def undefine(self, ident: NetworkIdent) -> None:
-        with self._op():
+        with self.op():
             obj = self.lookup(ident)
             if not obj.persistent:
                 raise _err(ErrorCode.OPERATION_INVALID, "can't undefine transient network")
@@ -442,7 +353,7 @@ class NetworkNode:
     # ------------------------------------------------------------ start and stop
 
     def start(self, ident: NetworkIdent) -> None:
-        with self._op():
+        with self.op():
             obj = self.lookup(ident)
             if obj.active:
                 raise _err(ErrorCode.OPERATION_INVALID, "network is already active")
@@ -518,7 +429,7 @@ class NetworkNode:
             self._forget(obj)
 
     def destroy(self, ident: NetworkIdent) -> None:
-        with self._op():
+        with self.op():
             obj = self.lookup(ident)
             if not obj.active:
                 raise _err(ErrorCode.OPERATION_INVALID, f"network '{obj.name}' is not active")
@@ -571,7 +482,7 @@ class NetworkNode:
     def update(self, ident: NetworkIdent, command: int, section: int, parent_index: int,
                xml: str, flags: int = 0) -> None:
         """virNetworkUpdate: change the live network (dnsmasq refreshed) and/or the config."""
-        with self._op():
+        with self.op():
             obj = self.lookup(ident)
             if not flags & (_UPDATE_LIVE | _UPDATE_CONFIG):
                 flags |= _UPDATE_LIVE if obj.active else _UPDATE_CONFIG

@@ -13,14 +13,13 @@ import contextlib
 import importlib
 import logging
 import os
-import threading
 import uuid as uuidlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from virtkit.conf.storage_pool import StoragePoolDef, validate_storage_pool_def
 from virtkit.conf.storage_vol import StorageVolDef, validate_storage_vol_def
-from virtkit.drivers.eventbus import EventBus
 from virtkit.drivers.noderegistry import NodeRegistry
+from virtkit.drivers.objnode import NodeObject, ObjectNode
 from virtkit.drivers.qemu.status import ConfigStore, check_name
 from virtkit.drivers.storage.backend import VOL_BLOCK, PoolBackend, PoolSize, VolState
 from virtkit.drivers.storage.paths import StoragePaths
@@ -79,28 +78,16 @@ def check_vol_name(name: str) -> None:
         raise err(ErrorCode.INVALID_ARG, f"volume name '{name}' is not allowed")
 
 
-class PoolObj:
+class PoolObj(NodeObject[StoragePoolDef]):
     """One pool: its definitions, backend and (while active) sizes and volumes."""
 
     def __init__(self, name: str, uuid: str, backend: PoolBackend) -> None:
-        self.name = name
-        self.uuid = uuid
+        super().__init__(name, uuid)
         self.backend = backend
-        self.config: StoragePoolDef | None = None
-        self.live: StoragePoolDef | None = None
-        self.autostart = False
         self.size = PoolSize()
         self.vols: dict[str, VolState] = {}
         # volume name -> open upload/download streams (libvirt's voldef->in_use)
         self.in_use: dict[str, int] = {}
-
-    @property
-    def active(self) -> bool:
-        return self.live is not None
-
-    @property
-    def persistent(self) -> bool:
-        return self.config is not None
 
     @property
     def ident(self) -> StoragePoolIdent:
@@ -110,68 +97,37 @@ class PoolObj:
     def type(self) -> str:
         return self.definition().type or "dir"
 
-    def definition(self, inactive: bool = False) -> StoragePoolDef:
-        if self.live is not None and not (inactive and self.config is not None):
-            return self.live
-        assert self.config is not None
-        return self.config
-
     def target_path(self) -> str:
         t = self.definition().target
         return os.path.normpath(t.path) if t is not None and t.path else ""
 
 
-class StorageNode:
+class StorageNode(ObjectNode[PoolObj]):
     """Every pool under one root."""
 
+    kind = "storage pool"
+    error_domain = _ST
+    not_found_code = ErrorCode.NO_STORAGE_POOL
+
     def __init__(self, paths: StoragePaths, *, autostart: bool = False) -> None:
+        paths.ensure()
+        super().__init__(ConfigStore(paths.config_dir, paths.autostart_dir), log)
         self.paths = paths
-        self.lock = threading.RLock()
-        self.by_name: dict[str, PoolObj] = {}
-        self.events = EventBus()
-        self.refs = 0
         # set by the QEMU driver: path -> name of the running domain using it, or None
         self.in_use: Callable[[str], str | None] | None = None
-        paths.ensure()
-        self.configs = ConfigStore(paths.config_dir, paths.autostart_dir)
         self.statuses = ConfigStore(paths.status_dir)
         with self.lock:
-            self._load()
+            self.load_configs()
+            live, _ = self.statuses.load_all()
+            for name, xml in live.items():
+                self._reattach(name, xml)
         if autostart:
             self.autostart_all()
 
     # ------------------------------------------------------------ helpers
 
-    @contextlib.contextmanager
-    def op(self) -> Iterator[None]:
-        """Hold the lock; deliver queued events after releasing it."""
-        try:
-            with self.lock:
-                yield
-        finally:
-            self.events.flush()
-
     def event(self, obj: PoolObj, event: int) -> None:
         self.events.queue("pool", obj.ident, EVENT_LIFECYCLE, (event, 0))
-
-    def get(self, name: str) -> PoolObj:
-        obj = self.by_name.get(name)
-        if obj is None:
-            raise err(ErrorCode.NO_STORAGE_POOL, f"no storage pool with matching name '{name}'")
-        return obj
-
-    def get_by_uuid(self, uuid: str) -> PoolObj:
-        for obj in self.by_name.values():
-            if obj.uuid == uuid.lower():
-                return obj
-        raise err(ErrorCode.NO_STORAGE_POOL, f"no storage pool with matching uuid '{uuid}'")
-
-    def lookup(self, ident: StoragePoolIdent) -> PoolObj:
-        for obj in self.by_name.values():
-            if obj.uuid == ident.uuid:
-                return obj
-        raise err(ErrorCode.NO_STORAGE_POOL,
-                  f"no storage pool with matching uuid '{ident.uuid}' ({ident.name})")
 
     def active_pool(self, ident: StoragePoolIdent) -> PoolObj:
         obj = self.lookup(ident)
@@ -241,47 +197,14 @@ class StorageNode:
 
     # ------------------------------------------------------------ loading
 
-    def _load(self) -> None:
-        self._load_configs()
-        live, _ = self.statuses.load_all()
-        for name, xml in live.items():
-            self._reattach(name, xml)
+    def object_from_config(self, name: str, xml: str) -> PoolObj:
+        d = parse_pool(xml)
+        obj = PoolObj(d.name or name, d.uuid or "", backend_class(d.type or "dir")(d))
+        obj.config = d
+        return obj
 
-    def _load_configs(self) -> list[str]:
-        """Read the config dir (lock held): add the pools not known yet, refresh the
-        autostart flag of the persistent ones; returns the names added."""
-        found, errors = self.configs.load_all()
-        for bad in errors:
-            log.error("ignoring storage pool config %s: %s", bad.path, bad.reason)
-        added: list[str] = []
-        for name, xml in found.items():
-            try:
-                d = parse_pool(xml)
-                known = self.by_name.get(d.name or name)
-                if known is not None:
-                    if known.config is not None:
-                        known.autostart = self.configs.autostart(known.name)
-                    continue
-                obj = PoolObj(d.name or name, d.uuid or "", backend_class(d.type or "dir")(d))
-            except VirtError as exc:
-                log.error("ignoring storage pool config of %s: %s", name, exc)
-                continue
-            obj.config = d
-            obj.autostart = self.configs.autostart(obj.name)
-            self.by_name[obj.name] = obj
-            added.append(obj.name)
-        return added
-
-    def reload(self) -> list[str]:
-        """SIGHUP (part of libvirt's ``storageStateReload``): pick up pools defined in the
-        config dir meanwhile and the autostart links, then autostart.  Definitions of known
-        pools are not re-read.  Returns the names added."""
-        with self.op():
-            added = self._load_configs()
-        for name in added:
-            log.info("storage pool %s: definition loaded on reload", name)
-        self.autostart_all()
-        return added
+    def start_object(self, obj: PoolObj) -> None:
+        self.start(obj.ident)
 
     def _reattach(self, name: str, xml: str) -> None:
         try:
@@ -307,16 +230,6 @@ class StorageNode:
         except VirtError as exc:
             log.error("refresh of storage pool %s failed: %s", name, exc)
             self._deactivate(obj)
-
-    def autostart_all(self) -> None:
-        """Start every inactive pool marked autostart (errors are logged)."""
-        with self.lock:
-            todo = [o for o in self.by_name.values() if o.autostart and not o.active]
-        for obj in todo:
-            try:
-                self.start(obj.ident)
-            except VirtError as exc:
-                log.error("Failed to autostart storage pool '%s': %s", obj.name, exc)
 
     # ------------------------------------------------------------ definitions
 
