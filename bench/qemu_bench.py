@@ -37,7 +37,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -57,6 +56,8 @@ sys.path.insert(0, str(BENCH_DIR))
 import qemu_peers  # noqa: E402
 import qemu_worker  # noqa: E402
 from harness import SYSTEM_PYTHON, BenchError, WorkerSide  # noqa: E402
+
+from virtkit.testing import terminate  # noqa: E402
 
 SYSTEMS = ("virtkit", "virtkit_client", "libvirt", "bare")
 DAEMON_OF = {"virtkit": "virtkitd", "virtkit_client": "virtkitd", "libvirt": "libvirtd"}
@@ -137,13 +138,7 @@ class Bare:
 
     @staticmethod
     def _kill(proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        terminate(proc)
 
     def qmp_start(self, name: str, xml: str) -> float:
         """The least a managed start can cost: QEMU with ``-S``, then over raw QMP the

@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from virtkit.testing import terminate
+
 LIBVIRTD = "/usr/sbin/libvirtd"
 QEMU_MODULE = "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so"
 PR_SET_CHILD_SUBREAPER = 36
@@ -95,14 +97,7 @@ class LibvirtdQemu:
 
     def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM the subreaper (it passes it on, then kills what is left); wait."""
-        if self.reaper.poll() is None:
-            self.reaper.send_signal(signal.SIGTERM)
-            try:
-                self.reaper.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.reaper.kill()
-                self.reaper.wait(timeout)
-        return self.reaper.returncode
+        return terminate(self.reaper, timeout)
 
     def log_text(self) -> str:
         try:

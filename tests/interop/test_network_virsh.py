@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from virtkit.testing import terminate
+
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 DHCP_CLIENT = Path(__file__).resolve().parents[1] / "drivers" / "network" / "dhcp_client.py"
@@ -126,14 +128,8 @@ class NsDaemon:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        if proc is not None:
+            terminate(proc)
 
 
 @pytest.fixture

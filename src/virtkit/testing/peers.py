@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from types import TracebackType
+
+from virtkit.testing import terminate
 
 __all__ = ["Daemon", "free_port", "libvirtd_available", "start_libvirtd", "start_virtkitd"]
 
@@ -67,14 +68,7 @@ class Daemon:
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, wait, SIGKILL if it will not go; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-        return self.proc.returncode
+        return terminate(self.proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from virtkit.testing import terminate
 from virtkit.testing.peers import free_port
 
 __all__ = ["SSHD", "SSHServer", "keygen", "sshd_available", "start_sshd"]
@@ -76,14 +76,7 @@ class SSHServer:
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM the listener (by pid), SIGKILL if it will not go."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-        return self.proc.returncode
+        return terminate(self.proc, timeout)
 
     def __enter__(self) -> SSHServer:
         return self
