@@ -15,6 +15,7 @@ __all__ = [
     "ErrorDomain",
     "ErrorLevel",
     "InvalidArgError",
+    "LocalToolError",
     "NoDomainError",
     "NoNetworkError",
     "NoStoragePoolError",
@@ -35,6 +36,11 @@ def format_message(code: int, detail: str | None) -> str:
     if detail is None:
         return plain
     return template.replace("%s", detail, 1)
+
+
+class LocalToolError(Exception):
+    """A local tool failed (certificates, the SASL user database): the message is for the
+    user, who sees it as ``error: MESSAGE``."""
 
 
 class VirtError(Exception):

@@ -27,6 +27,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from virtkit.errors import LocalToolError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -40,7 +42,7 @@ DEFAULT_DAYS = 1095
 DEFAULT_BITS = 3072
 
 
-class PKIError(Exception):
+class PKIError(LocalToolError):
     """A certificate cannot be made or written; the message is for the user."""
 
 

@@ -226,7 +226,7 @@ def _report_bug(ctl: Ctl, exc: Exception, first: str | None = None) -> None:
 
 def _run_one(ctl: Ctl, cmd: object) -> bool:
     from virtkit.cli.framework import Cmd
-    from virtkit.errors import VirtError
+    from virtkit.errors import LocalToolError, VirtError
 
     assert isinstance(cmd, Cmd)
     try:
@@ -237,6 +237,9 @@ def _run_one(ctl: Ctl, cmd: object) -> bool:
         return False
     except VirtError as exc:
         ctl.error(exc.message)
+        return False
+    except LocalToolError as exc:
+        ctl.error(str(exc))
         return False
     except (KeyboardInterrupt, BrokenPipeError):
         raise

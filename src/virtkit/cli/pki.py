@@ -45,30 +45,22 @@ def _numbers(ctl: Ctl, cmd: Cmd, days: int) -> dict[str, int]:
 
 
 def cmd_pki_ca(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.pki import DEFAULT_DAYS_CA, PKIError, make_ca
+    from virtkit.pki import DEFAULT_DAYS_CA, make_ca
 
     out, _ = _layouts(ctl, cmd)
     dn = ctl.opt_string(cmd, "dn") or "O=virtkit,CN=virtkit CA"
-    try:
-        make_ca(out, dn=dn, force=cmd.flag("force"), **_numbers(ctl, cmd, DEFAULT_DAYS_CA))
-    except PKIError as e:
-        ctl.error(str(e))
-        return False
+    make_ca(out, dn=dn, force=cmd.flag("force"), **_numbers(ctl, cmd, DEFAULT_DAYS_CA))
     ctl.print(f"CA certificate: {out.cacert}\nCA private key: {out.cakey}\n")
     return True
 
 
 def cmd_pki_server(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.pki import DEFAULT_DAYS, PKIError, make_server
+    from virtkit.pki import DEFAULT_DAYS, make_server
 
     hosts = [h.strip() for h in ctl.opt_required(cmd, "host").split(",")]
     out, ca = _layouts(ctl, cmd)
-    try:
-        cert = make_server(out, hosts, ca=ca, dn=ctl.opt_string(cmd, "dn"),
-                           force=cmd.flag("force"), **_numbers(ctl, cmd, DEFAULT_DAYS))
-    except PKIError as e:
-        ctl.error(str(e))
-        return False
+    cert = make_server(out, hosts, ca=ca, dn=ctl.opt_string(cmd, "dn"),
+                       force=cmd.flag("force"), **_numbers(ctl, cmd, DEFAULT_DAYS))
     from virtkit.rpc.tls import distinguished_name
 
     ctl.print(f"Server certificate: {out.servercert}\nServer private key: {out.serverkey}\n"
@@ -77,16 +69,12 @@ def cmd_pki_server(ctl: Ctl, cmd: Cmd) -> bool:
 
 
 def cmd_pki_client(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.pki import DEFAULT_DAYS, PKIError, make_client
+    from virtkit.pki import DEFAULT_DAYS, make_client
 
     dn = ctl.opt_required(cmd, "dn")
     out, ca = _layouts(ctl, cmd, user_dir=True)
-    try:
-        cert = make_client(out, dn, ca=ca, force=cmd.flag("force"),
-                           **_numbers(ctl, cmd, DEFAULT_DAYS))
-    except PKIError as e:
-        ctl.error(str(e))
-        return False
+    cert = make_client(out, dn, ca=ca, force=cmd.flag("force"),
+                       **_numbers(ctl, cmd, DEFAULT_DAYS))
     from virtkit.rpc.tls import distinguished_name
 
     ctl.print(f"Client certificate: {out.clientcert}\nClient private key: {out.clientkey}\n"

@@ -50,44 +50,32 @@ def _read_password(ctl: Ctl, cmd: Cmd) -> str:
 
 
 def cmd_sasl_user_add(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.daemon.sasldb import DEFAULT_ITERATIONS, SaslDBError, add_user
+    from virtkit.daemon.sasldb import DEFAULT_ITERATIONS, add_user
 
     name = ctl.opt_required(cmd, "user")
     iterations = ctl.opt_int(cmd, "iterations", lo=4096, hi=10_000_000) or DEFAULT_ITERATIONS
     password = _read_password(ctl, cmd)
     path = _db(ctl, cmd)
-    try:
-        user = add_user(path, name, password, iterations)
-    except SaslDBError as e:
-        ctl.error(str(e))
-        return False
+    user = add_user(path, name, password, iterations)
     ctl.print_extra(f"SASL user '{user.name}' set in {path}\n")
     return True
 
 
 def cmd_sasl_user_delete(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.daemon.sasldb import SaslDBError, delete_user
+    from virtkit.daemon.sasldb import delete_user
 
     name = ctl.opt_required(cmd, "user")
     path = _db(ctl, cmd)
-    try:
-        delete_user(path, name)
-    except SaslDBError as e:
-        ctl.error(str(e))
-        return False
+    delete_user(path, name)
     ctl.print_extra(f"SASL user '{name}' deleted from {path}\n")
     return True
 
 
 def cmd_sasl_user_list(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.daemon.sasldb import MECHANISM, SaslDBError, load_users
+    from virtkit.daemon.sasldb import MECHANISM, load_users
 
     path = _db(ctl, cmd)
-    try:
-        users = load_users(path)
-    except SaslDBError as e:
-        ctl.error(str(e))
-        return False
+    users = load_users(path)
     names = sorted(users)
     if cmd.flag("json"):
         ctl.print(to_json([{"name": n, "mechanism": MECHANISM,

@@ -28,6 +28,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from virtkit.errors import LocalToolError
+
 __all__ = [
     "DB_NAME",
     "DEFAULT_ITERATIONS",
@@ -54,7 +56,7 @@ _VERSION = 1
 _SALT_BYTES = 16
 
 
-class SaslDBError(Exception):
+class SaslDBError(LocalToolError):
     """The database cannot be read or written, or a request on it is invalid."""
 
 
