@@ -253,7 +253,7 @@ def cmd_net_update(ctl: Ctl, cmd: Cmd) -> bool:
         what = "live state"
     else:
         what = "persistent config"
-    ctl.print_extra(f"Updated network {name} {what}\n")
+    ctl.print_extra(f"Updated network {name} {what}")
     return True
 
 

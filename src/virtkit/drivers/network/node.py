@@ -515,7 +515,10 @@ class NetworkNode(ObjectNode[NetObj]):
         obj.live = d
         if st.bridge_created:
             files = self.files(obj.name)
-            if section == update.SECTION_DHCP_RANGE or section == update.SECTION_DHCP_HOST:
+            if section in (update.SECTION_DHCP_RANGE, update.SECTION_DHCP_HOST,
+                           update.SECTION_FORWARD_INTERFACE):
+                # the rules name the outbound device of a nat/route network (libvirt
+                # reloads its firewall for these sections too)
                 with contextlib.suppress(VirtError):
                     if st.firewall:
                         firewall.add_rules(d)

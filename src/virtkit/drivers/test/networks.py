@@ -15,17 +15,35 @@ from virtkit.types import NetworkIdent
 if TYPE_CHECKING:
     from virtkit.conf import network as netconf
     from virtkit.conf.network import NetworkDef
+    from virtkit.drivers.network import update as netupdate
 else:
     netconf = lazy_module("virtkit.conf.network")
+    netupdate = lazy_module("virtkit.drivers.network.update")
 
 NET_DEFINED, NET_UNDEFINED, NET_STARTED, NET_STOPPED = range(4)
 _FILTERS_ALL = 0x3F
+_UPDATE_LIVE, _UPDATE_CONFIG = 1, 2
 
 
 def parse_network(xml: str) -> NetworkDef:
     d = netconf.NetworkDef.from_xml(xml)
     netconf.validate_network_def(d)
     return d
+
+
+def _copy_def(d: NetworkDef) -> NetworkDef:
+    """virNetworkDefCopy: a deep copy, the definition's fields otherwise unchanged."""
+    return d.copy()
+
+
+def _updated(d: NetworkDef, command: int, section: int, parent_index: int,
+             xml: str) -> NetworkDef:
+    """A copy of ``d`` with the update applied, then checked as libvirt's parser would."""
+    new = _copy_def(d)
+    netupdate.apply_update(new, command, section, parent_index, xml)
+    # libvirt's final format/parse cycle: nothing illegal may have been added.
+    parse_network(new.to_xml())
+    return new
 
 
 def network_matches(obj: NetworkObj, flags: int) -> bool:
@@ -145,10 +163,40 @@ class NetworkMixin(Base):
         self, net: NetworkIdent, command: int, section: int, parent_index: int, xml: str,
         flags: int = 0,
     ) -> None:
-        check_flags(flags, 3, "testNetworkUpdate")
+        """testNetworkUpdate / virNetworkObjUpdate: change the live and/or persistent def.
+
+        Like libvirt's test driver it emits no event.
+        """
+        check_flags(flags, _UPDATE_LIVE | _UPDATE_CONFIG, "testNetworkUpdate")
         with self._node.lock:
-            self._net_by_uuid(net.uuid)
-        raise err(ErrorCode.NO_SUPPORT, "can't update this section of the network definition")
+            obj = self._net_by_uuid(net.uuid)
+            if not flags & (_UPDATE_LIVE | _UPDATE_CONFIG):
+                flags |= _UPDATE_LIVE if obj.active else _UPDATE_CONFIG
+            # virNetworkObjConfigChangeSetup
+            if flags & _UPDATE_LIVE and not obj.active:
+                raise err(ErrorCode.OPERATION_INVALID, "network is not running",
+                          ErrorDomain.NETWORK)
+            if flags & _UPDATE_CONFIG:
+                if not obj.persistent:
+                    raise err(ErrorCode.OPERATION_INVALID,
+                              "cannot change persistent config of a transient network",
+                              ErrorDomain.NETWORK)
+                if obj.active and obj.new_def is None:
+                    obj.new_def = _copy_def(obj.defn)
+            live = config = None
+            if flags & _UPDATE_LIVE:
+                live = _updated(obj.defn, command, section, parent_index, xml)
+            if flags & _UPDATE_CONFIG:
+                persistent = obj.new_def if obj.new_def is not None else obj.defn
+                config = _updated(persistent, command, section, parent_index, xml)
+            # virNetworkObjReplacePersistentDef, then the live def.
+            if config is not None:
+                if obj.active:
+                    obj.new_def = config
+                else:
+                    obj.defn = config
+            if live is not None:
+                obj.defn = live
 
     def network_create(self, net: NetworkIdent) -> None:
         with self._txn():
