@@ -71,3 +71,20 @@ def test_missing_devices_become_an_empty_list() -> None:
     d = DomainDef.from_xml("<domain type='test'><name>a</name><memory>1024</memory></domain>")
     apply_generic_defaults(d)
     assert "  <devices>\n  </devices>\n" in d.to_xml()
+
+
+def test_vcpu_placement_as_libvirt_decides_it() -> None:
+    """Checked against Debian's virsh (test:///default define + dumpxml)."""
+    auto = "<numatune><memory mode='strict' placement='auto'/></numatune>"
+    cases = [
+        ("<vcpu cpuset='1-2'>2</vcpu>", "", "<vcpu placement='static' cpuset='1-2'>2</vcpu>"),
+        ("<vcpu>2</vcpu>", auto, "<vcpu placement='auto'>2</vcpu>"),
+        ("<vcpu placement='static'>2</vcpu>", auto, "<vcpu placement='auto'>2</vcpu>"),
+        ("<vcpu>2</vcpu>", auto + "<cputune><vcpupin vcpu='0' cpuset='1'/></cputune>",
+         "<vcpu placement='static'>2</vcpu>"),
+        ("<vcpu cpuset='1'>2</vcpu>", auto, "<vcpu placement='static' cpuset='1'>2</vcpu>"),
+    ]
+    for vcpu, extra, expected in cases:
+        d = DomainDef.from_xml(XML.replace("<vcpu>2</vcpu>", vcpu + extra))
+        apply_generic_defaults(d)
+        assert expected in d.to_xml(), (vcpu, extra)

@@ -6,7 +6,8 @@ round-trip as written); a driver calls ``apply_generic_defaults`` after
 
 What is covered (libvirt's domain_conf.c / domain_postparse.c):
 
-- ``<vcpu>`` without ``placement`` (and without ``cpuset``) gets ``placement='static'``;
+- ``<vcpu>`` without ``placement`` gets ``placement='static'``, or ``'auto'`` when
+  ``<numatune><memory placement='auto'>`` and nothing pins vCPUs, emulator or IOThreads;
 - an hvm guest with no ``<os><boot>`` and no per-device boot order boots from ``hd``
   (per-device boot is looked for on disks and interfaces);
 - a disk target without ``bus`` gets the bus its name prefix implies (hd, sd, vd,
@@ -62,8 +63,10 @@ def apply_generic_defaults(
         d.os.boot.append(boot)
     if d.vcpu is None:
         d.vcpu = Vcpu(count="1")
-    if d.vcpu.placement is None and d.vcpu.cpuset is None:
+    if d.vcpu.placement is None:
         d.vcpu.placement = "static"
+    if _numatune_auto_places_vcpus(d):
+        d.vcpu.placement = "auto"
     if d.devices is None:
         # libvirt always has a device list and always formats <devices>.
         d.devices = Devices()
@@ -152,3 +155,16 @@ def _any_device_boot(d: DomainDef) -> bool:
 
 __all__ = ["apply_generic_defaults", "check_name", "disk_bus_for_target", "disk_defaults",
            "interface_defaults", "pad_pci_address"]
+
+
+def _numatune_auto_places_vcpus(d: DomainDef) -> bool:
+    """libvirt's rule: automatic NUMA memory placement makes vCPU placement automatic too,
+    unless a cpuset or a pin says otherwise."""
+    nt = d.numatune
+    if nt is None or nt.memory is None or nt.memory.placement != "auto":
+        return False
+    assert d.vcpu is not None
+    if d.vcpu.cpuset is not None:
+        return False
+    ct = d.cputune
+    return ct is None or not (ct.vcpupins or ct.emulatorpin is not None or ct.iothreadpins)
