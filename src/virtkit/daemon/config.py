@@ -314,7 +314,7 @@ class DaemonConfig:
     max_client_call_burst: int = _uint(0)
     max_anonymous_message: int = _uint(262144)
 
-    # the admin server (stored; virtkitd has no admin program yet)
+    # the admin server (libvirt-admin-sock; see daemon/admin.py)
     admin_min_workers: int = _uint(5)
     admin_max_workers: int = _uint(20)
     admin_max_clients: int = _uint(5000)

@@ -22,7 +22,7 @@ from virtkit.drivers.base import DriverTables
 from virtkit.errors import VirtError, make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
 from virtkit.rpc import bindings, eventmsgs
-from virtkit.rpc.message import REMOTE_PROGRAM, Header, rpc_error
+from virtkit.rpc.message import REMOTE_PROGRAM, Header, MessageType, rpc_error
 from virtkit.rpc.protocol import REMOTE, REMOTE_PROTOCOL_VERSION, Procedure
 from virtkit.rpc.wiretypes import converters
 from virtkit.rpc.xdr import VOID, XDRError
@@ -36,6 +36,7 @@ __all__ = ["AUTH_PROCS", "ClientState", "RemoteDispatcher"]
 log = logging.getLogger("virtkit.daemon.dispatch")
 
 _CONNECT_RO = 1
+_STREAM_HOLE = MessageType.STREAM_HOLE.value
 _AUTH_NONE = 0
 # remote_auth_type, by the names libvirtd.conf uses (auth_unix_rw = "sasl", ...)
 _AUTH_TYPES = {"none": _AUTH_NONE, "sasl": 1, "polkit": 2}
@@ -245,7 +246,7 @@ class RemoteDispatcher:
             log.debug("client=%s: stream message for unknown serial %d", session.id,
                       header.serial)
             return
-        job.incoming(header.status, payload)
+        job.incoming(header.status, payload, hole=header.type == _STREAM_HOLE)
 
     def _run_stream(self, session: Session, state: ClientState, header: Header,
                     proc: Procedure, ret: Any, stream: DataStream) -> None:

@@ -19,7 +19,7 @@ import signal
 import stat
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from virtkit import __version__
 from virtkit.daemon import process
@@ -41,6 +41,9 @@ from virtkit.daemon.options import DaemonOptions, OptionsExit, parse_args
 from virtkit.daemon.paths import DaemonPaths
 from virtkit.daemon.pidfile import PidFile, PidFileError
 from virtkit.rpc.message import MESSAGE_MAX
+
+if TYPE_CHECKING:
+    from virtkit.daemon.admin import LogControl
 
 log = logging.getLogger("virtkit.daemon")
 
@@ -84,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except LogSetupError as e:
         log.error("%s", e)
         return 1
+    from virtkit.daemon.admin import LogControl
+
+    logctl = LogControl.for_daemon(settings, daemon=opts.daemon, log_file=paths.log_file)
 
     try:
         listeners = plan_listeners(config, paths, listen=opts.listen)
@@ -103,14 +109,15 @@ def main(argv: list[str] | None = None) -> int:
             return forked
         status = forked
 
-    code = _run_daemon(opts, config, paths, listeners, status)
+    code = _run_daemon(opts, config, paths, listeners, status, logctl)
     if code:
         status.failed(code)
     return code
 
 
 def _run_daemon(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
-                listeners: list[Listener], status: process.StatusPipe) -> int:
+                listeners: list[Listener], status: process.StatusPipe,
+                logctl: LogControl | None = None) -> int:
     # The directories come first so that the pid file's (<root>/run) exists.
     try:
         paths.ensure_dirs()
@@ -125,7 +132,7 @@ def _run_daemon(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
         return process.ERR_PIDFILE
     try:
         process.set_child_subreaper()
-        return asyncio.run(_serve(opts, config, paths, listeners, status))
+        return asyncio.run(_serve(opts, config, paths, listeners, status, logctl))
     finally:
         pidfile.release()
 
@@ -159,7 +166,9 @@ def _start_system_drivers(root: str) -> None:
 
 
 async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
-                 listeners: list[Listener], status: process.StatusPipe) -> int:
+                 listeners: list[Listener], status: process.StatusPipe,
+                 logctl: LogControl | None = None) -> int:
+    from virtkit.daemon.admin import AdminDispatcher, AutoShutdown, update_tls_files
     from virtkit.daemon.dispatch import RemoteDispatcher
     from virtkit.daemon.guard import PolicyError
     from virtkit.daemon.reload import reload_daemon
@@ -179,6 +188,7 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
             max_clients=config.max_clients,
             max_anonymous_clients=config.max_anonymous_clients,
             max_workers=config.max_workers,
+            min_workers=config.min_workers,
             prio_workers=config.prio_workers,
             max_client_requests=config.max_client_requests,
             max_message=MESSAGE_MAX,
@@ -189,6 +199,20 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
             call_burst=config.max_client_call_burst,
             max_anonymous_message=config.max_anonymous_message,
         )
+        # The admin server (virt-admin): libvirtd's "admin" server, no priority workers.
+        shutdown = AutoShutdown(opts.timeout)
+        admin = AdminDispatcher(
+            {"libvirtd": server}, logging_control=logctl, shutdown=shutdown,
+            tls_update=lambda srv: update_tls_files(srv, config, paths))
+        admin_server = Server(
+            admin, name="admin",
+            max_clients=config.admin_max_clients, max_anonymous_clients=0,
+            min_workers=config.admin_min_workers, max_workers=config.admin_max_workers,
+            prio_workers=0, max_client_requests=config.admin_max_client_requests,
+            keepalive_interval=config.admin_keepalive_interval,
+            keepalive_count=config.admin_keepalive_count)
+        admin.servers["admin"] = admin_server
+        servers = [server, admin_server]
     except PolicyError as e:
         log.error("Unable to initialize the access control: %s", e)
         return process.ERR_INIT
@@ -239,6 +263,10 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
 
     opened: list[str] = []
     try:
+        _remove_stale_socket(paths.sock_admin)
+        await admin_server.listen_unix(paths.sock_admin,
+                                       mode=config.perms("unix_sock_admin_perms"))
+        opened.append(paths.sock_admin)
         for listener in listeners:
             if listener.kind == "unix":
                 _remove_stale_socket(listener.path)
@@ -261,47 +289,48 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
                      " (read-only)" if listener.readonly else "")
     except OSError as e:
         log.error("Unable to initialize network sockets: %s", e)
-        await _shutdown(server, dispatcher, opened, reaper)
+        await _shutdown(servers, dispatcher, opened, reaper)
         return process.ERR_NETWORK
     except Exception as e:  # a VirtError from the TLS credentials, worded as libvirt's
         log.error("%s", e)
-        await _shutdown(server, dispatcher, opened, reaper)
+        await _shutdown(servers, dispatcher, opened, reaper)
         return process.ERR_NETWORK
 
     status.ready()
     log.info("%s %s listening on %s", PROG, __version__,
              ", ".join(x.describe() for x in listeners))
     try:
-        await _wait_for_stop(stop, server, opts.timeout)
+        await _wait_for_stop(stop, servers, shutdown)
     finally:
         log.info("%s shutting down", PROG)
-        await _shutdown(server, dispatcher, opened, reaper)
+        await _shutdown(servers, dispatcher, opened, reaper)
     return 0
 
 
-async def _wait_for_stop(stop: asyncio.Event, server: Any, timeout: int) -> None:
-    """Until SIGTERM/SIGINT, or ``timeout`` seconds without clients (0: never)."""
-    if not timeout:
-        await stop.wait()
-        return
+async def _wait_for_stop(stop: asyncio.Event, servers: list[Any], shutdown: Any) -> None:
+    """Until SIGTERM/SIGINT, or ``shutdown.timeout`` seconds without a client on any
+    server (0: never; virt-admin's daemon-timeout changes it at run time)."""
     idle_since = time.monotonic()
     while not stop.is_set():
+        timeout = shutdown.timeout
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), min(1.0, timeout))
-        if server.clients:
+            await asyncio.wait_for(stop.wait(), min(1.0, timeout) if timeout else 1.0)
+        timeout = shutdown.timeout
+        if not timeout or any(srv.clients for srv in servers):
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since >= timeout:
             log.info("no clients for %d seconds, exiting", timeout)
             return
 
 
-async def _shutdown(server: Any, dispatcher: Any, sockets: list[str],
+async def _shutdown(servers: list[Any], dispatcher: Any, sockets: list[str],
                     reaper: process.OrphanReaper) -> None:
-    try:
-        await server.stop(grace=_STOP_GRACE)
-        await server.wait_closed()
-    except Exception:
-        log.exception("error while stopping the server")
+    for server in reversed(servers):  # the admin server first
+        try:
+            await server.stop(grace=_STOP_GRACE)
+            await server.wait_closed()
+        except Exception:
+            log.exception("error while stopping the server %s", getattr(server, "name", ""))
     close = getattr(dispatcher, "close", None)
     if close is not None:
         try:

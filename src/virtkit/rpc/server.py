@@ -145,9 +145,10 @@ class _WorkerPool:
     Lighter than ThreadPoolExecutor (no Future per job) and its threads are
     daemons, so a driver call stuck forever cannot hang interpreter exit."""
 
-    def __init__(self, name: str, size: int) -> None:
+    def __init__(self, name: str, size: int, min_size: int = 0) -> None:
         self._name = name
-        self._size = max(1, size)
+        self._size = max(0, size)
+        self._min = min(max(0, min_size), self._size)
         self._queue: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = (
             queue.SimpleQueue())
         self._lock = threading.Lock()
@@ -155,6 +156,7 @@ class _WorkerPool:
         self._idle = 0
         self._queued = 0
         self._serial = 0
+        self._stopping = 0  # stop markers queued by resize() and not yet taken
         self._shut = False
 
     def submit(self, fn: Callable[..., None], *args: Any) -> None:
@@ -164,13 +166,58 @@ class _WorkerPool:
             self._queued += 1
             spawn = self._queued > self._idle and self._threads < self._size
             if spawn:
-                self._threads += 1
-                self._serial += 1
-                serial = self._serial
+                serial = self._add_thread()
         self._queue.put((fn, args))
         if spawn:
-            threading.Thread(target=self._work, name=f"{self._name}-{serial}",
-                             daemon=True).start()
+            self._start(serial)
+
+    # Resizing (the admin API's threadpool parameters): a larger pool starts the threads
+    # that queued jobs or ``min_size`` need now; a smaller one queues one stop marker per
+    # surplus thread, taken by threads as they become idle.
+
+    @property
+    def size(self) -> int:
+        """The most threads the pool runs (libvirt's maxWorkers)."""
+        return self._size
+
+    @property
+    def min_size(self) -> int:
+        """Threads started at once and kept (libvirt's minWorkers)."""
+        return self._min
+
+    def stats(self) -> tuple[int, int, int]:
+        """``(threads, idle threads, jobs waiting for a thread)``."""
+        with self._lock:
+            return self._threads - self._stopping, self._idle, self._queued
+
+    def resize(self, min_size: int | None = None, size: int | None = None) -> None:
+        """Change the bounds; None keeps one.  The caller checks ``min_size <= size``."""
+        with self._lock:
+            if self._shut:
+                return
+            if size is not None:
+                self._size = size
+            if min_size is not None:
+                self._min = min_size
+            live = self._threads - self._stopping
+            backlog = max(0, self._queued - self._idle)
+            target = min(self._size, max(self._min, live + backlog))
+            serials = [self._add_thread() for _ in range(target - live)]
+            surplus = max(0, live - self._size)
+            self._stopping += surplus
+        for serial in serials:
+            self._start(serial)
+        for _ in range(surplus):
+            self._queue.put(None)
+
+    def _add_thread(self) -> int:
+        """Count a new thread (lock held); returns its serial."""
+        self._threads += 1
+        self._serial += 1
+        return self._serial
+
+    def _start(self, serial: int) -> None:
+        threading.Thread(target=self._work, name=f"{self._name}-{serial}", daemon=True).start()
 
     def _work(self) -> None:
         get = self._queue.get
@@ -183,6 +230,8 @@ class _WorkerPool:
                 self._idle -= 1
                 if item is None:
                     self._threads -= 1
+                    if self._stopping:
+                        self._stopping -= 1
                     return
                 self._queued -= 1
             fn, args = item
@@ -302,11 +351,12 @@ class Session:
         return self._send(_error_frame(header, err))
 
     def send_stream(self, prog: int, vers: int, proc: int, serial: int, status: int,
-                    payload: bytes = b"") -> bool:
+                    payload: bytes = b"", mtype: int = _STREAM) -> bool:
         """Queue a STREAM message (CONTINUE: data, empty = EOF; OK: finish confirmation;
-        ERROR: a ``remote_error`` payload). Thread-safe; False once closed."""
+        ERROR: a ``remote_error`` payload), or with ``mtype`` STREAM_HOLE a hole.
+        Thread-safe; False once closed."""
         n = HEADER_SIZE + len(payload)
-        return self._send(_FRAME.pack(n, prog, vers, proc, _STREAM, serial, status) + payload)
+        return self._send(_FRAME.pack(n, prog, vers, proc, mtype, serial, status) + payload)
 
     def wait_output_below(self, limit: int, timeout: float = 30.0) -> bool:
         """Block (a worker thread) until less than ``limit`` bytes wait to be written.
@@ -562,7 +612,8 @@ class Session:
             server.stats.calls += 1
             if server._inline is not None and server._inline(self, h.prog, h.proc):
                 server._run_call(self, msg)
-            elif server._dispatcher.is_high_priority(h.prog, h.proc):
+            elif (server._prio_pool.size
+                  and server._dispatcher.is_high_priority(h.prog, h.proc)):
                 server._prio_pool.submit(server._run_call, self, msg)
             else:
                 server._pool.submit(server._run_call, self, msg)
@@ -734,6 +785,7 @@ class Server:
 
     def __init__(self, dispatcher: Dispatcher, *, max_clients: int = 5000,
                  max_anonymous_clients: int = 20, max_workers: int = 20, prio_workers: int = 5,
+                 min_workers: int = 0, name: str = "libvirtd",
                  max_client_requests: int = 5, max_message: int = MESSAGE_MAX,
                  keepalive_interval: float = 5, keepalive_count: int = 5,
                  auth_timeout: float = 0, call_rate: float = 0, call_burst: int = 0,
@@ -758,8 +810,16 @@ class Server:
             dispatcher, "stream_message", None)
         self._inline: Callable[[Session, int, int], bool] | None = getattr(
             dispatcher, "runs_inline", None)
-        self._pool = _WorkerPool("virtkit-rpc-worker", max_workers)
-        self._prio_pool = _WorkerPool("virtkit-rpc-prio", prio_workers)
+        self.name = name  #: the server's name in the admin API ("libvirtd", "admin")
+        self._pool = _WorkerPool("virtkit-rpc-worker", max(1, max_workers),
+                                 min(min_workers, max(1, max_workers)))
+        # Priority workers run from the start, as libvirt's; with none, high-priority
+        # calls share the ordinary pool.
+        self._prio_pool = _WorkerPool("virtkit-rpc-prio", prio_workers, prio_workers)
+        if self._pool.min_size:
+            self._pool.resize()
+        if prio_workers:
+            self._prio_pool.resize()
         self._rbuf = bytearray(_RECV_SIZE)
         self._rview = memoryview(self._rbuf)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -783,6 +843,58 @@ class Server:
     def unauthenticated_clients(self) -> int:
         """Clients connected now that have not authenticated (yet)."""
         return sum(1 for s in self._sessions.values() if not s.authenticated)
+
+    def client(self, ident: int) -> Session | None:
+        """The connected session with id ``ident``, or None."""
+        return self._sessions.get(ident)
+
+    def threadpool_parameters(self) -> dict[str, int]:
+        """libvirt's threadpool parameters, in virt-admin's order."""
+        threads, idle, queued = self._pool.stats()
+        prio_threads = self._prio_pool.stats()[0]
+        return {"minWorkers": self._pool.min_size, "maxWorkers": self._pool.size,
+                "nWorkers": threads, "freeWorkers": idle, "prioWorkers": prio_threads,
+                "jobQueueDepth": queued}
+
+    def set_threadpool_parameters(self, min_workers: int | None = None,
+                                  max_workers: int | None = None,
+                                  prio_workers: int | None = None) -> None:
+        """Resize the worker pools at run time (None keeps a value); libvirt's checks
+        (``VIR_ERR_INVALID_ARG``): min <= max and max never 0."""
+        low = self._pool.min_size if min_workers is None else min_workers
+        high = self._pool.size if max_workers is None else max_workers
+        if low > high:
+            raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
+                             "minWorkers cannot be larger than maxWorkers")
+        if max_workers == 0:
+            raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
+                             "maxWorkers must not be switched from zero to non-zero"
+                             " and vice versa")
+        self._pool.resize(min_workers, max_workers)
+        if prio_workers is not None:
+            self._prio_pool.resize(prio_workers, prio_workers)
+        log.info("worker pool now min=%d max=%d prio=%d", self._pool.min_size,
+                 self._pool.size, self._prio_pool.size)
+
+    def set_client_limits(self, max_clients: int | None = None,
+                          max_unauth: int | None = None) -> None:
+        """Change ``max_clients`` / ``max_anonymous_clients`` at run time (None keeps a
+        value); new connections are checked against them, connected clients stay."""
+        high = self.max_clients if max_clients is None else max_clients
+        low = self.max_anonymous_clients if max_unauth is None else max_unauth
+        if high < low:
+            raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
+                             "The overall maximum number of clients waiting for "
+                             "authentication must not be less than the overall maximum "
+                             "number of clients")
+        self.max_clients = high
+        self.max_anonymous_clients = low
+        log.info("client limits now max=%d unauth=%d", high, low)
+
+    @property
+    def tls_listeners(self) -> int:
+        """How many listeners speak TLS."""
+        return sum(1 for lst in self._listeners if lst.tls is not None)
 
     @property
     def addresses(self) -> list[str]:
