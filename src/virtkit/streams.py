@@ -14,7 +14,16 @@ from typing import BinaryIO, Protocol
 from virtkit.errors import make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
 
-__all__ = ["PACKET_MAX", "BytesStream", "DataStream", "FileStream", "recv_all", "send_all"]
+__all__ = [
+    "PACKET_MAX",
+    "BytesStream",
+    "DataStream",
+    "FileStream",
+    "Hole",
+    "SparseStream",
+    "recv_all",
+    "send_all",
+]
 
 PACKET_MAX = 262120
 """libvirt's stream packet: VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX bytes of data."""
@@ -34,6 +43,26 @@ class DataStream(Protocol):
 
     def abort(self) -> None:
         """Stop the transfer; the other end sees an error."""
+
+
+class Hole(int):
+    """What :meth:`SparseStream.recv_sparse` returns for a hole: its length in bytes."""
+
+    __slots__ = ()
+
+
+class SparseStream(DataStream, Protocol):
+    """A stream opened with a SPARSE_STREAM flag: holes travel as lengths, not zeros."""
+
+    sparse: bool
+
+    def recv_sparse(self, nbytes: int = PACKET_MAX) -> bytes | Hole:
+        """Up to ``nbytes`` of data, or the :class:`Hole` that comes next; ``b""`` at the end.
+
+        (``recv`` on the same stream gives a hole's zeros instead.)"""
+
+    def send_hole(self, length: int) -> None:
+        """Skip ``length`` bytes that read as zeros (upload direction)."""
 
 
 def _closed() -> Exception:

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -229,3 +230,21 @@ def test_daemon_killed_mid_upload(daemon: Daemon, tmp_path: Path) -> None:
         virsh(d2, "vol-delete big.raw --pool kp; pool-destroy kp")
     finally:
         d2.stop()
+
+
+def test_vol_info_physical(daemon: Daemon, tmp_path: Path) -> None:
+    """virStorageVolGetInfoFlags(VIR_STORAGE_VOL_GET_PHYSICAL) through virtkitd: the file's
+    size where the plain call gives its allocated blocks (virsh and virtkit alike)."""
+    pool = tmp_path / "pool"
+    virsh(daemon, f"pool-create-as p dir --target {pool} --build; "
+                  "vol-create-as p a.qcow2 1G --format qcow2")
+    st = os.stat(pool / "a.qcow2")
+    line = "vol-info a.qcow2 --pool p --physical --bytes; vol-info a.qcow2 --pool p --bytes"
+    theirs = virsh(daemon, line).stdout
+    ours = subprocess.run([shutil.which("virtkit") or str(Path(sys.executable).with_name(
+        "virtkit")), "-c", daemon.uri(driver="qemu", path="/system"), line],
+        capture_output=True, text=True, timeout=60)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == theirs
+    assert f"Physical:       {st.st_size} bytes" in theirs
+    assert f"Allocation:     {st.st_blocks * 512} bytes" in theirs

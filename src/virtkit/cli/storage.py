@@ -307,11 +307,10 @@ def cmd_vol_list(ctl: Ctl, cmd: Cmd) -> bool:
 
 def cmd_vol_info(ctl: Ctl, cmd: Cmd) -> bool:
     vol, _ = lookup_volume(ctl, cmd)
-    # --physical (virStorageVolGetInfoFlags) is not in the API yet: allocation is shown.
-    flags = 1 if cmd.flag("physical") else 0
+    flags = 1 if cmd.flag("physical") else 0  # VIR_STORAGE_VOL_GET_PHYSICAL
     if not cmd.flag("json"):
         ctl.print(f"{'Name:':<15} {vol.name}\n")
-    info = vol.info()
+    info = vol.info(flags)
     if cmd.flag("json"):
         ctl.print(
             to_json(

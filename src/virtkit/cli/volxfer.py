@@ -11,7 +11,13 @@ from typing import Any
 
 from virtkit.cli.common import lookup_pool, lookup_volume
 from virtkit.cli.framework import Cmd, Ctl
-from virtkit.streams import PACKET_MAX
+from virtkit.streams import PACKET_MAX, Hole
+
+TYPE_CHECKING = False  # typing is not imported at run time (startup speed)
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+    from virtkit.streams import DataStream
 
 __all__ = [
     "cmd_pool_build",
@@ -24,6 +30,7 @@ __all__ = [
 ]
 
 _RESIZE_ALLOCATE, _RESIZE_DELTA, _RESIZE_SHRINK = 1, 2, 4
+_SPARSE_STREAM = 1  # VIR_STORAGE_VOL_{UP,DOWN}LOAD_SPARSE_STREAM
 _WIPE_ALGORITHMS = ("zero", "nnsa", "dod", "bsi", "gutmann", "schneier", "pfitzner7",
                     "pfitzner33", "random", "trim")
 
@@ -65,24 +72,48 @@ def cmd_vol_upload(ctl: Ctl, cmd: Cmd) -> bool:
     except OSError as exc:
         ctl.error(f"cannot read {path}: {exc.strerror}")
         return False
+    sparse = cmd.flag("sparse")
     with f, ctl.failing(f"cannot upload to volume {name}"):
         size = os.fstat(f.fileno()).st_size
-        stream = vol.upload(offset, length, 0)
+        stream = vol.upload(offset, length, _SPARSE_STREAM if sparse else 0)
         try:
             with _progress(f"upload {name}", length or size) as bar:
-                sent = 0
-                while not length or sent < length:
-                    chunk = f.read(PACKET_MAX if not length else min(PACKET_MAX, length - sent))
-                    if not chunk:
-                        break
-                    stream.send(chunk)
-                    sent += len(chunk)
-                    bar.advance(len(chunk))
+                _send_file(stream, f, length or None, sparse, bar.advance)
             stream.finish()
         except BaseException:
             stream.abort()
             raise
     return True
+
+
+def _send_file(stream: DataStream, f: BinaryIO, limit: int | None, sparse: bool,
+               advance: Any) -> None:
+    """Send ``f`` (up to ``limit`` bytes); with ``sparse`` its holes go as holes
+    (virStreamSparseSendAll with virsh's in-data callback)."""
+    from virtkit.sparse import section_at
+
+    fd = f.fileno()
+    end = os.fstat(fd).st_size if sparse else 0
+    if sparse and limit is not None:
+        end = min(end, limit)
+    pos = 0
+    while limit is None or pos < limit:
+        section = limit - pos if limit is not None else PACKET_MAX
+        if sparse:
+            in_data, section = section_at(fd, pos, end)
+            if not section:
+                break
+            if not in_data:
+                stream.send_hole(section)  # type: ignore[attr-defined]
+                pos += section
+                advance(section)
+                continue
+        chunk = os.pread(fd, min(PACKET_MAX, section), pos)
+        if not chunk:
+            break
+        stream.send(chunk)
+        pos += len(chunk)
+        advance(len(chunk))
 
 
 def cmd_vol_download(ctl: Ctl, cmd: Cmd) -> bool:
@@ -100,14 +131,21 @@ def cmd_vol_download(ctl: Ctl, cmd: Cmd) -> bool:
     try:
         with f, ctl.failing(f"cannot download from volume {name}"):
             total = length or max(vol.info().capacity - offset, 0)
-            stream = vol.download(offset, length, 0)
+            sparse = cmd.flag("sparse")
+            stream = vol.download(offset, length, _SPARSE_STREAM if sparse else 0)
             with _progress(f"download {name}", total) as bar:
                 while True:
-                    chunk = stream.recv(PACKET_MAX)
-                    if not chunk:
+                    chunk = (stream.recv_sparse(PACKET_MAX)  # type: ignore[attr-defined]
+                             if sparse else stream.recv(PACKET_MAX))
+                    if isinstance(chunk, Hole):
+                        # virsh's virshStreamSkip: seek over it, growing the file sparse
+                        f.seek(chunk, os.SEEK_CUR)
+                        f.truncate()
+                    elif not chunk:
                         break
-                    f.write(chunk)
-                    bar.advance(len(chunk))
+                    else:
+                        f.write(chunk)
+                    bar.advance(len(chunk) if isinstance(chunk, bytes) else chunk)
             stream.finish()
             ok = True
     finally:

@@ -21,8 +21,15 @@ from typing import TYPE_CHECKING
 
 from virtkit.errors import VirtError, make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
-from virtkit.rpc.message import MessageStatus, error_from_virt, remote_error
-from virtkit.streams import PACKET_MAX, DataStream
+from virtkit.rpc.message import (
+    MessageStatus,
+    MessageType,
+    error_from_virt,
+    remote_error,
+    stream_hole,
+)
+from virtkit.rpc.xdr import XDRError
+from virtkit.streams import PACKET_MAX, DataStream, Hole
 
 if TYPE_CHECKING:
     from virtkit.rpc.message import Header
@@ -35,6 +42,8 @@ log = logging.getLogger("virtkit.daemon.stream")
 WINDOW = 4 * PACKET_MAX
 _OK, _ERROR, _CONTINUE = (MessageStatus.OK.value, MessageStatus.ERROR.value,
                           MessageStatus.CONTINUE.value)
+_HOLE = -1  # inbox status of a STREAM_HOLE message
+_STREAM_HOLE = MessageType.STREAM_HOLE.value
 _IDLE_TIMEOUT = 3600.0  # how long a finished download waits for the client's finish
 
 
@@ -59,9 +68,14 @@ class StreamJob:
 
     # ------------------------------------------------------------ from the client (loop thread)
 
-    def incoming(self, status: int, payload: bytes) -> None:
-        """A STREAM message from the client; never blocks."""
-        if not self.upload and status == _CONTINUE:
+    def incoming(self, status: int, payload: bytes, hole: bool = False) -> None:
+        """A STREAM (or STREAM_HOLE) message from the client; never blocks."""
+        if hole:
+            if not self.upload:
+                log.debug("stream %d: hole from the client on a download ignored", self.serial)
+                return
+            status = _HOLE
+        elif not self.upload and status == _CONTINUE:
             self._to_driver(payload)  # a console: keystrokes go the other way
             return
         if not self.upload:
@@ -136,12 +150,21 @@ class StreamJob:
                 return
 
     def _download(self) -> None:
+        recv_sparse = (getattr(self.stream, "recv_sparse", None)
+                       if getattr(self.stream, "sparse", False) else None)
         while True:
             control = self._take_control()
             if control is not None:
                 self._end(control)
                 return
-            chunk = self.stream.recv(PACKET_MAX)
+            chunk = (recv_sparse(PACKET_MAX) if recv_sparse is not None
+                     else self.stream.recv(PACKET_MAX))
+            if isinstance(chunk, Hole):
+                if not self.session.wait_output_below(WINDOW, timeout=_IDLE_TIMEOUT):
+                    return
+                self._send(_CONTINUE, stream_hole.encode({"length": int(chunk), "flags": 0}),
+                           _STREAM_HOLE)
+                continue
             if not chunk:
                 control = self._take_control()  # an interrupted read, not the end of data
                 if control is not None:
@@ -165,6 +188,9 @@ class StreamJob:
             if status == _CONTINUE:
                 if payload:
                     self.stream.send(payload)
+                continue
+            if status == _HOLE:
+                self._hole(payload)
                 continue
             self._end(status)
             return
@@ -211,5 +237,21 @@ class StreamJob:
         self._send(_ERROR, remote_error.encode(error_from_virt(exc)))
         self._abort_quietly()
 
-    def _send(self, status: int, payload: bytes) -> None:
-        self.session.send_stream(self.prog, self.vers, self.proc, self.serial, status, payload)
+    def _hole(self, payload: bytes) -> None:
+        """A hole the client sent (libvirt's daemonStreamHandleHole)."""
+        send_hole = getattr(self.stream, "send_hole", None)
+        if send_hole is None or not getattr(self.stream, "sparse", False):
+            raise make_error(ErrorCode.RPC, ErrorDomain.RPC, "Unexpected stream hole")
+        try:
+            hole = stream_hole.decode(payload)
+        except XDRError:
+            raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
+                             "Malformed stream hole packet") from None
+        if hole["length"] < 0 or hole["flags"]:
+            raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.RPC,
+                             "invalid stream hole")
+        send_hole(hole["length"])
+
+    def _send(self, status: int, payload: bytes, mtype: int = MessageType.STREAM.value) -> None:
+        self.session.send_stream(self.prog, self.vers, self.proc, self.serial, status, payload,
+                                 mtype)

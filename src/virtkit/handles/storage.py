@@ -145,8 +145,11 @@ class StorageVolume(Handle[StorageVolIdent]):
         ident = self._conn._storage.storage_pool_lookup_by_volume(self._ident)
         return StoragePool(self._conn, ident)
 
-    def info(self) -> StorageVolInfo:
-        """virStorageVolGetInfo: type, capacity, allocation (bytes)."""
+    def info(self, flags: int = 0) -> StorageVolInfo:
+        """virStorageVolGetInfo: type, capacity, allocation (bytes); with flags
+        (VIR_STORAGE_VOL_GET_PHYSICAL) virStorageVolGetInfoFlags."""
+        if flags:
+            return self._conn._storage.storage_vol_get_info_flags(self._ident, flags)
         return self._conn._storage.storage_vol_get_info(self._ident)
 
     def xml(self, flags: int = 0) -> str:

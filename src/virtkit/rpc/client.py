@@ -42,6 +42,7 @@ from virtkit.rpc.message import (
     MessageType,
     remote_error,
     rpc_error,
+    stream_hole,
     virt_from_error,
 )
 from virtkit.rpc.protocol import (
@@ -52,6 +53,7 @@ from virtkit.rpc.protocol import (
 )
 from virtkit.rpc.transport import system_error
 from virtkit.rpc.xdr import XDRError
+from virtkit.streams import Hole
 
 __all__ = ["Client", "CloseReason", "Stream"]
 
@@ -205,10 +207,10 @@ class Client:
         self._streams.pop(serial, None)
 
     def send_stream(self, prog: int, vers: int, proc: int, serial: int, status: int,
-                    data: bytes = b"") -> None:
+                    data: bytes = b"", mtype: int = _STREAM) -> None:
         """Send one STREAM message (``status`` CONTINUE with data, OK to
-        finish, ERROR to abort)."""
-        frame = _HDR.pack(HEADER_SIZE + len(data), prog, vers, proc, _STREAM, serial,
+        finish, ERROR to abort), or with ``mtype`` STREAM_HOLE a hole."""
+        frame = _HDR.pack(HEADER_SIZE + len(data), prog, vers, proc, mtype, serial,
                           status) + data
         self._send(frame)
 
@@ -558,6 +560,8 @@ class Stream:
         self.vers = vers
         self.proc = proc
         self.serial = -1
+        self.sparse = False  # opened with a SPARSE_STREAM flag: holes may travel
+        self._hole = 0  # bytes of a received hole not yet returned by recv()
         self._queue: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
         self._queued = 0  # bytes received and not yet taken by recv()
         self._closing = False
@@ -591,8 +595,24 @@ class Stream:
                                      bytes(view[off:off + MESSAGE_LEGACY_PAYLOAD_MAX]))
 
     def recv(self, timeout: float | None = None) -> bytes:
-        """The next chunk from the server; ``b""`` at end of stream."""
+        """The next chunk from the server; ``b""`` at end of stream. A hole comes as its
+        zeros (as libvirt's virStreamRecv without STOP_AT_HOLE)."""
+        if not self._hole:
+            item = self.recv_sparse(timeout)
+            if not isinstance(item, Hole):
+                return item
+            self._hole = int(item)
+        n = min(self._hole, MESSAGE_LEGACY_PAYLOAD_MAX)
+        self._hole -= n
+        return bytes(n)
+
+    def recv_sparse(self, timeout: float | None = None) -> bytes | Hole:
+        """The next chunk, or the :class:`~virtkit.streams.Hole` the server sent;
+        ``b""`` at end of stream."""
         self._check()
+        if self._hole:
+            hole, self._hole = self._hole, 0
+            return Hole(hole)
         if self._eof:
             return b""
         while True:
@@ -611,7 +631,35 @@ class Stream:
                 if not msg.payload:
                     self._eof = True
                 return msg.payload
-            # STREAM_HOLE (sparse streams) is not supported: skip it.
+            if msg is not None and msg.header.type == _STREAM_HOLE:
+                return self._take_hole(msg)
+
+    def _take_hole(self, msg: Message) -> Hole:
+        """libvirt's virNetClientStreamHandleHole."""
+        if not self.sparse:
+            self._error = rpc_error("Unexpected stream hole")
+            raise self._error
+        try:
+            hole = stream_hole.decode(msg.payload)
+        except XDRError:
+            self._error = _internal("Malformed stream hole packet")
+            raise self._error from None
+        if hole["length"] <= 0:
+            self._error = make_error(ErrorCode.INVALID_ARG, ErrorDomain.RPC,
+                                     "length in virNetClientStreamSetHole must be "
+                                     "greater than zero")
+            raise self._error
+        return Hole(hole["length"])
+
+    def send_hole(self, length: int) -> None:
+        """Tell the server the next ``length`` bytes are a hole (virStreamSendHole)."""
+        self._check()
+        if not self.sparse:
+            raise make_error(ErrorCode.OPERATION_INVALID, ErrorDomain.RPC,
+                             "Skipping is not supported with this stream")
+        self._client.send_stream(self.prog, self.vers, self.proc, self.serial, _CONTINUE,
+                                 stream_hole.encode({"length": length, "flags": 0}),
+                                 _STREAM_HOLE)
 
     def finish(self, timeout: float | None = None) -> None:
         """Tell the server the upload is complete and wait for its confirmation."""

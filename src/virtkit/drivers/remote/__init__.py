@@ -23,12 +23,15 @@ from virtkit.rpc.message import REMOTE_PROGRAM, Message, rpc_error
 from virtkit.rpc.protocol import REMOTE, REMOTE_PROTOCOL_VERSION
 from virtkit.rpc.wiretypes import converters
 from virtkit.rpc.xdr import VOID, XDRError
-from virtkit.streams import PACKET_MAX
+from virtkit.streams import PACKET_MAX, Hole
 from virtkit.uri import ParsedURI
 
 __all__ = ["RemoteDriver", "open_connection"]
 
 log = logging.getLogger("virtkit.drivers.remote")
+
+_SPARSE_PROCS = ("storage_vol_upload", "storage_vol_download")
+_SPARSE_STREAM = 1  # VIR_STORAGE_VOL_{UP,DOWN}LOAD_SPARSE_STREAM
 
 _CONNECT_RO = 1
 _AUTH_NONE = 0
@@ -56,8 +59,18 @@ class RemoteStream:
     def __init__(self, stream: Stream) -> None:
         self._stream = stream
 
+    @property
+    def sparse(self) -> bool:
+        return self._stream.sparse
+
     def recv(self, nbytes: int = PACKET_MAX) -> bytes:
         return self._stream.recv()
+
+    def recv_sparse(self, nbytes: int = PACKET_MAX) -> bytes | Hole:
+        return self._stream.recv_sparse()
+
+    def send_hole(self, length: int) -> None:
+        self._stream.send_hole(length)
 
     def send(self, data: bytes) -> None:
         self._stream.send(data)
@@ -107,6 +120,8 @@ class RemoteDriver(
         if proc.stream is not None:
             reply, stream = self._client.open_stream(
                 REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc.number, payload)
+            # As libvirt's remote driver: only these two open sparse streams, on request.
+            stream.sparse = (name in _SPARSE_PROCS and bool(args["flags"] & _SPARSE_STREAM))
             return (None if proc.ret is VOID else proc.ret.decode(reply)), RemoteStream(stream)
         reply = self._client.call(REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc.number, payload)
         return None if proc.ret is VOID else proc.ret.decode(reply)

@@ -21,6 +21,8 @@ _POOL_INACTIVE, _POOL_BUILDING, _POOL_RUNNING = 0, 1, 2
 _CREATE_WITH_BUILD, _CREATE_BUILD_OVERWRITE, _CREATE_BUILD_NO_OVERWRITE = 1, 2, 4
 _BUILD_NO_OVERWRITE, _BUILD_OVERWRITE = 4, 8
 _WIPE_ALG_LAST = 10
+_SPARSE_STREAM = 1  # VIR_STORAGE_VOL_{UP,DOWN}LOAD_SPARSE_STREAM
+_GET_PHYSICAL = 1  # VIR_STORAGE_VOL_GET_PHYSICAL
 _VOL_TYPE_NAMES = ("file", "block", "dir", "network", "netdir", "ploop")
 
 
@@ -278,9 +280,15 @@ class HostStorageDriver(StorageDriver):
         self.node.wipe_vol(vol, algorithm, flags)
 
     def storage_vol_get_info(self, vol: StorageVolIdent) -> StorageVolInfo:
+        return self.storage_vol_get_info_flags(vol, 0)
+
+    def storage_vol_get_info_flags(self, vol: StorageVolIdent, flags: int = 0) -> StorageVolInfo:
+        _check_flags(flags, _GET_PHYSICAL, "storageVolGetInfoFlags")
         with self.node.lock:
             _, v = self.node.vol(vol)
-            return StorageVolInfo(v.type, v.capacity, v.allocation)
+            # VIR_STORAGE_VOL_GET_PHYSICAL: the allocation field carries the physical size
+            used = v.physical if flags & _GET_PHYSICAL else v.allocation
+            return StorageVolInfo(v.type, v.capacity, used)
 
     def storage_vol_get_xml_desc(self, vol: StorageVolIdent, flags: int = 0) -> str:
         _check_flags(flags, 0, "storageVolGetXMLDesc")
@@ -295,7 +303,7 @@ class HostStorageDriver(StorageDriver):
     def storage_vol_upload(
         self, vol: StorageVolIdent, offset: int = 0, length: int = 0, flags: int = 0
     ) -> DataStream:
-        _check_flags(flags, 0, "storageVolUpload")
+        _check_flags(flags, _SPARSE_STREAM, "storageVolUpload")
         with self.node.lock:
             obj, v = self.node.vol(vol)
             self.node.check_not_in_use(v, obj)
@@ -303,7 +311,8 @@ class HostStorageDriver(StorageDriver):
                 raise err(ErrorCode.NO_SUPPORT, "storage pool doesn't support volume upload")
             release = self.node.vol_acquire(obj, v)
             try:
-                stream = open_volume_stream(v.path, offset, length, True)
+                stream = open_volume_stream(v.path, offset, length, True,
+                                            sparse=bool(flags & _SPARSE_STREAM))
             except BaseException:
                 release()
                 raise
@@ -317,14 +326,15 @@ class HostStorageDriver(StorageDriver):
     def storage_vol_download(
         self, vol: StorageVolIdent, offset: int = 0, length: int = 0, flags: int = 0
     ) -> DataStream:
-        _check_flags(flags, 0, "storageVolDownload")
+        _check_flags(flags, _SPARSE_STREAM, "storageVolDownload")
         with self.node.lock:
             obj, v = self.node.vol(vol)
             if v.type == VOL_DIR:
                 raise err(ErrorCode.NO_SUPPORT, "storage pool doesn't support volume download")
             release = self.node.vol_acquire(obj, v)
             try:
-                stream = open_volume_stream(v.path, offset, length, False)
+                stream = open_volume_stream(v.path, offset, length, False,
+                                            sparse=bool(flags & _SPARSE_STREAM))
             except BaseException:
                 release()
                 raise

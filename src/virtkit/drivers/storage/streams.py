@@ -7,21 +7,26 @@ from collections.abc import Callable
 
 from virtkit.drivers.storage.backend import storage_error
 from virtkit.errors import ErrorCode
-from virtkit.streams import PACKET_MAX
+from virtkit.sparse import make_hole, section_at
+from virtkit.streams import PACKET_MAX, Hole
 
 __all__ = ["VolumeStream", "open_volume_stream"]
 
 
 class VolumeStream:
-    """A DataStream over one volume's bytes [offset, offset+length) (length 0: to the end)."""
+    """A DataStream over one volume's bytes [offset, offset+length) (length 0: to the end).
+
+    With ``sparse`` it is a :class:`~virtkit.streams.SparseStream`: holes of the file are
+    reported as their length (download) and holes sent are skipped (upload)."""
 
     def __init__(self, fd: int, path: str, offset: int, length: int, writing: bool,
-                 on_finish: Callable[[], None] | None = None) -> None:
+                 on_finish: Callable[[], None] | None = None, *, sparse: bool = False) -> None:
         self._fd: int | None = fd
         self._path = path
         self._pos = offset
         self._left = length if length else None
         self._writing = writing
+        self.sparse = sparse
         self.on_finish = on_finish  # called once, when the stream finishes or aborts
 
     def _require(self) -> int:
@@ -42,6 +47,46 @@ class VolumeStream:
         if self._left is not None:
             self._left -= len(data)
         return data
+
+    def recv_sparse(self, nbytes: int = PACKET_MAX) -> bytes | Hole:
+        """Data up to the next hole, or the hole itself (libvirt's virStreamInData)."""
+        fd = self._require()
+        if self._writing:
+            raise storage_error(ErrorCode.OPERATION_INVALID, "stream is not open for reading")
+        end = os.fstat(fd).st_size
+        if self._left is not None:
+            end = min(end, self._pos + self._left)
+        try:
+            in_data, length = section_at(fd, self._pos, end)
+        except OSError as exc:
+            raise storage_error(ErrorCode.SYSTEM_ERROR,
+                                f"Unable to seek in '{self._path}': {exc.strerror}") from None
+        if not length:
+            return b""
+        if not in_data:
+            self._skip(length)
+            return Hole(length)
+        return self.recv(min(nbytes, length))
+
+    def send_hole(self, length: int) -> None:
+        """Skip ``length`` bytes of the volume, which then read as zeros."""
+        fd = self._require()
+        if not self._writing:
+            raise storage_error(ErrorCode.OPERATION_INVALID, "stream is not open for writing")
+        if length < 0 or (self._left is not None and length > self._left):
+            raise storage_error(ErrorCode.SYSTEM_ERROR,
+                                "cannot write to stream: No space left on device")
+        try:
+            make_hole(fd, self._pos, length)
+        except OSError as exc:
+            raise storage_error(ErrorCode.SYSTEM_ERROR,
+                                f"cannot write to stream: {exc.strerror}") from None
+        self._skip(length)
+
+    def _skip(self, length: int) -> None:
+        self._pos += length
+        if self._left is not None:
+            self._left -= length
 
     def send(self, data: bytes) -> None:
         fd = self._require()
@@ -94,10 +139,11 @@ class VolumeStream:
 
 
 def open_volume_stream(path: str, offset: int, length: int, writing: bool,
-                       on_finish: Callable[[], None] | None = None) -> VolumeStream:
+                       on_finish: Callable[[], None] | None = None, *,
+                       sparse: bool = False) -> VolumeStream:
     try:
         fd = os.open(path, (os.O_WRONLY if writing else os.O_RDONLY) | os.O_CLOEXEC)
     except OSError as exc:
         raise storage_error(ErrorCode.SYSTEM_ERROR,
                             f"Unable to open '{path}': {exc.strerror}") from None
-    return VolumeStream(fd, path, offset, length, writing, on_finish)
+    return VolumeStream(fd, path, offset, length, writing, on_finish, sparse=sparse)
