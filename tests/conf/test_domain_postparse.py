@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from virtkit.conf.dev_disk import Disk
 from virtkit.conf.domain import DomainDef
 from virtkit.conf.domain_postparse import apply_generic_defaults, disk_bus_for_target
 
@@ -61,7 +62,7 @@ def test_no_boot_default_with_device_boot_or_non_hvm() -> None:
 
 def test_disk_bus_for_target() -> None:
     assert [disk_bus_for_target(t) for t in ("hda", "sdb", "vdc", "xvda", "ubda", "fda")] == [
-        "ide", "scsi", "virtio", "xen", "uml", "fdc",
+        "ide", "scsi", "virtio", "xen", "uml", None,
     ]
     assert disk_bus_for_target("nvme0") is None
 
@@ -88,3 +89,79 @@ def test_vcpu_placement_as_libvirt_decides_it() -> None:
         d = DomainDef.from_xml(XML.replace("<vcpu>2</vcpu>", vcpu + extra))
         apply_generic_defaults(d)
         assert expected in d.to_xml(), (vcpu, extra)
+
+
+def test_disks_ordered_addressed_and_validated_as_libvirt_does() -> None:
+    """Checked against Debian's virsh (test:///default define + dumpxml)."""
+    import pytest
+
+    from virtkit.errors import VirtError
+
+    devices = ("<disk device='disk'><target dev='vda' bus='virtio'/></disk>"
+               "<disk device='cdrom'><target dev='hdc' bus='ide'/></disk>"
+               "<disk device='disk'><target dev='vdb' bus='virtio'/></disk>"
+               "<disk device='disk'><target dev='sdj'/></disk>")
+    d = DomainDef.from_xml(XML.replace(XML[XML.index("<devices>"):XML.index("</devices>")],
+                                       "<devices>" + devices))
+    apply_generic_defaults(d)
+    assert [disk.target.dev for disk in d.devices.disks if disk.target] == [
+        "vda", "vdb", "hdc", "sdj"]
+    out = d.to_xml()
+    assert "<readonly/>" in out  # the cdrom
+    assert "<address type='drive' controller='0' bus='1' target='0' unit='0'/>" in out
+    assert "<address type='drive' controller='1' bus='0' target='0' unit='2'/>" in out
+    assert out.index("<controller type='scsi' index='0'/>") < out.index(
+        "<controller type='scsi' index='1'/>") < out.index("<controller type='ide' index='0'/>")
+    for dev, device, message in (("foo", "disk", "Unknown disk name 'foo' and no address"),
+                                 ("fda", "disk", "Invalid harddisk device name: fda"),
+                                 ("hdb", "floppy", "Invalid floppy device name: hdb")):
+        bad = DomainDef.from_xml(XML.replace("<target dev='vda'/>", f"<target dev='{dev}'/>")
+                                 .replace("device='disk'", f"device='{device}'")
+                                 .replace("<address type='pci' domain='0' bus='0' slot='4' "
+                                          "function='0'/>", ""))
+        with pytest.raises(VirtError, match=message):
+            apply_generic_defaults(bad)
+
+
+def _libvirt_disk_insert(disks: list[Disk]) -> list[Disk]:
+    """virDomainDiskInsert literally, one disk at a time (the reference)."""
+    from virtkit.conf.domain_postparse import disk_name_index
+
+    out: list[Disk] = []
+    for d in disks:
+        at = -1
+        for i in range(len(out) - 1, -1, -1):
+            if out[i].target.bus == d.target.bus:  # type: ignore[union-attr]
+                if disk_name_index(out[i].target.dev) > disk_name_index(d.target.dev):  # type: ignore[union-attr,arg-type]
+                    at = i
+                elif at == -1:
+                    at = i + 1
+        if at == -1:
+            out.append(d)
+        else:
+            out.insert(at, d)
+    return out
+
+
+def test_disk_order_matches_libvirts_insertion() -> None:
+    import random
+
+    from virtkit.conf.dev_disk import DiskTarget
+    from virtkit.conf.devices import Devices
+    from virtkit.conf.domain_postparse import order_disks
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        disks = []
+        for _ in range(rng.randint(0, 9)):
+            t = DiskTarget()
+            t.bus = rng.choice(["virtio", "ide", "scsi", None])
+            t.dev = rng.choice(["vd", "hd", "sd"]) + rng.choice("abcdef") + rng.choice(
+                ["", "", "1", "x"])
+            d = Disk()
+            d.target = t
+            disks.append(d)
+        devices = Devices()
+        devices.disks = list(disks)
+        order_disks(devices)
+        assert [id(d) for d in devices.disks] == [id(d) for d in _libvirt_disk_insert(disks)]

@@ -433,9 +433,19 @@ def test_sigkill_daemon_mid_operation_then_restart(tmp_path: Path) -> None:
         assert d2.stop() == 0
 
 
+def _drive_letters(index: int) -> str:
+    """virIndexToDiskName's suffix: 0 -> a, 25 -> z, 26 -> aa."""
+    out = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(ord("a") + rem) + out
+    return out
+
+
 def _slow_define_xml() -> str:
     disks = "".join(f"<disk type='file' device='disk'><source file='/img/d{i}'/>"
-                    f"<target dev='vd{i}'/></disk>" for i in range(30000))
+                    f"<target dev='vd{_drive_letters(i)}'/></disk>" for i in range(30000))
     return DOM.format(name="slow", extra=f"<devices>{disks}</devices>")
 
 

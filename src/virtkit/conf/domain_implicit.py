@@ -190,6 +190,47 @@ def console_view(d: DomainDef) -> list[Console] | None:
     return view if changed else None
 
 
+def insert_controller(devices: Devices, controller: Controller) -> None:
+    """virDomainControllerInsert: after the controllers of its type with a lower index,
+    before the first with a higher one (a new type goes last)."""
+    index = _int(controller.index)
+    insert_at = -1
+    for pos in range(len(devices.controllers) - 1, -1, -1):
+        current = devices.controllers[pos]
+        if current.type != controller.type:
+            continue
+        current_index = _int(current.index)
+        if index is not None and current_index is not None and current_index > index:
+            insert_at = pos
+        elif insert_at == -1:
+            insert_at = pos + 1
+    if insert_at == -1:
+        devices.controllers.append(controller)
+    else:
+        devices.controllers.insert(insert_at, controller)
+
+
+# (controller type, disk bus) in virDomainDefAddImplicitControllers' order
+_DISK_CONTROLLERS = (("scsi", "scsi"), ("fdc", "fdc"), ("ide", "ide"), ("sata", "sata"))
+
+
+def add_disk_controllers(devices: Devices) -> None:
+    """virDomainDefAddDiskControllersForType: controllers 0..N for the highest drive
+    controller number disks of each bus use."""
+    for ctype, bus in _DISK_CONTROLLERS:
+        highest = -1
+        for disk in devices.disks:
+            addr = disk.address
+            if (disk.target is None or disk.target.bus != bus or addr is None
+                    or addr.type != "drive"):
+                continue
+            highest = max(highest, _int(addr.controller) or 0)
+        for index in range(highest + 1):
+            if not any(c.type == ctype and _int(c.index) == index
+                       for c in devices.controllers):
+                insert_controller(devices, Controller(type=ctype, index=str(index)))
+
+
 def add_virtio_serial_controllers(devices: Devices) -> None:
     """virDomainDefMaybeAddVirtioSerialController: one per index virtio chardevs use."""
     for chr_dev in [*devices.channels, *devices.consoles]:
@@ -204,7 +245,7 @@ def add_virtio_serial_controllers(devices: Devices) -> None:
                 index = 0
         if not any(c.type == "virtio-serial" and _int(c.index) == index
                    for c in devices.controllers):
-            devices.controllers.append(Controller(type="virtio-serial", index=str(index)))
+            insert_controller(devices, Controller(type="virtio-serial", index=str(index)))
 
 
 def _int(value: str | None) -> int | None:
@@ -388,6 +429,7 @@ def add_implicit_devices(d: DomainDef, devices: Devices,
                          default_video_type: VideoTypeDefault) -> None:
     """virDomainDefAddImplicitDevices and what post-parse does right after it."""
     console_compat(d, devices)
+    add_disk_controllers(devices)
     add_virtio_serial_controllers(devices)
     add_implicit_video(devices)
     primary_video(d, devices, default_video_type)

@@ -39,10 +39,11 @@ from virtkit.conf.domain_os import BootDev
 from virtkit.conf.domain_tuning import Vcpu
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
+# Drive name prefixes virDiskNameParse knows.
+_DRIVE_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")
 # Disk bus implied by a target name prefix, in the order libvirt tests them.
 _BUS_BY_PREFIX = (
     ("xvd", "xen"), ("ubd", "uml"), ("vd", "virtio"), ("sd", "scsi"), ("hd", "ide"),
-    ("fd", "fdc"),
 )
 
 
@@ -72,6 +73,7 @@ def apply_generic_defaults(
         d.devices = Devices()
     devices = d.devices
     domain_implicit.device_defaults(d, devices, video_type)
+    order_disks(devices)
     for disk in devices.disks:
         disk_defaults(disk)
     for iface in devices.interfaces:
@@ -99,9 +101,99 @@ def disk_defaults(disk: Disk) -> None:
         disk.type = "file"
     if disk.device is None:
         disk.device = "disk"
+    if disk.device == "cdrom":
+        disk.readonly = True  # libvirt forces CDROMs read-only
     target = disk.target
     if target is not None and target.dev and target.bus is None:
-        target.bus = disk_bus_for_target(target.dev)
+        # virDomainDiskDefPostParse: floppies on fdc, else by the name's prefix, else ide
+        target.bus = ("fdc" if disk.device == "floppy"
+                      else disk_bus_for_target(target.dev) or "ide")
+    if target is not None and target.dev and (disk.address is None
+                                               or disk.address.type is None):
+        assign_drive_address(disk, target.dev, target.bus)
+    if target is not None and target.dev:
+        validate_disk_name(disk.device, target.dev)
+
+
+def validate_disk_name(device: str | None, dev: str) -> None:
+    """virDomainDiskDefValidate's check of the target name against the device kind."""
+    if device in ("disk", "lun") and not dev.startswith(("hd", "sd", "vd", "xvd", "ubd")):
+        raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.DOMAIN,
+                         f"Invalid harddisk device name: {dev}")
+    if device == "floppy" and not dev.startswith("fd"):
+        raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.DOMAIN,
+                         f"Invalid floppy device name: {dev}")
+
+
+def assign_drive_address(disk: Disk, dev: str, bus: str | None) -> None:
+    """virDomainDiskDefAssignAddress: the drive address a target name implies on the
+    controller-based buses (narrow SCSI: 7 units a controller)."""
+    idx = disk_name_index(dev)
+    if idx < 0:
+        raise make_error(ErrorCode.XML_ERROR, ErrorDomain.DOMAIN,
+                         f"Unknown disk name '{dev}' and no address specified")
+    layout = {"scsi": (7, 1, 7), "ide": (4, 2, 2), "sata": (6, 1, 6), "fdc": (2, 1, 2)}
+    if bus not in layout:
+        return
+    per_controller, buses, units = layout[bus]
+    addr = Address()
+    addr.type = "drive"
+    addr.controller = str(idx // per_controller)
+    addr.bus = str((idx % per_controller) // units if buses > 1 else 0)
+    addr.target = "0"
+    addr.unit = str(idx % units)
+    disk.address = addr
+
+
+def disk_name_index(dev: str) -> int:
+    """libvirt's virDiskNameToIndex: ``vda`` -> 0, ``hdz`` -> 25, ``vdaa1`` -> 26; -1 when
+    the name is not a drive name."""
+    rest = next((dev[len(p):] for p in _DRIVE_PREFIXES if dev.startswith(p)), None)
+    if not rest or not ("a" <= rest[0] <= "z"):
+        return -1
+    idx = 0
+    pos = 0
+    while pos < len(rest) and "a" <= rest[pos] <= "z":
+        idx = (idx + (1 if pos else 0)) * 26 + ord(rest[pos]) - ord("a")
+        pos += 1
+    return idx if rest[pos:].isdigit() or pos == len(rest) else -1
+
+
+def order_disks(devices: Devices) -> None:
+    """Disks in the order libvirt's parser inserts them (virDomainDiskInsert): each before
+    the first disk of its bus (as written, before defaults) with a higher drive index,
+    else right after the last disk of its bus, else at the end.
+
+    Disks already in that order (the usual case) take one pass; only a disk written out
+    of order costs a scan, as in libvirt."""
+    ordered: list[tuple[str | None, int, Disk]] = []
+    last_of_bus: dict[str | None, int] = {}  # bus -> position of its last disk
+    top_of_bus: dict[str | None, int] = {}  # bus -> highest drive index so far
+    for disk in devices.disks:
+        bus = disk.target.bus if disk.target is not None else None
+        index = disk_name_index(disk.target.dev or "") if disk.target is not None else -1
+        if bus not in last_of_bus:
+            at = len(ordered)
+        elif index >= top_of_bus[bus]:
+            at = last_of_bus[bus] + 1
+        else:
+            at = -1
+            for pos in range(len(ordered) - 1, -1, -1):
+                other_bus, other_index, _ = ordered[pos]
+                if other_bus != bus:
+                    continue
+                if other_index > index:
+                    at = pos
+                elif at == -1:
+                    at = pos + 1
+        ordered.insert(at, (bus, index, disk))
+        for key, pos in last_of_bus.items():
+            if pos >= at:
+                last_of_bus[key] = pos + 1
+        if at > last_of_bus.get(bus, -1):
+            last_of_bus[bus] = at
+        top_of_bus[bus] = max(top_of_bus.get(bus, index), index)
+    devices.disks[:] = [disk for _, _, disk in ordered]
 
 
 def interface_defaults(iface: Interface) -> None:
