@@ -274,8 +274,21 @@ def cmd_dominfo(ctl: Ctl, cmd: Cmd) -> bool:
             mode = "enforcing" if label.enforcing else "permissive"
             fields.append(("Security label:", f"{label.label} ({mode})"))
             doc.update(security_label=label.label, security_enforcing=label.enforcing)
+    messages = _messages(dom)
+    fields.extend(("Messages:" if i == 0 else "", text) for i, text in enumerate(messages))
+    doc["messages"] = messages
     _print_fields(ctl, cmd, fields, doc)
     return ok
+
+
+def _messages(dom: Domain) -> list[str]:
+    """virDomainGetMessages(flags=0), whose errors dominfo ignores."""
+    from virtkit.errors import VirtError
+
+    try:
+        return list(dom._conn._hv.domain_get_messages(dom._ident, 0))
+    except VirtError:
+        return []
 
 
 def _print_fields(
@@ -644,55 +657,9 @@ def cmd_setvcpus(ctl: Ctl, cmd: Cmd) -> bool:
 
 
 def cmd_undefine(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.errors import ErrorCode, VirtError
+    from virtkit.cli.domundefine import cmd_undefine as run
 
-    requires(ctl, cmd, "delete-storage-volume-snapshots", "remove-all-storage")
-    exclusive(ctl, cmd, "nvram", "keep-nvram")
-    exclusive(ctl, cmd, "tpm", "keep-tpm")
-    storage = cmd.raw("storage")
-    if not (storage or cmd.flag("remove-all-storage")) and cmd.flag("wipe-storage"):
-        ctl.error("'--wipe-storage' requires '--storage <string>' or '--remove-all-storage'")
-        return False
-    flags = 0
-    for option, bit in (
-        ("managed-save", 1),
-        ("snapshots-metadata", 2),
-        ("nvram", 4),
-        ("keep-nvram", 8),
-        ("checkpoints-metadata", 16),
-        ("tpm", 32),
-        ("keep-tpm", 64),
-    ):
-        if cmd.flag(option):
-            flags |= bit
-    dom, name = lookup_domain(ctl, cmd)
-    if storage or cmd.flag("remove-all-storage"):
-        if dom.is_active():
-            ctl.error("Storage volume deletion is supported only on stopped domains")
-            return False
-        ctl.error("virtkit: removing storage with undefine is not supported yet")
-        return False
-    if not dom.is_active():
-        try:
-            if not dom.has_managed_save():
-                flags &= ~1
-        except VirtError as exc:
-            if exc.code != ErrorCode.NO_SUPPORT:
-                raise
-            flags &= ~1
-        try:
-            if dom.snapshot_count(2) == 0:  # VIR_DOMAIN_SNAPSHOT_LIST_METADATA
-                flags &= ~2
-        except VirtError as exc:
-            if exc.code != ErrorCode.NO_SUPPORT:
-                raise
-            flags &= ~2
-    else:
-        flags &= ~3
-    with ctl.failing(f"Failed to undefine domain '{name}'"):
-        dom.undefine(flags)
-    ctl.print_extra(f"Domain '{name}' has been undefined\n")
-    return True
+    return run(ctl, cmd)
 
 
 def _console_cmd(name: str) -> Callable[[Ctl, Cmd], bool]:

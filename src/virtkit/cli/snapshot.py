@@ -16,14 +16,92 @@ if TYPE_CHECKING:
     from virtkit.handles import Domain, Snapshot
 
 
+_CONTROL = {chr(c) for c in range(1, 32)} - {"\t", "\n", "\r"}
+
+
 def _escape(text: str) -> str:
+    """virBufferEscapeString: XML-escape, silently dropping control characters."""
     return (
-        text.replace("&", "&amp;")
+        "".join(ch for ch in text if ch not in _CONTROL)
+        .replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")
         .replace('"', "&quot;")
         .replace("'", "&apos;")
     )
+
+
+def split_commas(text: str) -> list[str]:
+    """vshStringToArray: split at ',' where ',,' stands for a literal comma."""
+    parts = text.split(",")
+    out = [parts[0]]
+    concat = False
+    for part in parts[1:]:
+        if concat:
+            out[-1] += "," + part
+            concat = False
+        elif part == "":
+            concat = True
+        else:
+            out.append(part)
+    if concat:
+        out.append("")
+    return out
+
+
+def _memspec_xml(ctl: Ctl, spec: str) -> str:
+    """virshParseSnapshotMemspec: ``[file=]name[,snapshot=type]`` -> <memory .../>."""
+    snapshot = file = None
+    for item in split_commas(spec):
+        if snapshot is None and item.startswith("snapshot="):
+            snapshot = item[len("snapshot="):]
+        elif file is None and item.startswith("file="):
+            file = item[len("file="):]
+        elif file is None and item.startswith("/"):
+            file = item
+        else:
+            ctl.error(f"unable to parse memspec: {spec}")
+            raise CmdFailed
+    attrs = "".join(
+        f" {key}='{_escape(value)}'"
+        for key, value in (("snapshot", snapshot), ("file", file))
+        if value is not None
+    )
+    return f"  <memory{attrs}/>\n"
+
+
+def _diskspec_xml(ctl: Ctl, spec: str) -> str:
+    """virshParseSnapshotDiskspec: ``disk[,snapshot=][,driver=][,stype=][,file=]`` -> <disk>."""
+    items = split_commas(spec)
+    found: dict[str, str] = {}
+    for item in items[1:]:
+        key = item.split("=", 1)[0]
+        if key in ("snapshot", "driver", "stype", "file") and "=" in item and key not in found:
+            found[key] = item[len(key) + 1:]
+        else:
+            ctl.error(f"unable to parse diskspec: {spec}")
+            raise CmdFailed
+    # As virsh: snapshot, driver and stype are written unescaped; name and file escaped.
+    head = f"    <disk name='{_escape(items[0])}'"
+    if "snapshot" in found:
+        head += f" snapshot='{found['snapshot']}'"
+    stype = found.get("stype")
+    if stype is not None:
+        if stype not in ("block", "file"):
+            ctl.error(f"Unknown storage type: '{stype}'")
+            ctl.error(f"unable to parse diskspec: {spec}")
+            raise CmdFailed
+        head += f" type='{stype}'"
+    if "driver" not in found and "file" not in found:
+        return head + "/>\n"
+    body = [head + ">\n"]
+    if "driver" in found:
+        body.append(f"      <driver type='{found['driver']}'/>\n")
+    if "file" in found:
+        attr = "dev" if stype == "block" else "file"
+        body.append(f"      <source {attr}='{_escape(found['file'])}'/>\n")
+    body.append("    </disk>\n")
+    return "".join(body)
 
 
 def cmd_snapshot_create_as(ctl: Ctl, cmd: Cmd) -> bool:
@@ -48,9 +126,13 @@ def cmd_snapshot_create_as(ctl: Ctl, cmd: Cmd) -> bool:
         lines.append(f"  <name>{_escape(name)}</name>\n")
     if desc is not None:
         lines.append(f"  <description>{_escape(desc)}</description>\n")
-    if ctl.opt_string(cmd, "memspec") is not None or cmd.has("diskspec"):
-        ctl.error("virtkit: --memspec and --diskspec are not supported yet")
-        return False
+    memspec = ctl.opt_string(cmd, "memspec")
+    if memspec is not None:
+        lines.append(_memspec_xml(ctl, memspec))
+    if cmd.has("diskspec"):
+        lines.append("  <disks>\n")
+        lines.extend(_diskspec_xml(ctl, spec) for spec in cmd.argv("diskspec"))
+        lines.append("  </disks>\n")
     lines.append("</domainsnapshot>\n")
     xml = "".join(lines)
     if cmd.flag("print-xml"):
@@ -149,6 +231,8 @@ _LIST_FLAGS = (
     ("external", 512),
     ("topological", 1024),
 )
+# Filters virsh refuses together with --tree.
+_TREE_EXCLUSIVE = frozenset((4, 8, 32, 64, 128, 256, 512))
 
 
 def _text(xml: str, path: str) -> str | None:
@@ -161,20 +245,127 @@ def _text(xml: str, path: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _exclusive_list_options(ctl: Ctl, cmd: Cmd) -> None:
+    """The VSH_EXCLUSIVE_OPTIONS_VAR checks of cmdSnapshotList, in virsh's order."""
+    from virtkit.cli.common import exclusive
+
+    for first, second in (
+        ("tree", "name"),
+        ("parent", "roots"),
+        ("parent", "tree"),
+        ("roots", "tree"),
+        ("roots", "from"),
+        ("roots", "current"),
+    ):
+        if second == "from":
+            if cmd.flag(first) and cmd.has("from"):
+                ctl.error(f"Options --{first} and --{second} are mutually exclusive")
+                raise CmdFailed
+        else:
+            exclusive(ctl, cmd, first, second)
+
+
+def _list_flags(ctl: Ctl, cmd: Cmd) -> int:
+    tree = cmd.flag("tree")
+    flags = 0
+    for option, bit in _LIST_FLAGS:
+        if not cmd.flag(option):
+            continue
+        if tree and bit in _TREE_EXCLUSIVE:
+            ctl.error(f"--{option} and --tree are mutually exclusive")
+            raise CmdFailed
+        flags |= bit
+    if cmd.flag("descendants"):
+        if not cmd.has("from") and not cmd.flag("current"):
+            ctl.error("--descendants requires either --from or --current")
+            raise CmdFailed
+        flags |= 1  # VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS
+    return flags
+
+
+def _start_snapshot(ctl: Ctl, cmd: Cmd, dom: Domain) -> Snapshot | None:
+    """virshLookupSnapshot(cmd, "from", exclusive): the --from or --current snapshot."""
+    current = cmd.flag("current")
+    name = ctl.opt_string(cmd, "from")
+    if not (current or cmd.has("from")):
+        return None
+    if current and name:
+        ctl.error("--from and --current are mutually exclusive")
+        raise CmdFailed
+    if name:
+        return dom.lookup_snapshot(name)
+    return dom.current_snapshot()
+
+
+def _parent_name(snap: Snapshot) -> str | None:
+    """virshGetSnapshotParent: None for a root."""
+    from virtkit.errors import ErrorCode, VirtError
+
+    try:
+        return snap.parent().name
+    except VirtError as exc:
+        if exc.code != ErrorCode.NO_DOMAIN_SNAPSHOT:
+            raise
+        return None
+
+
+def tree_lines(names: list[str], parents: list[str | None], root: int) -> list[str]:
+    """vshTreePrint: the "|" and "+- " drawing of the subtree at index ``root``."""
+    out: list[str] = []
+    indent: list[str] = []
+
+    def walk(index: int, last: int, is_root: bool) -> None:
+        name = names[index]
+        out.append("".join(indent) + ("" if is_root else "+- ") + name)
+        if not is_root:
+            indent.append(("|" if index != last else " ") + " ")
+        children = [i for i, parent in enumerate(parents) if parent == name]
+        next_last = children[-1] if children else -1
+        if children:
+            out.append("".join(indent) + "  |")
+        indent.append("  ")
+        for child in children:
+            walk(child, next_last, False)
+        indent.pop()
+        if not children and index == last:
+            out.append("".join(indent))
+        if not is_root:
+            indent.pop()
+
+    walk(root, root, True)
+    return out
+
+
 def cmd_snapshot_list(ctl: Ctl, cmd: Cmd) -> bool:
     import time
 
-    if cmd.flag("tree") or cmd.has("from") or cmd.flag("current") or cmd.flag("descendants"):
-        ctl.error("virtkit: --tree, --from, --current and --descendants are not supported yet")
-        return False
-    flags = 0
-    for option, bit in _LIST_FLAGS:
-        if cmd.flag(option):
-            flags |= bit
+    _exclusive_list_options(ctl, cmd)
+    flags = _list_flags(ctl, cmd)
+    tree = cmd.flag("tree")
     dom, _ = lookup_domain(ctl, cmd)
-    snaps = dom.list_snapshots(flags)
+    start = _start_snapshot(ctl, cmd, dom)
+    snaps = start.children(flags) if start is not None else dom.list_snapshots(flags)
+    parents: list[str | None] = []
+    if tree:
+        parents = [_parent_name(snap) for snap in snaps]
+        if start is not None:
+            # With --from, the start snapshot heads the tree (as the only one without parent).
+            snaps.append(start)
+            parents.append(None)
     if not cmd.flag("topological"):
-        snaps.sort(key=lambda s: s.name.lower())
+        order = sorted(range(len(snaps)), key=lambda i: snaps[i].name.lower())
+        snaps = [snaps[i] for i in order]
+        parents = [parents[i] for i in order] if tree else parents
+    if tree:
+        names = [snap.name for snap in snaps]
+        if cmd.flag("json"):
+            pairs = zip(names, parents, strict=True)
+            ctl.print(to_json([{"name": n, "parent": p} for n, p in pairs]))
+            return True
+        for index, parent in enumerate(parents):
+            if parent is None:
+                ctl.print("".join(line + "\n" for line in tree_lines(names, parents, index)))
+        return True
     if cmd.flag("name"):
         for snap in snaps:
             ctl.print(f"{snap.name}\n")

@@ -14,6 +14,7 @@ from virtkit.drivers import nodeinfo
 from virtkit.drivers.base import DomainEventCallback, HypervisorDriver
 from virtkit.drivers.qemu import node as qn
 from virtkit.drivers.qemu.node import QemuDomain, QemuNode
+from virtkit.drivers.qemu.snapshots import SnapshotMixin
 from virtkit.errors import ErrorCode, ErrorDomain, invalid_flags, make_error
 from virtkit.streams import DataStream, FileStream
 from virtkit.types import (
@@ -56,7 +57,7 @@ def qemu_version(emulator: str = "/usr/bin/qemu-system-x86_64") -> int:
         return 0
 
 
-class QemuDriver(HypervisorDriver):
+class QemuDriver(SnapshotMixin, HypervisorDriver):
     """One connection to a QEMU node."""
 
     name = "QEMU"
@@ -657,4 +658,5 @@ def _matches(node: QemuNode, d: QemuDomain, flags: int) -> bool:
     managed = os.path.exists(node.paths.managed_save_file(d.name))
     return (pair(1, 2, d.active) and pair(4, 8, d.persistent is not None)
             and pair(256, 512, managed) and pair(1024, 2048, d.autostart)
-            and pair(4096, 8192, False) and pair(16384, 32768, False))
+            and pair(4096, 8192, len(d.snapshots) > 0)
+            and pair(16384, 32768, False))

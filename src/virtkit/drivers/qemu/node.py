@@ -32,6 +32,7 @@ from virtkit.drivers.qemu.defs import copy_def, format_def, parse_def
 from virtkit.drivers.qemu.paths import QemuPaths
 from virtkit.drivers.qemu.saveimage import SaveImage, migrate_to_file, restore_from_file
 from virtkit.drivers.qemu.status import ConfigStore, DomainStatus, StatusStore
+from virtkit.drivers.snapshottree import SnapshotTree
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 from virtkit.types import DomainIdent
 
@@ -46,18 +47,20 @@ NOSTATE, RUNNING, BLOCKED, PAUSED, SHUTDOWN, SHUTOFF, CRASHED, PMSUSPENDED = ran
 RUNNING_BOOTED, RUNNING_RESTORED, RUNNING_UNPAUSED = 1, 3, 5
 PAUSED_UNKNOWN, PAUSED_USER, PAUSED_SAVE, PAUSED_SHUTTING_DOWN, PAUSED_CRASHED = 0, 1, 3, 8, 10
 PAUSED_STARTING_UP = 11
+PAUSED_FROM_SNAPSHOT, RUNNING_FROM_SNAPSHOT = 7, 4
 SHUTOFF_UNKNOWN, SHUTOFF_SHUTDOWN, SHUTOFF_DESTROYED, SHUTOFF_CRASHED = 0, 1, 2, 3
-SHUTOFF_SAVED, SHUTOFF_FAILED = 5, 6
+SHUTOFF_SAVED, SHUTOFF_FAILED, SHUTOFF_FROM_SNAPSHOT = 5, 6, 7
 SHUTDOWN_UNKNOWN, SHUTDOWN_USER = 0, 1
 CRASHED_PANICKED = 1
 # virDomainEventType and details
 EV_DEFINED, EV_UNDEFINED, EV_STARTED, EV_SUSPENDED, EV_RESUMED, EV_STOPPED = range(6)
 EV_SHUTDOWN, EV_PMSUSPENDED, EV_CRASHED = 6, 7, 8
 DEF_ADDED, DEF_UPDATED = 0, 1
-START_BOOTED, START_RESTORED = 0, 2
+START_BOOTED, START_RESTORED, START_FROM_SNAPSHOT = 0, 2, 3
 SUSP_PAUSED = 0
 RES_UNPAUSED = 0
 STOP_SHUTDOWN, STOP_DESTROYED, STOP_CRASHED, STOP_SAVED, STOP_FAILED = 0, 1, 2, 4, 5
+STOP_FROM_SNAPSHOT, RES_FROM_SNAPSHOT = 6, 2
 SHUT_FINISHED, SHUT_GUEST, SHUT_HOST = 0, 1, 2
 CRASH_PANICKED = 0
 EVENT_ID_REBOOT = 1
@@ -119,6 +122,9 @@ class QemuDomain:
         self.guest_shutdown = False
         self.fake_reboot = False
         self.rebooting = False  # between the fake reboot's reset and the guest running again
+        self.resume_reason: int | None = None  # running reason for our own next ``cont``
+        self.reverting = False  # a snapshot revert restarts it: keep it even when transient
+        self.snapshots = SnapshotTree(ErrorDomain.QEMU)
 
     @property
     def active(self) -> bool:
@@ -189,6 +195,10 @@ class QemuNode:
             log.error("ignoring status %s: %s", bad.path, bad.reason)
         for entry in statuses:
             self._reattach(entry)
+        from virtkit.drivers.qemu import snapshots
+
+        for dom in list(self.by_uuid.values()):
+            snapshots.load(self, dom)
 
     def _reattach(self, entry: DomainStatus) -> None:
         """Take back a QEMU a previous instance started, or note that it died meanwhile."""
@@ -277,6 +287,10 @@ class QemuNode:
     def _remove(self, dom: QemuDomain) -> None:
         self.by_name.pop(dom.name, None)
         self.by_uuid.pop(dom.uuid, None)
+        if len(dom.snapshots):  # libvirt drops a removed domain's snapshot metadata
+            from virtkit.drivers.qemu import snapshots
+
+            snapshots.discard_all_metadata(self, dom)
 
     def get(self, ident: DomainIdent) -> QemuDomain:
         dom = self.by_uuid.get(ident.uuid)
@@ -325,6 +339,14 @@ class QemuNode:
         with dom.job, self.lock:
             if dom.persistent is None:
                 raise _err(ErrorCode.OPERATION_INVALID, "cannot undefine transient domain")
+            if not dom.active and len(dom.snapshots):
+                if not flags & 2:  # VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                    raise _err(ErrorCode.OPERATION_INVALID,
+                               f"cannot delete inactive domain with {len(dom.snapshots)} "
+                               "snapshots")
+                from virtkit.drivers.qemu import snapshots
+
+                snapshots.discard_all_metadata(self, dom)
             managed = self.paths.managed_save_file(dom.name)
             if os.path.exists(managed):
                 if not flags & 1:  # VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
@@ -401,16 +423,22 @@ class QemuNode:
         )
 
     def start(self, dom: QemuDomain, flags: int, *, definition: DomainDef | None = None,
-              image: SaveImage | None = None) -> None:
+              image: SaveImage | None = None,
+              prepare: Callable[[QemuDomain], None] | None = None,
+              from_snapshot: bool = False) -> None:
         """Start ``dom`` (flags: VIR_DOMAIN_START_PAUSED=1), or restore it from ``image``.
 
-        A managed-save image, when one exists, is restored instead of a boot (and removed)."""
+        A managed-save image, when one exists, is restored instead of a boot (and removed).
+        ``prepare(dom)`` runs while the new QEMU is still paused (a snapshot load);
+        ``from_snapshot`` makes the event STARTED/FROM_SNAPSHOT, and a paused start stays
+        quiet (PAUSED/FROM_SNAPSHOT, the caller reports it) as a snapshot revert does."""
         paused = bool(flags & 1)
         with dom.job:
             if dom.active:
                 raise _err(ErrorCode.OPERATION_INVALID, "domain is already running")
             managed = self.paths.managed_save_file(dom.name)
-            from_managed = image is None and definition is None and os.path.exists(managed)
+            from_managed = (image is None and definition is None and not from_snapshot
+                            and os.path.exists(managed))
             if from_managed:
                 image = SaveImage.open(managed)
                 definition = parse_def(image.xml)
@@ -478,6 +506,8 @@ class QemuNode:
                 self._after_launch(dom)
                 if image is not None:
                     restore_from_file(mon, image)
+                if prepare is not None:
+                    prepare(dom)
                 if not paused:
                     mon.execute("cont")
             except BaseException as exc:
@@ -502,13 +532,15 @@ class QemuNode:
                 raise
             with self.lock:
                 if paused:
-                    dom.state, dom.reason = PAUSED, PAUSED_USER
+                    dom.state = PAUSED
+                    dom.reason = PAUSED_FROM_SNAPSHOT if from_snapshot else PAUSED_USER
                 else:
                     dom.state = RUNNING
                     dom.reason = RUNNING_RESTORED if image is not None else RUNNING_BOOTED
                 self._save_status(dom)
-                self.emit(dom, EV_STARTED, START_RESTORED if image is not None else START_BOOTED)
-                if paused:
+                detail = START_RESTORED if image is not None else START_BOOTED
+                self.emit(dom, EV_STARTED, START_FROM_SNAPSHOT if from_snapshot else detail)
+                if paused and not from_snapshot:
                     self.emit(dom, EV_SUSPENDED, SUSP_PAUSED)
             if from_managed:
                 os.unlink(managed)
@@ -634,14 +666,15 @@ class QemuNode:
 
     # ------------------------------------------------------------ stopping
 
-    def destroy(self, dom: QemuDomain, flags: int) -> None:
-        """Stop QEMU now (flags: VIR_DOMAIN_DESTROY_GRACEFUL=1: SIGTERM only)."""
+    def destroy(self, dom: QemuDomain, flags: int, reason: int = SHUTOFF_DESTROYED) -> None:
+        """Stop QEMU now (flags: VIR_DOMAIN_DESTROY_GRACEFUL=1: SIGTERM only); ``reason``
+        is the shut-off reason recorded (a snapshot revert or halt: FROM_SNAPSHOT)."""
         with dom.job:
             if not dom.active:
                 raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
             proc = dom.proc
             with self.lock:
-                dom.stopping = SHUTOFF_DESTROYED
+                dom.stopping = reason
             if flags & 1:
                 proc.terminate(grace=10.0, force=False)
             else:
@@ -762,11 +795,15 @@ class QemuNode:
                         self._save_status(dom)
                     return
                 was_starting = dom.reason == PAUSED_STARTING_UP
+                resume: int | None = dom.resume_reason
+                dom.resume_reason = None
                 if dom.state != RUNNING:
-                    dom.state, dom.reason = RUNNING, RUNNING_UNPAUSED
+                    dom.state = RUNNING
+                    dom.reason = RUNNING_UNPAUSED if resume is None else resume
                     self._save_status(dom)
                     if not was_starting:
-                        self.emit(dom, EV_RESUMED, RES_UNPAUSED)
+                        self.emit(dom, EV_RESUMED, RES_FROM_SNAPSHOT
+                                  if resume == RUNNING_FROM_SNAPSHOT else RES_UNPAUSED)
             elif name == "SHUTDOWN":
                 guest = bool(data.get("guest"))
                 if dom.fake_reboot:
@@ -852,7 +889,8 @@ class QemuNode:
                 reason = SHUTOFF_SHUTDOWN if dom.guest_shutdown else SHUTOFF_CRASHED
             detail = {SHUTOFF_SHUTDOWN: STOP_SHUTDOWN, SHUTOFF_DESTROYED: STOP_DESTROYED,
                       SHUTOFF_CRASHED: STOP_CRASHED, SHUTOFF_SAVED: STOP_SAVED,
-                      SHUTOFF_FAILED: STOP_FAILED}.get(reason, STOP_CRASHED)
+                      SHUTOFF_FAILED: STOP_FAILED,
+                      SHUTOFF_FROM_SNAPSHOT: STOP_FROM_SNAPSHOT}.get(reason, STOP_CRASHED)
             log.info("domain %s stopped (reason %d, exit status %s)", dom.name, reason,
                      status_code)
             self.emit(dom, EV_STOPPED, detail)
@@ -866,7 +904,7 @@ class QemuNode:
             netif.delete_taps(taps)
             if live is not None:
                 self._release_ports(live)
-            if dom.persistent is None:
+            if dom.persistent is None and not dom.reverting:
                 self._remove(dom)
 
     def _network_ifaces(self, d: DomainDef) -> list[Any]:

@@ -56,6 +56,11 @@ class QemuPaths:
     def nvram_dir(self) -> str:
         return os.path.join(self.lib_dir, "nvram")
 
+    @property
+    def snapshot_dir(self) -> str:
+        """Snapshot metadata: DOMAIN/SNAPSHOT.xml (libvirt's ``LIBDIR/snapshot``)."""
+        return os.path.join(self.lib_dir, "snapshot")
+
     def config_file(self, name: str) -> str:
         return os.path.join(self.config_dir, f"{name}.xml")
 
@@ -76,5 +81,5 @@ class QemuPaths:
     def ensure(self) -> None:
         """Create the directories (0700 where they hold guest data)."""
         for d in (self.config_dir, self.status_dir, self.lib_dir, self.log_dir, self.cache_dir,
-                  self.save_dir, self.nvram_dir):
+                  self.save_dir, self.nvram_dir, self.snapshot_dir):
             os.makedirs(d, mode=0o700, exist_ok=True)

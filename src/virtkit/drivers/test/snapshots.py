@@ -22,7 +22,7 @@ from virtkit.drivers.test.domains import (
 )
 from virtkit.drivers.test.lazy import lazy_module
 from virtkit.drivers.test.node import DomainObj
-from virtkit.errors import ErrorCode
+from virtkit.errors import ErrorCode, ErrorDomain
 from virtkit.types import DomainIdent, SnapshotIdent
 
 if TYPE_CHECKING:
@@ -70,16 +70,16 @@ class Snapshot:
 
 
 def _children(obj: DomainObj, name: str | None) -> list[Snapshot]:
-    return [s for s in obj.snapshots.values() if s.parent == name]
+    """Newest first, as libvirt links a new child at the head of its parent's list."""
+    return [s for s in reversed(obj.snapshots.values()) if s.parent == name]
 
 
 def _descendants(obj: DomainObj, name: str) -> list[Snapshot]:
+    """Pre-order walk (virDomainMomentForEachDescendant): each child, then its subtree."""
     out: list[Snapshot] = []
-    todo = [name]
-    while todo:
-        kids = _children(obj, todo.pop())
-        out.extend(kids)
-        todo.extend(k.name for k in kids)
+    for kid in _children(obj, name):
+        out.append(kid)
+        out.extend(_descendants(obj, kid.name))
     return out
 
 
@@ -117,12 +117,9 @@ def _filter(obj: DomainObj, snaps: list[Snapshot], flags: int) -> list[Snapshot]
 def _topological(obj: DomainObj, snaps: list[Snapshot]) -> list[Snapshot]:
     wanted = {s.name for s in snaps}
     ordered: list[Snapshot] = []
-    todo = [s for s in obj.snapshots.values() if s.parent is None or s.parent not in obj.snapshots]
-    while todo:
-        s = todo.pop(0)
-        if s.name in wanted:
-            ordered.append(s)
-        todo.extend(_children(obj, s.name))
+    for root in reversed(obj.snapshots.values()):
+        if root.parent is None or root.parent not in obj.snapshots:
+            ordered.extend(s for s in [root, *_descendants(obj, root.name)] if s.name in wanted)
     return ordered
 
 
@@ -185,18 +182,19 @@ class SnapshotMixin(Base):
             d.creation_time = now
             if not d.name:
                 d.name = str(now)
-            if d.name in obj.snapshots:
-                raise err(ErrorCode.OPERATION_INVALID,
-                          f"domain snapshot {d.name} already exists", 20)
             dom_copy = obj.defn.copy()
             d.state = STATE_NAMES[obj.state]
             mem = d.memory
             if mem is not None and mem.snapshot == "external":
-                pass
+                location = "external"
             else:
+                location = "internal"
                 d.memory = snapconf.SnapshotMemory()
                 d.memory.snapshot = "no" if obj.state == SHUTOFF else "internal"
-            _align_disks(d, dom_copy)
+            _align_disks(d, dom_copy, location)
+            if d.name in obj.snapshots:
+                raise err(ErrorCode.OPERATION_INVALID,
+                          f"domain snapshot {d.name} already exists", 20)
             d.domain = xmlutil.parse_xml(defs.format_domain(dom_copy, -1), "domain")
             d.parent = obj.current_snapshot
             snap = Snapshot(d, dom_copy)
@@ -394,17 +392,140 @@ def _assign_inactive(obj: DomainObj, config: Any) -> None:
     set_numbers(obj)
 
 
-def _align_disks(d: DomainSnapshotDef, dom: Any) -> None:
-    """virDomainSnapshotAlignDisks for the test driver: every disk internal."""
-    given = {disk.name: disk for disk in d.disks}
-    disks = []
-    for target in defs.disk_targets(dom):
-        disk = given.get(target)
-        if disk is None:
-            disk = snapconf.SnapshotDisk()
-            disk.name = target
-            disk.snapshot = "internal"
-        elif disk.snapshot is None:
-            disk.snapshot = "internal"
-        disks.append(disk)
-    d.disks = disks
+_SNAP_CONF = ErrorDomain.DOMAIN_SNAPSHOT
+_SOURCE_KEYS = {"file": "file", "block": "dev", "dir": "dir", "network": "name"}
+
+
+def _domdisk_source(disk: Any) -> str | None:
+    """virDomainDiskGetSource: the path of a local source, the name of a network one."""
+    key = _SOURCE_KEYS.get(disk.type or "file")
+    src = disk.source
+    return getattr(src, key, None) if key and src is not None else None
+
+
+def _domdisk_empty(disk: Any) -> bool:
+    """virStorageSourceIsEmpty."""
+    kind = disk.type or "file"
+    return kind in ("file", "block", "dir") and _domdisk_source(disk) is None
+
+
+def _snapdisk_path(disk: Any) -> str | None:
+    src = disk.source
+    if src is None:
+        return None
+    for key in ("file", "dev", "dir", "name", "volume"):
+        value = src.get(key)
+        if value is not None:
+            return str(value)
+    return None
+
+
+def _find_domdisk(disks: list[Any], name: str) -> Any:
+    """virDomainDiskByName(allow_ambiguous=false): target, or an unambiguous source path."""
+    found = None
+    for disk in disks:
+        if not name.startswith("/"):
+            if disk.target is not None and disk.target.dev == name:
+                return disk
+        elif _domdisk_source(disk) == name:
+            if found is not None:
+                return None
+            found = disk
+    return found
+
+
+def _location(value: str | None) -> str | None:
+    return None if value in (None, "default") else value
+
+
+def _align_disks(d: DomainSnapshotDef, dom: Any, default: str) -> None:
+    """testDomainSnapshotAlignDisks + virDomainSnapshotAlignDisks(uniform internal)."""
+    for disk in d.disks:
+        if disk.snapshot == "manual":
+            raise err(ErrorCode.OPERATION_UNSUPPORTED,
+                      "'manual' snapshot mode is not supported by the test driver")
+    domdisks = list(dom.devices.disks) if dom.devices is not None else []
+    if len(d.disks) > len(domdisks):
+        raise err(ErrorCode.CONFIG_UNSUPPORTED,
+                  "too many disk snapshot requests for domain", _SNAP_CONF)
+    require_match = default == "internal"
+    if not domdisks:
+        return
+    given: dict[str, Any] = {}
+    for snapdisk in d.disks:
+        name = snapdisk.name or ""
+        domdisk = _find_domdisk(domdisks, name)
+        if domdisk is None:
+            raise err(ErrorCode.CONFIG_UNSUPPORTED, f"no disk named '{name}'", _SNAP_CONF)
+        dst = domdisk.target.dev
+        if dst in given:
+            raise err(ErrorCode.CONFIG_UNSUPPORTED, f"disk '{name}' specified twice", _SNAP_CONF)
+        given[dst] = snapdisk
+        wanted, configured = _location(snapdisk.snapshot), _location(domdisk.snapshot)
+        if wanted is None:
+            if configured is not None and (not require_match or configured == "no"):
+                snapdisk.snapshot = configured
+            else:
+                snapdisk.snapshot = default
+        elif require_match and wanted != default and not (wanted == configured == "no"):
+            raise err(ErrorCode.CONFIG_UNSUPPORTED,
+                      f"disk '{name}' must use snapshot mode '{default}'", _SNAP_CONF)
+        path = _snapdisk_path(snapdisk)
+        if path and snapdisk.snapshot != "external":
+            raise err(ErrorCode.CONFIG_UNSUPPORTED,
+                      f"file '{path}' for disk '{name}' requires use of external snapshot mode",
+                      _SNAP_CONF)
+        snapdisk.name = dst
+    aligned = []
+    for domdisk in domdisks:
+        dst = domdisk.target.dev
+        if dst in given:
+            aligned.append(given[dst])
+            continue
+        snapdisk = snapconf.SnapshotDisk()
+        snapdisk.name = dst
+        snapdisk.snapshot = "no" if _domdisk_empty(domdisk) else _location(domdisk.snapshot)
+        snapdisk.snapshot = snapdisk.snapshot or default
+        aligned.append(snapdisk)
+    d.disks = aligned
+    _assign_external_names(d, domdisks)
+
+
+def _assign_external_names(d: DomainSnapshotDef, domdisks: list[Any]) -> None:
+    """virDomainSnapshotDefAssignExternalNames: ``<source path minus suffix>.<snapshot>``."""
+    import os
+    import stat
+
+    from lxml import etree
+
+    for index, snapdisk in enumerate(d.disks):
+        if snapdisk.snapshot != "external" or _snapdisk_path(snapdisk):
+            continue
+        name = snapdisk.name
+        if snapdisk.type not in (None, "file"):
+            raise err(ErrorCode.CONFIG_UNSUPPORTED,
+                      f"cannot generate external snapshot name for disk '{name}' "
+                      f"on a '{snapdisk.type}' device", _SNAP_CONF)
+        origin = _domdisk_source(domdisks[index])
+        if origin is None:
+            raise err(ErrorCode.CONFIG_UNSUPPORTED,
+                      f"cannot generate external snapshot name for disk '{name}' without source",
+                      _SNAP_CONF)
+        try:
+            regular = stat.S_ISREG(os.stat(origin).st_mode)
+        except OSError:
+            regular = False
+        if not regular:
+            raise err(ErrorCode.CONFIG_UNSUPPORTED,
+                      f"source for disk '{name}' is not a regular file; refusing to generate "
+                      "external snapshot name", _SNAP_CONF)
+        base, dot, suffix = origin.rpartition(".")
+        stem = base if dot and "/" not in suffix else origin
+        path = f"{stem}.{d.name}"
+        for other in d.disks[:index]:
+            if _snapdisk_path(other) == path:
+                raise err(ErrorCode.CONFIG_UNSUPPORTED,
+                          f"cannot generate external snapshot name for disk '{name}': "
+                          f"collision with disk '{other.name}'", _SNAP_CONF)
+        snapdisk.type = "file"
+        snapdisk.source = etree.Element("source", file=path)
