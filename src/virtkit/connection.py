@@ -27,6 +27,7 @@ from virtkit.events import (
     make_relay,
 )
 from virtkit.handles import Domain, Network, StoragePool, StorageVolume
+from virtkit.handles.hostdev import HostObjectsMixin
 from virtkit.types import (
     NodeInfo,
     SecurityModel,
@@ -92,8 +93,10 @@ class _ClosedTable:
         return closed
 
 
-class Connection:
+class Connection(HostObjectsMixin):
     """An open connection (virConnectPtr). Use :func:`virtkit.open` to make one.
+
+    Host interface and node device calls come from :class:`HostObjectsMixin`.
 
     A context manager: leaving the ``with`` block closes it. After
     :meth:`close`, every call fails with VIR_ERR_INVALID_CONN.

@@ -8,7 +8,14 @@ from virtkit.cli.framework import ALIAS, ARGV, BOOL, DATA, INT, STRING, Cmd, Com
 def _groups() -> list[tuple[str, str, list[tuple[str, str]]]]:
     from virtkit.cli.specs import GROUPS
 
-    groups = [(title, kw, [(n, s[0]) for n, s in cmds.items()]) for title, kw, _, cmds in GROUPS]
+    groups: list[tuple[str, str, list[tuple[str, str]]]] = []
+    for title, kw, _, cmds in GROUPS:  # entries sharing a keyword are one group
+        items = [(n, s[0]) for n, s in cmds.items()]
+        same = next((g for g in groups if g[1] == kw), None)
+        if same is None:
+            groups.append((title, kw, items))
+        else:
+            same[2].extend(items)
     groups.append(("Virsh itself", "virsh", [("help", "print help")]))
     return groups
 

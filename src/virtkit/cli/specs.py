@@ -478,6 +478,88 @@ GROUPS.append(
     )
 )
 
+# Domain tuning commands of virsh's "Domain Management" group, handled in cli/domtuning.py;
+# `help` lists groups that share a keyword as one.
+_IMPACT = (
+    ("config", "BOOL", "", "affect next boot"),
+    ("live", "BOOL", "", "affect running domain"),
+    ("current", "BOOL", "", "affect current domain"),
+)
+_DOM = ("domain", "DATA", "REQ", "domain name, id or uuid")
+_PER_DEVICE = "in the form of /path/to/device,"
+GROUPS.append(
+    (
+        "Domain Management",
+        "domain",
+        "domtuning",
+        {
+            "blkiotune": (
+                "Get or set blkio parameters",
+                "Get or set the current blkio parameters for a guest domain.\n    To get the blkio parameters use following command: \n\n    virsh # blkiotune <domain>",
+                (
+                    _DOM,
+                    ("weight", "INT", "", "IO Weight"),
+                    ("device-weights", "STRING", "", f"per-device IO Weights, {_PER_DEVICE}weight,..."),
+                    ("device-read-iops-sec", "STRING", "", f"per-device read I/O limit per second, {_PER_DEVICE}read_iops_sec,..."),
+                    ("device-write-iops-sec", "STRING", "", f"per-device write I/O limit per second, {_PER_DEVICE}write_iops_sec,..."),
+                    ("device-read-bytes-sec", "STRING", "", f"per-device bytes read per second, {_PER_DEVICE}read_bytes_sec,..."),
+                    ("device-write-bytes-sec", "STRING", "", f"per-device bytes wrote per second, {_PER_DEVICE}write_bytes_sec,..."),
+                    *_IMPACT,
+                ),
+            ),
+            "iothreadinfo": (
+                "view domain IOThreads",
+                "Returns basic information about the domain IOThreads.",
+                (_DOM, *_IMPACT),
+            ),
+            "iothreadpin": (
+                "control domain IOThread affinity",
+                "Pin domain IOThreads to host physical CPUs.",
+                (
+                    _DOM,
+                    ("iothread", "INT", "REQ", "IOThread ID number"),
+                    ("cpulist", "DATA", "REQ", "host cpu number(s) to set"),
+                    *_IMPACT,
+                ),
+            ),
+            "iothreadadd": (
+                "add an IOThread to the guest domain",
+                "Add an IOThread to the guest domain.",
+                (_DOM, ("id", "INT", "REQ", "iothread for the new IOThread"), *_IMPACT),
+            ),
+            "iothreadset": (
+                "modifies an existing IOThread of the guest domain",
+                "Modifies an existing IOThread of the guest domain.",
+                (
+                    _DOM,
+                    ("id", "INT", "REQ", "iothread id of existing IOThread"),
+                    ("poll-max-ns", "INT", "", "set the maximum IOThread polling time in ns"),
+                    ("poll-grow", "INT", "", "set the value to increase the IOThread polling time"),
+                    ("poll-shrink", "INT", "", "set the value for reduction of the IOThread polling time"),
+                    ("thread-pool-min", "INT", "", "lower boundary for worker thread pool"),
+                    ("thread-pool-max", "INT", "", "upper boundary for worker thread pool"),
+                    *_IMPACT,
+                ),
+            ),
+            "iothreaddel": (
+                "delete an IOThread from the guest domain",
+                "Delete an IOThread from the guest domain.",
+                (_DOM, ("id", "INT", "REQ", "iothread_id for the IOThread to delete"), *_IMPACT),
+            ),
+            "numatune": (
+                "Get or set numa parameters",
+                "Get or set the current numa parameters for a guest domain.\n    To get the numa parameters use following command: \n\n    virsh # numatune <domain>",
+                (
+                    _DOM,
+                    ("mode", "STRING", "", "NUMA mode, one of strict, preferred and interleave \nor a number from the virDomainNumatuneMemMode enum"),
+                    ("nodeset", "STRING", "", "NUMA node selections to set"),
+                    *_IMPACT,
+                ),
+            ),
+        },
+    )
+)
+
 GROUPS.append(
     (
         "Domain Monitoring",
@@ -826,6 +908,29 @@ GROUPS.append(
         "interface",
         "interface",
         {
+            "iface-begin": (
+                "create a snapshot of current interfaces settings, which can be later committed (iface-commit) or restored (iface-rollback)",
+                "Create a restore point for interfaces settings",
+                (),
+            ),
+            "iface-commit": (
+                "commit changes made since iface-begin and free restore point",
+                "commit changes and free restore point",
+                (),
+            ),
+            "iface-define": (
+                "define an inactive persistent physical host interface or modify an existing persistent one from an XML file",
+                "Define or modify a persistent physical host interface.",
+                (
+                    ("file", "DATA", "REQ", "file containing an XML interface description"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "iface-destroy": (
+                "destroy a physical host interface (disable it / \"if-down\")",
+                "forcefully stop a physical host interface.",
+                (("interface", "DATA", "REQ", "interface name or MAC address"),),
+            ),
             "iface-dumpxml": (
                 "interface information in XML",
                 "Output the physical host interface information as an XML dump to stdout.",
@@ -853,6 +958,21 @@ GROUPS.append(
                 "convert an interface MAC address to interface name",
                 None,
                 (("interface", "DATA", "REQ", "interface mac"),),
+            ),
+            "iface-rollback": (
+                "rollback to previous saved configuration created via iface-begin",
+                "rollback to previous restore point",
+                (),
+            ),
+            "iface-start": (
+                "start a physical host interface (enable it / \"if-up\")",
+                "start a physical host interface.",
+                (("interface", "DATA", "REQ", "interface name or MAC address"),),
+            ),
+            "iface-undefine": (
+                "undefine a physical host interface (remove it from configuration)",
+                "undefine an interface.",
+                (("interface", "DATA", "REQ", "interface name or MAC address"),),
             ),
         },
     )
@@ -919,6 +1039,56 @@ GROUPS.append(
                 "list network filter bindings",
                 "Returns list of network filter bindings.",
                 (),
+            ),
+        },
+    )
+)
+
+GROUPS.append(
+    (
+        "Node Device",
+        "nodedev",
+        "nodedev",
+        {
+            "nodedev-create": (
+                "create a device defined by an XML file on the node",
+                "Create a device on the node.  Note that this command creates devices on the physical host that can then be assigned to a virtual machine.",
+                (
+                    ("file", "DATA", "REQ", "file containing an XML description of the device"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "nodedev-destroy": (
+                "destroy (stop) a device on the node",
+                "Destroy a device on the node.  Note that this command destroys devices on the physical host",
+                (
+                    ("name", "ALIAS", "", "device"),
+                    ("device", "DATA", "REQ", "device name or wwn pair in 'wwnn,wwpn' format"),
+                ),
+            ),
+            "nodedev-dumpxml": (
+                "node device details in XML",
+                "Output the node device details as an XML dump to stdout.",
+                (
+                    ("device", "DATA", "REQ", "device name or wwn pair in 'wwnn,wwpn' format"),
+                    ("xpath", "STRING", "", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "nodedev-list": (
+                "enumerate devices on this host",
+                "",
+                (
+                    ("tree", "BOOL", "", "list devices in a tree"),
+                    ("cap", "STRING", "", "capability names, separated by comma"),
+                    ("inactive", "BOOL", "", "list inactive devices"),
+                    ("all", "BOOL", "", "list inactive & active devices"),
+                ),
+            ),
+            "nodedev-info": (
+                "node device information",
+                "Returns basic information about the node device",
+                (("device", "DATA", "REQ", "device name or wwn pair in 'wwnn,wwpn' format"),),
             ),
         },
     )

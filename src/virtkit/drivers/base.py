@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from virtkit.errors import no_support
+from virtkit.errors import ErrorDomain, no_support
 from virtkit.streams import DataStream
 from virtkit.types import (
     DomainBlockInfo,
@@ -336,6 +336,49 @@ class HypervisorDriver:
         self, dom: DomainIdent, params: TypedParams, flags: int = 0
     ) -> None:
         raise no_support("virDomainSetBlkioParameters")
+
+    # -- domain tuning: NUMA, IOThreads, perf events, launch security
+    def domain_get_numa_parameters(self, dom: DomainIdent, flags: int = 0) -> TypedParams:
+        raise no_support("virDomainGetNumaParameters")
+
+    def domain_set_numa_parameters(
+        self, dom: DomainIdent, params: TypedParams, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSetNumaParameters")
+
+    def domain_get_iothread_info(
+        self, dom: DomainIdent, flags: int = 0
+    ) -> list[tuple[int, list[bool]]]:
+        """[(iothread id, host CPU affinity as booleans, whole bytes)]."""
+        raise no_support("virDomainGetIOThreadInfo")
+
+    def domain_pin_iothread(
+        self, dom: DomainIdent, iothreads_id: int, cpumap: list[bool], flags: int = 0
+    ) -> None:
+        raise no_support("virDomainPinIOThread")
+
+    def domain_add_iothread(self, dom: DomainIdent, iothread_id: int, flags: int = 0) -> None:
+        raise no_support("virDomainAddIOThread")
+
+    def domain_del_iothread(self, dom: DomainIdent, iothread_id: int, flags: int = 0) -> None:
+        raise no_support("virDomainDelIOThread")
+
+    def domain_set_iothread_params(
+        self, dom: DomainIdent, iothread_id: int, params: TypedParams, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSetIOThreadParams")
+
+    def domain_get_perf_events(self, dom: DomainIdent, flags: int = 0) -> TypedParams:
+        raise no_support("virDomainGetPerfEvents")
+
+    def domain_set_perf_events(
+        self, dom: DomainIdent, params: TypedParams, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSetPerfEvents")
+
+    def domain_get_launch_security_info(self, dom: DomainIdent, flags: int = 0) -> TypedParams:
+        raise no_support("virDomainGetLaunchSecurityInfo")
+    # -- end of domain tuning
 
     def domain_get_time(self, dom: DomainIdent, flags: int = 0) -> tuple[int, int]:
         raise no_support("virDomainGetTime")
@@ -709,6 +752,9 @@ class StorageDriver:
     def storage_vol_get_info(self, vol: StorageVolIdent) -> StorageVolInfo:
         raise no_support("virStorageVolGetInfo")
 
+    def storage_vol_get_info_flags(self, vol: StorageVolIdent, flags: int = 0) -> StorageVolInfo:
+        raise no_support("virStorageVolGetInfoFlags")
+
     def storage_vol_get_xml_desc(self, vol: StorageVolIdent, flags: int = 0) -> str:
         raise no_support("virStorageVolGetXMLDesc")
 
@@ -758,6 +804,44 @@ class NodeDeviceDriver:
     def node_device_get_xml_desc(self, dev: NodeDeviceIdent, flags: int = 0) -> str:
         raise no_support("virNodeDeviceGetXMLDesc")
 
+    # node devices: counting, capabilities, vHBA create/destroy (helper: interfaces/nodedevs)
+
+    def node_num_of_devices(self, cap: str | None = None, flags: int = 0) -> int:
+        raise no_support("virNodeNumOfDevices", ErrorDomain.NODEDEV)
+
+    def node_list_devices(self, cap: str | None, maxnames: int, flags: int = 0) -> list[str]:
+        raise no_support("virNodeListDevices", ErrorDomain.NODEDEV)
+
+    def node_device_get_parent(self, dev: NodeDeviceIdent) -> str | None:
+        """The parent's name; None for a device without one."""
+        raise no_support("virNodeDeviceGetParent", ErrorDomain.NODEDEV)
+
+    def node_device_num_of_caps(self, dev: NodeDeviceIdent) -> int:
+        raise no_support("virNodeDeviceNumOfCaps", ErrorDomain.NODEDEV)
+
+    def node_device_list_caps(self, dev: NodeDeviceIdent, maxnames: int) -> list[str]:
+        raise no_support("virNodeDeviceListCaps", ErrorDomain.NODEDEV)
+
+    def node_device_lookup_scsi_host_by_wwn(
+        self, wwnn: str, wwpn: str, flags: int = 0
+    ) -> NodeDeviceIdent:
+        raise no_support("virNodeDeviceLookupSCSIHostByWWN", ErrorDomain.NODEDEV)
+
+    def node_device_create_xml(self, xml: str, flags: int = 0) -> NodeDeviceIdent:
+        raise no_support("virNodeDeviceCreateXML", ErrorDomain.NODEDEV)
+
+    def node_device_destroy(self, dev: NodeDeviceIdent) -> None:
+        raise no_support("virNodeDeviceDestroy", ErrorDomain.NODEDEV)
+
+    def node_device_is_active(self, dev: NodeDeviceIdent) -> bool:
+        raise no_support("virNodeDeviceIsActive", ErrorDomain.NODEDEV)
+
+    def node_device_is_persistent(self, dev: NodeDeviceIdent) -> bool:
+        raise no_support("virNodeDeviceIsPersistent", ErrorDomain.NODEDEV)
+
+    def node_device_get_autostart(self, dev: NodeDeviceIdent) -> bool:
+        raise no_support("virNodeDeviceGetAutostart", ErrorDomain.NODEDEV)
+
 
 class InterfaceDriver:
     """virInterfaceDriver."""
@@ -782,6 +866,36 @@ class InterfaceDriver:
 
     def connect_num_of_defined_interfaces(self) -> int:
         raise no_support("virConnectNumOfDefinedInterfaces")
+
+    # interfaces: listing by name, define/undefine, start/stop, transactions
+    # (helper: interfaces/nodedevs)
+
+    def connect_list_interfaces(self, maxnames: int) -> list[str]:
+        raise no_support("virConnectListInterfaces", ErrorDomain.INTERFACE)
+
+    def connect_list_defined_interfaces(self, maxnames: int) -> list[str]:
+        raise no_support("virConnectListDefinedInterfaces", ErrorDomain.INTERFACE)
+
+    def interface_define_xml(self, xml: str, flags: int = 0) -> InterfaceIdent:
+        raise no_support("virInterfaceDefineXML", ErrorDomain.INTERFACE)
+
+    def interface_undefine(self, iface: InterfaceIdent) -> None:
+        raise no_support("virInterfaceUndefine", ErrorDomain.INTERFACE)
+
+    def interface_create(self, iface: InterfaceIdent, flags: int = 0) -> None:
+        raise no_support("virInterfaceCreate", ErrorDomain.INTERFACE)
+
+    def interface_destroy(self, iface: InterfaceIdent, flags: int = 0) -> None:
+        raise no_support("virInterfaceDestroy", ErrorDomain.INTERFACE)
+
+    def interface_change_begin(self, flags: int = 0) -> None:
+        raise no_support("virInterfaceChangeBegin", ErrorDomain.INTERFACE)
+
+    def interface_change_commit(self, flags: int = 0) -> None:
+        raise no_support("virInterfaceChangeCommit", ErrorDomain.INTERFACE)
+
+    def interface_change_rollback(self, flags: int = 0) -> None:
+        raise no_support("virInterfaceChangeRollback", ErrorDomain.INTERFACE)
 
 
 class SecretDriver:

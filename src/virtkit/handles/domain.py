@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from virtkit.constants import DomainState, DomainVcpuFlags, DomainXMLFlags
-from virtkit.errors import NoSupportError, make_error, no_support
+from virtkit.errors import NoSupportError, invalid_arg, make_error, no_support
 from virtkit.errtables import ErrorCode, ErrorDomain
 from virtkit.handles.base import Handle
 from virtkit.handles.snapshot import Snapshot
@@ -29,6 +29,7 @@ __all__ = ["Domain"]
 _D = ErrorDomain.DOMAIN
 _S = ErrorDomain.DOMAIN_SNAPSHOT
 _SECRET_XML = DomainXMLFlags.SECURE | DomainXMLFlags.MIGRATABLE
+_STRING_OKAY = 4  # VIR_TYPED_PARAM_STRING_OKAY
 
 # virDomainMemoryStatTags -> the keys libvirt-python's memoryStats() uses.
 _MEMORY_STAT_NAMES = (
@@ -398,3 +399,82 @@ class Domain(Handle[DomainIdent]):
     def snapshot_count(self, flags: int = 0) -> int:
         """virDomainSnapshotNum (flags: DomainSnapshotListFlags)."""
         return self._conn._hv.domain_snapshot_num(self._ident, flags)
+
+    # ------------------------------------------------------------ tuning
+    # Typed-parameter getters ask with VIR_TYPED_PARAM_STRING_OKAY, as libvirt's
+    # public API does; setters refuse an empty parameter list before the driver.
+
+    def _tuning_params(self, params: TypedParams, api: str) -> None:
+        self._conn._check_write(api, _D)
+        if not params:
+            raise invalid_arg(f"nparams in {api} must be greater than zero", _D)
+
+    def iothread_info(self, flags: int = 0) -> list[tuple[int, list[bool]]]:
+        """virDomainGetIOThreadInfo (flags: DomainModificationImpact): [(id, cpumap)],
+        each cpumap one bool per host CPU, as libvirt-python's ioThreadInfo."""
+        info = self._conn._hv.domain_get_iothread_info(self._ident, flags)
+        ncpus = self._conn._hv.node_get_cpu_map(0)[0]
+        return [(tid, [i < len(m) and m[i] for i in range(ncpus)]) for tid, m in info]
+
+    def pin_iothread(self, iothread_id: int, cpumap: list[bool], flags: int = 0) -> None:
+        """virDomainPinIOThread: run IOThread ``iothread_id`` on the host CPUs set in ``cpumap``."""
+        self._conn._check_write("virDomainPinIOThread", _D)
+        self._conn._hv.domain_pin_iothread(self._ident, iothread_id, list(cpumap), flags)
+
+    def add_iothread(self, iothread_id: int, flags: int = 0) -> None:
+        """virDomainAddIOThread (flags: DomainModificationImpact)."""
+        self._conn._check_write("virDomainAddIOThread", _D)
+        self._conn._hv.domain_add_iothread(self._ident, iothread_id, flags)
+
+    def del_iothread(self, iothread_id: int, flags: int = 0) -> None:
+        """virDomainDelIOThread (flags: DomainModificationImpact)."""
+        self._conn._check_write("virDomainDelIOThread", _D)
+        if iothread_id == 0:
+            raise invalid_arg("iothread_id in virDomainDelIOThread must not be zero", _D)
+        self._conn._hv.domain_del_iothread(self._ident, iothread_id, flags)
+
+    def set_iothread_params(self, iothread_id: int, params: TypedParams, flags: int = 0) -> None:
+        """virDomainSetIOThreadParams: ``poll_max_ns``, ``poll_grow``, ``poll_shrink``."""
+        self._tuning_params(params, "virDomainSetIOThreadParams")
+        self._conn._hv.domain_set_iothread_params(self._ident, iothread_id, params, flags)
+
+    def blkio_parameters(self, flags: int = 0) -> TypedParams:
+        """virDomainGetBlkioParameters: ``weight`` and the ``device_*`` lists."""
+        return self._conn._hv.domain_get_blkio_parameters(self._ident, flags | _STRING_OKAY)
+
+    def set_blkio_parameters(self, params: TypedParams, flags: int = 0) -> None:
+        """virDomainSetBlkioParameters (``device_*`` values: ``path,value[,path,value...]``)."""
+        self._conn._check_write("virDomainSetBlkioParameters", _D)
+        self._conn._hv.domain_set_blkio_parameters(self._ident, params, flags)
+
+    def numa_parameters(self, flags: int = 0) -> TypedParams:
+        """virDomainGetNumaParameters: ``numa_mode`` (DomainNumatuneMemMode), ``numa_nodeset``."""
+        return self._conn._hv.domain_get_numa_parameters(self._ident, flags | _STRING_OKAY)
+
+    def set_numa_parameters(self, params: TypedParams, flags: int = 0) -> None:
+        """virDomainSetNumaParameters."""
+        self._tuning_params(params, "virDomainSetNumaParameters")
+        self._conn._hv.domain_set_numa_parameters(self._ident, params, flags)
+
+    def memory_parameters(self, flags: int = 0) -> TypedParams:
+        """virDomainGetMemoryParameters: ``hard_limit``, ``soft_limit``, ``swap_hard_limit``
+        (KiB; 9007199254740991 is unlimited)."""
+        return self._conn._hv.domain_get_memory_parameters(self._ident, flags | _STRING_OKAY)
+
+    def set_memory_parameters(self, params: TypedParams, flags: int = 0) -> None:
+        """virDomainSetMemoryParameters."""
+        self._tuning_params(params, "virDomainSetMemoryParameters")
+        self._conn._hv.domain_set_memory_parameters(self._ident, params, flags)
+
+    def perf_events(self, flags: int = 0) -> TypedParams:
+        """virDomainGetPerfEvents: {event name: enabled}."""
+        return self._conn._hv.domain_get_perf_events(self._ident, flags)
+
+    def set_perf_events(self, params: TypedParams, flags: int = 0) -> None:
+        """virDomainSetPerfEvents: {event name: enabled}."""
+        self._conn._check_write("virDomainSetPerfEvents", _D)
+        self._conn._hv.domain_set_perf_events(self._ident, params, flags)
+
+    def launch_security_info(self, flags: int = 0) -> TypedParams:
+        """virDomainGetLaunchSecurityInfo."""
+        return self._conn._hv.domain_get_launch_security_info(self._ident, flags | _STRING_OKAY)

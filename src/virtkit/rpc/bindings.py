@@ -34,6 +34,7 @@ from virtkit.errors import VirtError, no_support
 from virtkit.rpc import remote_procs as rp
 from virtkit.rpc.message import rpc_error
 from virtkit.rpc.protocol import REMOTE, Procedure
+from virtkit.rpc.typedparams import ParamType, encode_params
 from virtkit.rpc.wiretypes import bits_to_bools, bools_to_bits, converters
 from virtkit.rpc.xdr import VOID, Struct, VarArray
 from virtkit.types import DomainIdent, NodeDeviceIdent
@@ -75,6 +76,33 @@ _ALIASES: dict[str, tuple[str, tuple[Any, ...]]] = {
 
 # Procedures served through a method of another shape (see _SERVER_SPECIAL).
 _SPECIAL_TARGETS = {"domain_snapshot_list_children_names": "domain_snapshot_list_all_children"}
+
+# Typed parameters whose wire type is not the one a Python value infers (an int goes
+# as ULLONG): virsh prints numa_mode by name only when it comes as INT, and libvirt's
+# drivers refuse a blkio weight that is not a UINT.
+_DEVICE_LISTS = ("device_weight", "device_read_iops_sec", "device_write_iops_sec",
+                 "device_read_bytes_sec", "device_write_bytes_sec")
+_BLKIO_TYPES = {"weight": ParamType.UINT, **dict.fromkeys(_DEVICE_LISTS, ParamType.STRING)}
+_NUMA_TYPES = {"numa_mode": ParamType.INT, "numa_nodeset": ParamType.STRING}
+_PARAM_TYPES: dict[str, dict[str, ParamType]] = {
+    "domain_get_blkio_parameters": _BLKIO_TYPES,
+    "domain_set_blkio_parameters": _BLKIO_TYPES,
+    "domain_get_numa_parameters": _NUMA_TYPES,
+    "domain_set_numa_parameters": _NUMA_TYPES,
+    "domain_set_iothread_params": {
+        "poll_max_ns": ParamType.ULLONG, "poll_grow": ParamType.UINT,
+        "poll_shrink": ParamType.UINT, "thread_pool_min": ParamType.INT,
+        "thread_pool_max": ParamType.INT},
+}
+
+
+def _params_encoder(proc: str, array: Any) -> Callable[[Any], Any] | None:
+    """The ``params`` field's encoder for ``proc`` when it has typed-parameter hints."""
+    hints = _PARAM_TYPES.get(proc)
+    if hints is None:
+        return None
+    return lambda value: encode_params(value or {}, limit=array.max, hints=hints)
+
 
 # Argument fields that steer the reply's shape instead of reaching the driver.
 _SHAPE_FIELDS = ("need_results", "nparams", "maxStats")
@@ -201,7 +229,7 @@ def _ret_to_wire(proc: Procedure) -> Callable[[Any, Any], Any]:
 
         return listing
     if "nparams" in names and names[0] == "params":
-        conv = converters(fields[0][1])[1]
+        conv = _params_encoder(proc.name, fields[0][1]) or converters(fields[0][1])[1]
         assert conv is not None
 
         def two_step(result: Any, args: Any) -> Any:
@@ -340,7 +368,22 @@ def _srv_snapshot_children_names(tables: base.DriverTables, args: Any) -> Any:
     return {"names": [c.name for c in children][: args["maxnames"]]}
 
 
+def _srv_iothread_info(tables: base.DriverTables, args: Any) -> Any:
+    dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+    info = tables.hypervisor.domain_get_iothread_info(dom, args["flags"])
+    return {"info": [{"iothread_id": i, "cpumap": bools_to_bits(m)} for i, m in info],
+            "ret": len(info)}
+
+
+def _srv_pin_iothread(tables: base.DriverTables, args: Any) -> Any:
+    dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+    cpumap = bits_to_bools(args["cpumap"], len(args["cpumap"]) * 8)
+    tables.hypervisor.domain_pin_iothread(dom, args["iothreads_id"], cpumap, args["flags"])
+
+
 _SERVER_SPECIAL: dict[str, Invoke] = {
+    "domain_get_iothread_info": _srv_iothread_info,
+    "domain_pin_iothread": _srv_pin_iothread,
     "domain_snapshot_list_children_names": _srv_snapshot_children_names,
     "node_get_cpu_map": _srv_cpu_map,
     "domain_get_vcpus": _srv_get_vcpus,
@@ -480,7 +523,8 @@ def _bind_params(method: str) -> Callable[[tuple[Any, ...], dict[str, Any]], tup
 def _generic_client(method: str, proc: Procedure) -> Callable[[Call, tuple[Any, ...]], Any]:
     fields = _fields(proc.args)
     params = _params(method)
-    carried = [(f, converters(t)[1]) for f, t in fields if f not in _SHAPE_FIELDS]
+    carried = [(f, (_params_encoder(proc.name, t) if f == "params" else None) or converters(t)[1])
+               for f, t in fields if f not in _SHAPE_FIELDS]
     if len(carried) != len(params):
         raise no_support(api_name(method))
     if carried and carried[0][0] == "name" and params and params[0].name == "dev":
@@ -583,7 +627,26 @@ def _cli_sched_params(call: Call, values: tuple[Any, ...]) -> Any:
     return to_py(ret["params"])
 
 
+def _cli_iothread_info(call: Call, values: tuple[Any, ...]) -> Any:
+    dom, flags = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    ret = call("domain_get_iothread_info", {"dom": wire_dom(dom), "flags": flags})
+    return [(i["iothread_id"], bits_to_bools(i["cpumap"], len(i["cpumap"]) * 8))
+            for i in ret["info"]]
+
+
+def _cli_pin_iothread(call: Call, values: tuple[Any, ...]) -> Any:
+    dom, iothread_id, cpumap, flags = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    call("domain_pin_iothread", {"dom": wire_dom(dom), "iothreads_id": iothread_id,
+                                 "cpumap": bools_to_bits(cpumap), "flags": flags})
+
+
 _CLIENT_SPECIAL: dict[str, tuple[str, Callable[[Call, tuple[Any, ...]], Any]]] = {
+    "domain_get_iothread_info": ("domain_get_iothread_info", _cli_iothread_info),
+    "domain_pin_iothread": ("domain_pin_iothread", _cli_pin_iothread),
     "domain_rename": ("domain_rename", _cli_rename),
     "domain_get_vcpus": ("domain_get_vcpus", _cli_get_vcpus),
     "domain_pin_vcpu_flags": ("domain_pin_vcpu_flags", _cli_pin_vcpu),

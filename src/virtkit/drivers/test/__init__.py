@@ -31,6 +31,7 @@ from virtkit.drivers.test.nodefile import default_cells, load_node
 from virtkit.drivers.test.saveimage import SaveImageMixin
 from virtkit.drivers.test.snapshots import SnapshotMixin
 from virtkit.drivers.test.storage import DEFAULT_POOL_CAPACITY, StorageMixin, parse_pool
+from virtkit.drivers.test.tuning import DomainTuningMixin
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
 __all__ = ["TestDriver", "open_connection"]
@@ -43,6 +44,7 @@ _CONNECT_RO = 1
 class TestDriver(
     DomainLifecycleMixin,
     DomainConfigMixin,
+    DomainTuningMixin,
     SaveImageMixin,
     SnapshotMixin,
     HostMixin,

@@ -1,13 +1,16 @@
-"""The connection and node calls, capabilities, host interfaces and node devices."""
+"""The connection and node calls and capabilities (host interfaces and node devices: the
+mixins of ``interfaces.py`` and ``nodedevs.py``)."""
 
 from __future__ import annotations
 
 from virtkit.drivers.base import DomainEventCallback
 from virtkit.drivers.test.common import Base, check_flags, err
 from virtkit.drivers.test.defaults import SYSINFO_XML
+from virtkit.drivers.test.interfaces import InterfaceMixin
 from virtkit.drivers.test.node import TEST_EMULATOR, TestNode
+from virtkit.drivers.test.nodedevs import NodeDeviceMixin
 from virtkit.errors import ErrorCode, ErrorDomain
-from virtkit.types import InterfaceIdent, NodeDeviceIdent, NodeInfo, SecurityModel
+from virtkit.types import NodeInfo, SecurityModel
 
 # VIR_DRV_FEATURE_TYPED_PARAM_STRING, VIR_DRV_FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER
 _FEATURES = frozenset({9, 16})
@@ -51,8 +54,9 @@ def capabilities_xml(node: TestNode) -> str:
     return "".join(out)
 
 
-class HostMixin(Base):
-    """Connection facts, node information, events registration, interfaces, node devices."""
+class HostMixin(InterfaceMixin, NodeDeviceMixin, Base):
+    """Connection facts, node information, events registration; interfaces and node devices
+    through their mixins."""
 
     def connect_get_type(self) -> str:
         return "TEST"
@@ -132,79 +136,3 @@ class HostMixin(Base):
 
     def connect_domain_event_deregister_any(self, callback_id: int) -> None:
         self._node.events.deregister(callback_id, self)
-
-    # ------------------------------------------------------------------ interfaces
-
-    def connect_list_all_interfaces(self, flags: int = 0) -> list[InterfaceIdent]:
-        check_flags(flags, 3, "testConnectListAllInterfaces")
-        with self._node.lock:
-            out = []
-            for i in self._node.interfaces.values():
-                if flags & 3 and not ((flags & 2 and i.active) or (flags & 1 and not i.active)):
-                    continue
-                out.append(InterfaceIdent(i.name, i.mac))
-            return out
-
-    def interface_lookup_by_name(self, name: str) -> InterfaceIdent:
-        with self._node.lock:
-            i = self._node.interfaces.get(name)
-            if i is None:
-                raise err(ErrorCode.NO_INTERFACE, f"no interface with matching name '{name}'")
-            return InterfaceIdent(i.name, i.mac)
-
-    def interface_lookup_by_mac_string(self, mac: str) -> InterfaceIdent:
-        with self._node.lock:
-            found = [i for i in self._node.interfaces.values() if i.mac == mac.lower()]
-        if not found:
-            raise err(ErrorCode.NO_INTERFACE, f"no interface with matching mac '{mac}'")
-        if len(found) > 1:
-            raise err(ErrorCode.MULTIPLE_INTERFACES,
-                      "multiple interfaces with matching MAC address")
-        return InterfaceIdent(found[0].name, found[0].mac)
-
-    def connect_num_of_interfaces(self) -> int:
-        with self._node.lock:
-            return sum(1 for i in self._node.interfaces.values() if i.active)
-
-    def connect_num_of_defined_interfaces(self) -> int:
-        with self._node.lock:
-            return sum(1 for i in self._node.interfaces.values() if not i.active)
-
-    def interface_get_xml_desc(self, iface: InterfaceIdent, flags: int = 0) -> str:
-        check_flags(flags, 1, "testInterfaceGetXMLDesc")
-        with self._node.lock:
-            i = self._node.interfaces.get(iface.name)
-            if i is None:
-                raise err(ErrorCode.NO_INTERFACE,
-                          f"no interface with matching name '{iface.name}'")
-            return i.xml
-
-    def interface_is_active(self, iface: InterfaceIdent) -> bool:
-        with self._node.lock:
-            i = self._node.interfaces.get(iface.name)
-            if i is None:
-                raise err(ErrorCode.NO_INTERFACE,
-                          f"no interface with matching name '{iface.name}'")
-            return i.active
-
-    # ------------------------------------------------------------------ node devices
-
-    def connect_list_all_node_devices(self, flags: int = 0) -> list[NodeDeviceIdent]:
-        check_flags(flags, 0x7FFFFFFF, "testConnectListAllNodeDevices")
-        with self._node.lock:
-            return [NodeDeviceIdent(d.name) for d in self._node.devices.values()]
-
-    def node_device_lookup_by_name(self, name: str) -> NodeDeviceIdent:
-        with self._node.lock:
-            if name not in self._node.devices:
-                raise err(ErrorCode.NO_NODE_DEVICE, f"no node device with matching name '{name}'")
-            return NodeDeviceIdent(name)
-
-    def node_device_get_xml_desc(self, dev: NodeDeviceIdent, flags: int = 0) -> str:
-        check_flags(flags, 0, "testNodeDeviceGetXMLDesc")
-        with self._node.lock:
-            d = self._node.devices.get(dev.name)
-            if d is None:
-                raise err(ErrorCode.NO_NODE_DEVICE,
-                          f"no node device with matching name '{dev.name}'")
-            return d.xml

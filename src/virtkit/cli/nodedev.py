@@ -1,0 +1,147 @@
+"""virsh's node device commands: nodedev-create, nodedev-destroy, nodedev-dumpxml,
+nodedev-list, nodedev-info."""
+
+from __future__ import annotations
+
+from virtkit.cli.framework import Cmd, CommandDef, Ctl, specs_to_defs
+from virtkit.cli.specs import GROUPS
+from virtkit.errors import VirtError
+from virtkit.handles.hostdev import NodeDevice
+
+__all__ = ["COMMANDS"]
+
+_CREATE_VALIDATE = 1
+_LIST_INACTIVE, _LIST_ACTIVE = 1 << 30, 1 << 31
+
+
+def _find(ctl: Ctl, text: str) -> NodeDevice:
+    """vshFindNodeDevice: a name, or a 'wwnn,wwpn' pair of a SCSI host."""
+    failure = f"Could not find matching device '{text}'"
+    if "," in text:
+        parts = [p for p in text.split(",")]
+        if len(parts) != 2:
+            ctl.error(f"Malformed device value '{text}'")
+            raise _Stop
+        with ctl.failing(failure):
+            return ctl.conn.lookup_scsi_host_by_wwn(parts[0], parts[1])
+    with ctl.failing(failure):
+        return ctl.conn.lookup_node_device(text)
+
+
+class _Stop(Exception):
+    """The command failed after printing its own error."""
+
+
+def cmd_nodedev_create(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.cli.common import read_file
+
+    path = ctl.opt_required(cmd, "file")
+    xml = read_file(ctl, path)
+    flags = _CREATE_VALIDATE if cmd.flag("validate") else 0
+    with ctl.failing(f"Failed to create node device from {path}"):
+        dev = ctl.conn.create_node_device(xml, flags)
+    ctl.print_extra(f"Node device {dev.name} created from {path}\n")
+    return True
+
+
+def cmd_nodedev_destroy(ctl: Ctl, cmd: Cmd) -> bool:
+    text = ctl.opt_required(cmd, "device")
+    try:
+        dev = _find(ctl, text)
+    except _Stop:
+        return False
+    with ctl.failing(f"Failed to destroy node device '{text}'"):
+        dev.destroy()
+    ctl.print_extra(f"Destroyed node device '{text}'\n")
+    return True
+
+
+def cmd_nodedev_dumpxml(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.cli.xmltools import dump_xml
+
+    text = ctl.opt_required(cmd, "device")
+    try:
+        dev = _find(ctl, text)
+    except _Stop:
+        return False
+    xml = dev.xml()
+    return dump_xml(ctl, xml, cmd.raw("xpath"), cmd.flag("wrap"))
+
+
+def cmd_nodedev_list(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.drivers.test.nodedevs import CAP_TYPES
+
+    tree, inactive, every = cmd.flag("tree"), cmd.flag("inactive"), cmd.flag("all")
+    cap_text = cmd.raw("cap")
+    caps = [c.strip() for c in cap_text.split(",") if c.strip()] if cap_text else []
+    if every and inactive:
+        ctl.error("Option --all is incompatible with --inactive")
+        return False
+    if tree and (cap_text or inactive):
+        ctl.error("Option --tree is incompatible with --cap and --inactive")
+        return False
+    flags = 0
+    for cap in caps:
+        if cap not in CAP_TYPES:
+            ctl.error("Invalid capability type")
+            return False
+        flags |= 1 << CAP_TYPES.index(cap)
+    if inactive or every:
+        flags |= _LIST_INACTIVE
+    if not inactive:
+        flags |= _LIST_ACTIVE
+    with ctl.failing("Failed to list node devices"):
+        devices = ctl.conn.list_node_devices(flags)
+    names = sorted((d.name for d in devices), key=str.lower)
+    if not tree:
+        for name in names:
+            ctl.print(f"{name}\n")
+        return True
+    from virtkit.cli.snapshot import tree_lines
+
+    by_name = {d.name: d for d in devices}
+    parents = [None if n == "computer" else by_name[n].parent() for n in names]
+    for i, parent in enumerate(parents):
+        if parent is None:
+            ctl.print("".join(f"{line}\n" for line in tree_lines(names, parents, i)))
+    return True
+
+
+def cmd_nodedev_info(ctl: Ctl, cmd: Cmd) -> bool:
+    text = ctl.opt_required(cmd, "device")
+    try:
+        dev = _find(ctl, text)
+    except _Stop:
+        return False
+
+    def answer(call: str) -> object:
+        # virsh prints "yes" for a call that fails (-1 is true), "no autostart" for autostart
+        try:
+            return getattr(dev, call)()
+        except VirtError:
+            return None
+
+    parent = answer("parent")
+    active, persistent = answer("is_active"), answer("is_persistent")
+    ctl.print(f"{'Name:':<15} {dev.name}\n")
+    ctl.print(f"{'Parent:':<15} {parent or ''}\n")
+    ctl.print(f"{'Active:':<15} {'no' if active is False else 'yes'}\n")
+    ctl.print(f"{'Persistent:':<15} {'no' if persistent is False else 'yes'}\n")
+    try:
+        autostart = ctl.conn.tables.nodedev.node_device_get_autostart(dev.ident)
+        ctl.print(f"{'Autostart:':<15} {'yes' if autostart else 'no'}\n")
+    except VirtError:
+        ctl.print(f"{'Autostart:':<15} no autostart\n")
+    return True
+
+
+COMMANDS: dict[str, CommandDef] = specs_to_defs(
+    next(cmds for _, kw, _, cmds in GROUPS if kw == "nodedev"),
+    {
+        "nodedev-create": cmd_nodedev_create,
+        "nodedev-destroy": cmd_nodedev_destroy,
+        "nodedev-dumpxml": cmd_nodedev_dumpxml,
+        "nodedev-list": cmd_nodedev_list,
+        "nodedev-info": cmd_nodedev_info,
+    },
+)
