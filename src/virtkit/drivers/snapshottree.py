@@ -1,24 +1,29 @@
-"""A domain's snapshot tree: lookup, relations, listing filters, current marker, disk alignment.
+"""A domain's snapshot tree: lookup, relations, listing filters, current marker, redefinition,
+disk alignment.
 
 Driver-neutral (libvirt's virdomainmomentobjlist.c / virdomainsnapshotobjlist.c and
-virDomainSnapshotAlignDisks semantics); a driver keeps one :class:`SnapshotTree` per domain
-and adds what is its own (storage of metadata, disk work, events).
+snapshot_conf.c semantics); a driver keeps one :class:`SnapshotTree` per domain (or builds
+one over its own records) and adds what is its own (storage of metadata, disk work, events).
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from virtkit.conf.snapshot import DomainSnapshotDef, SnapshotDisk
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
+
+if TYPE_CHECKING:
+    from virtkit.conf.snapshot import DomainSnapshotDef, SnapshotDisk
 
 __all__ = [
     "LIST_ALLOWED",
     "SnapshotTree",
     "align_disks",
     "is_external",
+    "memory_location",
+    "not_found",
 ]
 
 LIST_ROOTS = LIST_DESCENDANTS = 1
@@ -27,8 +32,11 @@ LIST_INACTIVE, LIST_ACTIVE, LIST_DISK_ONLY = 32, 64, 128
 LIST_INTERNAL, LIST_EXTERNAL, LIST_TOPOLOGICAL = 256, 512, 1024
 FILTERS_ALL = 2 | 4 | 8 | 16 | 32 | 64 | 128 | 256 | 512
 LIST_ALLOWED = LIST_ROOTS | LIST_TOPOLOGICAL | FILTERS_ALL
+CREATE_DISK_ONLY = 16  # VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
 
 _SNAP = ErrorDomain.DOMAIN_SNAPSHOT
+_ONLINE = ("running", "paused")
+_OFFLINE = ("shutoff", "disk-snapshot")
 
 
 def is_external(d: DomainSnapshotDef) -> bool:
@@ -38,11 +46,41 @@ def is_external(d: DomainSnapshotDef) -> bool:
     return any(disk.snapshot == "external" for disk in d.disks)
 
 
+def not_found(name: str, error_domain: int) -> VirtError:
+    """libvirt's error for a snapshot name the domain does not have."""
+    return make_error(ErrorCode.NO_DOMAIN_SNAPSHOT, error_domain,
+                      f"no domain snapshot with matching name '{name}'")
+
+
+def memory_location(d: DomainSnapshotDef, offline: bool, redefine: bool) -> str | None:
+    """virDomainSnapshotDefParse's ``<memory>`` rules, settled in ``d``: a file alone means
+    external; a redefinition without a choice gets ``no`` offline and ``internal`` online;
+    saved memory is refused for an offline or disk-only snapshot. Returns the location."""
+    mem = d.memory
+    location = mem.snapshot if mem is not None else None
+    if location in (None, "default"):
+        if mem is not None and mem.file:
+            location = "external"
+        elif redefine:
+            location = "no" if offline else "internal"
+        if location not in (None, "default"):
+            if mem is None:
+                from virtkit.conf.snapshot import SnapshotMemory
+
+                mem = d.memory = SnapshotMemory()
+            mem.snapshot = location
+    if offline and location not in (None, "default", "no"):
+        raise make_error(ErrorCode.XML_ERROR, _SNAP,
+                         "memory state cannot be saved with offline or disk-only snapshot")
+    return location
+
+
 class SnapshotTree:
     """The snapshots of one domain, in creation order, and which one is current."""
 
-    def __init__(self, error_domain: int) -> None:
-        self.snaps: dict[str, DomainSnapshotDef] = {}
+    def __init__(self, error_domain: int,
+                 snaps: dict[str, DomainSnapshotDef] | None = None) -> None:
+        self.snaps: dict[str, DomainSnapshotDef] = {} if snaps is None else snaps
         self.current: str | None = None
         self._domain = error_domain  # the driver's error domain (NO_DOMAIN_SNAPSHOT)
 
@@ -53,9 +91,14 @@ class SnapshotTree:
         """The snapshot called ``name``, or libvirt's NO_DOMAIN_SNAPSHOT error."""
         d = self.snaps.get(name)
         if d is None:
-            raise make_error(ErrorCode.NO_DOMAIN_SNAPSHOT, self._domain,
-                             f"no domain snapshot with matching name '{name}'")
+            raise not_found(name, self._domain)
         return d
+
+    def check_unused(self, name: str) -> None:
+        """virDomainMomentAssignDef's refusal of a name already taken."""
+        if name in self.snaps:
+            raise make_error(ErrorCode.OPERATION_FAILED, ErrorDomain.DOMAIN,
+                             f"domain moment {name} already exists")
 
     # ------------------------------------------------------------ relations
 
@@ -90,6 +133,40 @@ class SnapshotTree:
                 raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.DOMAIN,
                                  f"parent {other.name} would create cycle to {name}")
             other = self.snaps.get(other.parent)
+
+    def redefine_prep(self, d: DomainSnapshotDef, uuid: str, dom_def: Any, flags: int,
+                      ) -> DomainSnapshotDef | None:
+        """virDomainSnapshotRedefinePrep + virDomainSnapshotReplaceDef's domain take-over.
+
+        ``dom_def`` is ``d``'s ``<domain>`` parsed (None when absent or uuid-only), ``uuid``
+        the domain's. Checks the tree and the existing snapshot of that name, aligns ``d``'s
+        disks; ``d`` takes the existing snapshot's ``<domain>`` when it has none. Returns
+        the existing snapshot (None for a new one); storing ``d`` is the caller's.
+        """
+        name = d.name or ""
+        self.check_cycles(d)
+        other = self.snaps.get(name)
+        if flags & CREATE_DISK_ONLY and d.state != "disk-snapshot":
+            raise make_error(ErrorCode.INVALID_ARG, _SNAP, f"disk-only flag for snapshot {name} "
+                             "requires disk-snapshot state")
+        if dom_def is not None and (dom_def.uuid or "").lower() != uuid.lower():
+            raise make_error(ErrorCode.INVALID_ARG, _SNAP,
+                             f"definition for snapshot {name} must use uuid {uuid}")
+        if other is not None:
+            if (other.state in _ONLINE) != (d.state in _ONLINE):
+                raise make_error(ErrorCode.INVALID_ARG, _SNAP, "cannot change between online "
+                                 f"and offline snapshot state in snapshot {name}")
+            if (other.state == "disk-snapshot") != (d.state == "disk-snapshot"):
+                raise make_error(ErrorCode.INVALID_ARG, _SNAP, "cannot change between disk "
+                                 f"only and full system in snapshot {name}")
+        existing = other.domain_def if dom_def is None and other is not None else None
+        location = "external" if d.state == "disk-snapshot" or is_external(d) else "internal"
+        if dom_def is None and existing is None:
+            raise make_error(ErrorCode.INTERNAL_ERROR, _SNAP, "missing domain in snapshot")
+        align_disks(d, dom_def if dom_def is not None else existing, location)
+        if existing is not None and other is not None:
+            d.domain = other.domain
+        return other
 
     # ------------------------------------------------------------ listing
 
@@ -159,6 +236,7 @@ def domdisk_empty(disk: Any) -> bool:
 
 
 def snapdisk_path(disk: SnapshotDisk) -> str | None:
+    """The path (or network name, volume) a snapshot ``<disk>``'s ``<source>`` names."""
     src = disk.source
     if src is None:
         return None
@@ -195,6 +273,8 @@ def align_disks(d: DomainSnapshotDef, dom: Any, default: str, uniform_internal: 
                 ) -> None:
     """virDomainSnapshotAlignDisks: one ``<disk>`` per domain disk, in the domain's order,
     with its snapshot mode settled (``default`` where neither side chose)."""
+    from virtkit.conf.snapshot import SnapshotDisk
+
     domdisks = list(dom.devices.disks) if dom is not None and dom.devices is not None else []
     if len(d.disks) > len(domdisks):
         raise _conf_err("too many disk snapshot requests for domain")

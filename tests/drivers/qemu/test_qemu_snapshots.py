@@ -19,6 +19,9 @@ import pytest
 from qemu_e2e import REPO, QemuRoot, console_log, domain_xml, lifecycle, wait_marker, wait_until
 
 from virtkit.constants import DomainEventType, DomainState
+from virtkit.drivers import snapshottree as st
+from virtkit.drivers.qemu import node as qn
+from virtkit.drivers.qemu.defs import parse_def
 from virtkit.drivers.qemu.node import QemuNode
 from virtkit.drivers.qemu.paths import QemuPaths
 from virtkit.errors import ErrorCode, VirtError
@@ -248,3 +251,204 @@ def test_cli_snapshot_commands(qroot: QemuRoot, guest: Any) -> None:
     assert "deleted" in virtkit("snapshot-delete", "vm1", "first", "--children")
     assert "first" not in virtkit("snapshot-list", "vm1")
     assert qemu_img_tags(disk) == []
+
+
+# ============================================================================ external (disk-only)
+
+
+def sector(disk: Path, tmp: Path, index: int, fmt: str = "qcow2") -> bytes:
+    """Sector ``index`` of an image as a reader of its whole backing chain sees it."""
+    out = tmp / "sector.raw"  # (qemu-img dd counts the skipped blocks too)
+    subprocess.run(["qemu-img", "dd", "-U", "-f", fmt, "-O", "raw", "bs=512", f"count={index + 1}",
+                    f"skip={index}", f"if={disk}", f"of={out}"], check=True, capture_output=True)
+    data = out.read_bytes()
+    out.unlink()
+    return data
+
+
+def backing_chain(image: Path) -> list[tuple[str, str]]:
+    """(filename, format) of every image of ``qemu-img info --backing-chain``."""
+    import json
+
+    out = subprocess.run(["qemu-img", "info", "-U", "--backing-chain", "--output=json",
+                          str(image)], capture_output=True, text=True, check=True).stdout
+    return [(i["filename"], i["format"]) for i in json.loads(out)]
+
+
+def test_disk_only_snapshot_of_a_shut_off_guest(qroot: QemuRoot, conn: Any, guest: Any) -> None:
+    root = qroot.path
+    dom, base = _define(conn, root, guest, "vm1", "raw")  # a raw base is fine: overlays are qcow2
+    snap = dom.create_snapshot("<domainsnapshot><name>s1</name></domainsnapshot>", 16)
+    overlay = root / "vm1.s1"  # libvirt's default name: the source minus its suffix, .NAME
+    assert backing_chain(overlay) == [(str(overlay), "qcow2"), (str(base), "raw")]
+    xml = snap.xml()
+    assert "<state>shutoff</state>" in xml and "<memory snapshot='no'/>" in xml
+    assert (f"<disk name='vda' snapshot='external' type='file'>\n      <driver type='qcow2'/>\n"
+            f"      <source file='{overlay}'/>") in xml, xml
+    assert f"<source file='{base}'/>" in xml  # the domain as it was
+    conf = dom.xml(2)  # INACTIVE: the disk now is the overlay
+    assert f"<source file='{overlay}'/>" in conf and "<driver name='qemu' type='qcow2'/>" in conf
+    assert dom.snapshot_count(512) == 1 and dom.snapshot_count(256) == 0  # EXTERNAL / INTERNAL
+    assert dom.snapshot_count(32) == 1 and dom.snapshot_count(128) == 0  # INACTIVE / DISK_ONLY
+    fresh = QemuNode(QemuPaths.embed(str(root)))  # the metadata loads back
+    assert st.is_external(fresh.by_name["vm1"].snapshots.snaps["s1"])
+
+    # the guest writes its marker: into the overlay, the base stays clean
+    dom.start()
+    wait_marker(console_log(root, "vm1"), guest.DISK_OK_MARKER, timeout=BOOT_TIMEOUT)
+    dom.destroy()
+    assert guest.DISK_MARKER.encode() in sector(overlay, root, 0)
+    assert guest.DISK_MARKER.encode() not in sector(base, root, 0, "raw")
+
+    with pytest.raises(VirtError) as exc:
+        dom.revert_to_snapshot(snap)
+    assert exc.value.code == ErrorCode.CONFIG_UNSUPPORTED
+    assert "revert to external snapshot not supported yet" in str(exc.value)
+    with pytest.raises(VirtError) as exc:
+        snap.delete(1)  # CHILDREN
+    assert "deletion of external disk snapshots with children not supported" in str(exc.value)
+
+    # an existing file is not overwritten; a file name must be usable
+    (root / "vm1.s2").write_bytes(b"data")
+    with pytest.raises(VirtError) as exc:
+        dom.create_snapshot("<domainsnapshot><name>s2</name></domainsnapshot>", 16)
+    assert exc.value.code == ErrorCode.CONFIG_UNSUPPORTED
+    assert ("external snapshot file for disk vda already exists and is not a block device: "
+            f"{root / 'vm1.s2'}") in str(exc.value)
+
+    # deletion commits the overlay into its base and the disk goes back to the base
+    snap.delete()
+    assert not overlay.exists() and dom.snapshot_count() == 0
+    assert guest.DISK_MARKER.encode() in sector(base, root, 0, "raw")
+    conf = dom.xml(2)
+    assert f"<source file='{base}'/>" in conf and "<driver name='qemu' type='raw'/>" in conf
+
+
+def test_disk_only_snapshot_of_a_running_guest(qroot: QemuRoot, conn: Any, guest: Any) -> None:
+    root = qroot.path
+    dom, base = _define(conn, root, guest)
+    dom.start()
+    wait_marker(console_log(root, "vm1"), guest.READY_MARKER, timeout=BOOT_TIMEOUT)
+    overlay = root / "ov.qcow2"
+    with pytest.raises(VirtError) as exc:
+        dom.create_snapshot("<domainsnapshot/>", 16 | 64)  # QUIESCE needs the guest agent
+    assert exc.value.code == ErrorCode.ARGUMENT_UNSUPPORTED
+    assert "QEMU guest agent is not configured" in str(exc.value)
+    con = Console(dom)
+    try:
+        con.stream.send(b"\r")
+        events = conn.domain_events()
+        snap = dom.create_snapshot(
+            "<domainsnapshot><name>d1</name><disks><disk name='vda' snapshot='external'>"
+            f"<source file='{overlay}'/></disk></disks></domainsnapshot>", 16 | 128)  # ATOMIC
+        assert dom.state_reason()[0] == DomainState.RUNNING
+        assert lifecycle(events, timeout=1) == []  # a disk-only snapshot does not pause it
+        xml = snap.xml()
+        assert "<state>disk-snapshot</state>" in xml and "<memory snapshot='no'/>" in xml
+        assert backing_chain(overlay) == [(str(overlay), "qcow2"), (str(base), "qcow2")]
+        live = dom.xml()
+        assert (f"<source file='{overlay}' index='2'/>\n      <backingStore type='file' "
+                f"index='1'>\n        <format type='qcow2'/>\n        <source file='{base}'/>\n"
+                "        <backingStore/>\n      </backingStore>") in live, live
+        assert f"<source file='{overlay}'/>" in dom.xml(2)  # the config follows
+        # a re-attaching node finds the overlay's node names from the live XML
+        other = QemuNode(QemuPaths.embed(str(root / "other")))
+        cmd = qn._rebuild_command(parse_def(live), other._context("vm1", 1, str(root)))
+        assert cmd.disks["vda"].format_node == "libvirt-2-format"
+        assert dom.snapshot_count(128) == 1  # DISK_ONLY
+        # the guest keeps writing, now into the overlay
+        con.run("echo AFTER-SNAP | dd of=/dev/vda bs=512 seek=8 count=1 conv=sync,notrunc,fsync",
+                "OK-1")
+    finally:
+        con.close()
+    assert b"AFTER-SNAP" in sector(overlay, root, 8)
+    assert b"AFTER-SNAP" not in sector(base, root, 8)
+
+    # a second one stacks on the first; node names follow libvirt's (libvirt-N-format)
+    snap2 = dom.create_snapshot("<domainsnapshot><name>d2</name></domainsnapshot>", 16)
+    top = root / "ov.d2"
+    assert backing_chain(top)[1:] == [(str(overlay), "qcow2"), (str(base), "qcow2")]
+    assert snap2.parent().name == "d1"
+    assert f"<source file='{top}' index='3'/>" in dom.xml()
+
+    # deleting the top one commits it back (active commit + pivot), the guest keeps running
+    snap2.delete()
+    assert not top.exists() and dom.state_reason()[0] == DomainState.RUNNING
+    assert f"<source file='{overlay}' index='2'/>" in dom.xml()
+    assert f"<source file='{overlay}'/>" in dom.xml(2)
+    snap.delete()
+    assert not overlay.exists()
+    live = dom.xml()
+    assert f"<source file='{base}' index='1'/>\n      <backingStore/>\n" in live, live
+    assert b"AFTER-SNAP" in sector(base, root, 8)  # committed into the base
+    assert dom.state_reason()[0] == DomainState.RUNNING
+    dom.destroy()
+
+
+def test_external_snapshot_taken_shut_off_deleted_while_running(qroot: QemuRoot, conn: Any,
+                                                               guest: Any) -> None:
+    root = qroot.path
+    dom, base = _define(conn, root, guest)
+    snap = dom.create_snapshot("<domainsnapshot><name>e1</name></domainsnapshot>", 16)
+    overlay = root / "vm1.e1"
+    dom.start()  # on the overlay: the guest's marker goes there
+    wait_marker(console_log(root, "vm1"), guest.DISK_OK_MARKER, timeout=BOOT_TIMEOUT)
+    assert f"<source file='{overlay}' index='1'/>" in dom.xml()
+    assert guest.DISK_MARKER.encode() not in first_sector(base, root)
+    snap.delete()  # the chain QEMU opened is found, the overlay committed and dropped
+    assert not overlay.exists() and dom.state_reason()[0] == DomainState.RUNNING
+    assert f"<source file='{base}'/>" in dom.xml()
+    assert f"<source file='{base}'/>" in dom.xml(2)
+    dom.destroy()
+    assert guest.DISK_MARKER.encode() in first_sector(base, root)
+
+    # libvirt 9.0 refuses to delete an external snapshot above an internal one
+    dom.create_snapshot("<domainsnapshot><name>i1</name></domainsnapshot>")
+    ext = dom.create_snapshot("<domainsnapshot><name>e2</name></domainsnapshot>", 16)
+    assert ext.parent().name == "i1"
+    with pytest.raises(VirtError) as exc:
+        ext.delete()
+    assert exc.value.code == ErrorCode.OPERATION_UNSUPPORTED
+    assert ("deleting external snapshot that has internal snapshot as parent not supported"
+            in str(exc.value))
+    ext.delete(2)  # METADATA_ONLY: the overlay stays, the domain still uses it
+    assert (root / "vm1.e2").exists() and [s.name for s in dom.list_snapshots()] == ["i1"]
+
+
+def test_disk_only_snapshot_is_all_or_nothing(qroot: QemuRoot, conn: Any, guest: Any) -> None:
+    root = qroot.path
+    base = guest.copy_disk(root / "vm1.qcow2")
+    data = root / "data.raw"
+    subprocess.run(["qemu-img", "create", "-f", "raw", str(data), "16M"], check=True,
+                   capture_output=True)
+    extra = (f"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source "
+             f"file='{data}'/><target dev='vdb' bus='virtio'/></disk>")
+    dom = conn.define_domain(domain_xml(guest, root, "vm1", disk=base, extra_devices=extra))
+    dom.start()
+    before = dom.xml()
+    with pytest.raises(VirtError) as exc:  # the second overlay cannot be created
+        dom.create_snapshot(
+            "<domainsnapshot><name>bad</name><disks>"
+            f"<disk name='vda' snapshot='external'><source file='{root}/a.qcow2'/></disk>"
+            f"<disk name='vdb' snapshot='external'><source file='{root}/no/b.qcow2'/></disk>"
+            "</disks></domainsnapshot>", 16 | 128)
+    assert "qemu-img" in str(exc.value)
+    assert not (root / "a.qcow2").exists() and dom.xml() == before
+    assert dom.snapshot_count() == 0
+
+    # a disk with snapshot='no' is left alone; a raw disk takes a qcow2 overlay
+    snap = dom.create_snapshot("<domainsnapshot><name>n</name><disks><disk name='vdb' "
+                               "snapshot='no'/></disks></domainsnapshot>", 16)
+    assert "<disk name='vdb' snapshot='no'/>" in snap.xml()
+    assert (root / "vm1.n").exists() and not (root / "data.n").exists()
+    live = dom.xml()
+    assert f"<source file='{data}' index='2'/>" in live and f"<source file='{root}/vm1.n'" in live
+    snap2 = dom.create_snapshot("<domainsnapshot><name>r</name><disks><disk name='vda' "
+                                "snapshot='no'/></disks></domainsnapshot>", 16)
+    assert backing_chain(root / "data.r") == [(str(root / "data.r"), "qcow2"),
+                                              (str(data), "raw")]
+    assert (f"<backingStore type='file' index='2'>\n        <format type='raw'/>\n"
+            f"        <source file='{data}'/>") in dom.xml()
+    snap2.delete()
+    assert not (root / "data.r").exists() and f"<source file='{data}' index='2'/>" in dom.xml()
+    dom.destroy()

@@ -231,7 +231,7 @@ class QemuNode:
         try:  # a pure function: the names it gave when the QEMU started
             ctx = dataclasses.replace(self._context(dom.name, dom_id, run_dir or ""),
                                       volumes=dom.volumes)
-            dom.command = command.build(live, ctx)
+            dom.command = _rebuild_command(live, ctx)
         except VirtError:
             dom.command = None
         self._next_id = max(self._next_id, dom.id + 1)
@@ -749,8 +749,14 @@ class QemuNode:
         self.events.flush()
 
     def _wait_for(self, pred: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until ``pred()`` holds. It is checked under the node lock, so a state the
+        QMP event handler sets is seen only once that handler has also queued its event
+        (events queued after the wait then follow it)."""
         deadline = time.monotonic() + timeout
-        while not pred() and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            with self.lock:
+                if pred():
+                    return
             time.sleep(0.002)
 
     def _require_active(self, dom: QemuDomain) -> None:
@@ -1047,6 +1053,23 @@ class QemuNode:
             return int(proc.cpu_time_ns())
         except OSError:
             return 0
+
+
+def _rebuild_command(live: DomainDef, ctx: command.CommandContext) -> command.Command:
+    """The names a re-attached QEMU was started with, from its live definition (built on a
+    copy: backing chains dropped; a disk an external snapshot moved onto an overlay keeps
+    the ``libvirt-INDEX-*`` nodes of its source ``index``)."""
+    clone = copy_def(live)
+    for disk in clone.devices.disks if clone.devices is not None else []:
+        disk.backing_store = None
+    cmd = command.build(clone, ctx)
+    for disk in live.devices.disks if live.devices is not None else []:
+        index = getattr(disk.source, "index", None)
+        nodes = cmd.disks.get(disk.target.dev or "") if disk.target is not None else None
+        if index and nodes is not None and nodes.format_node is not None:
+            cmd.disks[nodes.target] = command.DiskNodes(
+                nodes.alias, nodes.target, f"libvirt-{index}-storage", f"libvirt-{index}-format")
+    return cmd
 
 
 def _prepare_nvram(d: DomainDef, ctx: command.CommandContext) -> None:

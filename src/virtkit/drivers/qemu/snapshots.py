@@ -7,8 +7,8 @@
   (the guest paused meanwhile), reverted by starting a new QEMU paused and running
   ``snapshot-load``, deleted with ``snapshot-delete``.
 
-External snapshots (disk-only, external memory) are refused; their metadata can still be
-redefined, listed and deleted with METADATA_ONLY.
+Disk-only (external) snapshots live in extsnap.py; external memory snapshots are refused
+(their metadata can still be redefined, listed and deleted with METADATA_ONLY).
 """
 
 from __future__ import annotations
@@ -378,12 +378,6 @@ def _prepare(dom: QemuDomain, d: DomainSnapshotDef, defn: DomainDef) -> None:
                    "based firmware are not supported")
 
 
-def _refuse_external(d: DomainSnapshotDef, flags: int) -> None:
-    if flags & C_DISK_ONLY or st.is_external(d):
-        raise _err(ErrorCode.CONFIG_UNSUPPORTED,
-                   "external snapshots are not supported by this QEMU driver yet")
-
-
 def create(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> str:
     """qemuSnapshotCreateXML; the new (or redefined) snapshot's name."""
     from virtkit.drivers.qemu import node as qn
@@ -410,14 +404,7 @@ def create(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> str:
             d.creation_time = int(time.time())
             if d.name is None:
                 d.name = str(d.creation_time)
-        memory = d.memory.snapshot if d.memory is not None else None
-        if memory is None and d.memory is not None and d.memory.file:
-            memory = "external"
-        if redefine and memory is None:
-            memory = "no" if offline else "internal"
-        if offline and memory not in (None, "default", "no"):
-            raise _err(ErrorCode.XML_ERROR,
-                       "memory state cannot be saved with offline or disk-only snapshot", _SNAP)
+        memory = st.memory_location(d, offline, redefine)
         _check_name(d, flags)
         if flags & C_LIVE and (not dom.active or memory != "external"):
             raise _err(ErrorCode.OPERATION_UNSUPPORTED, "live snapshot creation is supported "
@@ -427,8 +414,12 @@ def create(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> str:
         if redefine:
             _redefine(node, dom, d, flags)
             return d.name or ""
-        _refuse_external(d, flags)
-        _create(node, dom, d, memory, flags)
+        from virtkit.drivers.qemu import extsnap
+
+        if extsnap.wants_external(d, memory, flags):
+            extsnap.create(node, dom, d, memory, flags)
+        else:
+            _create(node, dom, d, memory, flags)
         return d.name or ""
 
 
@@ -436,37 +427,8 @@ def _redefine(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, flags: int)
     """qemuSnapshotRedefine: metadata only, checked against the domain and the tree."""
     tree = dom.snapshots
     name = d.name or ""
-    tree.check_cycles(d)
-    other = tree.snaps.get(name)
-    if flags & C_DISK_ONLY and d.state != "disk-snapshot":
-        raise _err(ErrorCode.INVALID_ARG,
-                   f"disk-only flag for snapshot {name} requires disk-snapshot state", _SNAP)
-    uuid = d.domain.findtext("uuid") if d.domain is not None else None
-    if d.domain is not None and d.domain.get("type") is not None \
-            and (uuid or "").strip().lower() != dom.uuid:
-        raise _err(ErrorCode.INVALID_ARG,
-                   f"definition for snapshot {name} must use uuid {dom.uuid}", _SNAP)
-    if other is not None:
-        if (other.state in _ONLINE) != (d.state in _ONLINE):
-            raise _err(ErrorCode.INVALID_ARG, "cannot change between online and offline "
-                       f"snapshot state in snapshot {name}", _SNAP)
-        if (other.state == "disk-snapshot") != (d.state == "disk-snapshot"):
-            raise _err(ErrorCode.INVALID_ARG, "cannot change between disk only and full "
-                       f"system in snapshot {name}", _SNAP)
-    if d.memory is None:
-        d.memory = SnapshotMemory()
-        d.memory.snapshot = "no" if d.state in ("shutoff", "disk-snapshot") else "internal"
-    dom_def = d.domain_def
-    if dom_def is None and other is not None:
-        dom_def = other.domain_def
-    location = "external" if d.state == "disk-snapshot" or st.is_external(d) else "internal"
-    if dom_def is None:
-        raise _err(ErrorCode.INTERNAL_ERROR, "missing domain in snapshot", _SNAP)
-    st.align_disks(d, dom_def, location)
-    if other is not None:
-        tree.snaps[name] = d  # keeps its place (and its children: they name it)
-    else:
-        tree.snaps[name] = d
+    other = tree.redefine_prep(d, dom.uuid, d.domain_def, flags)
+    tree.snaps[name] = d  # an existing one keeps its place (and its children: they name it)
     if flags & C_CURRENT:
         _set_current(node, dom, name)
     try:
@@ -501,9 +463,7 @@ def _create(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, memory: str |
     _prepare(dom, d, defn)
     metadata = not flags & C_NO_METADATA
     if metadata:
-        if name in tree.snaps:
-            raise _err(ErrorCode.OPERATION_FAILED, f"domain moment {name} already exists",
-                       ErrorDomain.DOMAIN)
+        tree.check_unused(name)
         d.parent = tree.current
     if active:
         _create_active(node, dom, d, flags)
@@ -684,6 +644,10 @@ def delete(node: QemuNode, dom: QemuDomain, name: str, flags: int) -> None:
         subtree = bool(flags & (D_CHILDREN | D_CHILDREN_ONLY))
         if not metadata_only:
             _validate_delete(dom, snap, subtree)
+            if st.is_external(snap):
+                from virtkit.drivers.qemu import extsnap
+
+                extsnap.validate_delete(dom, snap, flags)
         if subtree:
             for kid in tree.descendants(name):
                 _delete_single(node, dom, kid, metadata_only)
@@ -714,16 +678,16 @@ def _validate_delete(dom: QemuDomain, snap: DomainSnapshotDef, subtree: bool) ->
         if True in kinds:
             raise _err(ErrorCode.CONFIG_UNSUPPORTED,
                        "deletion of external children disk snapshots not supported")
-    if st.is_external(snap):
-        raise _err(ErrorCode.CONFIG_UNSUPPORTED,
-                   "deletion of external disk snapshots is not supported by this QEMU driver "
-                   "yet (use --metadata)")
 
 
 def _delete_single(node: QemuNode, dom: QemuDomain, snap: DomainSnapshotDef,
                    metadata_only: bool) -> None:
     """qemuSnapshotDiscardImpl with children re-parented (update_parent)."""
-    if not metadata_only:
+    if not metadata_only and st.is_external(snap):
+        from virtkit.drivers.qemu import extsnap
+
+        extsnap.delete_single(node, dom, snap)
+    elif not metadata_only:
         if not dom.active:
             defn = snap.domain_def or dom.definition()
             with contextlib.suppress(VirtError):  # skipped disks are ignored, as libvirt does
