@@ -15,6 +15,7 @@ from virtkit.types import (
     DomainIdent,
     DomainInfo,
     NetworkIdent,
+    NodeDeviceIdent,
     NodeInfo,
     SnapshotIdent,
     StoragePoolIdent,
@@ -32,6 +33,7 @@ def test_every_table_method_has_a_procedure() -> None:
         "connect_is_alive",
         "connect_is_encrypted",
         "connect_network_event_register_any",
+        "connect_node_device_event_register_any",
         "connect_storage_pool_event_register_any",
     ]
 
@@ -207,6 +209,18 @@ def test_pool_and_network_events() -> None:
     ek = eventmsgs.event_proc(eventmsgs.POOL, 1)
     assert ek is not None and ek.decode(ek.encode(2, pool, ())) == (2, pool, ())
     assert eventmsgs.event_proc(eventmsgs.POOL, 9) is None
+
+
+def test_node_device_events() -> None:
+    dev = NodeDeviceIdent("scsi_host12")
+    ek = eventmsgs.event_proc(eventmsgs.NODEDEV, 0)
+    assert ek is not None and ek.proc.number == 376  # NODE_DEVICE_EVENT_LIFECYCLE
+    assert ek.decode(ek.encode(3, dev, (1, 0))) == (3, dev, (1, 0))
+    assert eventmsgs.event_for_proc(376) is ek
+    ek = eventmsgs.event_proc(eventmsgs.NODEDEV, 1)
+    assert ek is not None and ek.proc.number == 377  # NODE_DEVICE_EVENT_UPDATE
+    assert ek.decode(ek.encode(4, dev, ())) == (4, dev, ())
+    assert eventmsgs.event_proc(eventmsgs.NODEDEV, 2) is None
 
 
 def test_fast_listing_encodes_like_the_generic_codec() -> None:

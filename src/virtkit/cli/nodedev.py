@@ -1,5 +1,5 @@
 """virsh's node device commands: nodedev-create, nodedev-destroy, nodedev-dumpxml,
-nodedev-list, nodedev-info."""
+nodedev-list, nodedev-event, nodedev-info."""
 
 from __future__ import annotations
 
@@ -8,10 +8,20 @@ from virtkit.cli.specs import GROUPS
 from virtkit.errors import VirtError
 from virtkit.handles.hostdev import NodeDevice
 
-__all__ = ["COMMANDS"]
+TYPE_CHECKING = False  # typing is not imported at run time (startup speed)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from virtkit.events import EventHandle
+
+__all__ = ["COMMANDS", "NODEDEV_EVENT_NAMES"]
 
 _CREATE_VALIDATE = 1
 _LIST_INACTIVE, _LIST_ACTIVE = 1 << 30, 1 << 31
+# Indexed by virNodeDeviceEventID and virNodeDeviceEventLifecycleType.
+NODEDEV_EVENT_NAMES = ("lifecycle", "update")
+_LIFECYCLE = ("Created", "Deleted", "Defined", "Undefined")
 
 
 def _find(ctl: Ctl, text: str) -> NodeDevice:
@@ -107,6 +117,43 @@ def cmd_nodedev_list(ctl: Ctl, cmd: Cmd) -> bool:
     return True
 
 
+def cmd_nodedev_event(ctl: Ctl, cmd: Cmd) -> bool:
+    """virsh's cmdNodeDeviceEvent.  Unlike pool-event and net-event (poolmisc's
+    run_event_command), a --device that is empty or names no device ends the command."""
+    from virtkit.cli.poolmisc import event_timeout, wait_events
+
+    if cmd.flag("list"):
+        ctl.print("".join(f"{name}\n" for name in NODEDEV_EVENT_NAMES))
+        return True
+    wanted = ctl.opt_string(cmd, "event")
+    if not wanted:
+        ctl.error("either --list or --event <type> is required")
+        return False
+    if wanted not in NODEDEV_EVENT_NAMES:
+        ctl.error(f"unknown event type {wanted}")
+        return False
+    event_id = NODEDEV_EVENT_NAMES.index(wanted)
+    timeout = event_timeout(ctl, cmd)
+    name = ctl.opt_string(cmd, "device")
+    dev = None
+    if name is not None:  # by name only: no 'wwnn,wwpn' form here
+        with ctl.failing(f"Could not find matching device '{name}'"):
+            dev = ctl.conn.lookup_node_device(name)
+
+    def subscribe(emit: Callable[[str], None]) -> EventHandle:
+        def callback(obj: Any, eid: int, *payload: Any) -> None:
+            if eid == 0:
+                event = int(payload[0]) if payload else -1
+                what = _LIFECYCLE[event] if 0 <= event < len(_LIFECYCLE) else "unknown"
+                emit(f"event 'lifecycle' for node device {obj.name}: {what}\n")
+            else:
+                emit(f"event '{wanted}' for node device {obj.name}\n")
+
+        return ctl.conn.on_node_device_event(callback, event_id, dev)
+
+    return wait_events(ctl, cmd, timeout, subscribe) > 0
+
+
 def cmd_nodedev_info(ctl: Ctl, cmd: Cmd) -> bool:
     text = ctl.opt_required(cmd, "device")
     try:
@@ -142,6 +189,7 @@ COMMANDS: dict[str, CommandDef] = specs_to_defs(
         "nodedev-destroy": cmd_nodedev_destroy,
         "nodedev-dumpxml": cmd_nodedev_dumpxml,
         "nodedev-list": cmd_nodedev_list,
+        "nodedev-event": cmd_nodedev_event,
         "nodedev-info": cmd_nodedev_info,
     },
 )

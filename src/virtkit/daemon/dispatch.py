@@ -61,11 +61,17 @@ _REGISTRATION = {
                         "connect_network_event_register_any", "net"),
     eventmsgs.POOL: ("connect_storage_pool_event_register_any", "storage",
                      "connect_storage_pool_event_register_any", "pool"),
+    eventmsgs.NODEDEV: ("connect_node_device_event_register_any", "nodedev",
+                        "connect_node_device_event_register_any", "dev"),
 }
+# libvirt's wording for an event ID the daemon does not know ("unsupported ... event ID")
+_EVENT_WORDS = {eventmsgs.DOMAIN: "", eventmsgs.NETWORK: "network ",
+                eventmsgs.POOL: "storage pool ", eventmsgs.NODEDEV: "node device "}
 _DEREGISTER = {
     "hypervisor": "connect_domain_event_deregister_any",
     "network": "connect_network_event_deregister_any",
     "storage": "connect_storage_pool_event_deregister_any",
+    "nodedev": "connect_node_device_event_deregister_any",
 }
 
 
@@ -113,9 +119,11 @@ class RemoteDispatcher:
             "connect_domain_event_callback_register_any": self._register(eventmsgs.DOMAIN),
             "connect_network_event_register_any": self._register(eventmsgs.NETWORK),
             "connect_storage_pool_event_register_any": self._register(eventmsgs.POOL),
+            "connect_node_device_event_register_any": self._register(eventmsgs.NODEDEV),
             "connect_domain_event_callback_deregister_any": self._deregister,
             "connect_network_event_deregister_any": self._deregister,
             "connect_storage_pool_event_deregister_any": self._deregister,
+            "connect_node_device_event_deregister_any": self._deregister,
         }
 
     def reload(self) -> bool:
@@ -353,8 +361,8 @@ class RemoteDispatcher:
             event_id = args["eventID"]
             ek = eventmsgs.event_proc(kind, event_id)
             if ek is None:
-                raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
-                                 f"unsupported event ID {event_id}")
+                raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
+                                 f"unsupported {_EVENT_WORDS[kind]}event ID {event_id}")
             obj = to_py(args[obj_field]) if to_py else args[obj_field]
             ident_box: list[int] = []
 

@@ -40,7 +40,8 @@ __all__ = ["CallGuard", "PolicyError"]
 log = logging.getLogger("virtkit.daemon.guard")
 
 # event kind (rpc/eventmsgs) -> ACL object type
-_EVENT_OBJECTS = {"domain": "domain", "network": "network", "pool": "storage_pool"}
+_EVENT_OBJECTS = {"domain": "domain", "network": "network", "pool": "storage_pool",
+                  "nodedev": "node_device"}
 
 
 def _driver_name(state: Any) -> str:

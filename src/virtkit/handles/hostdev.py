@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from virtkit.errors import no_support
+from virtkit.errors import invalid_arg
 from virtkit.errtables import ErrorDomain
 from virtkit.handles.base import Handle
 from virtkit.types import InterfaceIdent, NodeDeviceIdent
@@ -20,6 +20,8 @@ __all__ = ["HostObjectsMixin", "Interface", "NodeDevice"]
 
 _I = ErrorDomain.INTERFACE
 _D = ErrorDomain.NODEDEV
+_REGISTER = "virConnectNodeDeviceEventRegisterAny"
+_EVENT_ID_LAST = 2  # VIR_NODE_DEVICE_EVENT_ID_LAST: LIFECYCLE, UPDATE
 
 
 class Interface(Handle[InterfaceIdent]):
@@ -199,20 +201,24 @@ class HostObjectsMixin:
         event_id: int = 0,
         device: NodeDevice | None = None,
     ) -> EventHandle:
-        """Call ``callback(device, event_id, *payload)`` for each node device event.
+        """Call ``callback(device, event_id, *payload)`` for each node device event
+        (virConnectNodeDeviceEventRegisterAny; ``device``: only that device's events).
 
-        LIFECYCLE's payload is ``(NodeDeviceEventLifecycleType, detail)``. Only
-        drivers that have node device events take it (the test driver, locally).
+        LIFECYCLE's (event id 0) payload is ``(NodeDeviceEventLifecycleType, detail)``;
+        UPDATE (1) has none.
         """
         from virtkit.constants import NodeDeviceEventLifecycleType
         from virtkit.events import make_relay
 
+        event_id = int(event_id)
+        # the public API's checks (libvirt-nodedev.c), whatever the driver
+        if event_id < 0:
+            raise invalid_arg(f"eventID in {_REGISTER} must be zero or greater", _D)
+        if event_id >= _EVENT_ID_LAST:
+            raise invalid_arg(f"eventID in {_REGISTER} must be less than {_EVENT_ID_LAST}", _D)
         drv = self.tables.nodedev
-        register = getattr(drv, "connect_node_device_event_register_any", None)
-        deregister = getattr(drv, "connect_node_device_event_deregister_any", None)
-        if register is None or deregister is None:
-            raise no_support("virConnectNodeDeviceEventRegisterAny", _D)
         relay = make_relay(lambda i: NodeDevice(self._me(), i), callback,
                            NodeDeviceEventLifecycleType)
-        cid = register(None if device is None else device._ident, int(event_id), relay)
-        return self._track(cid, deregister)
+        cid = drv.connect_node_device_event_register_any(
+            None if device is None else device._ident, event_id, relay)
+        return self._track(cid, drv.connect_node_device_event_deregister_any)

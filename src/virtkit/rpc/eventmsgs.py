@@ -18,9 +18,11 @@ from virtkit.rpc.protocol import REMOTE, Procedure
 from virtkit.rpc.wiretypes import converters
 from virtkit.rpc.xdr import Struct
 
-__all__ = ["DOMAIN", "NETWORK", "POOL", "EventKind", "event_for_proc", "event_proc"]
+__all__ = ["DOMAIN", "KINDS", "NETWORK", "NODEDEV", "POOL", "EventKind", "event_for_proc",
+           "event_proc"]
 
-DOMAIN, NETWORK, POOL = "domain", "network", "pool"
+DOMAIN, NETWORK, POOL, NODEDEV = "domain", "network", "pool", "nodedev"
+KINDS = (DOMAIN, NETWORK, POOL, NODEDEV)
 
 # virDomainEventID, in order (libvirt 9.0).
 _DOMAIN_EVENTS = (
@@ -33,7 +35,15 @@ _DOMAIN_EVENTS = (
 )
 _NETWORK_EVENTS = ("lifecycle",)
 _POOL_EVENTS = ("lifecycle", "refresh")
-_OBJECT_FIELDS = ("dom", "net", "pool")
+_NODEDEV_EVENTS = ("lifecycle", "update")
+_OBJECT_FIELDS = ("dom", "net", "pool", "dev")
+# kind -> (event names by id, MESSAGE procedure prefix)
+_KIND_TABLE = {
+    DOMAIN: (_DOMAIN_EVENTS, "domain_event"),
+    NETWORK: (_NETWORK_EVENTS, "network_event"),
+    POOL: (_POOL_EVENTS, "storage_pool_event"),
+    NODEDEV: (_NODEDEV_EVENTS, "node_device_event"),
+}
 
 
 class EventKind:
@@ -90,18 +100,13 @@ class EventKind:
         return body["callbackID"], self.obj_conv[0](values[0]), tuple(values[1:])
 
 
-def _names(kind: str) -> tuple[str, ...]:
-    return {DOMAIN: _DOMAIN_EVENTS, NETWORK: _NETWORK_EVENTS, POOL: _POOL_EVENTS}[kind]
-
-
 @cache
 def event_proc(kind: str, event_id: int) -> EventKind | None:
     """The callback-style MESSAGE procedure for ``kind``'s ``event_id`` (None if unknown)."""
-    names = _names(kind)
+    names, prefix = _KIND_TABLE[kind]
     if not 0 <= event_id < len(names):
         return None
     name = names[event_id]
-    prefix = {DOMAIN: "domain_event", NETWORK: "network_event", POOL: "storage_pool_event"}[kind]
     for candidate in (f"{prefix}_callback_{name}", f"{prefix}_{name}"):
         if candidate in REMOTE:
             proc = REMOTE[candidate]
@@ -113,8 +118,8 @@ def event_proc(kind: str, event_id: int) -> EventKind | None:
 @cache
 def _by_number() -> dict[int, EventKind]:
     out: dict[int, EventKind] = {}
-    for kind in (DOMAIN, NETWORK, POOL):
-        for event_id in range(len(_names(kind))):
+    for kind in KINDS:
+        for event_id in range(len(_KIND_TABLE[kind][0])):
             ek = event_proc(kind, event_id)
             if ek is not None:
                 out[ek.proc.number] = ek

@@ -24,8 +24,7 @@ def _loop():
 threading.Thread(target=_loop, daemon=True).start()
 conn = libvirt.open(sys.argv[1] if len(sys.argv) > 1 else "test:///default")
 events = []
-if len(sys.argv) <= 1 or sys.argv[1].startswith("test:"):
-    conn.nodeDeviceEventRegisterAny(None, 0, lambda c, d, e, det, o: events.append([d.name(), e, det]), None)
+conn.nodeDeviceEventRegisterAny(None, 0, lambda c, d, e, det, o: events.append([d.name(), e, det]), None)
 
 
 def iface(n):

@@ -50,6 +50,8 @@ _EVENT_PROCS = {
                         "connect_network_event_deregister_any", "net"),
     eventmsgs.POOL: ("connect_storage_pool_event_register_any",
                      "connect_storage_pool_event_deregister_any", "pool"),
+    eventmsgs.NODEDEV: ("connect_node_device_event_register_any",
+                        "connect_node_device_event_deregister_any", "dev"),
 }
 
 
@@ -212,6 +214,14 @@ class RemoteDriver(
 
     def connect_storage_pool_event_deregister_any(self, callback_id: int) -> None:
         self._deregister(eventmsgs.POOL, callback_id)
+
+    def connect_node_device_event_register_any(
+        self, dev: Any, event_id: int, callback: base.NodeDeviceEventCallback
+    ) -> int:
+        return self._register(eventmsgs.NODEDEV, dev, event_id, callback)
+
+    def connect_node_device_event_deregister_any(self, callback_id: int) -> None:
+        self._deregister(eventmsgs.NODEDEV, callback_id)
 
 
 def _forwarder(method: str) -> Callable[..., Any]:
