@@ -1,5 +1,9 @@
 # ruff: noqa: E501  (batches of virsh commands read better on one line each)
-"""iothread*, blkiotune and numatune: virtkit's CLI against Debian's virsh 9.0.
+"""Domain tuning and guest commands: virtkit's CLI against Debian's virsh 9.0.
+
+iothread*, blkiotune, numatune, vcpupin, emulatorpin, memtune, perf, domiftune,
+blkdeviotune, cpu-stats, domtime, domfs*, domblkerror, set-user-password,
+send-process-signal and set-lifecycle-action.
 
 Same method as test_virsh_compat.py (whose helpers this reuses): one ';' batch
 through ``virsh -c test:///default`` and through ``virtkit -c test:///default``,
@@ -41,6 +45,28 @@ DOM_XML = """<domain type='test'>
 </domain>
 """
 
+GUEST_XML = """<domain type='test'>
+  <name>vg</name>
+  <uuid>11111111-2222-3333-4444-aaaaaaaaaaaa</uuid>
+  <memory unit='KiB'>1048576</memory>
+  <vcpu placement='static' cpuset='1-2' current='2'>4</vcpu>
+  <os>
+    <type arch='i686'>hvm</type>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <source file='/img/vg'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='network'>
+      <mac address='52:54:00:00:00:07'/>
+      <source network='default'/>
+      <target dev='tap7'/>
+    </interface>
+  </devices>
+</domain>
+"""
+
 CASES: list[str] = [
     "iothreadinfo test; iothreadadd test 3; iothreadadd test 3; iothreadinfo test; "
     "iothreadinfo test --config; iothreadinfo test --live --current; iothreadinfo nope",
@@ -69,13 +95,74 @@ CASES: list[str] = [
     "dumpxml test --inactive",
     "help iothreadinfo; help iothreadpin; help iothreadadd; help iothreadset; help iothreaddel; "
     "help blkiotune; help numatune",
+    # pinning
+    "vcpupin test; vcpupin test 0 1; vcpupin test; vcpupin test --config; vcpupin test --vcpu 1; "
+    "vcpupin test --vcpu 5; vcpupin test --live --config; vcpupin test 0 ''; vcpupin test 0 99; "
+    "vcpupin test --cpulist 1; vcpupin test 1 r; vcpupin test 1 0 --live; dumpxml test; vcpupin test 0 x",
+    "emulatorpin test; emulatorpin test 1-2; emulatorpin test; emulatorpin test --config; "
+    "emulatorpin test 0 --config; emulatorpin test --config; emulatorpin test ''; emulatorpin test 20; "
+    "emulatorpin test --live --config; dumpxml test --inactive",
+    # memory, perf
+    "memtune test --live --config; memtune test; memtune test --hard-limit 1x; "
+    "memtune test --hard-limit -1 --soft-limit 1G; memtune test; memtune test --min-guarantee 5; "
+    "memtune test --hard-limit 10 --swap-hard-limit 5; memtune test --hard-limit abc; "
+    "memtune test --swap-hard-limit 3M --config; memtune test --config; dumpxml test --inactive; memtune nope",
+    "perf test --live --config; perf test; perf test --enable cmt,,mbmt --disable cpu_cycles; perf test; "
+    "perf test --enable bogus; perf test --enable ''; perf test --config; dumpxml test",
+    # device tuning
+    "domiftune test testnet0; domiftune test aa:bb:cc:dd:ee:ff --inbound 10,20,30,40 --outbound 5; "
+    "domiftune test testnet0; dumpxml test; domiftune test testnet0 --inbound 0; dumpxml test; "
+    "domiftune test nope; domiftune test testnet0 --inbound ,5; domiftune test testnet0 --outbound 1,2,3,4; "
+    "domiftune test testnet0 --outbound 0,2; domiftune test testnet0 --inbound 1,2,3,4,5; "
+    "domiftune test testnet0 --inbound x; domiftune test testnet0 --inbound 99999999999; "
+    "domiftune test testnet0 --outbound 0; dumpxml test; domiftune test testnet0 --live --config; "
+    "domiftune test testnet0 --config --outbound 7",
+    "blkdeviotune test vda; blkdeviotune test vda --total-bytes-sec 100; "
+    "blkdeviotune test vda --total-bytes-sec 1K --total-bytes-sec-max 2K --group-name g; blkdeviotune test vda; "
+    "dumpxml test; blkdeviotune test vda --read-bytes-sec 5; blkdeviotune test vdz; "
+    "blkdeviotune test vdz --size-iops-sec 1; blkdeviotune test vda --live --config; "
+    "blkdeviotune test vda --total-iops-sec x; blkdeviotune test vda --read-bytes-sec 1Q; "
+    "blkdeviotune test vda --group-name ''; blkdeviotune test vda --size-iops-sec 10000000000000000; "
+    "blkdeviotune test /guest/diskimage1 --config; "
+    "blkdeviotune test vda --total-bytes-sec 0 --total-bytes-sec-max 0 --group-name ''; dumpxml test",
+    # statistics and guest-agent fakes
+    "cpu-stats test; cpu-stats test --total; cpu-stats test --start 1; cpu-stats test --start 1 --count 5; "
+    "cpu-stats test --start 5; cpu-stats test --count 1; cpu-stats test --start -1; cpu-stats test --count -2; "
+    "cpu-stats test --count 0; cpu-stats nope",
+    "domtime test; domtime test --pretty; domtime test --time 5; domtime test; domtime test --sync; "
+    "domtime test --now --sync; domtime test --time x; domtime test --time 5 --now; domblkerror test; "
+    "domfsinfo test; domfsfreeze test; domfsfreeze test; domfsthaw test /; "
+    "domfsfreeze --mountpoint / --mountpoint /boot test; domfsthaw test /x; domfsthaw test; domfstrim test; "
+    "domfstrim test --mountpoint /x; domfstrim test --minimum -1; domfstrim test --minimum 5 --mountpoint /boot",
+    "set-user-password test root x; set-user-password test root x --encrypted; set-user-password test '' x; "
+    "send-process-signal test 1 sigkill; send-process-signal test 0 kill; send-process-signal test 1 foo; "
+    "send-process-signal test 1 SIG_TERM; send-process-signal test 2 9; send-process-signal test 1 70; "
+    "send-process-signal test 1 -3; send-process-signal test x 9; "
+    "set-lifecycle-action test crash coredump-restart; set-lifecycle-action test reboot coredump-restart; "
+    "set-lifecycle-action test foo destroy; set-lifecycle-action test poweroff bar; "
+    "set-lifecycle-action test poweroff preserve --config; dumpxml test; dumpxml test --inactive; "
+    "set-lifecycle-action test poweroff preserve --current --live",
+    # an inactive domain, then running
+    "define {guest}; vcpupin vg; vcpupin vg --live; vcpupin vg --vcpu 3; vcpupin vg --vcpu 4; vcpupin vg 1 0; "
+    "vcpupin vg 1 0 --config; emulatorpin vg; emulatorpin vg 3; emulatorpin vg --live; memtune vg --live; "
+    "memtune vg --hard-limit 5; domiftune vg tap7; domiftune vg 52:54:00:00:00:07 --inbound 5 --live; "
+    "domiftune vg tap7 --outbound 9; blkdeviotune vg vda --read-iops-sec 3 --read-iops-sec-max 4; cpu-stats vg; "
+    "domtime vg; domtime vg --time 3; domblkerror vg; domfsinfo vg; domfsfreeze vg; domfstrim vg; "
+    "set-user-password vg a b; send-process-signal vg 1 1; set-lifecycle-action vg crash preserve --live; "
+    "set-lifecycle-action vg crash preserve; perf vg --enable cmt; dumpxml vg; start vg; vcpupin vg; "
+    "vcpupin vg --vcpu 3 --config; vcpupin vg --vcpu 3; emulatorpin vg; cpu-stats vg --total; domtime vg; "
+    "domtime vg --time 7; domtime vg --pretty; dumpxml vg",
+    "help vcpupin; help emulatorpin; help memtune; help perf; help domiftune; help blkdeviotune; "
+    "help cpu-stats; help domtime; help domfsfreeze; help domfsthaw; help domfstrim; help domfsinfo; "
+    "help domblkerror; help set-user-password; help send-process-signal; help set-lifecycle-action",
 ]
 
 
 @pytest.mark.parametrize("batch", CASES, ids=[f"{i:02d}-{c.split()[0]}" for i, c in enumerate(CASES)])
 def test_tuning_same_as_virsh(batch: str, tmp_path: Path) -> None:
     (tmp_path / "dom.xml").write_text(DOM_XML)
-    batch = batch.replace("{dom}", str(tmp_path / "dom.xml"))
+    (tmp_path / "guest.xml").write_text(GUEST_XML)
+    batch = batch.replace("{dom}", str(tmp_path / "dom.xml")).replace("{guest}", str(tmp_path / "guest.xml"))
     assert VIRSH is not None, "Debian's virsh (libvirt-clients) must be installed"
     want, want_rc = _run([VIRSH, "-c", URI, batch], {}, tmp_path)
     got, got_rc = _run([*_virtkit_argv(), "-c", URI, batch], {}, tmp_path)
@@ -87,6 +174,23 @@ def test_virsh_through_virtkitd_same_as_libvirt(tmp_path: Path) -> None:
     batch = ("numatune test; numatune test --nodeset 0-1; numatune test; blkiotune test --weight 7; "
              "blkiotune test; iothreadadd test 2; iothreadpin test 2 1,3; iothreadinfo test; "
              "iothreadset test 2 --poll-grow 1 --thread-pool-max 2")
+    assert VIRSH is not None
+    want, want_rc = _run([VIRSH, "-c", URI, batch], {}, tmp_path)
+    with start_virtkitd(tmp_path / "d") as daemon:
+        got, got_rc = _run([VIRSH, "-c", daemon.uri("unix"), batch], {}, tmp_path)
+    assert _mask(got) == _mask(want)
+    assert got_rc == want_rc
+
+
+def test_new_commands_through_virtkitd_same_as_libvirt(tmp_path: Path) -> None:
+    batch = ("vcpupin test 0 1; vcpupin test; emulatorpin test 1-2 --config; emulatorpin test --config; "
+             "memtune test --soft-limit 1G; memtune test; perf test --enable cmt; "
+             "domiftune test testnet0 --inbound 10,20,30,40; domiftune test aa:bb:cc:dd:ee:ff; "
+             "blkdeviotune test vda --total-bytes-sec 1K --total-bytes-sec-max 2K --group-name g; "
+             "blkdeviotune test vda; blkdeviotune test vdz; cpu-stats test; domtime test --time 9; domtime test; "
+             "domblkerror test; domfsinfo test; domfsfreeze test /; domfsthaw test; domfstrim test --mountpoint /x; "
+             "set-user-password test root pw; send-process-signal test 1 kill; send-process-signal test 2 kill; "
+             "set-lifecycle-action test reboot preserve; dumpxml test")
     assert VIRSH is not None
     want, want_rc = _run([VIRSH, "-c", URI, batch], {}, tmp_path)
     with start_virtkitd(tmp_path / "d") as daemon:

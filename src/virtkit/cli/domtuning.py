@@ -1,11 +1,14 @@
-"""Domain tuning commands: iothreadinfo/pin/add/set/del, blkiotune, numatune (virsh 9.0)."""
+"""Domain tuning commands (virsh 9.0): iothreadinfo/pin/add/set/del, blkiotune, numatune,
+vcpupin, emulatorpin, memtune, perf, domiftune, blkdeviotune; the guest-side commands
+(cpu-stats, domfs*, domtime, ...) live in cli/domguest.py and are registered here."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from virtkit.cli import domguest
 from virtkit.cli.common import exclusive, lookup_domain
-from virtkit.cli.framework import Cmd, CmdFailed, CommandDef, Ctl, specs_to_defs
+from virtkit.cli.framework import Cmd, CmdFailed, CommandDef, Ctl, scale_integer, specs_to_defs
 from virtkit.cli.output import format_table, to_json
 from virtkit.cli.specs import GROUPS
 
@@ -214,8 +217,265 @@ def _c_long(text: str) -> int | None:
     return value if -(2**31) <= value < 2**31 else None
 
 
+# ------------------------------------------------------------------ vcpupin, emulatorpin
+
+def _cpulist_map(ctl: Ctl, cpulist: str, maxcpu: int) -> list[bool] | None:
+    """virshParseCPUList: ``r`` is every host CPU; None (after the error) when refused."""
+    from virtkit.drivers.test.tuning import parse_bitmap
+    from virtkit.errors import VirtError
+
+    if cpulist.startswith("r"):
+        return [True] * maxcpu
+    try:
+        bits = parse_bitmap(cpulist, 1024)
+    except VirtError:
+        ctl.error(f"Invalid cpulist '{cpulist}'")
+        raise
+    if not bits:
+        ctl.error(f"Invalid cpulist '{cpulist}'")
+        return None
+    if max(bits) >= maxcpu:
+        ctl.error(f"CPU {max(bits)} in cpulist '{cpulist}' exceed the maxcpu {maxcpu}")
+        return None
+    return [i in bits for i in range(max(bits) + 1)]
+
+
+def cmd_vcpupin(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.errors import VirtError
+
+    flags = _impact(ctl, cmd)
+    cpulist = cmd.raw("cpulist")
+    if cpulist is None:
+        exclusive(ctl, cmd, "live", "config")
+    vcpu = ctl.opt_int(cmd, "vcpu", lo=0, hi=_UINT_MAX)
+    if cpulist is not None and vcpu is None:
+        ctl.error("vcpupin: Missing vCPU number in pin mode.")
+        return False
+    maxcpu = ctl.conn.node_cpu_map()[0]
+    dom, _ = lookup_domain(ctl, cmd)
+    if cpulist is None:
+        if (flags & _LIVE and not dom.is_active()) or (flags & _CONFIG
+                                                       and not dom.is_persistent()):
+            what = "offline" if flags & _LIVE else "transient"
+            ctl.error(f"cannot get vcpupin for {what} domain")
+            return False
+        ncpus = dom.vcpus_count(flags | 4)  # VIR_DOMAIN_VCPU_MAXIMUM
+        if vcpu is not None and vcpu >= ncpus:
+            live = flags & _LIVE or (not flags & _CONFIG and dom.is_active())
+            kind = "live" if live else "persistent"
+            ctl.error(f"vcpu {vcpu} is out of range of {kind} cpu count {ncpus}")
+            return False
+        try:
+            maps = dom.vcpu_pin_info(flags, ncpumaps=ncpus)
+        except VirtError:
+            return True  # virsh prints nothing and succeeds
+        rows = [[str(i), _bitmap_text(m)] for i, m in enumerate(maps)
+                if vcpu is None or i == vcpu]
+        ctl.print(format_table(["VCPU", "CPU Affinity"], rows))
+        return True
+    cpumap = _cpulist_map(ctl, cpulist, maxcpu)
+    if cpumap is None:
+        return False
+    dom.pin_vcpu(vcpu or 0, cpumap, flags)
+    return True
+
+
+def cmd_emulatorpin(ctl: Ctl, cmd: Cmd) -> bool:
+    flags = _impact(ctl, cmd)
+    dom, _ = lookup_domain(ctl, cmd)
+    cpulist = cmd.raw("cpulist")
+    maxcpu = ctl.conn.node_cpu_map()[0]
+    if cpulist is None:
+        cpumap = dom.emulator_pin_info(flags)
+        ctl.print_extra("emulator: CPU Affinity\n----------------------------------\n       *: ")
+        ctl.print(_bitmap_text(cpumap[:maxcpu]) + "\n")
+        return True
+    pinned = _cpulist_map(ctl, cpulist, maxcpu)
+    if pinned is None:
+        return False
+    no_impact = not (flags or cmd.flag("current"))
+    dom.pin_emulator(pinned, _LIVE if no_impact else flags)
+    return True
+
+
+# ------------------------------------------------------------------ memtune, perf
+
+_MEM_UNLIMITED = 9007199254740991  # VIR_DOMAIN_MEMORY_PARAM_UNLIMITED
+
+
+def _memtune_size(ctl: Ctl, cmd: Cmd, option: str) -> int | None:
+    """virshMemtuneGetSize: KiB (scaled, rounded up), or unlimited when negative."""
+    import re
+
+    from virtkit.errors import VirtError
+
+    text = cmd.raw(option)
+    if text is None:
+        return None
+    m = re.match(r"[ \t\n\v\f\r]*([+-]?\d+)", text)
+    if m is None or not -(2**63) <= int(m.group(1)) < 2**63:
+        ctl.error(f"Unable to parse integer parameter {option}")
+        raise CmdFailed
+    number = int(m.group(1))
+    if number < 0:
+        return _MEM_UNLIMITED
+    try:
+        scaled = scale_integer(str(number) + text[m.end():], 1024, 2**63 - 1)
+    except VirtError:
+        ctl.error(f"Unable to parse integer parameter {option}")
+        raise
+    except ValueError:
+        ctl.error(f"Unable to parse integer parameter {option}")
+        raise CmdFailed from None
+    return -(-scaled // 1024)
+
+
+def cmd_memtune(ctl: Ctl, cmd: Cmd) -> bool:
+    flags = _impact(ctl, cmd)
+    dom, _ = lookup_domain(ctl, cmd)
+    params: dict[str, Any] = {}
+    for option, name in (("hard-limit", "hard_limit"), ("soft-limit", "soft_limit"),
+                         ("swap-hard-limit", "swap_hard_limit"),
+                         ("min-guarantee", "min_guarantee")):
+        value = _memtune_size(ctl, cmd, option)
+        if value is not None:
+            params[name] = value
+    if params:
+        with ctl.failing("Unable to change memory parameters"):
+            dom.set_memory_parameters(params, flags)
+        return True
+    message = ("Unable to get number of memory parameters" if flags == _LIVE | _CONFIG
+               else "Unable to get memory parameters")
+    with ctl.failing(message):
+        current = dom.memory_parameters(flags)
+    for name, setting in current.items():
+        text = "unlimited" if setting == _MEM_UNLIMITED else str(setting)
+        ctl.print(f"{name:<15}: {text}\n")
+    return True
+
+
+def cmd_perf(ctl: Ctl, cmd: Cmd) -> bool:
+    flags = _impact(ctl, cmd)
+    enable = ctl.opt_string(cmd, "enable")
+    disable = ctl.opt_string(cmd, "disable")
+    dom, _ = lookup_domain(ctl, cmd)
+    params: dict[str, Any] = {}
+    for text, state in ((enable, True), (disable, False)):
+        for name in (text or "").split(","):
+            if name:
+                params[name] = state
+    if not params:
+        with ctl.failing("Unable to get perf events"):
+            params = dom.perf_events(flags)
+    else:
+        with ctl.failing("Unable to enable/disable perf events"):
+            dom.set_perf_events(params, flags)
+    for name, on in params.items():
+        ctl.print_extra(f"{name:<15}: {'enabled' if on else 'disabled'}\n")
+    return True
+
+
+# ------------------------------------------------------------------ domiftune, blkdeviotune
+
+def cmd_domiftune(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.cli.domdevices import _rate
+
+    flags = _impact(ctl, cmd)
+    dom, _ = lookup_domain(ctl, cmd)
+    device = ctl.opt_string(cmd, "interface") or ""
+    inbound = ctl.opt_string(cmd, "inbound")
+    outbound = ctl.opt_string(cmd, "outbound")
+    params: dict[str, Any] = {}
+    for direction, text in (("inbound", inbound), ("outbound", outbound)):
+        if text is None:
+            continue
+        average, peak, burst, floor = _rate(ctl, text)
+        if max(average, peak, burst) > _UINT_MAX:
+            ctl.error(f"{direction} rate larger than maximum {_UINT_MAX}")
+            return False
+        if direction == "inbound" and not average and (burst or peak) and not floor:
+            ctl.error("either inbound average or floor is mandatory")
+            return False
+        if direction == "outbound":
+            if not average and (burst or peak):
+                ctl.error("outbound average is mandatory")
+                return False
+            if floor:
+                ctl.error("outbound floor is unsupported yet")
+                return False
+        params[f"{direction}.average"] = average
+        for name, value in (("peak", peak), ("burst", burst), ("floor", floor)):
+            if value:
+                params[f"{direction}.{name}"] = value
+    if params:
+        with ctl.failing("Unable to set interface parameters"):
+            dom.set_interface_parameters(device, params, flags)
+        return True
+    with ctl.failing("Unable to get interface parameters"):
+        current = dom.interface_parameters(device, flags)
+    _print_params(ctl, current)
+    return True
+
+
+_IOTUNE_SCALED = ("total-bytes-sec", "read-bytes-sec", "write-bytes-sec",
+                  "total-bytes-sec-max", "read-bytes-sec-max", "write-bytes-sec-max")
+_IOTUNE_PLAIN = ("total-iops-sec", "read-iops-sec", "write-iops-sec", "total-iops-sec-max",
+                 "read-iops-sec-max", "write-iops-sec-max", "size-iops-sec",
+                 "total-bytes-sec-max-length", "read-bytes-sec-max-length",
+                 "write-bytes-sec-max-length", "total-iops-sec-max-length",
+                 "read-iops-sec-max-length", "write-iops-sec-max-length")
+
+
+def cmd_blkdeviotune(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.errors import VirtError
+
+    flags = _impact(ctl, cmd)
+    dom, _ = lookup_domain(ctl, cmd)
+    disk = ctl.opt_string(cmd, "device") or ""
+    params: dict[str, Any] = {}
+    try:
+        for option in _IOTUNE_SCALED:
+            value = ctl.opt_scaled(cmd, option)
+            if value is not None:
+                params[option.replace("-", "_")] = value
+        for option in _IOTUNE_PLAIN:
+            value = ctl.opt_int(cmd, option, lo=0, hi=2**64 - 1)
+            if value is not None:
+                params[option.replace("-", "_")] = value
+    except (CmdFailed, VirtError):
+        ctl.error("Unable to parse integer parameter")
+        raise
+    try:
+        group = ctl.opt_string(cmd, "group-name")
+    except CmdFailed:
+        ctl.error("Unable to parse group-name parameter")
+        raise
+    if group is not None:
+        params["group_name"] = group
+    if params:
+        with ctl.failing("Unable to change block I/O throttle"):
+            dom.set_block_io_tune(disk, params, flags)
+        return True
+    if flags == _LIVE | _CONFIG:
+        with ctl.failing("Unable to get number of block I/O throttle parameters"):
+            dom.block_io_tune(disk, flags)
+    with ctl.failing("Unable to get block I/O throttle parameters"):
+        current = dom.block_io_tune(disk, flags)
+    _print_params(ctl, current)
+    return True
+
+
+def _family_specs() -> dict[str, Any]:
+    """Every command table handled here (Domain Management and Domain Monitoring)."""
+    out: dict[str, Any] = {}
+    for _, _, module, cmds in GROUPS:
+        if module == "domtuning":
+            out.update(cmds)
+    return out
+
+
 COMMANDS: dict[str, CommandDef] = specs_to_defs(
-    next(cmds for _, _, module, cmds in GROUPS if module == "domtuning"),
+    _family_specs(),
     {
         "blkiotune": cmd_blkiotune,
         "iothreadinfo": cmd_iothreadinfo,
@@ -224,6 +484,13 @@ COMMANDS: dict[str, CommandDef] = specs_to_defs(
         "iothreadset": cmd_iothreadset,
         "iothreaddel": cmd_iothreaddel,
         "numatune": cmd_numatune,
+        "vcpupin": cmd_vcpupin,
+        "emulatorpin": cmd_emulatorpin,
+        "memtune": cmd_memtune,
+        "perf": cmd_perf,
+        "domiftune": cmd_domiftune,
+        "blkdeviotune": cmd_blkdeviotune,
+        **domguest.HANDLERS,
     },
     json_commands=("iothreadinfo",),
 )

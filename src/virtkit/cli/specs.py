@@ -556,10 +556,153 @@ GROUPS.append(
                     *_IMPACT,
                 ),
             ),
+            "vcpupin": (
+                "control or query domain vcpu affinity",
+                "Pin domain VCPUs to host physical CPUs.",
+                (
+                    _DOM,
+                    ("vcpu", "INT", "", "vcpu number"),
+                    ("cpulist", "STRING", "", "host cpu number(s) to set, or omit option to query"),
+                    *_IMPACT,
+                ),
+            ),
+            "emulatorpin": (
+                "control or query domain emulator affinity",
+                "Pin domain emulator threads to host physical CPUs.",
+                (
+                    _DOM,
+                    ("cpulist", "STRING", "", "host cpu number(s) to set, or omit option to query"),
+                    *_IMPACT,
+                ),
+            ),
+            "memtune": (
+                "Get or set memory parameters",
+                "Get or set the current memory parameters for a guest domain.\n    To get the memory parameters use following command: \n\n    virsh # memtune <domain>",
+                (
+                    _DOM,
+                    ("hard-limit", "INT", "", "Max memory, as scaled integer (default KiB)"),
+                    ("soft-limit", "INT", "", "Memory during contention, as scaled integer (default KiB)"),
+                    ("swap-hard-limit", "INT", "", "Max memory plus swap, as scaled integer (default KiB)"),
+                    ("min-guarantee", "INT", "", "Min guaranteed memory, as scaled integer (default KiB)"),
+                    *_IMPACT,
+                ),
+            ),
+            "perf": (
+                "Get or set perf event",
+                "Get or set the current perf events for a guest domain.\n    To get the perf events list use following command: \n\n    virsh # perf <domain>",
+                (
+                    _DOM,
+                    ("enable", "STRING", "", "perf events which will be enabled"),
+                    ("disable", "STRING", "", "perf events which will be disabled"),
+                    *_IMPACT,
+                ),
+            ),
+            "domiftune": (
+                "get/set parameters of a virtual interface",
+                "Get/set parameters of a domain's virtual interface.",
+                (
+                    _DOM,
+                    ("interface", "DATA", "REQ", "interface device (MAC Address)"),
+                    ("inbound", "STRING", "", "control domain's incoming traffics"),
+                    ("outbound", "STRING", "", "control domain's outgoing traffics"),
+                    *_IMPACT,
+                ),
+            ),
+            "blkdeviotune": (
+                "Set or query a block device I/O tuning parameters.",
+                "Set or query disk I/O parameters such as block throttling.",
+                (
+                    _DOM,
+                    ("device", "DATA", "REQ", "block device"),
+                    ("total-bytes-sec", "INT", "", "total throughput limit, as scaled integer (default bytes)"),
+                    ("read-bytes-sec", "INT", "", "read throughput limit, as scaled integer (default bytes)"),
+                    ("write-bytes-sec", "INT", "", "write throughput limit, as scaled integer (default bytes)"),
+                    ("total-iops-sec", "INT", "", "total I/O operations limit per second"),
+                    ("read-iops-sec", "INT", "", "read I/O operations limit per second"),
+                    ("write-iops-sec", "INT", "", "write I/O operations limit per second"),
+                    ("total-bytes-sec-max", "INT", "", "total max, as scaled integer (default bytes)"),
+                    ("read-bytes-sec-max", "INT", "", "read max, as scaled integer (default bytes)"),
+                    ("write-bytes-sec-max", "INT", "", "write max, as scaled integer (default bytes)"),
+                    ("total-iops-sec-max", "INT", "", "total I/O operations max"),
+                    ("read-iops-sec-max", "INT", "", "read I/O operations max"),
+                    ("write-iops-sec-max", "INT", "", "write I/O operations max"),
+                    ("size-iops-sec", "INT", "", "I/O size in bytes"),
+                    ("group-name", "STRING", "", "group name to share I/O quota between multiple drives"),
+                    ("total-bytes-sec-max-length", "INT", "", "duration in seconds to allow total max bytes"),
+                    ("read-bytes-sec-max-length", "INT", "", "duration in seconds to allow read max bytes"),
+                    ("write-bytes-sec-max-length", "INT", "", "duration in seconds to allow write max bytes"),
+                    ("total-iops-sec-max-length", "INT", "", "duration in seconds to allow total I/O operations max"),
+                    ("read-iops-sec-max-length", "INT", "", "duration in seconds to allow read I/O operations max"),
+                    ("write-iops-sec-max-length", "INT", "", "duration in seconds to allow write I/O operations max"),
+                    *_IMPACT,
+                ),
+            ),
+            "cpu-stats": (
+                "show domain cpu statistics",
+                "Display per-CPU and total statistics about the domain's CPUs",
+                (
+                    _DOM,
+                    ("total", "BOOL", "", "Show total statistics only"),
+                    ("start", "INT", "", "Show statistics from this CPU"),
+                    ("count", "INT", "", "Number of shown CPUs at most"),
+                ),
+            ),
+            "domfsfreeze": (
+                "Freeze domain's mounted filesystems.",
+                "Freeze domain's mounted filesystems.",
+                (_DOM, ("mountpoint", "ARGV", "", "mountpoint path to be frozen")),
+            ),
+            "domfsthaw": (
+                "Thaw domain's mounted filesystems.",
+                "Thaw domain's mounted filesystems.",
+                (_DOM, ("mountpoint", "ARGV", "", "mountpoint path to be thawed")),
+            ),
+            "domfstrim": (
+                "Invoke fstrim on domain's mounted filesystems.",
+                "Invoke fstrim on domain's mounted filesystems.",
+                (
+                    _DOM,
+                    ("minimum", "INT", "", "Just a hint to ignore contiguous free ranges smaller than this (Bytes)"),
+                    ("mountpoint", "STRING", "", "which mount point to trim"),
+                ),
+            ),
+            "domfsinfo": (
+                "Get information of domain's mounted filesystems.",
+                "Get information of domain's mounted filesystems.",
+                (_DOM,),
+            ),
+            "set-user-password": (
+                "set the user password inside the domain",
+                "changes the password of the specified user inside the domain",
+                (
+                    _DOM,
+                    ("user", "DATA", "REQ", "the username"),
+                    ("password", "DATA", "REQ", "the new password"),
+                    ("encrypted", "BOOL", "", "the password is already encrypted"),
+                ),
+            ),
+            "send-process-signal": (
+                "Send signals to processes",
+                "Send signals to processes in the guest",
+                (
+                    _DOM,
+                    ("pid", "DATA", "REQ", "the process ID"),
+                    ("signame", "DATA", "REQ", "the signal number or name"),
+                ),
+            ),
+            "set-lifecycle-action": (
+                "change lifecycle actions",
+                "Change lifecycle actions for the guest domain.",
+                (
+                    _DOM,
+                    ("type", "DATA", "REQ", "lifecycle type to modify"),
+                    ("action", "DATA", "REQ", "lifecycle action to set"),
+                    *_IMPACT,
+                ),
+            ),
         },
     )
 )
-
 GROUPS.append(
     (
         "Domain Monitoring",
@@ -710,6 +853,34 @@ GROUPS.append(
         },
     )
 )
+
+# The guest-side monitoring commands of virsh's "Domain Monitoring" group, also in cli/domtuning.py.
+GROUPS.append(
+    (
+        "Domain Monitoring",
+        "monitor",
+        "domtuning",
+        {
+            "domblkerror": (
+                "Show errors on block devices",
+                "Show block device errors",
+                (_DOM,),
+            ),
+            "domtime": (
+                "domain time",
+                "Gets or sets the domain's system time",
+                (
+                    _DOM,
+                    ("now", "BOOL", "", "set to the time of the host running virsh"),
+                    ("pretty", "BOOL", "", "print domain's time in human readable form"),
+                    ("sync", "BOOL", "", "instead of setting given time, synchronize from domain's RTC"),
+                    ("time", "INT", "", "time to set"),
+                ),
+            ),
+        },
+    )
+)
+
 
 GROUPS.append(
     (
@@ -1083,6 +1254,18 @@ GROUPS.append(
                     ("cap", "STRING", "", "capability names, separated by comma"),
                     ("inactive", "BOOL", "", "list inactive devices"),
                     ("all", "BOOL", "", "list inactive & active devices"),
+                ),
+            ),
+            "nodedev-event": (
+                "Node Device Events",
+                "List event types, or wait for node device events to occur",
+                (
+                    ("device", "STRING", "", "filter by node device name"),
+                    ("event", "STRING", "", "which event type to wait for"),
+                    ("loop", "BOOL", "", "loop until timeout or interrupt, rather than one-shot"),
+                    ("timeout", "INT", "", "timeout seconds"),
+                    ("list", "BOOL", "", "list valid event types"),
+                    ("timestamp", "BOOL", "", "show timestamp for each printed event"),
                 ),
             ),
             "nodedev-info": (

@@ -54,6 +54,7 @@ from virtkit.types import (
 DomainEventCallback = Callable[[DomainIdent, int, tuple[object, ...]], None]
 NetworkEventCallback = Callable[[NetworkIdent, int, tuple[object, ...]], None]
 StoragePoolEventCallback = Callable[[StoragePoolIdent, int, tuple[object, ...]], None]
+NodeDeviceEventCallback = Callable[[NodeDeviceIdent, int, tuple[object, ...]], None]
 
 
 class HypervisorDriver:
@@ -378,6 +379,94 @@ class HypervisorDriver:
 
     def domain_get_launch_security_info(self, dom: DomainIdent, flags: int = 0) -> TypedParams:
         raise no_support("virDomainGetLaunchSecurityInfo")
+
+    # -- pinning, device tuning, guest agent calls (helper: domain tuning)
+    #: The flags virDomainPinVcpu (no flags) hands the Flags variant: AFFECT_LIVE as
+    #: libvirt's QEMU driver does; libvirt's test driver passes 0.
+    pin_vcpu_legacy_flags: int = 1
+
+    def domain_get_vcpu_pin_info(
+        self, dom: DomainIdent, ncpumaps: int, flags: int = 0
+    ) -> list[list[bool]]:
+        """One host CPU affinity (booleans) per vCPU, at most ``ncpumaps``."""
+        raise no_support("virDomainGetVcpuPinInfo")
+
+    def domain_pin_emulator(self, dom: DomainIdent, cpumap: list[bool], flags: int = 0) -> None:
+        raise no_support("virDomainPinEmulator")
+
+    def domain_get_emulator_pin_info(self, dom: DomainIdent, flags: int = 0) -> list[bool]:
+        """The emulator threads' host CPU affinity as booleans."""
+        raise no_support("virDomainGetEmulatorPinInfo")
+
+    def domain_set_interface_parameters(
+        self, dom: DomainIdent, device: str, params: TypedParams, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSetInterfaceParameters")
+
+    def domain_get_interface_parameters(
+        self, dom: DomainIdent, device: str, flags: int = 0
+    ) -> TypedParams:
+        raise no_support("virDomainGetInterfaceParameters")
+
+    def domain_set_block_io_tune(
+        self, dom: DomainIdent, disk: str, params: TypedParams, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSetBlockIoTune")
+
+    def domain_get_block_io_tune(
+        self, dom: DomainIdent, disk: str | None, flags: int = 0
+    ) -> TypedParams:
+        raise no_support("virDomainGetBlockIoTune")
+
+    def domain_get_cpu_stats(
+        self, dom: DomainIdent, nparams: int, start_cpu: int, ncpus: int, flags: int = 0
+    ) -> tuple[int, list[TypedParams]]:
+        """(virDomainGetCPUStats' return value, one parameter dict per CPU returned)."""
+        raise no_support("virDomainGetCPUStats")
+
+    def domain_get_disk_errors(self, dom: DomainIdent, flags: int = 0) -> list[tuple[str, int]]:
+        """[(disk target, virDomainDiskErrorCode)] for every disk."""
+        raise no_support("virDomainGetDiskErrors")
+
+    def domain_fsfreeze(self, dom: DomainIdent, mountpoints: list[str], flags: int = 0) -> int:
+        raise no_support("virDomainFSFreeze")
+
+    def domain_fsthaw(self, dom: DomainIdent, mountpoints: list[str], flags: int = 0) -> int:
+        raise no_support("virDomainFSThaw")
+
+    def domain_fstrim(
+        self, dom: DomainIdent, mount_point: str | None, minimum: int, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainFSTrim")
+
+    def domain_get_fsinfo(
+        self, dom: DomainIdent, flags: int = 0
+    ) -> list[tuple[str, str, str, list[str]]]:
+        """[(mount point, name, fs type, device aliases)]."""
+        raise no_support("virDomainGetFSInfo")
+
+    def domain_set_user_password(
+        self, dom: DomainIdent, user: str | None, password: str | None, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSetUserPassword")
+
+    def domain_set_time(
+        self, dom: DomainIdent, seconds: int, nseconds: int, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSetTime")
+
+    def domain_send_process_signal(
+        self, dom: DomainIdent, pid_value: int, signum: int, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSendProcessSignal")
+
+    def domain_memory_peek(self, dom: DomainIdent, offset: int, size: int, flags: int = 0) -> bytes:
+        raise no_support("virDomainMemoryPeek")
+
+    def domain_set_lifecycle_action(
+        self, dom: DomainIdent, type: int, action: int, flags: int = 0
+    ) -> None:
+        raise no_support("virDomainSetLifecycleAction")
     # -- end of domain tuning
 
     def domain_get_time(self, dom: DomainIdent, flags: int = 0) -> tuple[int, int]:
@@ -841,6 +930,16 @@ class NodeDeviceDriver:
 
     def node_device_get_autostart(self, dev: NodeDeviceIdent) -> bool:
         raise no_support("virNodeDeviceGetAutostart", ErrorDomain.NODEDEV)
+
+    # node device events (LIFECYCLE payload: (event, detail); UPDATE: ())
+
+    def connect_node_device_event_register_any(
+        self, dev: NodeDeviceIdent | None, event_id: int, callback: NodeDeviceEventCallback
+    ) -> int:
+        raise no_support("virConnectNodeDeviceEventRegisterAny", ErrorDomain.NODEDEV)
+
+    def connect_node_device_event_deregister_any(self, callback_id: int) -> None:
+        raise no_support("virConnectNodeDeviceEventDeregisterAny", ErrorDomain.NODEDEV)
 
 
 class InterfaceDriver:

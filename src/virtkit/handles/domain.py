@@ -127,12 +127,16 @@ class Domain(Handle[DomainIdent]):
         self._conn._hv.domain_set_vcpus_flags(self._ident, n, flags)
 
     def vcpus(self) -> tuple[list[VcpuInfo], list[list[bool]]]:
-        """virDomainGetVcpus: (per-vCPU info, per-vCPU host CPU affinity)."""
-        return self._conn._hv.domain_get_vcpus(self._ident)
+        """virDomainGetVcpus: (per-vCPU info, per-vCPU host CPU affinity, one bool per
+        host CPU as libvirt-python's vcpus)."""
+        infos, maps = self._conn._hv.domain_get_vcpus(self._ident)
+        ncpus = self._host_cpus()
+        return infos, [[i < len(m) and m[i] for i in range(ncpus)] for m in maps]
 
     def pin_vcpu(self, vcpu: int, cpumap: list[bool], flags: int = 0) -> None:
-        """virDomainPinVcpuFlags."""
+        """virDomainPinVcpuFlags (``cpumap`` beyond the host's CPUs is ignored)."""
         self._conn._check_write("virDomainPinVcpuFlags" if flags else "virDomainPinVcpu", _D)
+        cpumap = list(cpumap)[: self._host_cpus()]
         self._conn._hv.domain_pin_vcpu_flags(self._ident, vcpu, cpumap, flags)
 
     def is_active(self) -> bool:
@@ -478,3 +482,164 @@ class Domain(Handle[DomainIdent]):
     def launch_security_info(self, flags: int = 0) -> TypedParams:
         """virDomainGetLaunchSecurityInfo."""
         return self._conn._hv.domain_get_launch_security_info(self._ident, flags | _STRING_OKAY)
+
+    # ------------------------------------------------------------ pinning
+    # Affinities are lists of booleans, one per host CPU (virNodeGetCPUMap's count),
+    # as libvirt-python's vcpuPinInfo / emulatorPinInfo return them.
+
+    def _host_cpus(self) -> int:
+        return self._conn._hv.node_get_cpu_map(0)[0]
+
+    def vcpu_pin_info(self, flags: int = 0, ncpumaps: int | None = None) -> list[list[bool]]:
+        """virDomainGetVcpuPinInfo (flags: DomainModificationImpact): one affinity per vCPU,
+        for at most ``ncpumaps`` vCPUs (default: the running vCPU count, as libvirt-python)."""
+        if ncpumaps is None:
+            ncpumaps = self.info().nr_virt_cpu
+        if ncpumaps <= 0:
+            raise invalid_arg("ncpumaps in virDomainGetVcpuPinInfo must be greater than zero", _D)
+        _exclusive_impact(flags)
+        ncpus = self._host_cpus()
+        maps = self._conn._hv.domain_get_vcpu_pin_info(self._ident, ncpumaps, flags)
+        return [[i < len(m) and m[i] for i in range(ncpus)] for m in maps]
+
+    def pin_emulator(self, cpumap: list[bool], flags: int = 0) -> None:
+        """virDomainPinEmulator: run the emulator threads on the host CPUs set in ``cpumap``."""
+        self._conn._check_write("virDomainPinEmulator", _D)
+        cpumap = list(cpumap)[: self._host_cpus()]
+        self._conn._hv.domain_pin_emulator(self._ident, cpumap, flags)
+
+    def emulator_pin_info(self, flags: int = 0) -> list[bool]:
+        """virDomainGetEmulatorPinInfo (flags: DomainModificationImpact)."""
+        _exclusive_impact(flags)
+        ncpus = self._host_cpus()
+        cpumap = self._conn._hv.domain_get_emulator_pin_info(self._ident, flags)
+        return [i < len(cpumap) and cpumap[i] for i in range(ncpus)]
+
+    # ------------------------------------------------------------ device tuning
+
+    def interface_parameters(self, device: str, flags: int = 0) -> TypedParams:
+        """virDomainGetInterfaceParameters: ``inbound.average`` ... ``outbound.burst``
+        for the interface with that target name or MAC address."""
+        return self._conn._hv.domain_get_interface_parameters(self._ident, device,
+                                                              flags | _STRING_OKAY)
+
+    def set_interface_parameters(self, device: str, params: TypedParams, flags: int = 0) -> None:
+        """virDomainSetInterfaceParameters (an average or floor of 0 removes that direction)."""
+        self._tuning_params(params, "virDomainSetInterfaceParameters")
+        self._conn._hv.domain_set_interface_parameters(self._ident, device, params, flags)
+
+    def block_io_tune(self, disk: str, flags: int = 0) -> TypedParams:
+        """virDomainGetBlockIoTune: ``total_bytes_sec`` ... ``group_name`` for a disk
+        (target name or source path)."""
+        _exclusive_impact(flags)
+        return self._conn._hv.domain_get_block_io_tune(self._ident, disk, flags | _STRING_OKAY)
+
+    def set_block_io_tune(self, disk: str, params: TypedParams, flags: int = 0) -> None:
+        """virDomainSetBlockIoTune."""
+        self._tuning_params(params, "virDomainSetBlockIoTune")
+        self._conn._hv.domain_set_block_io_tune(self._ident, disk, params, flags)
+
+    # ------------------------------------------------------------ guest statistics and agent
+
+    def cpu_stats(self, total: bool, flags: int = 0) -> list[TypedParams]:
+        """virDomainGetCPUStats as libvirt-python's getCPUStats: ``[totals]`` when ``total``,
+        else one dict per host CPU (``cpu_time``, ``vcpu_time``)."""
+        hv, ident = self._conn._hv, self._ident
+        flags |= _STRING_OKAY
+        if total:
+            nparams = hv.domain_get_cpu_stats(ident, 0, -1, 1, flags)[0]
+            return hv.domain_get_cpu_stats(ident, nparams, -1, 1, flags)[1][:1]
+        ncpus = hv.domain_get_cpu_stats(ident, 0, 0, 0, flags)[0]
+        nparams = hv.domain_get_cpu_stats(ident, 0, 0, 1, flags)[0]
+        out: list[TypedParams] = []
+        start = 0
+        while ncpus > 0:
+            chunk = min(ncpus, 128)  # libvirt-python's per-call limit
+            got = hv.domain_get_cpu_stats(ident, nparams, start, chunk, flags)[1]
+            out.extend(got + [{}] * (chunk - len(got)))
+            ncpus -= chunk
+            start += chunk
+        return out
+
+    def get_cpu_stats(
+        self, start_cpu: int, ncpus: int, nparams: int, flags: int = 0
+    ) -> tuple[int, list[TypedParams]]:
+        """virDomainGetCPUStats as C has it: with ``nparams`` 0 the value is the number of
+        parameters (or, with ``ncpus`` 0 too, of host CPUs); else (parameters per CPU,
+        one dict per CPU from ``start_cpu``; -1 and ``ncpus`` 1 for the domain's totals)."""
+        if start_cpu == -1:
+            if ncpus != 1:
+                raise invalid_arg("ncpus must be 1 when start_cpu is -1", _D)
+        elif start_cpu < 0:
+            raise invalid_arg("start_cpu in virDomainGetCPUStats must be zero or greater", _D)
+        return self._conn._hv.domain_get_cpu_stats(self._ident, nparams, start_cpu, ncpus,
+                                                   flags | _STRING_OKAY)
+
+    def disk_errors(self, flags: int = 0) -> dict[str, int]:
+        """virDomainGetDiskErrors: {disk target: DomainDiskErrorCode}."""
+        return dict(self._conn._hv.domain_get_disk_errors(self._ident, flags))
+
+    def fs_freeze(self, mountpoints: list[str] | None = None, flags: int = 0) -> int:
+        """virDomainFSFreeze: the number of file systems frozen (all when none named)."""
+        self._conn._check_write("virDomainFSFreeze", _D)
+        return self._conn._hv.domain_fsfreeze(self._ident, list(mountpoints or ()), flags)
+
+    def fs_thaw(self, mountpoints: list[str] | None = None, flags: int = 0) -> int:
+        """virDomainFSThaw: the number of file systems thawed."""
+        self._conn._check_write("virDomainFSThaw", _D)
+        return self._conn._hv.domain_fsthaw(self._ident, list(mountpoints or ()), flags)
+
+    def fs_trim(self, mount_point: str | None = None, minimum: int = 0, flags: int = 0) -> None:
+        """virDomainFSTrim."""
+        self._conn._check_write("virDomainFSTrim", _D)
+        self._conn._hv.domain_fstrim(self._ident, mount_point, minimum, flags)
+
+    def fs_info(self, flags: int = 0) -> list[tuple[str, str, str, list[str]]]:
+        """virDomainGetFSInfo: [(mount point, name, type, [device aliases])]."""
+        self._conn._check_write("virDomainGetFSInfo", _D)
+        return self._conn._hv.domain_get_fsinfo(self._ident, flags)
+
+    def get_time(self, flags: int = 0) -> tuple[int, int]:
+        """virDomainGetTime: (seconds, nanoseconds) of the guest's clock."""
+        return self._conn._hv.domain_get_time(self._ident, flags)
+
+    def set_time(self, seconds: int, nseconds: int = 0, flags: int = 0) -> None:
+        """virDomainSetTime (flags: DomainSetTimeFlags SYNC)."""
+        self._conn._check_write("virDomainSetTime", _D)
+        self._conn._hv.domain_set_time(self._ident, seconds, nseconds, flags)
+
+    def set_user_password(self, user: str, password: str, flags: int = 0) -> None:
+        """virDomainSetUserPassword (flags: DomainSetUserPasswordFlags ENCRYPTED)."""
+        self._conn._check_write("virDomainSetUserPassword", _D)
+        self._conn._hv.domain_set_user_password(self._ident, user, password, flags)
+
+    def send_process_signal(self, pid: int, signum: int, flags: int = 0) -> None:
+        """virDomainSendProcessSignal (signum: DomainProcessSignal)."""
+        if pid == 0:
+            raise invalid_arg("pid_value in virDomainSendProcessSignal must not be zero", _D)
+        self._conn._check_write("virDomainSendProcessSignal", _D)
+        self._conn._hv.domain_send_process_signal(self._ident, pid, signum, flags)
+
+    def memory_peek(self, start: int, size: int, flags: int = 0) -> bytes:
+        """virDomainMemoryPeek (flags: MemoryFlags VIRTUAL or PHYSICAL)."""
+        self._conn._check_write("virDomainMemoryPeek", _D)
+        if flags & 1 and flags & 2:
+            raise invalid_arg("Flags 'VIR_MEMORY_VIRTUAL' and 'VIR_MEMORY_PHYSICAL' are "
+                              "mutually exclusive", _D)
+        return self._conn._hv.domain_memory_peek(self._ident, start, size, flags)
+
+    def set_lifecycle_action(self, type: int, action: int, flags: int = 0) -> None:
+        """virDomainSetLifecycleAction (type: DomainLifecycle, action: DomainLifecycleAction)."""
+        self._conn._check_write("virDomainSetLifecycleAction", _D)
+        if type >= 3:
+            raise make_error(ErrorCode.INVALID_ARG, _D, f"invalid lifecycle type '{type}'")
+        if action >= 6:
+            raise make_error(ErrorCode.INVALID_ARG, _D, f"invalid lifecycle action '{action}'")
+        self._conn._hv.domain_set_lifecycle_action(self._ident, type, action, flags)
+
+
+def _exclusive_impact(flags: int) -> None:
+    """VIR_EXCLUSIVE_FLAGS(VIR_DOMAIN_AFFECT_LIVE, VIR_DOMAIN_AFFECT_CONFIG)."""
+    if flags & 1 and flags & 2:
+        raise invalid_arg("Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are "
+                          "mutually exclusive", _D)

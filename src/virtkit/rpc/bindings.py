@@ -84,6 +84,8 @@ _DEVICE_LISTS = ("device_weight", "device_read_iops_sec", "device_write_iops_sec
                  "device_read_bytes_sec", "device_write_bytes_sec")
 _BLKIO_TYPES = {"weight": ParamType.UINT, **dict.fromkeys(_DEVICE_LISTS, ParamType.STRING)}
 _NUMA_TYPES = {"numa_mode": ParamType.INT, "numa_nodeset": ParamType.STRING}
+_BANDWIDTH_TYPES = {f"{d}.{k}": ParamType.UINT for d in ("inbound", "outbound")
+                    for k in ("average", "peak", "burst", "floor")}
 _PARAM_TYPES: dict[str, dict[str, ParamType]] = {
     "domain_get_blkio_parameters": _BLKIO_TYPES,
     "domain_set_blkio_parameters": _BLKIO_TYPES,
@@ -93,6 +95,8 @@ _PARAM_TYPES: dict[str, dict[str, ParamType]] = {
         "poll_max_ns": ParamType.ULLONG, "poll_grow": ParamType.UINT,
         "poll_shrink": ParamType.UINT, "thread_pool_min": ParamType.INT,
         "thread_pool_max": ParamType.INT},
+    "domain_get_interface_parameters": _BANDWIDTH_TYPES,
+    "domain_set_interface_parameters": _BANDWIDTH_TYPES,
 }
 
 
@@ -336,12 +340,13 @@ def _srv_get_vcpus(tables: base.DriverTables, args: Any) -> Any:
             "cpumaps": b"".join(bools_to_bits(m, maplen) for m in maps[:maxinfo])}
 
 
-def _srv_pin_vcpu(flags: int | None) -> Invoke:
+def _srv_pin_vcpu(legacy: bool) -> Invoke:
     def invoke(tables: base.DriverTables, args: Any) -> Any:
+        hv = tables.hypervisor
         dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
         cpumap = bits_to_bools(args["cpumap"], len(args["cpumap"]) * 8)
-        tables.hypervisor.domain_pin_vcpu_flags(
-            dom, args["vcpu"], cpumap, args["flags"] if flags is None else flags)
+        flags = hv.pin_vcpu_legacy_flags if legacy else args["flags"]
+        hv.domain_pin_vcpu_flags(dom, args["vcpu"], cpumap, flags)
 
     return invoke
 
@@ -381,14 +386,72 @@ def _srv_pin_iothread(tables: base.DriverTables, args: Any) -> Any:
     tables.hypervisor.domain_pin_iothread(dom, args["iothreads_id"], cpumap, args["flags"])
 
 
+def _srv_vcpu_pin_info(tables: base.DriverTables, args: Any) -> Any:
+    dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+    maps = tables.hypervisor.domain_get_vcpu_pin_info(dom, args["ncpumaps"], args["flags"])
+    maplen = args["maplen"]
+    return {"cpumaps": b"".join(bools_to_bits(m, maplen) for m in maps), "num": len(maps)}
+
+
+def _srv_pin_emulator(tables: base.DriverTables, args: Any) -> Any:
+    dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+    cpumap = bits_to_bools(args["cpumap"], len(args["cpumap"]) * 8)
+    tables.hypervisor.domain_pin_emulator(dom, cpumap, args["flags"])
+
+
+def _srv_emulator_pin_info(tables: base.DriverTables, args: Any) -> Any:
+    dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+    cpumap = tables.hypervisor.domain_get_emulator_pin_info(dom, args["flags"])
+    return {"cpumaps": bools_to_bits(cpumap, args["maplen"]), "ret": 1}
+
+
+def _srv_cpu_stats(tables: base.DriverTables, args: Any) -> Any:
+    dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+    if args["nparams"] > rp.REMOTE_NODE_CPU_STATS_MAX:
+        raise rpc_error("nparams too large")
+    if args["ncpus"] > rp.REMOTE_DOMAIN_GET_CPU_STATS_NCPUS_MAX:
+        raise rpc_error("ncpus too large")
+    count, per_cpu = tables.hypervisor.domain_get_cpu_stats(
+        dom, args["nparams"], args["start_cpu"], args["ncpus"], args["flags"])
+    to_wire = converters(VarArray(rp.remote_typed_param))[1]
+    assert to_wire is not None
+    # the caller's array is sparse: empty slots do not travel
+    wire = [p for params in per_cpu for p in to_wire(params)] if args["nparams"] else []
+    return {"params": wire, "nparams": count}
+
+
+def _srv_disk_errors(tables: base.DriverTables, args: Any) -> Any:
+    dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+    if args["maxerrors"] > rp.REMOTE_DOMAIN_DISK_ERRORS_MAX:
+        raise rpc_error("maxerrors too large")
+    errors = tables.hypervisor.domain_get_disk_errors(dom, args["flags"])
+    if not args["maxerrors"]:
+        return {"errors": [], "nerrors": len(errors)}
+    wire = [{"disk": d, "error": e} for d, e in errors[: args["maxerrors"]]]
+    return {"errors": wire, "nerrors": len(wire)}
+
+
+def _srv_fsinfo(tables: base.DriverTables, args: Any) -> Any:
+    dom = converters(rp.remote_nonnull_domain)[0](args["dom"])  # type: ignore[misc]
+    info = tables.hypervisor.domain_get_fsinfo(dom, args["flags"])
+    return {"info": [{"mountpoint": m, "name": n, "fstype": t, "dev_aliases": list(a)}
+                     for m, n, t, a in info], "ret": len(info)}
+
+
 _SERVER_SPECIAL: dict[str, Invoke] = {
+    "domain_get_vcpu_pin_info": _srv_vcpu_pin_info,
+    "domain_pin_emulator": _srv_pin_emulator,
+    "domain_get_emulator_pin_info": _srv_emulator_pin_info,
+    "domain_get_cpu_stats": _srv_cpu_stats,
+    "domain_get_disk_errors": _srv_disk_errors,
+    "domain_get_fsinfo": _srv_fsinfo,
     "domain_get_iothread_info": _srv_iothread_info,
     "domain_pin_iothread": _srv_pin_iothread,
     "domain_snapshot_list_children_names": _srv_snapshot_children_names,
     "node_get_cpu_map": _srv_cpu_map,
     "domain_get_vcpus": _srv_get_vcpus,
-    "domain_pin_vcpu": _srv_pin_vcpu(_AFFECT_LIVE),
-    "domain_pin_vcpu_flags": _srv_pin_vcpu(None),
+    "domain_pin_vcpu": _srv_pin_vcpu(legacy=True),
+    "domain_pin_vcpu_flags": _srv_pin_vcpu(legacy=False),
     "domain_rename": _srv_rename,
     "domain_get_scheduler_parameters": _srv_sched_params,
     "domain_get_scheduler_parameters_flags": _srv_sched_params,
@@ -644,7 +707,82 @@ def _cli_pin_iothread(call: Call, values: tuple[Any, ...]) -> Any:
                                  "cpumap": bools_to_bits(cpumap), "flags": flags})
 
 
+def _cli_vcpu_pin_info(call: Call, values: tuple[Any, ...]) -> Any:
+    dom, ncpumaps, flags = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    cpus = call("node_get_info", None)["cpus"]
+    maplen = (cpus + 7) // 8
+    ret = call("domain_get_vcpu_pin_info", {"dom": wire_dom(dom), "ncpumaps": ncpumaps,
+                                            "maplen": maplen, "flags": flags})
+    raw = ret["cpumaps"]
+    return [bits_to_bools(raw[i * maplen:(i + 1) * maplen], maplen * 8)
+            for i in range(ret["num"])]
+
+
+def _cli_pin_emulator(call: Call, values: tuple[Any, ...]) -> Any:
+    dom, cpumap, flags = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    call("domain_pin_emulator", {"dom": wire_dom(dom), "cpumap": bools_to_bits(cpumap),
+                                 "flags": flags})
+
+
+def _cli_emulator_pin_info(call: Call, values: tuple[Any, ...]) -> Any:
+    dom, flags = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    cpus = call("node_get_info", None)["cpus"]
+    maplen = (cpus + 7) // 8
+    ret = call("domain_get_emulator_pin_info",
+               {"dom": wire_dom(dom), "maplen": maplen, "flags": flags})
+    return bits_to_bools(ret["cpumaps"], maplen * 8)
+
+
+def _cli_cpu_stats(call: Call, values: tuple[Any, ...]) -> Any:
+    dom, nparams, start_cpu, ncpus, flags = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    ret = call("domain_get_cpu_stats", {"dom": wire_dom(dom), "nparams": nparams,
+                                        "start_cpu": start_cpu, "ncpus": ncpus, "flags": flags})
+    count, wire = ret["nparams"], ret["params"]
+    if len(wire) > nparams * ncpus or (wire and (len(wire) % count or count > nparams)):
+        raise rpc_error("remoteDomainGetCPUStats: returned number of stats exceeds limit")
+    if not nparams or not wire:
+        return count, []
+    to_py = converters(VarArray(rp.remote_typed_param))[0]
+    assert to_py is not None
+    return count, [to_py(wire[i:i + count]) for i in range(0, len(wire), count)]
+
+
+def _cli_disk_errors(call: Call, values: tuple[Any, ...]) -> Any:
+    dom, flags = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    args = {"dom": wire_dom(dom), "maxerrors": 0, "flags": flags}
+    count = call("domain_get_disk_errors", args)["nerrors"]
+    if not count:
+        return []
+    ret = call("domain_get_disk_errors", {**args, "maxerrors": count})
+    return [(e["disk"], e["error"]) for e in ret["errors"]]
+
+
+def _cli_fsinfo(call: Call, values: tuple[Any, ...]) -> Any:
+    dom, flags = values
+    wire_dom = converters(rp.remote_nonnull_domain)[1]
+    assert wire_dom is not None
+    ret = call("domain_get_fsinfo", {"dom": wire_dom(dom), "flags": flags})
+    return [(i["mountpoint"], i["name"], i["fstype"], list(i["dev_aliases"]))
+            for i in ret["info"]]
+
+
 _CLIENT_SPECIAL: dict[str, tuple[str, Callable[[Call, tuple[Any, ...]], Any]]] = {
+    "domain_get_vcpu_pin_info": ("domain_get_vcpu_pin_info", _cli_vcpu_pin_info),
+    "domain_pin_emulator": ("domain_pin_emulator", _cli_pin_emulator),
+    "domain_get_emulator_pin_info": ("domain_get_emulator_pin_info", _cli_emulator_pin_info),
+    "domain_get_cpu_stats": ("domain_get_cpu_stats", _cli_cpu_stats),
+    "domain_get_disk_errors": ("domain_get_disk_errors", _cli_disk_errors),
+    "domain_get_fsinfo": ("domain_get_fsinfo", _cli_fsinfo),
     "domain_get_iothread_info": ("domain_get_iothread_info", _cli_iothread_info),
     "domain_pin_iothread": ("domain_pin_iothread", _cli_pin_iothread),
     "domain_rename": ("domain_rename", _cli_rename),

@@ -91,6 +91,60 @@ SCRIPT: list[list[Any]] = [
 ]
 
 
+DOM_P = ("<domain type='test'><name>p</name><uuid>11111111-2222-3333-4444-666666666666</uuid>"
+         "<memory>1048576</memory><vcpu placement='static' cpuset='2-3' current='2'>4</vcpu>"
+         "<cputune><vcpupin vcpu='3' cpuset='1'/></cputune><os><type>hvm</type></os><devices>"
+         "<disk type='file' device='cdrom'><source file='/img/cd'/><target dev='hdc' bus='ide'/></disk>"
+         "<disk type='file' device='disk'><source file='/img/p'/><target dev='vdb' bus='virtio'/>"
+         "<iotune><read_bytes_sec>5</read_bytes_sec><read_bytes_sec_max>9</read_bytes_sec_max></iotune></disk>"
+         "<interface type='network'><mac address='52:54:00:00:00:01'/><source network='default'/>"
+         "<bandwidth><inbound average='1' peak='2'/></bandwidth><target dev='tap7'/></interface>"
+         "</devices></domain>")
+
+# pinning, device tuning and the guest-side calls (libvirt's test driver fakes)
+SCRIPT_MORE: list[list[Any]] = [
+    ["vcpupininfo", "test"], ["vcpus", "test"], ["pinvcpu", "test", 0, [0, 1, 0, 1]], ["pinvcpu", "test", 1, [1], LIVE],
+    ["pinvcpu", "test", 2, [1]], ["pinvcpu", "test", 1, [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]], ["vcpupininfo", "test"],
+    ["vcpupininfo", "test", CONFIG], ["vcpupininfo", "test", LIVE | CONFIG], ["vcpus", "test"], ["xml", "test"], ["xml", "test", 2],
+    ["emupininfo", "test"], ["pinemu", "test", [0, 0]], ["pinemu", "test", [1, 1, 0, 1], CONFIG], ["pinemu", "test", [0, 0, 1]],
+    ["pinemu", "test", [1], 4], ["emupininfo", "test"], ["emupininfo", "test", CONFIG], ["emupininfo", "test", LIVE | CONFIG],
+    ["xml", "test"], ["xml", "test", 2],
+    ["define", DOM_P], ["vcpupininfo", "p"], ["vcpupininfo", "p", LIVE], ["emupininfo", "p"], ["vcpus", "p"], ["pinvcpu", "p", 0, [1]],
+    ["pinemu", "p", [0, 1]], ["xml", "p"],
+    # interface bandwidth
+    ["iftune", "test", "testnet0"], ["iftune", "test", "aa:bb:cc:dd:ee:ff", CONFIG], ["iftune", "test", "nope"],
+    ["iftune", "test", "00:11:22:33:44:55"],
+    ["setiftune", "test", "testnet0", {"inbound.average": 10, "inbound.peak": 20, "inbound.burst": 30, "inbound.floor": 40, "outbound.average": 5}],
+    ["iftune", "test", "testnet0"], ["xml", "test"], ["setiftune", "test", "testnet0", {"inbound.average": 0}],
+    ["setiftune", "test", "testnet0", {"outbound.peak": 7}], ["xml", "test"], ["setiftune", "test", "testnet0", {"outbound.average": 0}],
+    ["xml", "test"], ["setiftune", "test", "vnet9", {"inbound.average": 1}],
+    ["iftune", "p", "tap7"], ["setiftune", "p", "52:54:00:00:00:01", {"outbound.average": 3, "outbound.burst": 4}], ["xml", "p"],
+    ["setiftune", "p", "tap7", {"inbound.peak": 3}], ["iftune", "p", "tap7"], ["setiftune", "p", "tap7", {"inbound.floor": 2}, LIVE],
+    # disk I/O throttling
+    ["iotune", "test", "vda"], ["iotune", "test", "/guest/diskimage1"], ["iotune", "test", "vdz"], ["iotune", "test", "vda", LIVE | CONFIG],
+    ["setiotune", "test", "vda", {"total_bytes_sec": 100}],
+    ["setiotune", "test", "vda", {"total_bytes_sec": 100, "total_bytes_sec_max": 200, "group_name": "g"}], ["iotune", "test", "vda"],
+    ["xml", "test"], ["setiotune", "test", "vda", {"read_bytes_sec": 5}], ["setiotune", "test", "vda", {"total_iops_sec_max": 5, "write_iops_sec_max": 1}],
+    ["setiotune", "test", "vda", {"size_iops_sec": 10**16}],
+    ["setiotune", "test", "vda", {"total_bytes_sec": 0, "total_bytes_sec_max": 0, "size_iops_sec": 4, "read_iops_sec_max_length": 3}],
+    ["iotune", "test", "vda"], ["xml", "test"], ["setiotune", "test", "vda", {"size_iops_sec": 0, "read_iops_sec_max_length": 0, "group_name": ""}],
+    ["xml", "test"], ["iotune", "p", "vdb"], ["iotune", "p", "hdc"], ["setiotune", "p", "vdb", {"write_bytes_sec_max": 3}], ["xml", "p"],
+    ["setiotune", "test", "vda", {"read_iops_sec": 3, "read_iops_sec_max": 4}, CONFIG], ["iotune", "test", "vda", CONFIG], ["xml", "test", 2],
+    # statistics and guest-agent fakes
+    ["cpustats", "test", True], ["cpustats", "test", False], ["cpustats", "p", True], ["diskerrors", "test"], ["diskerrors", "p"],
+    ["fsinfo", "test"], ["fsinfo", "p"], ["fsfreeze", "test"], ["fsfreeze", "test"], ["fsthaw", "test", ["/"]], ["fsfreeze", "test", ["/", "/boot"]],
+    ["fsthaw", "test", ["/x"]], ["fsthaw", "test"], ["fsthaw", "test"], ["fsfreeze", "test", ["/boot"], 1], ["fsfreeze", "p"],
+    ["fstrim", "test"], ["fstrim", "test", "/boot", 10], ["fstrim", "test", "/srv"], ["fstrim", "p"],
+    ["gettime", "test"], ["settime", "test", 1234, 5], ["gettime", "test"], ["settime", "test", 1, 0, 2], ["settime", "p", 1], ["gettime", "p"],
+    ["setpw", "test", "root", "pw"], ["setpw", "test", "root", "pw", 1], ["setpw", "test", "root", "pw", 2], ["setpw", "p", "root", "pw"],
+    ["signal", "test", 1, 9], ["signal", "test", 2, 9], ["signal", "test", 1, 65], ["signal", "test", 0, 1], ["signal", "p", 1, 0], ["signal", "test", 1, 1, 1],
+    ["peek", "test", 250, 10, 1], ["peek", "test", 0, 4, 2], ["peek", "test", 0, 4], ["peek", "test", 0, 4, 3], ["peek", "test", 0, 0, 1], ["peek", "p", 0, 4, 1],
+    ["lifecycle", "test", 0, 3], ["lifecycle", "test", 2, 4, CONFIG], ["lifecycle", "test", 1, 4], ["lifecycle", "test", 3, 0],
+    ["lifecycle", "test", 0, 6], ["lifecycle", "test", 1, 2, LIVE | CONFIG], ["xml", "test"], ["xml", "test", 2],
+    ["lifecycle", "p", 2, 5], ["lifecycle", "p", 0, 1, LIVE], ["xml", "p"],
+]
+
+
 def _vk_ops(conn: Any) -> dict[str, Any]:
     def dom(name: str) -> Any:
         return conn.lookup_domain(name)
@@ -114,7 +168,33 @@ def _vk_ops(conn: Any) -> dict[str, Any]:
         "perf": lambda n, flags=0: dom(n).perf_events(flags),
         "setperf": lambda n, params, flags=0: dom(n).set_perf_events(params, flags),
         "launchsec": lambda n, flags=0: dom(n).launch_security_info(flags),
+        "vcpus": lambda n: _vcpus(dom(n).vcpus()),
+        "pinvcpu": lambda n, v, cpumap, flags=0: dom(n).pin_vcpu(v, [bool(b) for b in cpumap], flags),
+        "vcpupininfo": lambda n, flags=0: dom(n).vcpu_pin_info(flags),
+        "pinemu": lambda n, cpumap, flags=0: dom(n).pin_emulator([bool(b) for b in cpumap], flags),
+        "emupininfo": lambda n, flags=0: dom(n).emulator_pin_info(flags),
+        "iftune": lambda n, dev, flags=0: dom(n).interface_parameters(dev, flags),
+        "setiftune": lambda n, dev, params, flags=0: dom(n).set_interface_parameters(dev, params, flags),
+        "iotune": lambda n, disk, flags=0: dom(n).block_io_tune(disk, flags),
+        "setiotune": lambda n, disk, params, flags=0: dom(n).set_block_io_tune(disk, params, flags),
+        "cpustats": lambda n, total, flags=0: dom(n).cpu_stats(total, flags),
+        "diskerrors": lambda n, flags=0: dom(n).disk_errors(flags),
+        "fsfreeze": lambda n, mounts=None, flags=0: dom(n).fs_freeze(mounts, flags),
+        "fsthaw": lambda n, mounts=None, flags=0: dom(n).fs_thaw(mounts, flags),
+        "fstrim": lambda n, mount=None, minimum=0, flags=0: dom(n).fs_trim(mount, minimum, flags),
+        "fsinfo": lambda n, flags=0: dom(n).fs_info(flags),
+        "gettime": lambda n: sorted(dom(n).get_time()),
+        "settime": lambda n, s, ns=0, flags=0: dom(n).set_time(s, ns, flags),
+        "setpw": lambda n, user, pw, flags=0: dom(n).set_user_password(user, pw, flags),
+        "signal": lambda n, pid, sig, flags=0: dom(n).send_process_signal(pid, sig, flags),
+        "peek": lambda n, start, size, flags=0: list(dom(n).memory_peek(start, size, flags)),
+        "lifecycle": lambda n, t, a, flags=0: dom(n).set_lifecycle_action(t, a, flags),
     }
+
+
+def _vcpus(result: Any) -> Any:
+    infos, maps = result
+    return [[v.number, v.state, v.cpu] for v in infos], maps
 
 
 def run_virtkit(script: list[list[Any]], uri: str = "test:///default") -> list[Any]:
@@ -139,10 +219,11 @@ def run_libvirt(script: list[list[Any]], uri: str = "test:///default") -> list[A
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
-def _compare(theirs: list[Any], ours: list[Any], who: str) -> None:
-    assert len(theirs) == len(ours) == len(SCRIPT)
+def _compare(theirs: list[Any], ours: list[Any], who: str,
+             script: list[list[Any]] = SCRIPT) -> None:
+    assert len(theirs) == len(ours) == len(script)
     bad = [f"{step!r:.160}\n  libvirt: {t!r:.700}\n  {who}: {o!r:.700}"
-           for step, t, o in zip(SCRIPT, theirs, ours, strict=True) if t != o]
+           for step, t, o in zip(script, theirs, ours, strict=True) if t != o]
     assert not bad, f"{len(bad)} steps differ:\n" + "\n".join(bad)
 
 
@@ -164,6 +245,25 @@ def test_tuning_over_rpc(client: str, theirs: list[Any], tmp_path: Path) -> None
         ours = run(SCRIPT, daemon.uri("unix"))
         assert daemon.proc.poll() is None, daemon.log_text()
     _compare(theirs, ours, f"{client}->virtkitd")
+
+
+@pytest.fixture(scope="module")
+def theirs_more() -> list[Any]:
+    return run_libvirt(SCRIPT_MORE)
+
+
+def test_pinning_devtune_guest_match_libvirt(theirs_more: list[Any]) -> None:
+    _compare(theirs_more, run_virtkit(SCRIPT_MORE), "virtkit", SCRIPT_MORE)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("client", ["virtkit", "libvirt-python"])
+def test_pinning_devtune_guest_over_rpc(client: str, theirs_more: list[Any], tmp_path: Path) -> None:
+    with start_virtkitd(tmp_path / "d") as daemon:
+        run = run_virtkit if client == "virtkit" else run_libvirt
+        ours = run(SCRIPT_MORE, daemon.uri("unix"))
+        assert daemon.proc.poll() is None, daemon.log_text()
+    _compare(theirs_more, ours, f"{client}->virtkitd", SCRIPT_MORE)
 
 
 @pytest.mark.parametrize(("text", "bits", "formatted"), [

@@ -37,7 +37,34 @@ OPS = {
     "perf": lambda n, flags=0: dom(n).perfEvents(flags),
     "setperf": lambda n, params, flags=0: dom(n).setPerfEvents(params, flags),
     "launchsec": lambda n, flags=0: dom(n).launchSecurityInfo(flags),
+    # pinning, device tuning, guest calls
+    "vcpus": lambda n: _vcpus(dom(n).vcpus()),
+    "pinvcpu": lambda n, v, cpumap, flags=0: dom(n).pinVcpuFlags(v, tuple(cpumap), flags),
+    "vcpupininfo": lambda n, flags=0: dom(n).vcpuPinInfo(flags),
+    "pinemu": lambda n, cpumap, flags=0: dom(n).pinEmulator(tuple(cpumap), flags),
+    "emupininfo": lambda n, flags=0: dom(n).emulatorPinInfo(flags),
+    "iftune": lambda n, dev, flags=0: dom(n).interfaceParameters(dev, flags),
+    "setiftune": lambda n, dev, params, flags=0: dom(n).setInterfaceParameters(dev, params, flags),
+    "iotune": lambda n, disk, flags=0: dom(n).blockIoTune(disk, flags),
+    "setiotune": lambda n, disk, params, flags=0: dom(n).setBlockIoTune(disk, params, flags),
+    "cpustats": lambda n, total, flags=0: dom(n).getCPUStats(total, flags),
+    "diskerrors": lambda n, flags=0: dom(n).diskErrors(flags),
+    "fsfreeze": lambda n, mounts=None, flags=0: dom(n).fsFreeze(mounts, flags),
+    "fsthaw": lambda n, mounts=None, flags=0: dom(n).fsThaw(mounts, flags),
+    "fstrim": lambda n, mount=None, minimum=0, flags=0: dom(n).fSTrim(mount, minimum, flags),
+    "fsinfo": lambda n, flags=0: dom(n).fsInfo(flags),
+    "gettime": lambda n: sorted(dom(n).getTime().values()),
+    "settime": lambda n, s, ns=0, flags=0: dom(n).setTime({"seconds": s, "nseconds": ns}, flags),
+    "setpw": lambda n, user, pw, flags=0: dom(n).setUserPassword(user, pw, flags),
+    "signal": lambda n, pid, sig, flags=0: dom(n).sendProcessSignal(pid, sig, flags),
+    "peek": lambda n, start, size, flags=0: list(dom(n).memoryPeek(start, size, flags)),
+    "lifecycle": lambda n, t, a, flags=0: dom(n).setLifecycleAction(t, a, flags),
 }
+
+
+def _vcpus(result):
+    infos, maps = result
+    return [[number, state, cpu] for number, state, _, cpu in infos], maps
 
 
 def main():

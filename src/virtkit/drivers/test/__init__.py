@@ -21,13 +21,16 @@ from virtkit.drivers.base import (
 )
 from virtkit.drivers.test import defaults as dflt
 from virtkit.drivers.test.common import check_flags
+from virtkit.drivers.test.devtune import DeviceTuningMixin
 from virtkit.drivers.test.domains import DomainLifecycleMixin, start_state
 from virtkit.drivers.test.domconfig import DomainConfigMixin
+from virtkit.drivers.test.guest import GuestMixin
 from virtkit.drivers.test.host import HostMixin
 from virtkit.drivers.test.lazy import lazy_module
 from virtkit.drivers.test.networks import NetworkMixin, parse_network
 from virtkit.drivers.test.node import DomainObj, HostObj, NetworkObj, Pending, PoolObj, TestNode
 from virtkit.drivers.test.nodefile import default_cells, load_node
+from virtkit.drivers.test.pinning import PinningMixin
 from virtkit.drivers.test.saveimage import SaveImageMixin
 from virtkit.drivers.test.snapshots import SnapshotMixin
 from virtkit.drivers.test.storage import DEFAULT_POOL_CAPACITY, StorageMixin, parse_pool
@@ -43,8 +46,11 @@ _CONNECT_RO = 1
 
 class TestDriver(
     DomainLifecycleMixin,
+    PinningMixin,  # before DomainConfigMixin: its vCPU pinning lives in the definition
     DomainConfigMixin,
     DomainTuningMixin,
+    DeviceTuningMixin,
+    GuestMixin,
     SaveImageMixin,
     SnapshotMixin,
     HostMixin,

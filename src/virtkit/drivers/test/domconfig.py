@@ -31,7 +31,6 @@ from virtkit.types import (
     DomainStatsRecord,
     SecurityLabel,
     TypedParams,
-    VcpuInfo,
 )
 
 if TYPE_CHECKING:
@@ -205,36 +204,6 @@ class DomainConfigMixin(Base):
                 else:
                     pers.vcpus_current = nvcpus
             set_numbers(obj)
-
-    def domain_get_vcpus(self, dom: DomainIdent) -> tuple[list[VcpuInfo], list[list[bool]]]:
-        with self._node.lock:
-            obj = self._dom(dom)
-            if obj.id == -1:
-                raise err(ErrorCode.OPERATION_INVALID, "cannot list vcpus for an inactive domain")
-            ni = self._node.node_info
-            hostcpus = ni.nodes * ni.sockets * ni.cores * ni.threads
-            statbase = _real_time_us()
-            infos, maps = [], []
-            pins = _pins(obj)
-            for i in range(obj.defn.vcpus_current):
-                cpumap = pins.get(i) or [True] * hostcpus
-                last = max((n for n, on in enumerate(cpumap) if on), default=-1)
-                infos.append(VcpuInfo(i, 1, statbase // 10, last))
-                maps.append(list(cpumap))
-            return infos, maps
-
-    def domain_pin_vcpu_flags(
-        self, dom: DomainIdent, vcpu: int, cpumap: list[bool], flags: int = 0
-    ) -> None:
-        check_flags(flags, 0, "testDomainPinVcpuFlags")
-        with self._node.lock:
-            obj = self._dom(dom)
-            if obj.id == -1:
-                raise err(ErrorCode.OPERATION_INVALID, "cannot pin vcpus on an inactive domain")
-            if not 0 <= vcpu < obj.defn.vcpus_current:
-                raise err(ErrorCode.INVALID_ARG,
-                          f"requested vcpu '{vcpu}' is not present in the domain")
-            _pins(obj)[vcpu] = list(cpumap)
 
     # ------------------------------------------------------------------ metadata
 
@@ -507,16 +476,6 @@ class DomainConfigMixin(Base):
                     params["state.reason"] = obj.reason
                 records.append(DomainStatsRecord(obj.ident, params))
             return records
-
-
-def _pins(obj: DomainObj) -> dict[int, list[bool]]:
-    """Per-vCPU pinning of a running domain (kept beside the definition)."""
-    pins = getattr(obj.defn, "_test_vcpu_pins", None)
-    if pins is None:
-        pins = {}
-        obj.defn._test_vcpu_pins = pins
-    assert isinstance(pins, dict)
-    return pins
 
 
 def _inject_ns(el: Any, uri: str, key: str) -> Any:
