@@ -10,21 +10,19 @@ to it, and its deletion (committed back into the base while the guest runs).
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from virtkit.testing.peers import Daemon, start_virtkitd
+from virtkit.testing.peers import Daemon
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drivers" / "qemu"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import qemu_e2e
+from virsh_qemu import console_session, qemu_daemon, virsh
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 BOOT_TIMEOUT = 90.0  # two CPUs shared with other test runs: be patient, never time things
@@ -32,25 +30,12 @@ BOOT_TIMEOUT = 90.0  # two CPUs shared with other test runs: be patient, never t
 
 @pytest.fixture
 def daemon() -> Iterator[tuple[Daemon, Path, str]]:
-    root = Path(qemu_e2e.tempfile.mkdtemp(prefix="vks-", dir="/tmp"))
-    d = start_virtkitd(root)
-    uri = d.uri("unix", "/system", "qemu")
-    try:
-        yield d, root, uri
-    finally:
-        for name in _virsh(uri, "list", "--name").stdout.split():
-            _virsh(uri, "destroy", name)
-        d.stop()
-        leftovers = qemu_e2e.qemu_pids(str(root))
-        for pid in leftovers:
-            qemu_e2e.kill_pid(pid)
-        qemu_e2e.shutil.rmtree(root, ignore_errors=True)
-        assert not leftovers, f"QEMU left running: {leftovers}"
+    with qemu_daemon("vks-") as d:
+        yield d
 
 
 def _virsh(uri: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return virsh(uri, *args, timeout=timeout)
 
 
 def _ok(uri: str, *args: str) -> str:
@@ -61,36 +46,8 @@ def _ok(uri: str, *args: str) -> str:
 
 def _guest_run(uri: str, name: str, command: str, expect: bytes) -> bytes:
     """``virsh console`` on a pty: type ``command``, wait for ``expect``, leave with ^]."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvp("virsh", ["virsh", "-c", uri, "console", name])
-    seen = b""
-    sent = False
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    try:
-        while expect not in seen.split(command.encode())[-1] and time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    seen += os.read(fd, 4096)
-                except OSError:
-                    break
-            if not sent and b"Escape character" in seen:
-                time.sleep(0.5)
-                os.write(fd, b"\r" + command.encode() + b"\r")
-                sent = True
-        os.write(fd, b"\x1d")  # ^] ends virsh console
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.05)
-        else:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-    finally:
-        os.close(fd)
+    seen = console_session(uri, name, command.encode(), expect, BOOT_TIMEOUT,
+                           after_command=True)
     assert expect in seen, seen[-1000:]
     return seen
 
