@@ -7,21 +7,12 @@ or {"err": [code, domain, message]}, with the node device events of the step.
 
 import json
 import sys
-import threading
 import time
 
 import libvirt
+import libvirt_loop
 
-libvirt.registerErrorHandler(lambda *a: None, None)
-libvirt.virEventRegisterDefaultImpl()
-
-
-def _loop():
-    while True:
-        libvirt.virEventRunDefaultImpl()
-
-
-threading.Thread(target=_loop, daemon=True).start()
+libvirt_loop.start()
 conn = libvirt.open(sys.argv[1] if len(sys.argv) > 1 else "test:///default")
 events = []
 conn.nodeDeviceEventRegisterAny(None, 0, lambda c, d, e, det, o: events.append([d.name(), e, det]), None)

@@ -8,21 +8,12 @@ domain, message]}, each with the events delivered during the step.
 
 import json
 import sys
-import threading
 import time
 
 import libvirt
+import libvirt_loop
 
-libvirt.registerErrorHandler(lambda *a: None, None)
-libvirt.virEventRegisterDefaultImpl()
-
-
-def _loop():
-    while True:
-        libvirt.virEventRunDefaultImpl()
-
-
-threading.Thread(target=_loop, daemon=True).start()
+libvirt_loop.start()
 conn = libvirt.open(sys.argv[1] if len(sys.argv) > 1 else "test:///default")
 events = []
 conn.domainEventRegisterAny(None, 0, lambda c, d, e, det, o: events.append(["dom", d.name(), e, det]), None)

@@ -9,21 +9,12 @@ step: {"ok": value} or {"err": [code, domain, message]}.
 import gc
 import json
 import sys
-import threading
 import time
 
 import libvirt
+import libvirt_loop
 
-libvirt.registerErrorHandler(lambda *a: None, None)
-libvirt.virEventRegisterDefaultImpl()
-
-
-def _loop():
-    while True:
-        libvirt.virEventRunDefaultImpl()
-
-
-threading.Thread(target=_loop, daemon=True).start()
+libvirt_loop.start()
 
 
 def run_case(steps):
