@@ -11,7 +11,6 @@ runtime-only list (``priv->iothreads`` in libvirt): ids added through the API
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from virtkit.drivers.test.common import AFFECT_CONFIG, AFFECT_LIVE, Base, check_flags, err
@@ -169,12 +168,16 @@ def _bytes_bools(bits: set[int]) -> list[bool]:
 
 # ---------------------------------------------------------------- IOThreads in a definition
 
-@dataclass(slots=True)
 class _IOThread:
-    id: int
-    autofill: bool
-    cpumask: set[int] | None
-    model: Any  # the <iothread> element as parsed (thread pool sizes, unknown attributes)
+    """One IOThread as libvirt holds it (a plain class: no dataclasses on the CLI's path)."""
+
+    __slots__ = ("autofill", "cpumask", "id", "model")
+
+    def __init__(self, id: int, autofill: bool, cpumask: set[int] | None, model: Any) -> None:
+        self.id = id
+        self.autofill = autofill
+        self.cpumask = cpumask
+        self.model = model  # the <iothread> element as parsed (pool sizes, unknown attributes)
 
 
 def _iothreads(d: DomainDef) -> list[_IOThread]:
@@ -309,12 +312,15 @@ def _store_blkio(d: DomainDef) -> None:
 
 # ---------------------------------------------------------------- NUMA in a definition
 
-@dataclass(slots=True)
 class _Numatune:
-    specified: bool
-    mode: int
-    placement: int
-    nodeset: set[int] | None
+    __slots__ = ("mode", "nodeset", "placement", "specified")
+
+    def __init__(self, specified: bool, mode: int, placement: int,
+                 nodeset: set[int] | None) -> None:
+        self.specified = specified
+        self.mode = mode
+        self.placement = placement
+        self.nodeset = nodeset
 
 
 def _numatune(d: DomainDef) -> _Numatune:
