@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (batches of virsh commands read better on one line each)
 """Domain tuning and guest commands: virtkit's CLI against Debian's virsh 9.0.
 
-iothread*, blkiotune, numatune, vcpupin, emulatorpin, memtune, perf, domiftune,
+iothread*, blkiotune, numatune, vcpuinfo, vcpupin, emulatorpin, memtune, perf, domiftune,
 blkdeviotune, cpu-stats, domtime, domfs*, domblkerror, set-user-password,
 send-process-signal and set-lifecycle-action.
 
@@ -64,6 +64,23 @@ GUEST_XML = """<domain type='test'>
       <target dev='tap7'/>
     </interface>
   </devices>
+</domain>
+"""
+
+# Hot-pluggable vCPUs: the inactive vcpuinfo lists the enabled ones (0 and 2) only.
+VCPUS_XML = """<domain type='test'>
+  <name>vh</name>
+  <memory unit='KiB'>1048576</memory>
+  <vcpu placement='static' current='2'>4</vcpu>
+  <vcpus>
+    <vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>
+    <vcpu id='1' enabled='no' hotpluggable='yes'/>
+    <vcpu id='2' enabled='yes' hotpluggable='yes' order='2'/>
+    <vcpu id='3' enabled='no' hotpluggable='yes'/>
+  </vcpus>
+  <os>
+    <type arch='i686'>hvm</type>
+  </os>
 </domain>
 """
 
@@ -152,6 +169,13 @@ CASES: list[str] = [
     "set-lifecycle-action vg crash preserve; perf vg --enable cmt; dumpxml vg; start vg; vcpupin vg; "
     "vcpupin vg --vcpu 3 --config; vcpupin vg --vcpu 3; emulatorpin vg; cpu-stats vg --total; domtime vg; "
     "domtime vg --time 7; domtime vg --pretty; dumpxml vg",
+    # vcpuinfo: running, after pinning, shut off (the config's pinning, "N/A"), hot-pluggable vCPUs
+    "vcpuinfo test; vcpuinfo test --pretty; vcpupin test 0 1; vcpupin test 1 0,2-3; vcpuinfo test; "
+    "vcpuinfo --domain 1 --pretty; vcpuinfo nope; vcpuinfo ''; destroy test; vcpuinfo test; vcpuinfo test --pretty; "
+    "define {guest}; vcpuinfo vg; vcpuinfo vg --pretty; setvcpus vg 3 --config; vcpuinfo vg; start vg; "
+    "vcpupin vg 1 4-7; vcpuinfo vg; vcpuinfo 11111111-2222-3333-4444-aaaaaaaaaaaa --pretty; "
+    "define {vcpus}; vcpuinfo vh; vcpuinfo vh --pretty; start vh; vcpuinfo vh; "
+    "vcpuinfo vh --pretty; help vcpuinfo",
     "help vcpupin; help emulatorpin; help memtune; help perf; help domiftune; help blkdeviotune; "
     "help cpu-stats; help domtime; help domfsfreeze; help domfsthaw; help domfstrim; help domfsinfo; "
     "help domblkerror; help set-user-password; help send-process-signal; help set-lifecycle-action",
@@ -162,7 +186,9 @@ CASES: list[str] = [
 def test_tuning_same_as_virsh(batch: str, tmp_path: Path) -> None:
     (tmp_path / "dom.xml").write_text(DOM_XML)
     (tmp_path / "guest.xml").write_text(GUEST_XML)
-    batch = batch.replace("{dom}", str(tmp_path / "dom.xml")).replace("{guest}", str(tmp_path / "guest.xml"))
+    (tmp_path / "vcpus.xml").write_text(VCPUS_XML)
+    for name in ("dom", "guest", "vcpus"):
+        batch = batch.replace(f"{{{name}}}", str(tmp_path / f"{name}.xml"))
     assert VIRSH is not None, "Debian's virsh (libvirt-clients) must be installed"
     want, want_rc = _run([VIRSH, "-c", URI, batch], {}, tmp_path)
     got, got_rc = _run([*_virtkit_argv(), "-c", URI, batch], {}, tmp_path)
@@ -207,3 +233,23 @@ def test_iothreadinfo_json(tmp_path: Path) -> None:
                    {}, tmp_path)
     assert rc == 0
     assert json.loads(out) == [{"iothread_id": 3, "cpu_affinity": "0,2-3"}]
+
+
+def test_vcpuinfo_json(tmp_path: Path) -> None:
+    import json
+
+    out, rc = _run([*_virtkit_argv(), "-c", URI,
+                    "vcpupin test 1 0,2-3; vcpuinfo test --json; destroy test; vcpuinfo test --json"],
+                   {}, tmp_path)
+    assert rc == 0
+    running, _, inactive = out.partition("Domain 'test' destroyed\n\n")
+    vcpus = json.loads(running)
+    assert [{k: v for k, v in row.items() if k != "cpu_time"} for row in vcpus] == [
+        {"vcpu": 0, "cpu": 15, "state": "running", "affinity": "0-7"},
+        {"vcpu": 1, "cpu": 3, "state": "running", "affinity": "0,2-3"},
+    ]
+    assert all(isinstance(row["cpu_time"], int) and row["cpu_time"] > 0 for row in vcpus)
+    assert json.loads(inactive) == [
+        {"vcpu": 0, "cpu": None, "state": None, "cpu_time": None, "affinity": "0-7"},
+        {"vcpu": 1, "cpu": None, "state": None, "cpu_time": None, "affinity": "0-7"},
+    ]

@@ -1,5 +1,5 @@
 """Domain tuning commands (virsh 9.0): iothreadinfo/pin/add/set/del, blkiotune, numatune,
-vcpupin, emulatorpin, memtune, perf, domiftune, blkdeviotune; the guest-side commands
+vcpuinfo, vcpupin, emulatorpin, memtune, perf, domiftune, blkdeviotune; the guest-side commands
 (cpu-stats, domfs*, domtime, ...) live in cli/domguest.py and are registered here."""
 
 from __future__ import annotations
@@ -280,6 +280,94 @@ def cmd_vcpupin(ctl: Ctl, cmd: Cmd) -> bool:
     return True
 
 
+_VCPU_STATES = ("offline", "running", "blocked")
+
+
+def _xpath_uint(text: str | None) -> int | None:
+    """virXPathUInt on a string: the whole (non-empty) text as an unsigned int, else None."""
+    import re
+
+    m = re.fullmatch(r"[ \t\n\v\f\r]*\+?([0-9]+)", text or "")
+    return int(m.group(1)) if m and int(m.group(1)) <= _UINT_MAX else None
+
+
+def _inactive_vcpus(ctl: Ctl, dom: Any) -> tuple[list[int], int] | None:
+    """virshDomainGetVcpuBitmap of the inactive XML: (online vCPU ids, maximum vCPU
+    count); None after virsh's error."""
+    from virtkit.conf.xmlutil import parse_xml
+
+    root = parse_xml(dom.xml(2), "domain_definition")  # VIR_DOMAIN_XML_INACTIVE
+    maxvcpus = _xpath_uint(root.findtext("vcpu"))
+    if maxvcpus is None:
+        ctl.error("Failed to retrieve maximum vcpu count")
+        return None
+    vcpu = root.find("vcpu")
+    curvcpus = _xpath_uint(vcpu.get("current") if vcpu is not None else None) or maxvcpus
+    nodes = root.findall("vcpus/vcpu")
+    if not nodes:  # no per-vCPU state: the first "current" ones are online
+        return list(range(min(curvcpus, maxvcpus))), maxvcpus
+    online: set[int] = set()
+    for node in nodes:
+        ident = _xpath_uint(node.get("id"))
+        if ident is not None and node.get("enabled") == "yes" and ident < maxvcpus:
+            online.add(ident)
+    if len(online) != curvcpus:
+        ctl.error("Failed to retrieve vcpu state bitmap")
+        return None
+    return sorted(online), maxvcpus
+
+
+def _affinity(cpumap: list[bool], maxcpu: int, pretty: bool) -> str:
+    """virshVcpuinfoPrintAffinity's value: ``y``/``-`` per host CPU, or ``0-3 (out of 8)``."""
+    cpumap = [i < len(cpumap) and cpumap[i] for i in range(maxcpu)]
+    if pretty:
+        return f"{_bitmap_text(cpumap)} (out of {maxcpu})"
+    return "".join("y" if on else "-" for on in cpumap)
+
+
+def cmd_vcpuinfo(ctl: Ctl, cmd: Cmd) -> bool:
+    from virtkit.errors import VirtError
+
+    pretty = cmd.flag("pretty")
+    dom, _ = lookup_domain(ctl, cmd)
+    maxcpu = ctl.conn.node_cpu_map()[0]
+    info = dom.info()
+    # one row per vCPU: (number, host cpu, state, cpu time in ns, affinity); None is N/A
+    rows: list[tuple[int, int | None, str | None, int | None, list[bool]]] = []
+    try:
+        infos, maps = dom.vcpus()
+    except VirtError:
+        if info.state != 5:  # VIR_DOMAIN_SHUTOFF: only then the config's pinning instead
+            raise
+        inactive = _inactive_vcpus(ctl, dom)
+        if inactive is None:
+            return False
+        ids, size = inactive
+        pins = dom.vcpu_pin_info(_CONFIG, ncpumaps=size)
+        rows = [(n, None, None, None, pins[n] if n < len(pins) else []) for n in ids]
+    else:
+        rows = [(v.number, v.cpu, _VCPU_STATES[v.state] if 0 <= v.state < 3 else "no state",
+                 v.cpu_time, maps[i] if i < len(maps) else []) for i, v in enumerate(infos)]
+    if cmd.flag("json"):
+        ctl.print(to_json([{"vcpu": n, "cpu": cpu, "state": state, "cpu_time": cpu_time,
+                            "affinity": _bitmap_text(cpumap[:maxcpu])}
+                           for n, cpu, state, cpu_time, cpumap in rows]))
+        return True
+    blocks = []
+    for n, cpu, state, cpu_time, cpumap in rows:
+        lines = [f"{'VCPU:':<15} {n}",
+                 f"{'CPU:':<15} {'N/A' if cpu is None else cpu}",
+                 f"{'State:':<15} {'N/A' if state is None else state}"]
+        if cpu_time is None:
+            lines.append(f"{'CPU time':<15} N/A")  # sic: virsh drops the colon here
+        elif cpu_time:
+            lines.append(f"{'CPU time:':<15} {cpu_time / 1e9:.1f}s")
+        lines.append(f"{'CPU Affinity:':<15} {_affinity(cpumap, maxcpu, pretty)}")
+        blocks.append("".join(line + "\n" for line in lines))
+    ctl.print("\n".join(blocks))
+    return True
+
+
 def cmd_emulatorpin(ctl: Ctl, cmd: Cmd) -> bool:
     flags = _impact(ctl, cmd)
     dom, _ = lookup_domain(ctl, cmd)
@@ -484,6 +572,7 @@ COMMANDS: dict[str, CommandDef] = specs_to_defs(
         "iothreadset": cmd_iothreadset,
         "iothreaddel": cmd_iothreaddel,
         "numatune": cmd_numatune,
+        "vcpuinfo": cmd_vcpuinfo,
         "vcpupin": cmd_vcpupin,
         "emulatorpin": cmd_emulatorpin,
         "memtune": cmd_memtune,
@@ -492,5 +581,5 @@ COMMANDS: dict[str, CommandDef] = specs_to_defs(
         "blkdeviotune": cmd_blkdeviotune,
         **domguest.HANDLERS,
     },
-    json_commands=("iothreadinfo",),
+    json_commands=("iothreadinfo", "vcpuinfo"),
 )

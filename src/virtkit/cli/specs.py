@@ -556,6 +556,11 @@ GROUPS.append(
                     *_IMPACT,
                 ),
             ),
+            "vcpuinfo": (
+                "detailed domain vcpu information",
+                "Returns basic information about the domain virtual CPUs.",
+                (_DOM, ("pretty", "BOOL", "", "return human readable output")),
+            ),
             "vcpupin": (
                 "control or query domain vcpu affinity",
                 "Pin domain VCPUs to host physical CPUs.",

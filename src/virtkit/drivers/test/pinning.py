@@ -90,8 +90,14 @@ class PinningMixin(Base):
             statbase = time.time_ns() // 1000
             pins = vcpu_pins(d)
             default = _default_mask(d, hostcpus)
+            online = _online_vcpus(d)
             infos, maps = [], []
             for i in range(d.vcpus_current):
+                if i not in online:
+                    # libvirt leaves an offline vCPU's slot zeroed (number 0, offline)
+                    infos.append(VcpuInfo(0, 0, 0, 0))
+                    maps.append([False] * hostcpus)
+                    continue
                 mask = pins.get(i, default)
                 infos.append(VcpuInfo(i, 1, statbase // 10, max(mask) if mask else -1))
                 maps.append(_bools(mask, hostcpus))
@@ -143,3 +149,13 @@ class PinningMixin(Base):
             if pin is not None and pin.cpuset:
                 return _bools(parse_bitmap(pin.cpuset), hostcpus)
             return _bools(_default_mask(d, hostcpus), hostcpus)
+
+
+def _online_vcpus(d: DomainDef) -> set[int]:
+    """The online vCPUs: ``<vcpus><vcpu enabled='yes'>`` when listed, else the first
+    ``current`` ones."""
+    entries = d.vcpus.vcpus if d.vcpus is not None else []
+    if not entries:
+        return set(range(d.vcpus_current))
+    return {int(e.id) for e in entries
+            if e.enabled == "yes" and e.id is not None and e.id.isdigit()}
