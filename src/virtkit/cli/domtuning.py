@@ -72,29 +72,14 @@ def _iothread_id(ctl: Ctl, cmd: Cmd) -> int:
 
 
 def cmd_iothreadpin(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.drivers.test.tuning import parse_bitmap
-    from virtkit.errors import VirtError
-
     flags = _impact(ctl, cmd)
     dom, _ = lookup_domain(ctl, cmd)
     iothread = ctl.opt_int(cmd, "iothread", lo=0, hi=_UINT_MAX) or 0
     cpulist = ctl.opt_required(cmd, "cpulist")
-    maxcpu = ctl.conn.node_cpu_map()[0]
-    if cpulist.startswith("r"):
-        bits = set(range(maxcpu))
-    else:
-        try:
-            bits = parse_bitmap(cpulist, 1024)
-        except VirtError:
-            ctl.error(f"Invalid cpulist '{cpulist}'")
-            raise
-        if not bits:
-            ctl.error(f"Invalid cpulist '{cpulist}'")
-            return False
-        if max(bits) >= maxcpu:
-            ctl.error(f"CPU {max(bits)} in cpulist '{cpulist}' exceed the maxcpu {maxcpu}")
-            return False
-    dom.pin_iothread(iothread, [i in bits for i in range(max(bits) + 1)], flags)
+    cpumap = _cpulist_map(ctl, cpulist, ctl.conn.node_cpu_map()[0])
+    if cpumap is None:
+        return False
+    dom.pin_iothread(iothread, cpumap, flags)
     return True
 
 
