@@ -118,29 +118,16 @@ def cmd_nodedev_list(ctl: Ctl, cmd: Cmd) -> bool:
 
 
 def cmd_nodedev_event(ctl: Ctl, cmd: Cmd) -> bool:
-    """virsh's cmdNodeDeviceEvent.  Unlike pool-event and net-event (poolmisc's
-    run_event_command), a --device that is empty or names no device ends the command."""
-    from virtkit.cli.poolmisc import event_timeout, wait_events
+    """virsh's cmdNodeDeviceEvent.  Unlike pool-event and net-event, a --device that is
+    empty or names no device ends the command."""
+    from virtkit.cli.poolmisc import run_event_command
 
-    if cmd.flag("list"):
-        ctl.print("".join(f"{name}\n" for name in NODEDEV_EVENT_NAMES))
-        return True
-    wanted = ctl.opt_string(cmd, "event")
-    if not wanted:
-        ctl.error("either --list or --event <type> is required")
-        return False
-    if wanted not in NODEDEV_EVENT_NAMES:
-        ctl.error(f"unknown event type {wanted}")
-        return False
-    event_id = NODEDEV_EVENT_NAMES.index(wanted)
-    timeout = event_timeout(ctl, cmd)
-    name = ctl.opt_string(cmd, "device")
-    dev = None
-    if name is not None:  # by name only: no 'wwnn,wwpn' form here
+    def find(ctl: Ctl, name: str) -> Any:  # by name only: no 'wwnn,wwpn' form here
         with ctl.failing(f"Could not find matching device '{name}'"):
-            dev = ctl.conn.lookup_node_device(name)
+            return ctl.conn.lookup_node_device(name)
 
-    def subscribe(emit: Callable[[str], None]) -> EventHandle:
+    def subscribe(event_id: int, wanted: str, dev: Any,
+                  emit: Callable[[str], None]) -> EventHandle:
         def callback(obj: Any, eid: int, *payload: Any) -> None:
             if eid == 0:
                 event = int(payload[0]) if payload else -1
@@ -151,7 +138,8 @@ def cmd_nodedev_event(ctl: Ctl, cmd: Cmd) -> bool:
 
         return ctl.conn.on_node_device_event(callback, event_id, dev)
 
-    return wait_events(ctl, cmd, timeout, subscribe) > 0
+    return run_event_command(ctl, cmd, NODEDEV_EVENT_NAMES, "device", find, subscribe,
+                             missing_object_ends=True)
 
 
 def cmd_nodedev_info(ctl: Ctl, cmd: Cmd) -> bool:

@@ -135,10 +135,12 @@ def run_event_command(
     ctl: Ctl, cmd: Cmd, names: Sequence[str], object_opt: str,
     find: Callable[[Ctl, str], Any],
     subscribe: Callable[[int, str, Any, Callable[[str], None]], EventHandle],
+    *, missing_object_ends: bool = False,
 ) -> bool:
     """The flow every virsh ``*-event`` command shares: --list, --event checks, --timeout,
-    the optional object (virsh keeps watching every object when the one named is not
-    found, and reports the lookup error at the end), then waiting for the events.
+    the optional object, then waiting for the events. An object that is not found: virsh
+    keeps watching every object and reports the lookup error at the end, except where
+    ``missing_object_ends`` (nodedev-event), when the lookup error ends the command.
     ``subscribe(event_id, event_name, obj_or_None, emit)`` registers the callback."""
     from virtkit.errors import VirtError
 
@@ -156,7 +158,11 @@ def run_event_command(
     timeout = event_timeout(ctl, cmd)
     obj = None
     pending: VirtError | None = None
-    if cmd.has(object_opt):
+    if missing_object_ends:
+        name = ctl.opt_string(cmd, object_opt)
+        if name is not None:
+            obj = find(ctl, name)
+    elif cmd.has(object_opt):
         try:
             obj = find(ctl, ctl.opt_required(cmd, object_opt))
         except VirtError as exc:
