@@ -8,7 +8,9 @@ driver's volume streams and the CLI's vol-upload / vol-download.
 from __future__ import annotations
 
 import errno
+import functools
 import os
+from typing import Any
 
 __all__ = ["HOLE_CHUNK", "make_hole", "section_at"]
 
@@ -47,15 +49,22 @@ def section_at(fd: int, pos: int, end: int) -> tuple[bool, int]:
 _FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 1, 2
 
 
-def _punch_hole(fd: int, pos: int, length: int) -> bool:
-    """fallocate(PUNCH_HOLE): True when the file system did it."""
+@functools.cache
+def _fallocate() -> Any:
+    """libc's fallocate64, looked up once (find_library runs ldconfig)."""
     import ctypes
     import ctypes.util
 
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     fallocate = libc.fallocate64
     fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
-    return bool(fallocate(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, pos, length) == 0)
+    return fallocate
+
+
+def _punch_hole(fd: int, pos: int, length: int) -> bool:
+    """fallocate(PUNCH_HOLE): True when the file system did it."""
+    mode = _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE
+    return bool(_fallocate()(fd, mode, pos, length) == 0)
 
 
 def make_hole(fd: int, pos: int, length: int) -> None:
