@@ -27,6 +27,7 @@ class VolumeStream:
         self._left = length if length else None
         self._writing = writing
         self.sparse = sparse
+        self._data_left = 0  # sparse reads: bytes of the current data section not yet read
         self.on_finish = on_finish  # called once, when the stream finishes or aborts
 
     def _require(self) -> int:
@@ -53,20 +54,25 @@ class VolumeStream:
         fd = self._require()
         if self._writing:
             raise storage_error(ErrorCode.OPERATION_INVALID, "stream is not open for reading")
-        end = os.fstat(fd).st_size
-        if self._left is not None:
-            end = min(end, self._pos + self._left)
-        try:
-            in_data, length = section_at(fd, self._pos, end)
-        except OSError as exc:
-            raise storage_error(ErrorCode.SYSTEM_ERROR,
-                                f"Unable to seek in '{self._path}': {exc.strerror}") from None
-        if not length:
-            return b""
-        if not in_data:
-            self._skip(length)
-            return Hole(length)
-        return self.recv(min(nbytes, length))
+        if not self._data_left:
+            # As libvirt's daemon: look for the next hole only once a data section is read.
+            end = os.fstat(fd).st_size
+            if self._left is not None:
+                end = min(end, self._pos + self._left)
+            try:
+                in_data, length = section_at(fd, self._pos, end)
+            except OSError as exc:
+                raise storage_error(ErrorCode.SYSTEM_ERROR,
+                                    f"Unable to seek in '{self._path}': {exc.strerror}") from None
+            if not length:
+                return b""
+            if not in_data:
+                self._skip(length)
+                return Hole(length)
+            self._data_left = length
+        data = self.recv(min(nbytes, self._data_left))
+        self._data_left = self._data_left - len(data) if data else 0
+        return data
 
     def send_hole(self, length: int) -> None:
         """Skip ``length`` bytes of the volume, which then read as zeros."""
