@@ -8,6 +8,7 @@ reload, autostart, the lock-then-deliver-events pattern) lives here once.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import logging
 import threading
@@ -60,7 +61,7 @@ class NodeObject(Generic[DefT]):
 ObjT = TypeVar("ObjT", bound=NodeObject[Any])
 
 
-class ObjectNode(Generic[ObjT]):
+class ObjectNode(abc.ABC, Generic[ObjT]):
     """The objects of one kind under one root, shared by the connections to it."""
 
     kind: ClassVar[str]            # "network", "storage pool": used in messages and logs
@@ -111,9 +112,9 @@ class ObjectNode(Generic[ObjT]):
 
     # ------------------------------------------------------------ loading
 
+    @abc.abstractmethod
     def object_from_config(self, name: str, xml: str) -> ObjT:
         """A new inactive object for a stored definition (may raise VirtError)."""
-        raise NotImplementedError
 
     def load_configs(self) -> list[str]:
         """Read the config dir (lock held): add the objects not known yet, refresh the
@@ -149,9 +150,9 @@ class ObjectNode(Generic[ObjT]):
         self.autostart_all()
         return added
 
+    @abc.abstractmethod
     def start_object(self, obj: ObjT) -> None:
         """Start an inactive object (used by autostart)."""
-        raise NotImplementedError
 
     def autostart_all(self) -> None:
         """Start every inactive object marked autostart (errors are logged)."""
