@@ -12,14 +12,14 @@ import abc
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from virtkit.drivers.eventbus import EventBus
 from virtkit.drivers.qemu.status import ConfigStore
 from virtkit.errors import VirtError, make_error
 
-__all__ = ["NodeObject", "ObjectNode"]
+__all__ = ["NodeObject", "NodeTable", "ObjectNode"]
 
 DefT = TypeVar("DefT")
 
@@ -163,3 +163,22 @@ class ObjectNode(abc.ABC, Generic[ObjT]):
                 self.start_object(obj)
             except VirtError as exc:
                 self.log.error("Failed to autostart %s '%s': %s", self.kind, obj.name, exc)
+
+
+NodeT = TypeVar("NodeT", bound=ObjectNode[Any])
+
+
+class NodeTable(Generic[NodeT]):
+    """A connection's driver table over a shared node: closing it drops the connection's
+    event callbacks and its reference to the node (the node's objects stay as they are)."""
+
+    def __init__(self, node: NodeT, release: Callable[[NodeT], None]) -> None:
+        self.node = node
+        self._release = release
+        self._closed = False
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.node.events.drop_owner(self)
+            self._release(self.node)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from virtkit.drivers.base import NetworkDriver, NetworkEventCallback
 from virtkit.drivers.network import node as nn
 from virtkit.drivers.network.node import NetworkNode
+from virtkit.drivers.objnode import NodeTable
 from virtkit.errors import ErrorCode, ErrorDomain, invalid_flags, make_error
 from virtkit.types import NetworkDHCPLease, NetworkIdent, NetworkPortIdent, TypedParams
 
@@ -18,19 +19,12 @@ def _check_flags(flags: int, allowed: int, function: str) -> None:
         raise invalid_flags(flags & ~allowed, function, _NET)
 
 
-class BridgeNetworkDriver(NetworkDriver):
-    """One connection's network table (libvirt's bridge driver)."""
+class BridgeNetworkDriver(NodeTable[NetworkNode], NetworkDriver):
+    """One connection's network table (libvirt's bridge driver); closing it leaves the
+    networks up."""
 
     def __init__(self, node: NetworkNode) -> None:
-        self.node = node
-        self._closed = False
-
-    def close(self) -> None:
-        """The connection closed: drop its event callbacks (the networks stay up)."""
-        if not self._closed:
-            self._closed = True
-            self.node.events.drop_owner(self)
-            nn.release(self.node)
+        super().__init__(node, nn.release)
 
     # ------------------------------------------------------------ listing and lookup
 

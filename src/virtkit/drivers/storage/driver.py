@@ -5,6 +5,7 @@ from __future__ import annotations
 from virtkit.conf.storage_pool import Permissions, format_type
 from virtkit.conf.storage_vol import StorageVolDef, Timestamps, VolTarget
 from virtkit.drivers.base import StorageDriver, StoragePoolEventCallback
+from virtkit.drivers.objnode import NodeTable
 from virtkit.drivers.storage import node as sn
 from virtkit.drivers.storage.backend import VOL_BLOCK, VOL_DIR, VolState
 from virtkit.drivers.storage.caps import POOL_TYPES, pool_capabilities_xml
@@ -79,19 +80,12 @@ def vol_xml(pool: PoolObj, vol: VolState) -> str:
     return str(d.to_xml())
 
 
-class HostStorageDriver(StorageDriver):
-    """One connection's storage table (libvirt's storage driver on the host)."""
+class HostStorageDriver(NodeTable[StorageNode], StorageDriver):
+    """One connection's storage table (libvirt's storage driver on the host); closing it
+    leaves the pools active."""
 
     def __init__(self, node: StorageNode) -> None:
-        self.node = node
-        self._closed = False
-
-    def close(self) -> None:
-        """The connection closed: drop its event callbacks (pools stay active)."""
-        if not self._closed:
-            self._closed = True
-            self.node.events.drop_owner(self)
-            sn.release(self.node)
+        super().__init__(node, sn.release)
 
     # ------------------------------------------------------------ listing and lookup
 
