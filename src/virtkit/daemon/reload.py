@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from virtkit.errors import VirtError
+
 if TYPE_CHECKING:
     from virtkit.daemon.config import DaemonConfig
     from virtkit.daemon.paths import DaemonPaths
@@ -50,15 +52,14 @@ def reload_daemon(dispatcher: Any, server: Server, config: DaemonConfig, paths: 
 
 
 def _reload_tls(server: Server, config: DaemonConfig, paths: DaemonPaths) -> bool:
-    from virtkit.daemon.tlsconf import server_tls_context
+    """virt-admin's server-update-tls, its errors logged instead of returned."""
+    from virtkit.daemon.admin import update_tls_files
 
     try:
-        ctx = server_tls_context(config, paths)
-    except Exception as e:  # VirtError (libvirt's wording), ssl.SSLError, OSError
+        update_tls_files(server, config, paths)
+    except VirtError as e:
         log.error("TLS credentials not reloaded, keeping the previous ones: %s", e)
         return False
-    server.replace_tls(ctx)
-    log.info("TLS credentials reloaded (%s): new connections use them", ctx.credentials.cert)
     return True
 
 
