@@ -234,8 +234,10 @@ class StreamJob:
 
     def _fail(self, exc: VirtError) -> None:
         log.info("client=%s stream %d failed: %s", self.session.id, self.serial, exc)
-        self._send(_ERROR, remote_error.encode(error_from_virt(exc)))
+        # Abort first, as libvirt's daemon does: once the client reads the error, what
+        # the stream held (a volume "in use") is released, so it may retry at once.
         self._abort_quietly()
+        self._send(_ERROR, remote_error.encode(error_from_virt(exc)))
 
     def _hole(self, payload: bytes) -> None:
         """A hole the client sent (libvirt's daemonStreamHandleHole)."""
