@@ -69,6 +69,9 @@ def _setup_script(root: Path, conf: Path, pid_file: Path) -> str:
         f"workdir={q(str(ns))}/etc-w /etc",
         f"mount -t overlay overlay -o lowerdir=/var,upperdir={q(str(ns))}/var-u,"
         f"workdir={q(str(ns))}/var-w /var",
+        # /run/libvirt exists only where libvirtd once ran: make the mount point (an
+        # empty directory on the host's /run, as libvirt-daemon's own start makes it)
+        "mkdir -p /run/libvirt",
         f"mount --bind {q(str(ns))}/run /run/libvirt",
         "getent group libvirt-qemu >/dev/null || echo 'libvirt-qemu:x:64055:' >> /etc/group",
         "getent group kvm >/dev/null || echo 'kvm:x:64056:libvirt-qemu' >> /etc/group",

@@ -7,14 +7,13 @@
     instead raise VirtError.
 (2) Every libvirt-written file (domain/out, domain/inout) formats back byte for byte.
 
-Each set must pass at >= 95 %. A summary goes to stdout and
-/tmp/domain-conformance-summary.txt; failures located in <devices> go to
-/tmp/domain-conformance-failures.txt for the devices model.
+Each set passes whole today, and the tests hold those exact counts: a file that
+stops passing, or goes missing, fails them. The summary (with every failure,
+those located in <devices> marked) goes to stdout.
 """
 
 from __future__ import annotations
 
-import os
 import traceback
 from pathlib import Path
 
@@ -24,17 +23,15 @@ from lxml import etree
 from virtkit.conf.domain import DomainDef, parse_uuid
 from virtkit.conf.domain_memory import parse_memory_kib
 from virtkit.errors import VirtError
+from virtkit.testing.repo import conformance_dir
 
-THRESHOLD = 0.95
-SUMMARY = Path("/tmp/domain-conformance-summary.txt")
-DEVICE_FAILURES = Path("/tmp/domain-conformance-failures.txt")
+# Files of shared/conformance/libvirt-xml/domain that pass, which today is all of them.
+EXPECTED_INPUTS = 927  # in/ and inout/
+EXPECTED_OUTPUTS = 520  # out/ and inout/
 
 
 def _conformance_dir() -> Path:
-    env = os.environ.get("VIRTKIT_CONFORMANCE")
-    repo = Path(__file__).resolve().parents[2]
-    base = Path(env) if env else repo.parent / "shared" / "conformance"
-    domain = base / "libvirt-xml" / "domain"
+    domain = conformance_dir("domain")
     if not domain.is_dir():
         pytest.fail(f"conformance data not found at {domain} (set VIRTKIT_CONFORMANCE)")
     return domain
@@ -181,38 +178,27 @@ def _check_output(path: Path) -> tuple[str, bool] | None:
     return f"line {line + 1}: want {want.strip()!r} got {got.strip()!r}", opened > closed
 
 
-def _report(title: str, results: dict[str, tuple[str, bool] | None]) -> float:
+def _report(title: str, results: dict[str, tuple[str, bool] | None]) -> tuple[int, int]:
+    """Print the summary; (passed, total)."""
     total = len(results)
     failures = {k: v for k, v in results.items() if v is not None}
-    rate = (total - len(failures)) / total
-    lines = [f"{title}: {total - len(failures)}/{total} passed ({rate:.1%})"]
-    lines += [f"  FAIL {name}: {why}" for name, (why, _) in sorted(failures.items())]
-    report = "\n".join(lines) + "\n"
-    print(report)
-    with SUMMARY.open("a") as f:
-        f.write(report)
-    device = [f"{title} {name}: {why}" for name, (why, dev) in sorted(failures.items()) if dev]
-    with DEVICE_FAILURES.open("a") as f:
-        f.write("".join(line + "\n" for line in device))
-    return rate
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _fresh_reports() -> None:
-    SUMMARY.write_text("")
-    DEVICE_FAILURES.write_text("")
+    lines = [f"{title}: {total - len(failures)}/{total} passed"]
+    lines += [f"  FAIL {name}{' (devices)' if dev else ''}: {why}"
+              for name, (why, dev) in sorted(failures.items())]
+    print("\n".join(lines))
+    return total - len(failures), total
 
 
 def test_inputs_round_trip_without_loss() -> None:
     results = {p.name: _check_input(p) for p in _files("in", "inout")}
-    rate = _report("domain inputs (parse/format stable, nothing lost)", results)
-    assert rate >= THRESHOLD
+    counts = _report("domain inputs (parse/format stable, nothing lost)", results)
+    assert counts == (EXPECTED_INPUTS, EXPECTED_INPUTS)
 
 
 def test_libvirt_output_formats_byte_identical() -> None:
     results = {p.name: _check_output(p) for p in _files("out", "inout")}
-    rate = _report("domain libvirt output (byte-identical)", results)
-    assert rate >= THRESHOLD
+    counts = _report("domain libvirt output (byte-identical)", results)
+    assert counts == (EXPECTED_OUTPUTS, EXPECTED_OUTPUTS)
 
 
 def test_fact_helper_sees_losses() -> None:

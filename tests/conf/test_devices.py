@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import collections
-import os
 import random
 import textwrap
 from pathlib import Path
@@ -30,6 +29,7 @@ from virtkit.conf.devices import (
 )
 from virtkit.conf.xmlutil import parse_xml
 from virtkit.errors import XMLError
+from virtkit.testing.repo import conformance_dir
 
 
 def x(text: str) -> str:
@@ -1017,9 +1017,7 @@ def test_device_from_xml_kinds() -> None:
 
 
 def _out_dir() -> Path:
-    env = os.environ.get("VIRTKIT_CONFORMANCE")
-    base = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
-    out = base / "libvirt-xml" / "domain" / "out"
+    out = conformance_dir("domain") / "out"
     if not out.is_dir():
         pytest.fail(f"conformance data not found at {out} (set VIRTKIT_CONFORMANCE)")
     return out

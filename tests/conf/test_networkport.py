@@ -8,11 +8,11 @@ import pytest
 
 from virtkit.conf.networkport import NetworkPortDef
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError
+from virtkit.testing.repo import conformance_dir
 
-REPO = Path(__file__).resolve().parents[2]
-BASE = (REPO / ".." / "shared" / "conformance" / "libvirt-xml" / "networkport").resolve()
-REPORT = Path("/tmp/conformance-networkport.txt")
+BASE = conformance_dir("networkport")
 FILES = sorted(BASE.glob("*/*.xml"))
+EXPECTED_FILES = 6  # every networkport file of shared/conformance, byte for byte
 
 OWNER = ("<owner><name>vm1</name><uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid></owner>")
 UUID = "<uuid>5d744f21-ba4a-4d6e-bdb2-30a35ff3207d</uuid>"
@@ -36,8 +36,7 @@ def test_conformance_inout_byte_for_byte(path: Path) -> None:
 def test_conformance_report() -> None:
     passed = [p.name for p in FILES
               if NetworkPortDef.from_xml(p.read_text()).to_xml() == p.read_text()]
-    REPORT.write_text(f"networkport inout: {len(passed)}/{len(FILES)} byte for byte\n")
-    assert len(passed) == len(FILES)
+    assert (len(passed), len(FILES)) == (EXPECTED_FILES, EXPECTED_FILES)
 
 
 def test_canonical_forms() -> None:

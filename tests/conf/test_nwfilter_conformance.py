@@ -23,10 +23,9 @@ from lxml import etree
 from virtkit.conf.nwfilter import ATTRIBUTES, NWFilterDef
 from virtkit.conf.nwfilter_binding import NWFilterBindingDef
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError
+from virtkit.testing.repo import conformance_dir
 
-REPO = Path(__file__).resolve().parents[2]
-BASE = (REPO / ".." / "shared" / "conformance" / "libvirt-xml").resolve()
-REPORT = Path("/tmp/conformance-nwfilter.txt")
+BASE = conformance_dir()
 
 
 def _attr_names(xml: str) -> set[tuple[int, str, str]]:
@@ -97,7 +96,7 @@ def results() -> dict[str, tuple[int, int, list[str]]]:
     for name, (ok, total, fails) in res.items():
         lines.append(f"{name}: {ok}/{total}")
         lines += [f"  FAIL {f}" for f in fails]
-    REPORT.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
     return res
 
 

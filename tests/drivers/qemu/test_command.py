@@ -35,6 +35,7 @@ from virtkit.drivers.qemu.command import (
     opt_escape,
 )
 from virtkit.errors import ErrorCode, VirtError
+from virtkit.testing.repo import conformance_dir
 
 DATA = Path(__file__).parent / "data"
 QEMU = "/usr/bin/qemu-system-x86_64"
@@ -445,8 +446,7 @@ def test_qemu_accepts_the_command_line(name: str, tmp_path: Path) -> None:
 # libvirt's inputs are read in place from the shared conformance data; what libvirt 9.0's
 # QEMU driver made of them (device, blockdev and chardev kinds, machine, accel, uuid, boot:
 # facts taken from its qemuxml2argvdata *.x86_64-latest.args) is in data/libvirt_shapes.json.
-CONFORMANCE_IN = (Path(__file__).resolve().parents[3].parent / "shared" / "conformance"
-                  / "libvirt-xml" / "domain" / "in")
+CONFORMANCE_IN = conformance_dir("domain") / "in"
 LIBVIRT_SHAPES: dict[str, dict[str, Any]] = json.loads(
     (Path(__file__).parent / "data" / "libvirt_shapes.json").read_text())
 

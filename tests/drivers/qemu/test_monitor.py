@@ -16,6 +16,8 @@ from qemu_testutil import QemuEnv, qemu_env
 from virtkit.drivers.qemu.monitor import Monitor
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError
 
+pytestmark = pytest.mark.system  # real QEMU processes
+
 __all__ = ["qemu_env"]
 
 

@@ -22,10 +22,11 @@ from virtkit.conf.interface import parse_interface
 from virtkit.errors import VirtError
 from virtkit.handles.hostdev import Interface, NodeDevice
 from virtkit.testing.peers import start_virtkitd
+from virtkit.testing.repo import conformance_dir
 
 RUNNER = Path(__file__).parent / "iface_nodedev_libvirt_runner.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
-CONFORMANCE = "/work/shared/conformance/libvirt-xml/interface/inout"
+CONFORMANCE = str(conformance_dir("interface") / "inout")
 
 ETH = ("<interface type='ethernet' name='e0' foo='bar'><start mode='hotplug'/><mtu size='9000'/>"
        "<protocol family='ipv4'><dhcp peerdns='yes'/><ip address='1.2.3.4' prefix='0'/><ip prefix='3'/>"

@@ -29,7 +29,7 @@ from virtkit.drivers.test.host import HostMixin
 from virtkit.drivers.test.lazy import lazy_module
 from virtkit.drivers.test.networks import NetworkMixin, parse_network
 from virtkit.drivers.test.node import DomainObj, HostObj, NetworkObj, Pending, PoolObj, TestNode
-from virtkit.drivers.test.nodefile import default_cells, load_node
+from virtkit.drivers.test.nodefile import default_cells, load_node, read_node_file
 from virtkit.drivers.test.pinning import PinningMixin
 from virtkit.drivers.test.saveimage import SaveImageMixin
 from virtkit.drivers.test.snapshots import SnapshotMixin
@@ -150,13 +150,7 @@ def open_connection(uri: Any, flags: int = 0) -> DriverTables:
             node.refs += 1
     else:
         node = TestNode(path)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as e:
-            raise make_error(ErrorCode.SYSTEM_ERROR, ErrorDomain.TEST,
-                             f"failed to open file '{path}': {e.strerror}") from None
-        load_node(node, data, path)
+        load_node(node, read_node_file(path), path)
         node.refs = 1
     driver = TestDriver(node, str(uri) if not isinstance(uri, str) else uri)
     return DriverTables(hypervisor=driver, network=driver, storage=driver, nodedev=driver,

@@ -34,19 +34,23 @@ def _xml_error(detail: str) -> VirtError:
     return make_error(ErrorCode.XML_ERROR, ErrorDomain.TEST, detail)
 
 
+def read_node_file(path: str) -> bytes:
+    """A node file's bytes; one that cannot be read is libvirt's parse error
+    (virXMLParseFileCtxt: "failed to parse xml document")."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        raise _xml_error(f"failed to parse xml document '{path}'") from None
+
+
 def _resolve(el: Element, base: str | None) -> Element:
     """testParseXMLDocFromFile: an element, or the root of the file it names."""
     rel = el.get("file")
     if rel is None:
         return el
     path = rel if os.path.isabs(rel) or base is None else os.path.join(os.path.dirname(base), rel)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as e:
-        raise make_error(ErrorCode.SYSTEM_ERROR, ErrorDomain.TEST,
-                         f"failed to open file '{path}': {os.strerror(e.errno or 0)}") from None
-    return xmlutil.parse_xml(data, os.path.basename(path))
+    return xmlutil.parse_xml(read_node_file(path), os.path.basename(path))
 
 
 def _uint(root: Element, path: str, what: str) -> int | None:

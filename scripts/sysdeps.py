@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Install the Debian packages virtkit drives and its tests use as peers; unpack
+the few files tests need from packages that must not be installed.
+
+Run by ``make sysdeps`` (and so by ``make demo`` and ``make test``) with the
+system's ``python3``: the standard library only. ``sysdeps.py NAME...`` installs
+just those packages (the venv step uses it for python3-venv). It prints one line per step;
+apt's and dpkg's own output goes to ``.cache/sysdeps.log`` (its path is
+printed, and its end is shown when a step fails).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / ".cache"
+LOG = CACHE / "sysdeps.log"
+
+# What virtkit drives (QEMU, dnsmasq, nft, ip, LVM, mkfs, scrub, ssh) and the peers the
+# tests compare with (Debian's virsh, libvirt-python, libvirtd, virt-install).
+PACKAGES = (
+    "libvirt-clients", "python3-libvirt", "libvirt-daemon", "libvirt-doc",
+    "qemu-system-x86", "qemu-utils", "kmod", "cpio", "nftables", "dnsmasq-base", "virtinst",
+    "iproute2", "lvm2", "e2fsprogs", "util-linux", "scrub", "openssh-server",
+    "netcat-openbsd", "libsasl2-modules",
+)
+
+# Files taken from packages that are downloaded and unpacked, never installed:
+# libvirt-daemon-system's maintainer scripts expect systemd and start services this
+# machine does not want, but its libvirtd.conf is the file the config tests read.
+# The version is the installed libvirt-daemon's, so the file matches the peer.
+UNPACKED = {
+    "libvirt-daemon-system": ("libvirt-daemon", ("etc/libvirt/libvirtd.conf",)),
+}
+
+
+def say(text: str) -> None:
+    print(f"sysdeps: {text}", flush=True)
+
+
+def run_logged(argv: list[str], what: str) -> None:
+    """Run ``argv`` with its output appended to the log; on failure show the log's end."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    with LOG.open("ab") as log:
+        log.write(f"\n$ {' '.join(argv)}\n".encode())
+        log.flush()
+        done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                              stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        tail = LOG.read_text(errors="replace").splitlines()[-40:]
+        sys.stderr.write("\n".join(tail) + "\n")
+        sys.exit(f"sysdeps: {what} failed (exit {done.returncode}); full log: {LOG}")
+
+
+def installed_version(package: str) -> str | None:
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Status}\t${Version}", package],
+                          capture_output=True, text=True, check=False)
+    status, _, version = done.stdout.partition("\t")
+    return version if done.returncode == 0 and status.endswith(" installed") else None
+
+
+def install_missing(packages: tuple[str, ...]) -> None:
+    missing = [p for p in packages if installed_version(p) is None]
+    if not missing:
+        return
+    noun = "package" if len(missing) == 1 else "packages"
+    say(f"installing {len(missing)} Debian {noun}: {' '.join(missing)} (log: {LOG})")
+    started = time.monotonic()
+    run_logged(["apt-get", "update", "-q"], "apt-get update")
+    run_logged(["apt-get", "install", "-y", "-q", *missing],
+               "apt-get install")
+    say(f"installed in {time.monotonic() - started:.0f} s")
+
+
+def unpack(package: str, version_of: str, files: tuple[str, ...]) -> None:
+    """Download ``package`` at ``version_of``'s installed version; keep ``files``."""
+    dest = CACHE / "debian" / package
+    version = installed_version(version_of)
+    stamp = dest / ".version"
+    if version is None:
+        sys.exit(f"sysdeps: {version_of} is not installed; cannot pick {package}'s version")
+    if stamp.is_file() and stamp.read_text() == version and all(
+            (dest / f).is_file() for f in files):
+        return
+    say(f"unpacking {package} {version} (not installed) into {dest} (log: {LOG})")
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        # apt's sandbox user cannot write the private temporary directory
+        run_logged(["sh", "-c", f"cd {tmp} && apt-get download -q "
+                    f"-o APT::Sandbox::User=root {package}={version}"],
+                   f"apt-get download {package}")
+        debs = list(Path(tmp).glob("*.deb"))
+        run_logged(["dpkg-deb", "-x", str(debs[0]), f"{tmp}/root"], f"dpkg-deb -x {package}")
+        shutil.rmtree(dest, ignore_errors=True)
+        for f in files:
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(tmp) / "root" / f, dest / f)
+    stamp.write_text(version)
+
+
+def main(argv: list[str]) -> None:
+    """No arguments: everything; package names: just those (the venv step's python3-venv)."""
+    CACHE.mkdir(exist_ok=True)
+    if argv:
+        install_missing(tuple(argv))
+        return
+    install_missing(PACKAGES)
+    for package, (version_of, files) in UNPACKED.items():
+        unpack(package, version_of, files)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
