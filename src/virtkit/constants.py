@@ -1398,6 +1398,7 @@ if TYPE_CHECKING:
         NONE = 0
         MODIFY = 1
         DELETE = 2
+        ADD_LAST = 3
         ADD_FIRST = 4
 
 
@@ -1897,7 +1898,7 @@ else:
         "ConnectListAllNetworksFlags": (True, "virConnectListAllNetworksFlags.", "INACTIVE ACTIVE PERSISTENT TRANSIENT AUTOSTART NO_AUTOSTART", (1, 2, 4, 8, 16, 32)),
         "NetworkCreateFlags": (True, "virNetworkCreateFlags.", "VALIDATE", (1,)),
         "NetworkDefineFlags": (True, "virNetworkDefineFlags.", "VALIDATE", (1,)),
-        "NetworkUpdateCommand": (False, "virNetworkUpdateCommand.", "NONE MODIFY DELETE ADD_FIRST", (0, 1, 2, 4)),
+        "NetworkUpdateCommand": (False, "virNetworkUpdateCommand.", "NONE MODIFY DELETE ADD_LAST ADD_FIRST", (0, 1, 2, 3, 4)),
         "NetworkUpdateSection": (False, "virNetworkUpdateSection.", "NONE BRIDGE DOMAIN IP IP_DHCP_HOST IP_DHCP_RANGE FORWARD FORWARD_INTERFACE FORWARD_PF PORTGROUP DNS_HOST DNS_TXT DNS_SRV", (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)),
         "NetworkUpdateFlags": (True, "virNetworkUpdateFlags.", "CURRENT LIVE CONFIG", (0, 1, 2)),
         "NetworkEventLifecycleType": (False, "virNetworkEventLifecycleType.", "DEFINED UNDEFINED STARTED STOPPED", (0, 1, 2, 3)),

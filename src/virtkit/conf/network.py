@@ -10,6 +10,7 @@ delay='0'`` for bridged modes, lowercase MAC, generated UUID), so that
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
@@ -34,6 +35,7 @@ from virtkit.conf.netdev import (
     VirtualPort,
     Vlan,
 )
+from virtkit.conf.safechars import check_values
 from virtkit.conf.xmlutil import escape_attr, start_tag
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
@@ -486,6 +488,44 @@ def _is_nonzero(s: str) -> bool:
 # ----------------------------------------------------------------------------- validation
 
 
+def generated_file_values(d: NetworkDef) -> Iterator[tuple[str, str | None]]:
+    """Every ``(element, value)`` of ``d`` that reaches dnsmasq's files or nftables rules."""
+    yield "<name>", d.name
+    yield "<bridge name>", d.bridge.name if d.bridge is not None else None
+    yield "<domain name>", d.domain.name if d.domain is not None else None
+    if d.dns is not None:
+        yield from _dns_values(d.dns)
+    for ip in d.ips:
+        yield from _ip_values(ip)
+    for opt in d.dnsmasq_options:
+        yield "<dnsmasq:option value>", opt
+
+
+def _dns_values(dns: Dns) -> Iterator[tuple[str, str | None]]:
+    for fwd in dns.forwarders:
+        yield from (("<forwarder domain>", fwd.domain), ("<forwarder addr>", fwd.addr))
+    for txt in dns.txts:
+        yield from (("<txt name>", txt.name), ("<txt value>", txt.value))
+    for srv in dns.srvs:
+        for key in ("service", "protocol", "domain", "target", "port", "priority", "weight"):
+            yield f"<srv {key}>", getattr(srv, key)
+    for host in dns.hosts:
+        yield "<host ip>", host.ip
+        yield from (("<hostname>", n) for n in host.hostnames)
+
+
+def _ip_values(ip: NetworkIP) -> Iterator[tuple[str, str | None]]:
+    yield "<tftp root>", ip.tftp.root if ip.tftp is not None else None
+    dhcp = ip.dhcp
+    if dhcp is None:
+        return
+    yield "<bootp file>", dhcp.bootp.file if dhcp.bootp is not None else None
+    yield "<bootp server>", dhcp.bootp.server if dhcp.bootp is not None else None
+    for h in dhcp.hosts:
+        for key in ("mac", "id", "name", "ip"):
+            yield f"<dhcp host {key}>", getattr(h, key)
+
+
 def validate_network_def(d: NetworkDef) -> None:
     """Raise the error libvirt's network parser raises for ``d``, if any."""
     if not d.name:
@@ -493,6 +533,9 @@ def validate_network_def(d: NetworkDef) -> None:
     if "/" in d.name:
         raise _err(ErrorCode.XML_ERROR,
                    f"invalid char in name: {d.name}")
+    if "\n" in d.name:
+        raise _err(ErrorCode.XML_DETAIL, "invalid char in name: \n")
+    check_values(generated_file_values(d), ErrorDomain.NETWORK)
     if d.uuid is not None and parse_uuid(d.uuid) is None:
         raise _err(ErrorCode.INTERNAL_ERROR, "malformed uuid element")
     name = d.name

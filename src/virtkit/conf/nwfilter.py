@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from virtkit.conf.common import new_uuid, parse_uuid
+from virtkit.conf.safechars import refuse_control
 from virtkit.conf.xmlutil import Element, escape_attr, parse_xml
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, XMLError, format_message, make_error
 
@@ -483,6 +484,8 @@ def _validate(kind: str, dtype: int, value: Any) -> tuple[bool, int, Any]:
 
 
 def parse_attr(spec: AttrSpec, text: str, neg: bool) -> Item:
+    if spec.dtypes & STRCOPY:  # a comment reaches the nftables ruleset
+        refuse_control(text, f"<rule> attribute '{spec.name}'", ErrorDomain.NWFILTER)
     if text.startswith("$"):
         try:
             var = VarAccess.parse(text[1:])

@@ -103,8 +103,10 @@ _ATTR_ESCAPES = str.maketrans(
     {"<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&apos;", '"': "&quot;", "\n": "&#10;",
      "\r": "&#13;", "\t": "&#9;"}
 )
+# A raw CR in text would read back as LF (XML end-of-line handling), so unlike libvirt's
+# virBufferEscapeString it is written as a character reference: a name survives a restart.
 _TEXT_ESCAPES = str.maketrans(
-    {"<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&apos;", '"': "&quot;"}
+    {"<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&apos;", '"': "&quot;", "\r": "&#13;"}
 )
 
 
@@ -114,7 +116,7 @@ def escape_attr(value: str) -> str:
 
 
 def escape_text(value: str) -> str:
-    """Escape element text as libvirt's ``virBufferEscapeString`` does."""
+    """Escape element text as libvirt's ``virBufferEscapeString`` does (and CR, see above)."""
     return value.translate(_TEXT_ESCAPES)
 
 

@@ -17,7 +17,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from virtkit.conf.network import DhcpHost, Lease, NetworkDef, NetworkIP
+from virtkit.conf.network import DhcpHost, Lease, NetworkDef, NetworkIP, generated_file_values
+from virtkit.conf.safechars import check_values
 from virtkit.drivers.qemu.status import write_atomic
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
@@ -119,7 +120,10 @@ def _range_size(start: str, end: str) -> int:
 
 
 def build_config(d: NetworkDef, files: DnsmasqFiles) -> tuple[str, str, str]:
-    """(config, dhcp hosts file, addn-hosts file) for network ``d`` (bridge name set)."""
+    """(config, dhcp hosts file, addn-hosts file) for network ``d`` (bridge name set).
+
+    A value with a control character is refused here too (it would start a new option)."""
+    check_values(generated_file_values(d), ErrorDomain.NETWORK)
     name, bridge = d.name or "", d.bridge_name or ""
     dns = d.dns
     want_dns = not (dns is not None and dns.enable == "no")

@@ -25,7 +25,8 @@ import subprocess
 import threading
 from typing import Any
 
-from virtkit.conf.network import NetworkDef
+from virtkit.conf.network import NetworkDef, generated_file_values
+from virtkit.conf.safechars import check_values
 from virtkit.drivers.network.dnsmasq import ip_interface
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
@@ -96,6 +97,7 @@ def _rule(family: str, chain: str, bridge: str, expr: list[Expr]) -> dict[str, A
 
 def build_rules(d: NetworkDef) -> list[dict[str, Any]]:
     """The ``add rule`` commands for network ``d`` (empty for open and bridge modes)."""
+    check_values(generated_file_values(d), ErrorDomain.NETWORK)
     mode = d.forward_mode
     bridge = d.bridge_name or ""
     if mode not in (None, "nat", "route"):

@@ -170,8 +170,9 @@ class NetworkNode(ObjectNode[NetObj]):
         self.statuses = StatusFiles(paths.status_dir)
         with self.lock:
             self.load_configs()
-            for status in self.statuses.load_all():
-                self._reattach(status)
+            statuses = self.statuses.load_all()
+            for status in statuses:
+                self._reattach(status, statuses)
         if autostart:
             self.autostart_all()
 
@@ -197,7 +198,7 @@ class NetworkNode(ObjectNode[NetObj]):
     def start_object(self, obj: NetObj) -> None:
         self.start(obj.ident)
 
-    def _reattach(self, st: NetworkStatus) -> None:
+    def _reattach(self, st: NetworkStatus, statuses: list[NetworkStatus]) -> None:
         try:
             live = NetworkDef.from_xml(st.network_xml)
         except VirtError as exc:
@@ -208,6 +209,9 @@ class NetworkNode(ObjectNode[NetObj]):
             obj = NetObj(st.name, live.uuid or "")
             self.by_name[obj.name] = obj
         obj.live, obj.status = live, st
+        if st.starting:
+            self._undo_interrupted_start(obj, st, statuses)
+            return
         if st.bridge_created and st.bridge and not br.link_exists(st.bridge):
             log.warning("network %s: bridge %s disappeared; the network is inactive",
                         st.name, st.bridge)
@@ -231,6 +235,18 @@ class NetworkNode(ObjectNode[NetObj]):
                 log.error("network %s: cannot reinstall firewall rules: %s", st.name, exc)
         with contextlib.suppress(VirtError):
             self.statuses.save(st)
+
+    def _undo_interrupted_start(self, obj: NetObj, st: NetworkStatus,
+                                statuses: list[NetworkStatus]) -> None:
+        """A start killed half-way: remove what it made; the network is inactive.
+
+        The intent was recorded after checking that the bridge did not exist, so a bridge
+        of that name that no other status names is the one the start made."""
+        log.warning("network %s: its start was interrupted; removing what it made", st.name)
+        named = any(o.bridge == st.bridge and o.name != st.name for o in statuses)
+        if st.bridge and not st.bridge_created and not named and br.link_exists(st.bridge):
+            st.bridge_created = True
+        self._teardown(obj)
 
     # ------------------------------------------------------------ definitions
 
@@ -362,26 +378,36 @@ class NetworkNode(ObjectNode[NetObj]):
 
     def _start(self, obj: NetObj, d: NetworkDef) -> None:
         """networkStartNetwork: bring up the parts in order, undo them on failure."""
-        st = NetworkStatus(name=obj.name, network_xml="", bridge=d.bridge_name)
+        st = NetworkStatus(name=obj.name, network_xml=d.to_xml(), bridge=d.bridge_name,
+                           starting=True)
         self._port_files(obj).delete_all()  # virNetworkObjDeleteAllPorts
         obj.ports = {}
+        if d.has_bridge():
+            self._check_bridge_free(d.bridge_name or "")
+        self.statuses.save(st)  # the intent, before any part exists
         try:
             if d.has_bridge():
                 self._start_virtual(d, st)
             obj.live, obj.status = d, st
+            st.starting = False
             st.network_xml = d.to_xml()
             self.statuses.save(st)
         except BaseException:
             self._teardown_parts(obj.name, st)
+            self.statuses.delete(obj.name)
             obj.live = obj.status = None
             raise
         self._event(obj, EV_STARTED)
 
-    def _start_virtual(self, d: NetworkDef, st: NetworkStatus) -> None:
-        bridge = d.bridge_name or ""
+    @staticmethod
+    def _check_bridge_free(bridge: str) -> None:
         if br.link_exists(bridge):
             raise _err(ErrorCode.SYSTEM_ERROR,
                        f"Unable to create bridge {bridge}: File exists")
+
+    def _start_virtual(self, d: NetworkDef, st: NetworkStatus) -> None:
+        """Make the bridge, rules and dnsmasq; the status is saved after each part."""
+        bridge = d.bridge_name or ""
         addrs = [dnsmasq.ip_interface(ip) for ip in d.ips]
         br.check_route_collision(addrs)
         routes = [(f"{r.address}/{r.prefix or _mask_len(r.netmask)}", r.gateway or "")
@@ -393,6 +419,7 @@ class NetworkNode(ObjectNode[NetObj]):
             stp=d.bridge.stp != "off", delay=int(d.bridge.delay or 0),
             addresses=addrs, routes=routes)
         st.bridge_created = True
+        self.statuses.save(st)
         mode = d.forward_mode
         if mode in ("nat", "route"):
             if any(a.version == 4 for a in addrs):
@@ -402,6 +429,7 @@ class NetworkNode(ObjectNode[NetObj]):
             if any(a.version == 6 for a in addrs) and (mode == "route" or nat6):
                 br.set_sysctl("net/ipv6/conf/all/forwarding", "1")
         st.firewall = firewall.add_rules(d)
+        self.statuses.save(st)
         if dnsmasq.needs_dnsmasq(d):
             st.dnsmasq_pid = dnsmasq.start(d, self.files(d.name or ""))
 

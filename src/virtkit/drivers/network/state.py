@@ -37,6 +37,9 @@ class NetworkStatus:
     bridge_created: bool = False  # whether virtkit created it (and deletes it on stop)
     dnsmasq_pid: int | None = None
     firewall: bool = False  # whether rules were installed
+    # An intent record: written before the first part is made, cleared when all are up.
+    # A restart that finds it set removes what the interrupted start made.
+    starting: bool = False
 
     def to_xml(self) -> str:
         a = escape_attr
@@ -47,6 +50,8 @@ class NetworkStatus:
         if self.dnsmasq_pid:
             attrs += f" dnsmasqPid='{self.dnsmasq_pid}'"
         attrs += f" firewall='{'yes' if self.firewall else 'no'}'"
+        if self.starting:
+            attrs += " starting='yes'"
         body = "".join(f"  {line}\n" if line else "\n"
                        for line in self.network_xml.strip("\n").split("\n"))
         return f"<networkstatus>\n  <runtime{attrs}/>\n{body}</networkstatus>\n"
@@ -71,6 +76,7 @@ class NetworkStatus:
             st.bridge = rt.get("bridge")
             st.bridge_created = rt.get("bridgeCreated") == "yes"
             st.firewall = rt.get("firewall") == "yes"
+            st.starting = rt.get("starting") == "yes"
             pid = rt.get("dnsmasqPid")
             if pid:
                 try:
@@ -111,8 +117,8 @@ class StatusFiles:
             return []
         out = []
         for entry in entries:
-            if not entry.endswith(".xml") or entry.startswith("."):
-                continue
+            if not entry.endswith(".xml") or entry in (".xml", "..xml", "...xml"):
+                continue  # a leading dot is a valid name; temp files end in ".tmp"
             name, path = entry[:-4], os.path.join(self.status_dir, entry)
             try:
                 check_name(name, _NET)

@@ -28,7 +28,9 @@ from virtkit.conf.network import (
     NetworkDef,
     NetworkIP,
     PortGroup,
+    generated_file_values,
 )
+from virtkit.conf.safechars import check_values
 from virtkit.conf.xmlutil import parse_xml
 from virtkit.drivers.network.dnsmasq import ip_interface
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
@@ -122,6 +124,7 @@ def apply_update(d: NetworkDef, command: int, section: int, parent_index: int, x
         raise _err(ErrorCode.OPERATION_UNSUPPORTED,
                    "can't update unrecognized section of network")
     handler(d, command, parent_index, root)
+    check_values(generated_file_values(d), _NET)
 
 
 # ----------------------------------------------------------------------------- parsing helpers

@@ -65,7 +65,7 @@ class NWFilterDriverImpl(NWFilterDriver):
             return []
         out = []
         for entry in names:
-            if entry.endswith(".xml") and not entry.startswith("."):
+            if entry.endswith(".xml") and entry not in (".xml", "..xml", "...xml"):
                 path = os.path.join(directory, entry)
                 with open(path, encoding="utf-8") as f:
                     out.append((path, f.read()))
@@ -253,6 +253,7 @@ class NWFilterDriverImpl(NWFilterDriver):
         port = b.portdev_name
         if "/" in port or port in (".", "..") or len(port) > 15:
             raise nwfilter_error(ErrorCode.INVALID_ARG, f"invalid port device name '{port}'")
+        nft.safe_ident(port, "<portdev name>")  # it names nftables chains
         with self._lock:
             if port in self.bindings:
                 raise nwfilter_error(ErrorCode.OPERATION_INVALID,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -42,8 +43,9 @@ from virtkit.conf.nwfilter import (
     format_ip,
     nwfilter_error,
 )
+from virtkit.conf.safechars import refuse_control
 from virtkit.drivers.nwfilter.expand import PlacedRule
-from virtkit.errors import ErrorCode, VirtError
+from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 TABLE = "virtkit_nwfilter"
 FAMILY = "bridge"
@@ -243,8 +245,22 @@ def _comment(rule: Rule) -> str:
     c = rule.items.get("comment")
     if c is None:
         return ""
+    refuse_control(str(c.value), "<rule> attribute 'comment'", ErrorDomain.NWFILTER)
     text = str(c.value).replace('"', "'").replace("\\", "/")[:120]
     return f' comment "{text}"'
+
+
+# What an nft chain name may hold unquoted (libvirt's VALID_CHAINNAME, without ':').
+_IDENT = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def safe_ident(value: str, where: str) -> str:
+    """``value`` if it is safe in an nft chain name or quoted set element (no quote,
+    semicolon, brace, space or control character), else VIR_ERR_XML_DETAIL."""
+    if not _IDENT.fullmatch(value):
+        raise make_error(ErrorCode.XML_DETAIL, ErrorDomain.NWFILTER,
+                         f"{where} '{value!r}' cannot be used in an nftables ruleset")
+    return value
 
 
 def rule_text(rule: Rule, direction: str) -> str:
@@ -267,6 +283,9 @@ class PortProgram:
 
 
 def chain_name(layer: str, direction: str, port: str, suffix: str = "") -> str:
+    safe_ident(port, "port device name")
+    if suffix:
+        safe_ident(suffix, "filter chain name")
     return f"{layer}-{direction}-{port}" + (f"-{suffix}" if suffix else "")
 
 
@@ -327,6 +346,9 @@ def script(prog: PortProgram, existing: set[str], mapped: set[tuple[str, str]]) 
     flushed and deleted after their referrers were rewritten.
     """
     t = f"{FAMILY} {TABLE}"
+    safe_ident(prog.port, "port device name")
+    for rule_line in (r for rules in prog.chains.values() for r in rules):
+        refuse_control(rule_line, "an nftables rule", ErrorDomain.NWFILTER)
     lines = _base_lines()
     for name in prog.chains:
         lines.append(f"add chain {t} {name}")
@@ -350,6 +372,7 @@ def script(prog: PortProgram, existing: set[str], mapped: set[tuple[str, str]]) 
 def teardown_script(port: str, existing: set[str], mapped: set[tuple[str, str]],
                     last: bool) -> str:
     t = f"{FAMILY} {TABLE}"
+    safe_ident(port, "port device name")
     if last:
         return f"delete table {t}\n"
     lines = [f'delete element {t} {m} {{ "{p}" }}' for m, p in sorted(mapped) if p == port]

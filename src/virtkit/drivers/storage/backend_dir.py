@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
+import stat
 
 from virtkit.conf.storage_vol import StorageVolDef
 from virtkit.drivers.storage import volumes
@@ -159,15 +159,21 @@ class DirBackend(PoolBackend):
         return self._probe_new(vol.name or "", vol.target.path)
 
     def delete_vol(self, vol: VolState, flags: int = 0) -> None:
+        """libvirt's virStorageBackendVolDeleteLocal: ``rmdir`` (never a tree) or ``unlink``.
+
+        A symlink is unlinked, never followed; a non-empty directory is refused with
+        "cannot remove directory '...': Directory not empty"."""
+        path = vol.path
         try:
-            if vol.type == VOL_DIR:
-                shutil.rmtree(vol.path)
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                os.rmdir(path)
             else:
-                os.unlink(vol.path)
+                os.unlink(path)
         except FileNotFoundError:
-            pass
+            return
         except OSError as exc:
-            raise _system(f"cannot unlink file '{vol.path}'", exc) from None
+            what = "cannot remove directory" if vol.type == VOL_DIR else "cannot unlink file"
+            raise _system(f"{what} '{path}'", exc) from None
 
     def resize_vol(self, vol: VolState, capacity: int, flags: int = 0) -> None:
         volumes.resize(vol.path, vol.format or "raw", capacity,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import struct
 from collections.abc import Callable
 
 from virtkit.drivers.storage.backend import storage_error
@@ -10,7 +12,12 @@ from virtkit.errors import ErrorCode
 from virtkit.sparse import make_hole, section_at
 from virtkit.streams import PACKET_MAX, Hole
 
-__all__ = ["VolumeStream", "open_volume_stream"]
+__all__ = ["VolumeStream", "check_shared_write_lock", "open_volume_stream"]
+
+# QEMU's image locking (block/file-posix.c): a process holding BLK_PERM_WRITE (bit 1) keeps
+# a shared OFD lock on byte RAW_LOCK_PERM_BASE + 1.
+_QEMU_WRITE_PERM_BYTE = 100 + 1
+_FLOCK = "hhqqi4x"  # struct flock on Linux (l_type, l_whence, l_start, l_len, l_pid)
 
 
 class VolumeStream:
@@ -144,6 +151,20 @@ class VolumeStream:
             self._finished()
 
 
+def check_shared_write_lock(fd: int, path: str) -> None:
+    """Refuse to read an image another process (a running QEMU) may write, as ``qemu-img``
+    without ``-U`` does ("Failed to get shared "write" lock"); a read-only disk passes."""
+    probe = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, _QEMU_WRITE_PERM_BYTE, 1, 0)
+    try:
+        held = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_OFD_GETLK, probe))[0]
+    except OSError:  # a file system without OFD locks: nobody can hold QEMU's lock
+        return
+    if held != fcntl.F_UNLCK:
+        raise storage_error(ErrorCode.OPERATION_INVALID,
+                            f'Failed to get shared "write" lock: is another process using '
+                            f"the image [{path}]?")
+
+
 def open_volume_stream(path: str, offset: int, length: int, writing: bool,
                        on_finish: Callable[[], None] | None = None, *,
                        sparse: bool = False) -> VolumeStream:
@@ -152,4 +173,10 @@ def open_volume_stream(path: str, offset: int, length: int, writing: bool,
     except OSError as exc:
         raise storage_error(ErrorCode.SYSTEM_ERROR,
                             f"Unable to open '{path}': {exc.strerror}") from None
+    if not writing:
+        try:
+            check_shared_write_lock(fd, path)
+        except BaseException:
+            os.close(fd)
+            raise
     return VolumeStream(fd, path, offset, length, writing, on_finish, sparse=sparse)

@@ -277,7 +277,9 @@ def clone(src: str, src_fmt: str, path: str, fmt: str, capacity: int, *,
         raise storage_error(ErrorCode.OPERATION_FAILED,
                             f"volume target path '{path}' already exists")
     try:
-        qemu_img("convert", "-U", "-f", src_fmt, "-O", fmt, src, path)
+        # No -U: QEMU's image lock decides (a running guest's writable disk is refused with
+        # qemu-img's 'Failed to get shared "write" lock', as libvirt's clone is).
+        qemu_img("convert", "-f", src_fmt, "-O", fmt, src, path)
         cur = int(image_info(path).get("virtual-size") or 0)
         if capacity > cur:
             qemu_img("resize", "-f", fmt, path, str(capacity))
