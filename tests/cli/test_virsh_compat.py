@@ -10,11 +10,13 @@ volatile by nature, are masked before comparing.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -29,8 +31,7 @@ MASKS: list[tuple[re.Pattern[str], str]] = [
     # CPU time of a running test domain grows with the wall clock.
     (re.compile(r"^(CPU time:\s+)[0-9.]+s$", re.M), r"\1<cpu-time>"),
     (re.compile(r"^(  cpu\.time=)\d+$", re.M), r"\1<cpu-time>"),
-    # Generated UUIDs of domains, networks and pools defined without one.
-    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
+    # (Generated UUIDs are masked by _mask_generated_uuids, fixed ones never.)
     # Snapshot creation times (seconds since the epoch, and their rendering in snapshot-list).
     (re.compile(r"<creationTime>\d+</creationTime>"), "<creationTime>T</creationTime>"),
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}"), "<date>"),
@@ -653,10 +654,39 @@ def _run_once(
     return proc.stdout.decode("utf-8", "replace"), proc.returncode
 
 
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Where the fixed UUIDs of a fresh test:///default node show: libvirt's own answer.
+_DEFAULT_NODE_DUMP = ("dumpxml test; net-dumpxml default; pool-dumpxml default-pool; "
+                      "vol-list default-pool; nodedev-list; iface-list --all")
+
+
+@functools.cache
+def fixed_uuids() -> frozenset[str]:
+    """UUIDs that are not random: those of test:///default's own objects (as libvirt's
+    virsh prints them) and those written in this file's inputs."""
+    assert VIRSH is not None, "Debian's virsh (libvirt-clients) must be installed"
+    node = subprocess.run([VIRSH, "-c", URI, _DEFAULT_NODE_DUMP], capture_output=True,
+                          text=True, check=True, timeout=60).stdout
+    return frozenset(UUID.findall(node)) | frozenset(UUID.findall(Path(__file__).read_text()))
+
+
+def _mask_generated_uuids(text: str) -> str:
+    """UUIDs made for objects defined without one differ from run to run: masked. A
+    fixed UUID stays, so a wrong one is seen."""
+    fixed = fixed_uuids()
+    return UUID.sub(lambda m: m.group(0) if m.group(0) in fixed else "<uuid>", text)
+
+
 def _mask(text: str) -> str:
     for pattern, replacement in MASKS:
         text = pattern.sub(replacement, text)
-    return text
+    return _mask_generated_uuids(text)
+
+
+def test_fixed_uuids_are_not_masked() -> None:
+    assert "6695eb01-f6a4-8304-79aa-97f2502e193f" in fixed_uuids()  # domain 'test'
+    text = f"6695eb01-f6a4-8304-79aa-97f2502e193f {uuid.uuid4()}"  # fixed, then generated
+    assert _mask(text) == "6695eb01-f6a4-8304-79aa-97f2502e193f <uuid>"
 
 
 def _case_ids() -> list[str]:
