@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import os
 import socket
@@ -589,3 +590,96 @@ def test_no_keepalive_pings_until_started(env: Env) -> None:
     with pytest.raises(TimeoutError):
         c.recv(timeout=0.3)
     c.close()
+
+
+# --- limits per client: replies hold their slot until written; output is bounded -------
+
+
+def _send_in_thread(c: Client, frames: list[tuple[int, bytes]]) -> threading.Thread:
+    """Pipeline calls from a thread: the server may stop reading them (sendall blocks)."""
+    def run() -> None:
+        with contextlib.suppress(OSError):
+            for proc, payload in frames:
+                c.send(proc, payload)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_call_counts_until_its_reply_is_written(env: Env) -> None:
+    """max_client_requests=N: N replies produced but unread hold every slot, so the
+    (N+1)-th pipelined call of a client that does not read is not dispatched."""
+    srv = env.make(max_client_requests=3, max_client_output=1 << 30)  # slots alone
+    c = Client(env.path)
+    big = b"x" * (2 << 20)  # far more than the socket buffers take
+    serials = [c.send(ECHO, big) for _ in range(3)] + [c.send(ECHO, b"last")]
+    env.disp.wait_for(lambda: env.disp.dispatched == 3)
+    (sess,) = srv.clients
+    wait_until(lambda: sess.inflight == 0)  # every worker has finished ...
+    time.sleep(0.2)
+    assert env.disp.dispatched == 3  # ... yet the 4th call waits: replies unwritten
+    assert sess.output_backlog > 2 << 20
+    replies = [c.recv() for _ in range(4)]
+    assert [m.header.serial for m in replies] == serials
+    assert replies[-1].payload == b"last" and env.disp.dispatched == 4
+    c.close()
+
+
+def test_unread_output_is_bounded_and_only_that_client_stalls(env: Env) -> None:
+    srv = env.make(max_client_requests=50, max_client_output=256 << 10)
+    c = Client(env.path)
+    c.sock.settimeout(30)  # the sender thread waits while the server does not read
+    chunk = b"y" * (128 << 10)
+    sender = _send_in_thread(c, [(ECHO, chunk)] * 40)  # 5 MiB of replies if all ran
+    env.disp.wait_for(lambda: env.disp.dispatched > 0)
+    (sess,) = srv.clients
+    wait_until(lambda: sess.inflight == 0)
+    time.sleep(0.2)
+    assert env.disp.dispatched < 40  # the server stopped reading: not every call ran
+    assert sess.output_backlog <= 2 << 20
+    other = Client(env.path)
+    assert other.call(ECHO, b"still served").payload == b"still served"
+    other.close()
+    assert all(c.recv(timeout=30).payload == chunk for _ in range(40))  # then resumes
+    sender.join(30)
+    assert env.disp.dispatched == 41
+    c.close()
+
+
+def test_events_for_a_client_that_does_not_read_are_bounded(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    limit = 64 << 10
+    srv = env.make(max_client_output=limit)
+    c = Client(env.path)
+    c.call(ECHO)
+    (sess,) = srv.clients
+    event = b"e" * 4096
+    for _ in range(2000):  # 8 MiB of events, never read
+        sess.send_message(PROG, VERS, 318, event)
+    assert sess.output_backlog <= 4 * limit + len(event) + 64
+    assert sess.events_dropped > 0
+    assert "dropped event procedure 318" in caplog.text
+    serial = c.send(ECHO, b"after")  # the events kept come first, then the reply
+    kept = 0
+    while (msg := c.recv()).header.type == MessageType.MESSAGE:
+        assert msg.payload == event
+        kept += 1
+    assert msg.header.serial == serial and kept + sess.events_dropped == 2000
+    c.close()
+    wait_until(lambda: sess.closed)
+    env.disp.wait_for(lambda: env.disp.closed[sess.id] == 1)
+    assert sess.output_backlog == 0
+
+
+def test_queued_replies_dropped_when_the_client_leaves(env: Env) -> None:
+    srv = env.make(max_client_requests=2, max_client_output=1 << 30)
+    c = Client(env.path)
+    for _ in range(2):
+        c.send(ECHO, b"z" * (2 << 20))
+    env.disp.wait_for(lambda: env.disp.dispatched == 2)
+    (sess,) = srv.clients
+    wait_until(lambda: sess.inflight == 0 and sess.output_backlog > 2 << 20)
+    c.close()
+    env.disp.wait_for(lambda: env.disp.closed[sess.id] == 1)
+    assert sess.output_backlog == 0 and not sess._out

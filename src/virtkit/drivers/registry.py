@@ -3,7 +3,10 @@
 Local drivers claim URIs by scheme and never see a host or transport. Every
 URI they do not claim goes to the remote driver, exactly as in libvirt:
 ``qemu+ssh://host/system``, ``test+tcp://localhost/default``, or a bare
-``qemu:///system`` when no local qemu driver is loaded.
+``qemu:///system`` when no local qemu driver is loaded.  Inside virtkitd the
+remote driver declines a URI without a host (libvirt's ``inside_daemon``
+check): ``lxc:///system`` is "no connection driver available", never a
+connection to the system daemon's socket.
 
 Drivers are imported only when a URI selects them, so ``import virtkit``
 stays cheap.
@@ -72,6 +75,11 @@ def open_tables(uri: ParsedURI, flags: int) -> DriverTables:
             "remote_open: transport in URL not recognised "
             "(should be tls|unix|ssh|ext|tcp|libssh2|libssh)",
         )
-    if remote_opener is not None:
+    if remote_opener is not None and not _remote_declines(uri):
         return remote_opener(uri, flags)
     raise make_error(ErrorCode.NO_CONNECT, ErrorDomain.NONE, str(uri))
+
+
+def _remote_declines(uri: ParsedURI) -> bool:
+    """Inside the daemon the remote driver takes only URIs naming a host."""
+    return daemon_root is not None and not uri.host

@@ -11,6 +11,13 @@ Output goes through a per-session lock: a worker thread that finishes a call
 writes its reply straight to the (non-blocking) socket when nothing is queued
 before it, and only hands the remainder to the loop when the socket is full.
 That saves a loop wake-up per call, which is most of a trivial call's cost.
+
+Limits per client (docs/security.md): a call holds one of the client's
+``max_client_requests`` slots until its reply has been written to the socket,
+not merely produced; while more than ``max_client_output`` bytes wait to be
+written the session reads nothing more from the client (it resumes below a
+quarter of that); events beyond ``_EVENT_BACKLOG`` times that are dropped.
+A client that never reads thus stalls itself, never the daemon.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import errno
 import logging
 import os
@@ -58,7 +66,8 @@ from virtkit.rpc.protocol import (
 if TYPE_CHECKING:
     from virtkit.rpc.tls import ServerTLS, ServerTLSContext
 
-__all__ = ["Dispatcher", "PeerIdentity", "Server", "ServerStats", "Session"]
+__all__ = ["MAX_CLIENT_OUTPUT", "Dispatcher", "PeerIdentity", "Server", "ServerStats",
+           "Session"]
 
 log = logging.getLogger("virtkit.rpc.server")
 
@@ -76,6 +85,10 @@ _LISTEN_BACKLOG = 1024
 _CLOSE_FLUSH_TIMEOUT = 5.0
 _LINGER = 2.0  # seconds a refused client gets to read our alert and close
 """How long a closing session may take to flush its queued output."""
+MAX_CLIENT_OUTPUT = 4 << 20
+"""Default bytes queued for a client above which the server stops reading from it."""
+_EVENT_BACKLOG = 4  # events are dropped above this many times max_client_output
+_TRIM_AFTER = 8 << 20  # a client that left with this much output backlog (peak): trim
 
 
 def _keepalive_frame(proc: int) -> bytes:
@@ -85,6 +98,16 @@ def _keepalive_frame(proc: int) -> bytes:
 
 _PING = _keepalive_frame(KEEPALIVE_PROC_PING)
 _PONG = _keepalive_frame(KEEPALIVE_PROC_PONG)
+
+
+def _malloc_trim() -> None:
+    """Give freed heap memory back to the kernel (glibc keeps it in its arenas)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the C library the interpreter runs on
+    except (OSError, AttributeError):  # not glibc
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
 
 
 def _s32(value: int) -> int:
@@ -293,6 +316,14 @@ class Session:
         self._paused = False        # at max_client_requests (or messages pending)
         self._held = False          # a stream consumer asked to stop reading
         self._drained = threading.Condition(self._lock)  # output queue shrank
+        # Output accounting: bytes ever queued (or written at once) and ever written; the
+        # queued total at the end of each reply not yet written (its call's slot).
+        self._queued_total = 0
+        self._sent_total = 0
+        self._reply_ends: collections.deque[int] = collections.deque()
+        self._over = False          # more than max_client_output queued: not reading
+        self.peak_output = 0        # the largest output backlog seen
+        self.events_dropped = 0
         # Event loop only.
         self._reading = False
         self._writing = False
@@ -329,6 +360,15 @@ class Session:
         """Calls of this client running in workers now."""
         return self._inflight
 
+    @property
+    def output_backlog(self) -> int:
+        """Bytes queued for this client and not yet written to its socket."""
+        return self._queued_total - self._sent_total
+
+    def _busy(self) -> int:
+        """Slots in use (lock held): calls running plus replies not yet written."""
+        return self._inflight + len(self._reply_ends)
+
     def send_message(self, prog: int, vers: int, proc: int, payload: bytes) -> None:
         """Queue an asynchronous MESSAGE (an event) for this client; dropped once closed."""
         n = HEADER_SIZE + len(payload)
@@ -336,19 +376,30 @@ class Session:
             log.warning("%s: dropping %d byte message for procedure %d: too large",
                         self.tag, n, proc)
             return
+        if self.output_backlog > self._server.max_client_output * _EVENT_BACKLOG:
+            self._drop_event(proc)
+            return
         self._send(_FRAME.pack(n, prog, vers, proc, _MESSAGE, 0, _OK) + payload)
+
+    def _drop_event(self, proc: int) -> None:
+        """A client that does not read its events loses them (logged at 1, 2, 4, 8 ...)."""
+        self.events_dropped += 1
+        dropped = self.events_dropped
+        if dropped & (dropped - 1) == 0:
+            log.warning("%s: not reading; dropped event procedure %d (%d dropped so far)",
+                        self.tag, proc, dropped)
 
     def send_reply(self, header: Header, payload: bytes) -> bool:
         """Send the REPLY to ``header``'s call now (a dispatcher that returns None does this
         itself, e.g. before it starts a stream). False if the session is gone."""
         n = HEADER_SIZE + len(payload)
         return self._send(_FRAME.pack(n, header.prog, header.vers, header.proc, _REPLY,
-                                      header.serial, _OK) + payload)
+                                      header.serial, _OK) + payload, reply=True)
 
     def send_error(self, header: Header, err: VirtError) -> bool:
         """Send an ERROR reply to ``header``'s call now (for a dispatcher that returns
         None, e.g. to close the session right after). False if the session is gone."""
-        return self._send(_error_frame(header, err))
+        return self._send(_error_frame(header, err), reply=True)
 
     def send_stream(self, prog: int, vers: int, proc: int, serial: int, status: int,
                     payload: bytes = b"", mtype: int = _STREAM) -> bool:
@@ -366,7 +417,7 @@ class Session:
         deadline = time.monotonic() + timeout
         with self._lock:
             while not (self._closed or self._closing):
-                if sum(len(c) for c in self._out) < limit:
+                if self.output_backlog < limit:
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -396,8 +447,9 @@ class Session:
 
     # --- output (any thread) ---------------------------------------------
 
-    def _send(self, data: bytes) -> bool:
-        """Write ``data`` now if nothing is queued, else queue it; False if dropped."""
+    def _send(self, data: bytes, reply: bool = False) -> bool:
+        """Write ``data`` now if nothing is queued, else queue it; False if dropped.
+        A ``reply`` holds its call's slot until it has been written."""
         need_writer = False
         error: OSError | None = None
         with self._lock:
@@ -408,25 +460,58 @@ class Session:
                 data = self._tls.wrap(data)  # the ciphertext, in the order it is queued
                 if not data:
                     return True
+            self._queued_total += len(data)
             if self._out:
                 self._out.append(data)
-                return True
-            try:
-                n = self._sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                n = 0
-            except OSError as e:
-                error = e
-                n = 0
-            if error is None and n < len(data):
-                self._out.append(memoryview(data)[n:])
-                need_writer = True
+            else:
+                try:
+                    n = self._sock.send(data)
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                except OSError as e:
+                    error = e
+                    n = 0
+                self._sent_total += n
+                if error is None and n < len(data):
+                    self._out.append(memoryview(data)[n:])
+                    need_writer = True
+            stop_reading = self._account_queued(reply) if error is None else False
         if error is not None:
             self._on_loop(self._teardown, f"write error: {error.strerror or error}")
             return False
         if need_writer:
             self._on_loop(self._start_writer)
+        if stop_reading:
+            self._on_loop(self._update_reading)
         return True
+
+    def _account_queued(self, reply: bool) -> bool:
+        """After queueing (lock held): note an unwritten reply; True when the backlog
+        just went over max_client_output (reading must stop)."""
+        if not self._out:
+            return False
+        if reply:
+            self._reply_ends.append(self._queued_total)
+        backlog = self._queued_total - self._sent_total
+        self.peak_output = max(self.peak_output, backlog)
+        if self._over or backlog <= self._server.max_client_output:
+            return False
+        self._over = True
+        return True
+
+    def _account_written(self) -> bool:
+        """After writing (lock held): release the slots of replies now fully written and
+        clear ``_over`` below the low-water mark; True when either happened."""
+        ends = self._reply_ends
+        sent = self._sent_total
+        changed = False
+        while ends and ends[0] <= sent:
+            ends.popleft()
+            changed = True
+        if self._over and self._queued_total - sent <= self._server.max_client_output // 4:
+            self._over = False
+            changed = True
+        return changed
 
     def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
         if threading.get_ident() == self._server._loop_thread:
@@ -444,30 +529,43 @@ class Session:
         self._loop.add_writer(self._fd, self._on_writable)
 
     def _on_writable(self) -> None:
-        error: OSError | None = None
         with self._lock:
-            out = self._out
+            error = self._write_out()
+            freed = self._account_written()
+            done = error is not None or not self._out
+            if done:
+                self._loop.remove_writer(self._fd)
+                self._writing = False
+            closing = self._closing
+        if error is not None:
+            self._teardown(f"write error: {error.strerror or error}")
+        elif done and closing:
+            self._teardown(self._close_reason)
+        elif freed:
+            self._after_call()  # slots or output room freed: read again
+
+    def _write_out(self) -> OSError | None:
+        """Write queued output until the socket is full (lock held)."""
+        out = self._out
+        start = self._sent_total
+        try:
             while out:
                 chunk = out[0]
                 try:
                     n = self._sock.send(chunk)
                 except (BlockingIOError, InterruptedError):
-                    return
-                except OSError as e:
-                    error = e
                     break
+                except OSError as e:
+                    return e
+                self._sent_total += n
                 if n < len(chunk):
                     out[0] = memoryview(chunk)[n:]
-                    return
+                    break
                 out.popleft()
+        finally:
+            if self._sent_total != start:
                 self._drained.notify_all()
-            self._loop.remove_writer(self._fd)
-            self._writing = False
-            closing = self._closing
-        if error is not None:
-            self._teardown(f"write error: {error.strerror or error}")
-        elif closing:
-            self._teardown(self._close_reason)
+        return None
 
     def _finish_close(self) -> None:
         if self._torn_down:
@@ -500,7 +598,7 @@ class Session:
 
     def _update_reading(self) -> None:
         want = not (self._torn_down or self._closing or self._paused or self._held
-                    or self._server._stopping)
+                    or self._over or self._server._stopping)
         if want and not self._reading:
             self._loop.add_reader(self._fd, self._on_readable)
             self._reading = True
@@ -601,11 +699,11 @@ class Session:
             if server.call_rate > 0 and not self._take_call_token():
                 return False
             with self._lock:
-                if self._inflight >= server.max_client_requests:
+                if self._busy() >= server.max_client_requests:
                     self._paused = True
                     return False
                 self._inflight += 1
-                full = self._inflight >= server.max_client_requests
+                full = self._busy() >= server.max_client_requests
                 if full:
                     self._paused = True
             self.calls += 1
@@ -684,7 +782,7 @@ class Session:
 
     def _send_error(self, h: Header, err: VirtError, mtype: int = _REPLY) -> None:
         self._server._count_error()
-        self._send(_error_frame(h, err, mtype))
+        self._send(_error_frame(h, err, mtype), reply=True)
 
     def _call_done(self) -> None:
         """A worker finished one of this client's calls (worker thread)."""
@@ -709,7 +807,7 @@ class Session:
             if self._torn_down:
                 return
         with self._lock:
-            self._paused = bool(pending) or self._inflight >= self._server.max_client_requests
+            self._paused = bool(pending) or self._busy() >= self._server.max_client_requests
         self._update_reading()
 
     def _ka_start(self) -> None:
@@ -745,7 +843,10 @@ class Session:
         loop = self._loop
         with self._lock:
             self._closed = True
-            self._out.clear()
+            self._out.clear()  # drop the queued replies now, not when the session goes
+            self._reply_ends.clear()
+            self._queued_total = self._sent_total
+            self._reader = FrameReader(0)
             self._drained.notify_all()
             if self._reading:
                 loop.remove_reader(self._fd)
@@ -789,7 +890,8 @@ class Server:
                  max_client_requests: int = 5, max_message: int = MESSAGE_MAX,
                  keepalive_interval: float = 5, keepalive_count: int = 5,
                  auth_timeout: float = 0, call_rate: float = 0, call_burst: int = 0,
-                 max_anonymous_message: int = MESSAGE_MAX) -> None:
+                 max_anonymous_message: int = MESSAGE_MAX,
+                 max_client_output: int = MAX_CLIENT_OUTPUT) -> None:
         self.max_clients = max_clients
         # Clients that have not authenticated yet (listeners with auth != none).
         self.max_anonymous_clients = max_anonymous_clients
@@ -803,6 +905,8 @@ class Server:
         self.call_rate = call_rate
         self.call_burst = max(1, call_burst or int(call_rate))
         self.max_anonymous_message = max_anonymous_message
+        # Bytes queued for one client above which it is not read any more (virtkit's own).
+        self.max_client_output = max(1, max_client_output)
         self.stats = ServerStats()
         self._dispatcher = dispatcher
         self._programs = frozenset((int(p), int(v)) for p, v in dispatcher.programs())
@@ -1140,7 +1244,7 @@ class Server:
                 result = self._dispatcher.dispatch(session, h, msg.payload)
             except VirtError as e:
                 self._count_error()
-                session._send(_error_frame(h, e))
+                session._send(_error_frame(h, e), reply=True)
                 return
             except Exception as e:
                 log.exception("%s: procedure %d of program %#x failed", session.tag, h.proc,
@@ -1148,7 +1252,7 @@ class Server:
                 self._count_error()
                 err = make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
                                  f"unexpected {type(e).__name__} in procedure {h.proc}")
-                session._send(_error_frame(h, err))
+                session._send(_error_frame(h, err), reply=True)
                 return
             if result is None:
                 return
@@ -1156,9 +1260,10 @@ class Server:
             if n > self.max_message:
                 self._count_error()
                 session._send(_error_frame(h, rpc_error(
-                    f"reply of {n} bytes exceeds maximum {self.max_message}")))
+                    f"reply of {n} bytes exceeds maximum {self.max_message}")), reply=True)
                 return
-            session._send(_FRAME.pack(n, h.prog, h.vers, h.proc, _REPLY, h.serial, _OK) + result)
+            session._send(_FRAME.pack(n, h.prog, h.vers, h.proc, _REPLY, h.serial, _OK) + result,
+                          reply=True)
         finally:
             session._call_done()
 
@@ -1182,6 +1287,8 @@ class Server:
             self._dispatcher.session_closed(session)
         except Exception:
             log.exception("%s: session_closed failed", session.tag)
+        if session.peak_output >= _TRIM_AFTER:
+            _malloc_trim()  # its replies are freed; let the kernel have the pages back
 
 
 class _Listener:
