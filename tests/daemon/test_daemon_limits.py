@@ -142,8 +142,9 @@ def test_auth_timeout_drops_unauthenticated(daemon: Daemon) -> None:
     lazy = Raw(daemon, tcp=True)
     local = Raw(daemon)  # auth none: no deadline
     assert lazy.call("auth_list") is not None
-    assert lazy.closed_by_server(timeout=5)
-    assert 0.8 <= time.monotonic() - start < 5
+    # the deadline is 1 s: closed no earlier; the 60 s wait only guards a hang
+    assert lazy.closed_by_server(timeout=60)
+    assert time.monotonic() - start >= 0.8
     assert local.call("auth_list") is not None  # still here after the deadline
     local.close()
     lazy.close()
@@ -177,23 +178,25 @@ def test_oversized_message_drops_only_that_client(daemon: Daemon) -> None:
     assert f"packet of {MESSAGE_MAX + 1} bytes is too large" in daemon.log_text()
 
 
-@pytest.mark.parametrize("daemon", ["max_client_call_rate = 20\nmax_client_call_burst = 5\n"],
+@pytest.mark.parametrize("daemon", ["max_client_call_rate = 1\nmax_client_call_burst = 5\n"],
                          indirect=True)
 def test_call_rate_limit(daemon: Daemon) -> None:
+    # At 1 call a second, five throttled calls would take 5 s: the burst of five must not
+    # (the 4 s bound tells the two apart; no latency figure is asserted).
     c = Raw(daemon)
     start = time.monotonic()
-    for _ in range(5):  # the burst goes through at once
+    for _ in range(5):  # the burst goes through without waiting for tokens
         assert c.call("auth_list") is not None
-    assert time.monotonic() - start < 0.5
-    for _ in range(30):  # then 20 a second
+    assert time.monotonic() - start < 4
+    for _ in range(2):  # then one a second: at least ~2 s more
         msg = c.call("auth_list")
         assert msg is not None and msg.header.status == MessageStatus.OK
-    assert time.monotonic() - start >= 1.3
-    other = Raw(daemon)  # each client has its own bucket
+    assert time.monotonic() - start >= 1.8
+    other = Raw(daemon)  # each client has its own bucket: a burst of its own
     t0 = time.monotonic()
     for _ in range(5):
         assert other.call("auth_list") is not None
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 4
     c.close()
     other.close()
 

@@ -321,6 +321,6 @@ def test_keepalive_notices_stopped_daemon(tmp_path: Path) -> None:
         assert result["reason"] == 2, result  # VIR_CONNECT_CLOSE_REASON_KEEPALIVE
         assert result["alive"] == 0
         assert result["call_error"] is not None
-        assert elapsed < 10, result
+        assert elapsed < 60, result  # keepalive gave up by itself (guards a hang only)
         # the daemon carries on once continued
         assert vk.stop() == 0, vk.log_text()

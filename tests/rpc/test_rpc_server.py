@@ -513,7 +513,9 @@ def test_stop_gives_up_on_stuck_calls_after_grace(env: Env) -> None:
     env.disp.wait_for(lambda: env.disp.dispatched == 1)
     t0 = time.monotonic()
     env.lt.run(srv.stop(grace=0.3))
-    assert time.monotonic() - t0 < 2
+    # the call never finishes by itself: without the grace stop would wait forever
+    # (a bound that only guards that hang, generous for a loaded machine)
+    assert time.monotonic() - t0 < 30
     assert c.closed_by_server()
     assert env.disp.closed == {1: 1}
     env.disp.gate.set()
@@ -578,7 +580,7 @@ def test_keepalive_pings_idle_client_and_closes_it(env: Env) -> None:
             assert msg.header.proc == KEEPALIVE_PROC_PING
             pings += 1
     assert pings == 2
-    assert 0.2 <= time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 >= 0.2  # interval x count; recv's timeout guards a hang
     env.disp.wait_for(lambda: env.disp.closed[1] == 1)
     c.close()
 

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -262,6 +261,4 @@ def test_helper_imports_little() -> None:
                          timeout=10, check=True).stdout
     loaded = json.loads(out)
     assert "socket" not in loaded and "threading" not in loaded and "virtkit.uri" not in loaded
-    start = time.monotonic()
     subprocess.run([*HELPER, "-V"], capture_output=True, timeout=10, check=True)
-    assert time.monotonic() - start < 2.0

@@ -414,10 +414,9 @@ def test_plaintext_and_silent_clients_do_not_hurt(certs: dict[str, pki.Layout]) 
             s.sendall(b"\x00\x00\x00\x1c" + b"\x00" * 24)
             assert _drained(s)
         # a client that never finishes its handshake is dropped after auth_timeout
+        # (the socket's 5 s timeout makes _drained fail if the server never drops it)
         with socket.create_connection(("127.0.0.1", h.port), timeout=5) as s:
-            start = time.monotonic()
             assert _drained(s)
-            assert time.monotonic() - start < 4
         with h.connect(certs["good"]) as client:
             assert _call(client, ECHO, b"still fine") == b"still fine"
     finally:
