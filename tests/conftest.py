@@ -25,6 +25,14 @@ _PROCESSES = frozenset({
     "dnsmasq", "nft", "ip", "unshare", "sshd", "ssh", "python3", "lvm", "mount"})
 
 
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print the random order's seed even under -q (CI runs the suite in random order:
+    pytest-randomly); ``--randomly-seed=N`` repeats an order, ``-p no:randomly`` turns it off."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int):
+        terminalreporter.write_line(f"test order: random; repeat it with --randomly-seed={seed}")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--unit", action="store_true",
                      help="only the tests that start no VM, daemon or peer tool (make check)")
