@@ -29,6 +29,7 @@ from virtkit.conf.model import (
     text,
     text_child,
 )
+from virtkit.conf.secure import secure_output
 from virtkit.conf.xmlutil import Element
 
 STORAGE_TYPES = enum_conv("file", "block", "dir", "network", "volume", "nvme", "vhostuser")
@@ -74,6 +75,11 @@ class DiskCookie(XmlModel):
 @model("cookies")
 class Cookies(XmlModel):
     cookies: list[DiskCookie] = children("cookie", DiskCookie)
+
+    def write(self, out: list[str], indent: int, tag: str | None = None) -> None:
+        """Cookies are secrets: written only with VIR_DOMAIN_XML_SECURE."""
+        if secure_output():
+            super().write(out, indent, tag)
 
 
 @model("readahead")

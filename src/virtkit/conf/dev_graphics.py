@@ -14,6 +14,7 @@ from virtkit.conf.dev_common import (
     reorder,
 )
 from virtkit.conf.model import Spec, XmlModel, attr, child, children, enum_conv, model
+from virtkit.conf.secure import secure_output
 
 GRAPHICS_TYPES = enum_conv("sdl", "vnc", "rdp", "desktop", "spice", "egl-headless", "dbus")
 
@@ -105,6 +106,13 @@ class Graphics(DevModel):
     mouse: ModeRef | None = child("mouse", ModeRef)
     clipboard: GraphicsClipboard | None = child("clipboard", GraphicsClipboard)
     filetransfer: FileTransfer | None = child("filetransfer", FileTransfer)
+
+    def xml_attrs(self) -> list[tuple[str, str]]:
+        """``passwd`` only when secrets may be written (VIR_DOMAIN_XML_SECURE)."""
+        attrs = super().xml_attrs()
+        if secure_output():
+            return attrs
+        return [(k, v) for k, v in attrs if k != "passwd"]
 
     def field_order(self) -> Sequence[tuple[str, Spec]]:
         order = self._compiled.child_order

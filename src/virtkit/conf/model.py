@@ -436,6 +436,8 @@ class XmlModel:
             fname, spec = entry2
             anchor = fname
             kind = spec.kind
+            if fname in kw and kind in ("child", "text_child"):
+                continue  # libvirt reads the first of repeated elements (./name[1])
             if kind == "child":
                 assert spec.cls is not None
                 kw[fname] = spec.cls.from_element(c)

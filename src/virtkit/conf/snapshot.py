@@ -22,6 +22,7 @@ from virtkit.conf.model import (
     raw,
     text_child,
 )
+from virtkit.conf.secure import secure_output, without_secrets
 from virtkit.conf.xmlutil import Element, write_raw
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
@@ -167,6 +168,10 @@ class DomainSnapshotDef(XmlModel):
         return DomainDef.from_element(self.domain)
 
     def write_field(self, out: list[str], indent: int, fname: str, spec: Spec, value: Any) -> None:
+        """libvirt's special cases; the kept domains without secrets unless they may be
+        written (VIR_DOMAIN_SNAPSHOT_XML_SECURE)."""
+        if fname in ("domain", "inactive_domain") and value is not None and not secure_output():
+            value = without_secrets(value)
         if fname == "creation_time" and not value:
             return
         if fname == "disks_el" and (value is None or not value.disks):

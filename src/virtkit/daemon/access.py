@@ -71,10 +71,13 @@ __all__ = [
     "PolicyError",
     "Rule",
     "access_denied",
+    "api_error_domain",
     "args_object",
     "load_policy",
     "normalize_permission",
     "policy_path",
+    "readonly_denial",
+    "xml_fallback_identity",
 ]
 
 log = logging.getLogger("virtkit.daemon.access")
@@ -220,15 +223,17 @@ def _fields(t: Any) -> tuple[tuple[str, Any], ...]:
     return t.fields if isinstance(t, Struct) else ()
 
 
-def _xml_identity(text: Any) -> tuple[str | None, str | None]:
-    """``(name, uuid)`` of an object's XML (``<name>``/``name=`` and ``<uuid>``)."""
+def xml_fallback_identity(text: Any) -> tuple[str | None, str | None]:
+    """``(name, uuid)`` of an object's XML read as libvirt reads it: the first ``<name>``
+    and ``<uuid>`` child elements (attributes of the root are not names); a binding by
+    its port device, a secret by its usage.  For objects without a conf parser."""
     if not isinstance(text, str) or len(text) > 4 << 20:
         return None, None
     try:
         root = ElementTree.fromstring(text)
     except (ElementTree.ParseError, ValueError):
         return None, None
-    name = root.get("name") or root.findtext("name")
+    name = root.findtext("name")
     if name is None and root.tag == "filterbinding":
         portdev = root.find("portdev")
         name = portdev.get("name") if portdev is not None else None
@@ -239,9 +244,11 @@ def _xml_identity(text: Any) -> tuple[str | None, str | None]:
     return (name.strip() if name else None), (uuid.strip() if uuid else None)
 
 
-def args_object(proc: Procedure, obj_type: str, args: Any) -> ObjectRef | None:
+def args_object(proc: Procedure, obj_type: str, args: Any, xml: bool = True
+                ) -> ObjectRef | None:
     """The ``obj_type`` object a call's arguments name, or None when they do not
-    (lookups by UUID, creation from XML...)."""
+    (lookups by UUID...); ``xml``: also read a document's name and UUID (best effort,
+    for the audit log: access checks parse documents with the driver's parser)."""
     if not isinstance(args, Mapping):
         return None
     fields = _fields(proc.args)
@@ -261,9 +268,11 @@ def args_object(proc: Procedure, obj_type: str, args: Any) -> ObjectRef | None:
         return None
     if isinstance(name, str) or uid is not None:
         return ObjectRef(obj_type, name if isinstance(name, str) else None, uid)
+    if not xml:
+        return None
     for key in ("xml", "xml_desc", "xmlDesc"):
         if key in names:
-            xname, xuuid = _xml_identity(args.get(key))
+            xname, xuuid = xml_fallback_identity(args.get(key))
             if obj_type == "storage_vol" and xname is not None:
                 pool = _from_wire("storage_pool", "remote_nonnull_storage_pool",
                                   args.get("pool"))
@@ -307,6 +316,39 @@ def rule_applies(rule: AclRule, args: Any) -> bool:
         want = _FLAG_VALUES.get(rule.value.lstrip("!"), 0)
         return (got != want) if neg else (got == want)
     return True
+
+
+# ---------------------------------------------------------------- read-only connections
+
+# libvirt's public API files and their VIR_FROM_THIS, by procedure prefix (longest first)
+_API_DOMAINS = (("domain_snapshot_", ErrorDomain.DOMAIN_SNAPSHOT),
+                ("domain_checkpoint_", ErrorDomain.DOMAIN_CHECKPOINT),
+                ("domain_", ErrorDomain.DOMAIN), ("network_", ErrorDomain.NETWORK),
+                ("storage_", ErrorDomain.STORAGE), ("node_device_", ErrorDomain.NODEDEV),
+                ("interface_", ErrorDomain.INTERFACE), ("secret_", ErrorDomain.SECRET),
+                ("nwfilter_", ErrorDomain.NWFILTER))
+
+
+def api_error_domain(proc_name: str) -> int:
+    """The error domain of the libvirt API file a procedure's function lives in."""
+    return next((d for p, d in _API_DOMAINS if proc_name.startswith(p)), ErrorDomain.NONE)
+
+
+def readonly_denial(proc: Procedure, args: Any, api: str) -> VirtError | None:
+    """What libvirt's API (``api``, e.g. virDomainGetXMLDesc) answers a read-only
+    connection, or None when the call is allowed: state-changing procedures are refused,
+    and so are read-only ones whose flags bring in an ``@acl`` rule beyond reading
+    (``domain:read_secure:VIR_DOMAIN_XML_SECURE``, ``domain:write:VIR_DOMAIN_VCPU_GUEST``)."""
+    domain = api_error_domain(proc.name)
+    if not proc.readonly:
+        return make_error(ErrorCode.OPERATION_DENIED, domain, f"read only access prevents {api}")
+    for rule in proc.acl:
+        if not rule.conditional or rule.anonymous or not rule_applies(rule, args):
+            continue
+        text = (f"{api} with secure flag" if rule.perm == "read_secure"
+                else f"read only access prevents {api}")
+        return make_error(ErrorCode.OPERATION_DENIED, domain, text)
+    return None
 
 
 # ---------------------------------------------------------------- policy

@@ -3,7 +3,9 @@
 This is what libvirt's ``remote_daemon_dispatch.c`` does: it keeps each
 client's connection (opened by CONNECT_OPEN), answers the calls that belong
 to the protocol rather than to a driver (authentication list, features,
-event registration), refuses state-changing calls on read-only sockets, and
+event registration), refuses on read-only connections what libvirt's API refuses
+them (state-changing calls, and flags such as ``VIR_DOMAIN_XML_SECURE`` that the
+procedure's flag-conditional ``@acl`` rules guard), and
 hands everything else to :mod:`virtkit.rpc.bindings`, which knows how each
 procedure maps onto a driver-table method.
 """
@@ -15,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from virtkit.daemon.access import readonly_denial
 from virtkit.daemon.guard import CallGuard
 from virtkit.daemon.saslauth import AuthFailure, SaslAuth
 from virtkit.daemon.streamjob import StreamJob
@@ -170,7 +173,8 @@ class RemoteDispatcher:
         if not session.authenticated and proc.name not in AUTH_PROCS:
             raise rpc_error("authentication required")
         try:
-            args = proc.args.decode(payload) if proc.args is not VOID else None
+            # libvirt's virNetMessageDecodePayload ignores bytes after the arguments
+            args = proc.args.decode(payload, exact=False) if proc.args is not VOID else None
         except XDRError as exc:
             raise rpc_error(f"Unable to decode arguments of {proc.name}: {exc}") from None
         state: ClientState = session.data
@@ -235,9 +239,10 @@ class RemoteDispatcher:
         tables = state.tables
         if tables is None:
             raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE, "connection not open")
-        if state.readonly and not proc.readonly:
-            raise make_error(ErrorCode.OPERATION_DENIED, ErrorDomain.NONE,
-                             f"read only access prevents {bindings.api_name(proc.name)}")
+        if state.readonly:
+            denied = readonly_denial(proc, args, bindings.api_name(proc.name))
+            if denied is not None:
+                raise denied
         call = bindings.server_call(proc.number)
         if call is None:
             raise make_error(ErrorCode.NO_SUPPORT, ErrorDomain.NONE,

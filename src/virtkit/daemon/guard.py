@@ -1,11 +1,13 @@
 """Access checks and audit around each ``remote`` call (used by the dispatcher).
 
 :class:`CallGuard` wraps one call: it checks the procedure's ``@acl``
-permissions against the ``virtkit`` access driver before the call runs (or,
+permissions against the ``virtkit`` access driver before the call runs, on the
+objects the driver will act on (handles resolved through the driver, XML
+documents read by the driver's parser: :mod:`virtkit.daemon.resolve`), or,
 for side-effect-free lookups, on the object the call returned, which is when
-libvirt's drivers check), filters the replies of listing calls by their
-``@aclfilter`` permission, and writes the audit line of state-changing calls
-and of every denial.
+libvirt's drivers check; it filters the replies of listing calls by their
+``@aclfilter`` permission, and writes the audit line (naming the real object)
+of state-changing calls and of every denial.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from virtkit.daemon.access import (
     load_policy,
     num_to_list,
     policy_path,
+    readonly_denial,
     ret_object,
 )
 from virtkit.daemon.audit import AuditLog, audit_path
+from virtkit.daemon.resolve import creation_targets, resolve_args
 from virtkit.errors import VirtError
 from virtkit.errtables import ErrorCode
 from virtkit.rpc import bindings
@@ -49,6 +53,21 @@ def _driver_name(state: Any) -> str:
     if tables is None:
         return "remote"
     return str(getattr(tables.hypervisor, "name", None) or "remote")
+
+
+def _refused_readonly(state: Any, proc: Procedure, args: Any) -> bool:
+    """Whether a read-only connection is refused this call (by the dispatcher, before any
+    access check, as libvirt's API refuses it before the driver runs)."""
+    if not getattr(state, "readonly", False):
+        return False
+    return readonly_denial(proc, args, bindings.api_name(proc.name)) is not None
+
+
+def _merged(args: Any, real: Any) -> Any:
+    """``args`` (as the call may have changed them) with the resolved handles of ``real``."""
+    if not isinstance(args, dict) or not isinstance(real, dict) or real is args:
+        return args
+    return dict(args, **{k: v for k, v in real.items() if v is not args.get(k)})
 
 
 def _acl_object(proc: Procedure) -> str | None:
@@ -138,14 +157,16 @@ class CallGuard:
         obj_type = _acl_object(proc)
         obj: ObjectRef | None = None
         audited = self.audit is not None and not proc.readonly
+        tables = getattr(state, "tables", None)
+        real = args
         try:
-            if access is None or (getattr(state, "readonly", False) and not proc.readonly):
+            if access is None or _refused_readonly(state, proc, args):
                 # libvirt checks read-only connections first: OPERATION_DENIED from run()
-                if audited and obj_type is not None:
-                    obj = args_object(proc, obj_type, args)
+                if audited and obj_type is not None and tables is not None:
+                    real = resolve_args(proc, args, tables, strict=False)
                 ret = run()
-                if audited and obj is None and obj_type is not None:
-                    obj = ret_object(proc, obj_type, ret)
+                if audited and obj_type is not None:
+                    obj = self._audit_object(proc, obj_type, real, ret)
             elif proc.name == "connect_open":
                 ret = run()
                 try:
@@ -153,72 +174,94 @@ class CallGuard:
                 except VirtError:
                     close_connection()
                     raise
-            elif getattr(state, "tables", None) is None:
+            elif tables is None:
                 ret = run()  # not open: only protocol-level answers, no objects
             else:
-                ret = self._checked(access, session, state, proc, args, obj_type, run,
-                                    run_other)
-                obj = ret[1]
-                ret = ret[0]
+                ret, obj = self._checked(access, session, state, proc, args, obj_type, run,
+                                         run_other)
         except VirtError as e:
             denied = e.code == ErrorCode.ACCESS_DENIED
             if self.audit is not None and (audited or denied):
                 if obj is None and obj_type is not None:
-                    obj = args_object(proc, obj_type, args)
+                    obj = args_object(proc, obj_type, real)
                 self._record(session, proc, obj, e, denied)
             raise
         if audited:
             self._record(session, proc, obj, None, False)
         return ret
 
+    @staticmethod
+    def _audit_object(proc: Procedure, obj_type: str, args: Any, ret: Any
+                      ) -> ObjectRef | None:
+        """The object an audited call acted on: what it returned (a define's real name
+        and UUID), else what its resolved arguments name."""
+        found = ret_object(proc, obj_type, CallGuard._decoded(proc, ret))
+        return found or args_object(proc, obj_type, args)
+
     def _checked(self, access: AccessControl, session: Session, state: Any, proc: Procedure,
                  args: Any, obj_type: str | None, run: Callable[[], Any],
                  run_other: Callable[[Procedure, Any], Any]) -> tuple[Any, ObjectRef | None]:
         driver = _driver_name(state)
-        obj = args_object(proc, obj_type, args) if obj_type is not None else None
+        # the objects the driver will act on: handles resolved, documents parsed
+        real = resolve_args(proc, args, state.tables)
+        obj = args_object(proc, obj_type, real, xml=False) if obj_type is not None else None
+        targets = None
+        if obj_type is not None and obj is None:
+            targets = creation_targets(proc, obj_type, real, state.tables)
+            obj = targets[0] if targets else None
         # Side-effect-free lookups are checked on what they found, as libvirt's drivers do
         # (so a missing object is "not found", not "denied").
         post = obj_type is not None and proc.readonly and (
             obj is None or "_lookup_by_" in proc.name)
         if not post:
-            access.ensure(session, proc, args, driver, obj)
-        listing = proc.aclfilter
-        if listing:
-            list_proc = num_to_list(proc)
-            if list_proc is not None:  # count only the visible objects
-                largs = dict(args or {})
-                for fname, _ in list_proc.args.fields:  # type: ignore[attr-defined]
-                    if fname.startswith("max"):
-                        largs[fname] = self._list_max(list_proc)
-                lret = self._decoded(list_proc, run_other(list_proc, largs))
-                kept = access.filter_ret(session, list_proc, largs, lret,
-                                         self._id_lookup(state))
-                items = next(v for v in kept.values() if isinstance(v, list))
-                (num_field, _), = proc.ret.fields  # type: ignore[attr-defined]
-                return {num_field: len(items)}, obj
-            wanted = True
-            limit: int | None = None
-            if isinstance(args, dict):
-                if "need_results" in args:
-                    wanted = bool(args["need_results"])
-                    args["need_results"] = 1
-                for fname in [f for f in args if f.startswith("max")]:
-                    # libvirt filters while collecting: "maxnames" visible objects, so
-                    # ask for all and cut after filtering
-                    limit = max(0, int(args[fname]))
-                    args[fname] = self._list_max(proc)
-            ret = self._decoded(proc, run())
-            ret = access.filter_ret(session, proc, args, ret, self._id_lookup(state))
-            if isinstance(ret, dict) and (not wanted or limit is not None):
-                lname = next(k for k, v in ret.items() if isinstance(v, list))
-                ret = dict(ret, **{lname: [] if not wanted else ret[lname][:limit]})
-            return ret, obj
+            checked: list[ObjectRef | None] = list(targets) if targets else [obj]
+            for target in checked:
+                access.ensure(session, proc, args, driver, target)
+        if proc.aclfilter:
+            return self._listing(access, session, state, proc, args, real, run,
+                                 run_other), obj
         ret = run()
-        if post:
+        if post or targets:  # what a lookup found, what a define made: real name and UUID
             found = ret_object(proc, obj_type or "", self._decoded(proc, ret))
             obj = found or obj
+        if post:
             access.ensure(session, proc, args, driver, obj)
         return ret, obj
+
+    def _listing(self, access: AccessControl, session: Session, state: Any, proc: Procedure,
+                 args: Any, real: Any, run: Callable[[], Any],
+                 run_other: Callable[[Procedure, Any], Any]) -> Any:
+        """A listing call with only the objects its ``@aclfilter`` permission allows."""
+        list_proc = num_to_list(proc)
+        if list_proc is not None:  # count only the visible objects
+            largs = dict(args or {})
+            for fname, _ in list_proc.args.fields:  # type: ignore[attr-defined]
+                if fname.startswith("max"):
+                    largs[fname] = self._list_max(list_proc)
+            lret = self._decoded(list_proc, run_other(list_proc, largs))
+            kept = access.filter_ret(session, list_proc, _merged(largs, real), lret,
+                                     self._id_lookup(state))
+            items = next(v for v in kept.values() if isinstance(v, list))
+            (num_field, _), = proc.ret.fields  # type: ignore[attr-defined]
+            return {num_field: len(items)}
+        wanted = True
+        limit: int | None = None
+        if isinstance(args, dict):
+            if "need_results" in args:
+                wanted = bool(args["need_results"])
+                args["need_results"] = 1
+            for fname in [f for f in args if f.startswith("max")]:
+                # libvirt filters while collecting: "maxnames" visible objects, so
+                # ask for all and cut after filtering
+                limit = max(0, int(args[fname]))
+                args[fname] = self._list_max(proc)
+        ret = self._decoded(proc, run())
+        ret = access.filter_ret(session, proc, _merged(args, real), ret,
+                                self._id_lookup(state))
+        if isinstance(ret, dict) and (not wanted or limit is not None):
+            lname = next(k for k, v in ret.items() if isinstance(v, list))
+            ret = dict(ret, **{lname: [] if not wanted else ret[lname][:limit]})
+        return ret
 
     @staticmethod
     def _list_max(proc: Procedure) -> int:

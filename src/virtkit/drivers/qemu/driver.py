@@ -10,6 +10,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from virtkit.conf.secure import public_xml
+from virtkit.constants import DomainXMLFlags
 from virtkit.drivers import nodeinfo
 from virtkit.drivers.base import DomainEventCallback, HypervisorDriver
 from virtkit.drivers.qemu import node as qn
@@ -206,7 +208,8 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
 
     def domain_get_xml_desc(self, dom: DomainIdent, flags: int = 0) -> str:
         _check_flags(flags, 0xF, "qemuDomainGetXMLDesc")
-        return self._node.domain_xml(self._dom(dom), inactive=bool(flags & 2))
+        with public_xml(not flags & DomainXMLFlags.SECURE):
+            return self._node.domain_xml(self._dom(dom), inactive=bool(flags & 2))
 
     def domain_get_os_type(self, dom: DomainIdent) -> str:
         return self._dom(dom).definition().os_type or "hvm"

@@ -15,6 +15,7 @@ from virtkit.conf.domain import DomainDef, validate_domain_def
 from virtkit.conf.domain_implicit import console_view
 from virtkit.conf.domain_os import OsDef, OsType
 from virtkit.conf.domain_postparse import apply_generic_defaults
+from virtkit.conf.secure import public_xml
 from virtkit.conf.xmlutil import Element
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
@@ -125,9 +126,14 @@ def generate_ifnames(d: DomainDef) -> None:
         iface.target.dev = name
 
 
-def format_domain(d: DomainDef, dom_id: int, secure: bool = False) -> str:
-    """The XML of ``d``, with ``id='N'`` when the domain runs."""
-    del secure  # the test driver keeps no secrets in domain XML
+def format_domain(d: DomainDef, dom_id: int, secure: bool = True) -> str:
+    """The XML of ``d``, with ``id='N'`` when the domain runs; without passwords and
+    cookies unless ``secure`` (VIR_DOMAIN_XML_SECURE)."""
+    with public_xml(not secure):
+        return _format_domain(d, dom_id)
+
+
+def _format_domain(d: DomainDef, dom_id: int) -> str:
     d.id = dom_id if dom_id > 0 else None
     devices = d.devices
     held = devices.consoles if devices is not None else []

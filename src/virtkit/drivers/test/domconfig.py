@@ -6,6 +6,7 @@ import copy
 import time
 from typing import TYPE_CHECKING, Any
 
+from virtkit.constants import DomainXMLFlags
 from virtkit.drivers.test.common import (
     AFFECT_CONFIG,
     AFFECT_LIVE,
@@ -125,9 +126,10 @@ class DomainConfigMixin(Base):
         check_flags(flags, _XML_COMMON, "testDomainGetXMLDesc")
         with self._node.lock:
             obj = self._dom(dom)
-            if flags & 2 and obj.new_def is not None:
-                return defs.format_domain(obj.new_def, -1, bool(flags & 1))
-            return defs.format_domain(obj.defn, obj.id, bool(flags & 1))
+            secure = bool(flags & DomainXMLFlags.SECURE)
+            if flags & DomainXMLFlags.INACTIVE and obj.new_def is not None:
+                return defs.format_domain(obj.new_def, -1, secure)
+            return defs.format_domain(obj.defn, obj.id, secure)
 
     def domain_get_os_type(self, dom: DomainIdent) -> str:
         return "linux"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from virtkit.constants import DomainSnapshotXMLFlags
 from virtkit.drivers import snapshottree as st
 from virtkit.drivers.test.common import PAUSED, RUNNING, SHUTOFF, Base, check_flags, err
 from virtkit.drivers.test.domains import (
@@ -165,8 +166,10 @@ class SnapshotMixin(Base):
         return snap
 
     def domain_snapshot_get_xml_desc(self, snap: SnapshotIdent, flags: int = 0) -> str:
-        check_flags(flags, 1, "testDomainSnapshotGetXMLDesc")
-        with self._node.lock:
+        from virtkit.conf.secure import public_xml  # XML code loads on first use
+
+        check_flags(flags, DomainSnapshotXMLFlags.SECURE, "testDomainSnapshotGetXMLDesc")
+        with self._node.lock, public_xml(not flags & DomainSnapshotXMLFlags.SECURE):
             obj = self._dom(snap.domain)
             return str(self._snap(obj, snap.name).defn.to_xml())
 
