@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from virtkit.conf.dev_net import Mac
 from virtkit.conf.domain import DomainDef, validate_domain_def
@@ -11,7 +12,7 @@ from virtkit.conf.domain_os import OsDef, OsType
 from virtkit.conf.domain_postparse import apply_generic_defaults
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
-__all__ = ["copy_def", "format_def", "parse_def"]
+__all__ = ["copy_def", "drop_backing_chains", "drop_generated_paths", "format_def", "parse_def"]
 
 _TYPES = ("qemu", "kvm")
 _DEFAULT_EMULATOR = "/usr/bin/qemu-system-x86_64"
@@ -76,3 +77,26 @@ def format_def(d: DomainDef, dom_id: int) -> str:
         d.id = saved
         if devices is not None:
             devices.consoles = held
+
+
+def drop_generated_paths(d: DomainDef, lib_dir: str) -> None:
+    """Forget the unix socket paths a start generated in its run directory
+    (``LIB_DIR/domain-ID-NAME/...``, removed when that run ended), so the next start makes
+    new ones: libvirt's qemuDomainChrDefDropDefaultPath for save images and snapshots."""
+    generated = re.compile(re.escape(os.path.join(lib_dir, "domain-")) + r"[^/]+/[^/]+\Z")
+    devices = d.devices
+    if devices is None:
+        return
+    for dev in (*devices.serials, *devices.consoles, *devices.channels):
+        src = dev.source
+        if dev.type == "unix" and src is not None and src.path and generated.match(src.path):
+            src.path = None
+
+
+def drop_backing_chains(d: DomainDef) -> None:
+    """Drop the ``<backingStore>`` chains a running guest's disks showed (an external
+    snapshot's overlay over its base): QEMU opens the chain from the image itself. For the
+    definitions virtkit wrote (save images, snapshots), as libvirt re-detects chains."""
+    for disk in d.devices.disks if d.devices is not None else []:
+        if disk.backing_store is not None and disk.backing_store.type is not None:
+            disk.backing_store = None

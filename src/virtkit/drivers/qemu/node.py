@@ -25,10 +25,17 @@ from collections.abc import Callable
 from typing import Any
 
 from virtkit.conf.domain import DomainDef
+from virtkit.constants import DomainRunningReason, DomainShutoffReason
 from virtkit.drivers.eventbus import EventBus
 from virtkit.drivers.noderegistry import NodeRegistry
-from virtkit.drivers.qemu import agent, command, monitor, netif, process
-from virtkit.drivers.qemu.defs import copy_def, format_def, parse_def
+from virtkit.drivers.qemu import agent, command, monitor, netif, process, recovery
+from virtkit.drivers.qemu.defs import (
+    copy_def,
+    drop_backing_chains,
+    drop_generated_paths,
+    format_def,
+    parse_def,
+)
 from virtkit.drivers.qemu.paths import QemuPaths
 from virtkit.drivers.qemu.saveimage import SaveImage, migrate_to_file, restore_from_file
 from virtkit.drivers.qemu.status import ConfigStore, DomainStatus, StatusStore
@@ -124,6 +131,7 @@ class QemuDomain:
         self.rebooting = False  # between the fake reboot's reset and the guest running again
         self.resume_reason: int | None = None  # running reason for our own next ``cont``
         self.reverting = False  # a snapshot revert restarts it: keep it even when transient
+        self.async_job = ""  # libvirt's async job under way ("save", "snapshot"), in the status
         self.snapshots = SnapshotTree(ErrorDomain.QEMU)
 
     @property
@@ -145,7 +153,9 @@ class QemuDomain:
             return self.live
         if self.persistent is not None:
             return self.persistent
-        assert self.live is not None
+        if self.live is None:  # a transient domain that stopped: it is gone (libvirt's race)
+            raise make_error(ErrorCode.NO_DOMAIN, ErrorDomain.QEMU,
+                             f"no domain with matching uuid '{self.uuid}' ({self.name})")
         return self.live
 
 
@@ -212,9 +222,13 @@ class QemuNode:
         if dom is None:  # transient: known only from its status
             dom = QemuDomain(live.name or entry.name, live.uuid, None)
             self._add(dom)
-        proc = process.QemuProcess.attach(entry.pid, expected_argv0=entry.argv0 or None,
-                                          start_time=entry.start_time or None)
         run_dir = os.path.dirname(entry.monitor_path) if entry.monitor_path else None
+        found = recovery.find_qemus(entry, live.uuid)
+        if entry.starting:
+            self._end_unfinished_start(dom, live, found, run_dir)
+            return
+        proc = next((p for p in found if p.pid == entry.pid), None)
+        recovery.kill_all([p for p in found if p is not proc])
         if proc is None:
             log.warning("domain %s (pid %d) died while we were away", dom.name, entry.pid)
             self._forget_run(dom, run_dir)
@@ -243,6 +257,48 @@ class QemuNode:
         proc.on_exit(self._exit_handler(dom, proc))
         log.info("re-attached domain %s (id %d, pid %d)", dom.name, dom.id, proc.pid)
         self._sync_state(dom)
+        if entry.job in recovery.ASYNC_JOBS:
+            self._recover_job(dom, entry.job)
+        if dom.mon is not None and dom.command is not None:
+            known = {n for nodes in dom.command.disks.values()
+                     for n in (nodes.storage_node, nodes.format_node) if n}
+            recovery.drop_orphan_nodes(dom.mon, known)
+
+    def _end_unfinished_start(self, dom: QemuDomain, live: DomainDef,
+                              found: list[process.QemuProcess], run_dir: str | None) -> None:
+        """A start the previous instance did not finish: kill its QEMU (libvirt's
+        qemuProcessReconnect does so for ``starting up``); the domain is shut off (failed)."""
+        log.warning("domain %s had not finished starting: %d QEMU process(es) to kill",
+                    dom.name, len(found))
+        recovery.kill_all(found)
+        netif.delete_taps(netif.taps_of(live))
+        self._forget_run(dom, run_dir)
+        dom.state, dom.reason = SHUTOFF, DomainShutoffReason.FAILED
+        if dom.persistent is None:
+            self._remove(dom)
+
+    def _recover_job(self, dom: QemuDomain, job: str) -> None:
+        """An interrupted save or snapshot: cancel it in QEMU and resume a guest it paused
+        (libvirt's qemuProcessRecoverJob, reason ``save canceled``)."""
+        mon = dom.mon
+        if mon is None or not dom.active:
+            return
+        log.warning("domain %s: recovering from an interrupted %s job", dom.name, job)
+        recovery.interrupted_job_cleanup(mon, job, self.paths.managed_save_file(dom.name))
+        with self.lock:
+            resume = dom.state == PAUSED and dom.reason in recovery.RESUMABLE
+            dom.async_job = ""
+            if resume:
+                dom.resume_reason = DomainRunningReason.SAVE_CANCELED
+            self._save_status(dom)
+        if resume:
+            try:
+                mon.execute("cont")
+            except VirtError as exc:
+                log.error("domain %s: cannot resume after the interrupted %s: %s", dom.name,
+                          job, exc.message)
+                return
+            self._wait_for(lambda: dom.state == RUNNING)
 
     def _sync_state(self, dom: QemuDomain) -> None:
         """After re-attaching: read the real run state (it may have changed while away)."""
@@ -414,13 +470,17 @@ class QemuNode:
             nvram_path=os.path.join(self.paths.nvram_dir, f"{name}_VARS.fd"),
             emulator="/usr/bin/qemu-system-x86_64",
             qmp_socket=os.path.join(run_dir, "monitor.sock"),
-            pid_file=os.path.join(self.paths.status_dir, f"{name}.pid"),
+            pid_file=self._pid_file(name),
             log_file=self.paths.log_file(name),
             runtime_dir=run_dir,
             kvm_available=os.access("/dev/kvm", os.R_OK | os.W_OK),
             start_paused=paused,
             incoming=incoming,
         )
+
+    def _pid_file(self, name: str) -> str:
+        """The ``-pidfile`` of ``name``'s QEMU (libvirt's ``RUN_DIR/NAME.pid``)."""
+        return os.path.join(self.paths.status_dir, f"{name}.pid")
 
     def start(self, dom: QemuDomain, flags: int, *, definition: DomainDef | None = None,
               image: SaveImage | None = None,
@@ -447,6 +507,9 @@ class QemuNode:
                 if dom.persistent is None:
                     raise _err(ErrorCode.OPERATION_INVALID, "domain is not persistent")
                 definition = copy_def(dom.persistent)
+            elif image is not None or from_snapshot:  # what a previous run wrote: made anew
+                drop_generated_paths(definition, self.paths.lib_dir)
+                drop_backing_chains(definition)
             with self.lock:
                 dom_id = self._next_id
                 self._next_id += 1
@@ -484,8 +547,11 @@ class QemuNode:
                 raise
             proc = None
             try:
+                record = _StartRecord(definition, dom_id, ctx)
+                self._write_start(dom, record, None)  # before QEMU exists: found after a crash
                 proc = process.QemuProcess.spawn([ctx.emulator, *cmd.argv],
                                                  log_file=ctx.log_file, pid_file=ctx.pid_file)
+                self._write_start(dom, record, proc)
                 try:
                     mon = monitor.Monitor.connect(ctx.qmp_socket, timeout=30.0,
                                                   on_event=self._event_handler(dom),
@@ -521,6 +587,7 @@ class QemuNode:
                     proc.kill()
                     _gone_within(proc, 10)
                 shutil.rmtree(run_dir, ignore_errors=True)
+                self.statuses.delete(dom.name)  # after the kill: no record names a live QEMU
                 self._teardown_filters(taps)
                 netif.delete_taps(taps)
                 self._release_ports(definition)
@@ -553,24 +620,11 @@ class QemuNode:
         restore resumes), then stop the domain (STOPPED/SAVED)."""
         with dom.job:
             self._require_active(dom)
-            was_running = dom.state == RUNNING
-            if was_running:
-                with self.lock:
-                    dom.expect_stop = PAUSED_SAVE
-                dom.mon.execute("stop")
-                self._wait_for(lambda: dom.state == PAUSED)
-            live = dom.live
-            assert live is not None
-            xml = format_def(parse_def(dxml), -1) if dxml else format_def(live, -1)
-            resume = bool(flags & 2) or (was_running and not flags & 4)
-            image = SaveImage.create(path, xml, resume)
+            self.set_async_job(dom, "save")
             try:
-                migrate_to_file(dom.mon, image)
+                self._write_image(dom, path, dxml, flags)
             except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-                if was_running and dom.mon is not None:
-                    dom.mon.execute("cont")
+                self.set_async_job(dom, "")
                 raise
             proc = dom.proc
             with self.lock:
@@ -581,6 +635,42 @@ class QemuNode:
                 proc.terminate(grace=3.0)
             self._wait_stopped(dom, proc, 15.0)
         self.events.flush()
+
+    def _write_image(self, dom: QemuDomain, path: str, dxml: str | None, flags: int) -> None:
+        """Pause a running guest and write its state to ``path``; on failure the image goes
+        and the guest runs on."""
+        was_running = dom.state == RUNNING
+        if was_running:
+            with self.lock:
+                dom.expect_stop = PAUSED_SAVE
+            dom.mon.execute("stop")
+            self._wait_for(lambda: dom.state == PAUSED)
+        live = dom.live
+        assert live is not None
+        resume = bool(flags & 2) or (was_running and not flags & 4)
+        image = SaveImage.create(path, self._saved_xml(live, dxml), resume)
+        try:
+            migrate_to_file(dom.mon, image)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            if was_running and dom.mon is not None:
+                dom.mon.execute("cont")
+            raise
+
+    def _saved_xml(self, live: DomainDef, dxml: str | None) -> str:
+        """The XML a save image holds: libvirt's migratable form, without the socket
+        paths this run generated (the restore makes its own)."""
+        d = parse_def(dxml) if dxml else copy_def(live)
+        drop_generated_paths(d, self.paths.lib_dir)
+        return format_def(d, -1)
+
+    def set_async_job(self, dom: QemuDomain, job: str) -> None:
+        """Record in the status that an async job (save, snapshot) is under way, or ended
+        (""), so a restarted daemon can recover from its interruption."""
+        with self.lock:
+            dom.async_job = job
+            self._save_status(dom)
 
     def restore(self, path: str, dxml: str | None, flags: int) -> QemuDomain:
         """Start the domain a save image holds (as the persistent domain of that UUID, or
@@ -988,6 +1078,7 @@ class QemuNode:
         dom.id = -1
         dom.stopping = None
         dom.expect_stop = None
+        dom.async_job = ""
 
     def _forget_run(self, dom: QemuDomain, run_dir: str | None) -> None:
         self.statuses.delete(dom.name)
@@ -1002,7 +1093,21 @@ class QemuNode:
             name=dom.name, pid=dom.proc.pid, domain_xml=format_def(dom.live, dom.id),
             state=state, reason=reason, start_time=dom.proc.start_time,
             argv0=dom.proc.argv0, monitor_path=os.path.join(dom.run_dir or "", "monitor.sock"),
-            log_file=self.paths.log_file(dom.name), volumes=dict(dom.volumes)), dom.uuid)
+            log_file=self.paths.log_file(dom.name), volumes=dict(dom.volumes),
+            pid_file=self._pid_file(dom.name), job=dom.async_job), dom.uuid)
+
+    def _write_start(self, dom: QemuDomain, record: _StartRecord,
+                     proc: process.QemuProcess | None) -> None:
+        """The status of a start under way (``paused``/``starting up``): written before
+        QEMU is spawned (pid 0) and again once it runs, so a restart finds that QEMU."""
+        ctx = record.ctx
+        self.statuses.save(DomainStatus(
+            name=dom.name, pid=proc.pid if proc is not None else 0,
+            domain_xml=format_def(record.definition, record.dom_id),
+            state="paused", reason="starting up",
+            start_time=proc.start_time if proc is not None else 0, argv0=ctx.emulator,
+            monitor_path=ctx.qmp_socket, log_file=ctx.log_file, volumes=dict(ctx.volumes),
+            pid_file=ctx.pid_file), dom.uuid)
 
     # ------------------------------------------------------------ storage
 
@@ -1053,6 +1158,15 @@ class QemuNode:
             return int(proc.cpu_time_ns())
         except OSError:
             return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _StartRecord:
+    """What a start's status record names before the domain object holds it."""
+
+    definition: DomainDef
+    dom_id: int
+    ctx: command.CommandContext
 
 
 def _rebuild_command(live: DomainDef, ctx: command.CommandContext) -> command.Command:

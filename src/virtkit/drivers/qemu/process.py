@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import itertools
 import logging
 import os
 import re
@@ -30,9 +31,13 @@ from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = [
     "QemuProcess",
+    "find_processes",
+    "has_options",
     "proc_argv0",
+    "proc_cmdline",
     "proc_start_time",
     "read_log_tail",
+    "read_pid_file",
     "thread_cpu_time_ns",
 ]
 
@@ -82,6 +87,45 @@ def proc_argv0(pid: int) -> str | None:
     if not data:
         return None
     return data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def proc_cmdline(pid: int) -> list[str] | None:
+    """The argument vector of ``pid`` (None when it is gone or a kernel thread)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if not data:
+        return None
+    return [a.decode("utf-8", "surrogateescape") for a in data.rstrip(b"\0").split(b"\0")]
+
+
+def has_options(argv: Sequence[str], options: Mapping[str, str]) -> bool:
+    """Whether ``argv`` holds each ``-option value`` pair of ``options`` (``ps``'s view)."""
+    pairs = set(itertools.pairwise(argv))
+    return all((opt, value) in pairs for opt, value in options.items())
+
+
+def find_processes(options: Mapping[str, str]) -> list[int]:
+    """Pids of the processes whose command line holds every ``-option value`` of ``options``
+    (a QEMU by its ``-pidfile`` and ``-uuid``, even before it wrote its pid file)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            argv = proc_cmdline(int(entry))
+            if argv is not None and has_options(argv, options):
+                found.append(int(entry))
+    return sorted(found)
+
+
+def read_pid_file(path: str) -> int | None:
+    """The pid a ``-pidfile`` holds (None when missing, empty or not a number)."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _cpu_ns(path: str) -> int:
@@ -257,14 +301,14 @@ class QemuProcess:
         The log gets libvirt's "starting up" header and the command line first.
         When ``argv`` has ``-pidfile`` this waits until QEMU has written
         ``pid_file`` (it has parsed its options by then); otherwise the pid
-        file is written here. ``env`` replaces the environment when given.
+        file is written here. A stale pid file is left in place: QEMU holds a
+        lock on it while it runs, so a second QEMU with the same pid file
+        refuses to start ("Cannot lock pid file"). ``env`` replaces the environment when given.
         If QEMU exits first, VirtError "internal error: process exited while
         connecting to monitor: <end of the log>" is raised.
         """
         if not argv:
             raise make_error(ErrorCode.INTERNAL_ERROR, _DOMAIN, "empty QEMU command line")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(pid_file)
         try:
             logfd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                             0o600)
@@ -331,11 +375,13 @@ class QemuProcess:
 
     @classmethod
     def attach(cls, pid: int, *, expected_argv0: str | None = None,
-               start_time: int | None = None) -> QemuProcess | None:
+               start_time: int | None = None,
+               options: Mapping[str, str] | None = None) -> QemuProcess | None:
         """The running process ``pid``, if it is still the one we started.
 
-        None when it is gone, or when its start time or ``argv[0]`` differ
-        (the pid was reused): such a process is never signalled.
+        None when it is gone, or when its start time, ``argv[0]`` or (given
+        ``options``) one of the ``-option value`` pairs of its command line
+        differ (the pid was reused): such a process is never signalled.
         """
         if pid <= 0:
             return None
@@ -346,9 +392,11 @@ class QemuProcess:
         # Checked after the pidfd is open: it pins this pid to one process.
         now_start = proc_start_time(pid)
         argv0 = proc_argv0(pid)
+        argv = proc_cmdline(pid) if options else None
         stale = (now_start is None or argv0 is None
                  or (start_time is not None and now_start != start_time)
-                 or (expected_argv0 is not None and argv0 != expected_argv0))
+                 or (expected_argv0 is not None and argv0 != expected_argv0)
+                 or (options is not None and not has_options(argv or [], options)))
         if stale:
             os.close(pidfd)
             return None

@@ -22,8 +22,10 @@ import time
 import uuid as uuidlib
 from typing import TYPE_CHECKING, Any
 
+from virtkit.conf import secure
 from virtkit.conf.snapshot import DomainSnapshotDef, SnapshotMemory, validate_snapshot_def
 from virtkit.conf.xmlutil import parse_xml
+from virtkit.constants import DomainSnapshotXMLFlags
 from virtkit.drivers import snapshottree as st
 from virtkit.drivers.qemu import command
 from virtkit.drivers.qemu.defs import format_def, parse_def
@@ -490,12 +492,13 @@ def _create_active(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, flags:
     if not nodes:
         raise _err(ErrorCode.CONFIG_UNSUPPORTED, "nothing selected for snapshot")
     resume = dom.state == qn.RUNNING
-    if resume:
-        with node.lock:
-            dom.expect_stop = qn.PAUSED_SAVE
-        dom.mon.execute("stop")
-        node._wait_for(lambda: dom.state == qn.PAUSED)
+    node.set_async_job(dom, "snapshot")
     try:
+        if resume:
+            with node.lock:
+                dom.expect_stop = qn.PAUSED_SAVE
+            dom.mon.execute("stop")
+            node._wait_for(lambda: dom.state == qn.PAUSED)
         run_job(dom.mon, "snapshot-save", {"job-id": _job_id("snapshot-save"),
                                            "tag": d.name, "vmstate": nodes[0],
                                            "devices": nodes})
@@ -511,6 +514,7 @@ def _create_active(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, flags:
                 log.error("%s: resuming after snapshot failed", dom.name)
                 raise _err(ErrorCode.OPERATION_FAILED,
                            "resuming after snapshot failed") from None
+        node.set_async_job(dom, "")
     node.events.flush()
 
 
@@ -756,7 +760,7 @@ class SnapshotMixin:
 
     def domain_snapshot_get_xml_desc(self, snap: SnapshotIdent, flags: int = 0) -> str:
         _check_flags(flags, 1, "qemuDomainSnapshotGetXMLDesc")
-        with self._node.lock:
+        with self._node.lock, secure.public_xml(not flags & DomainSnapshotXMLFlags.SECURE):
             return _public_xml(self._snapdom(snap)[1])
 
     def _list(self, dom: QemuDomain, parent: str | None, flags: int,

@@ -5,9 +5,11 @@ Layout (libvirt's, directories given by the caller):
 - ``CONFIG_DIR/NAME.xml``: the persistent definition, headed by libvirt's
   "AUTO-GENERATED FILE ... virsh edit NAME" comment;
 - ``CONFIG_DIR/autostart/NAME.xml``: a symlink to the definition;
-- ``STATUS_DIR/NAME.xml``: the live status of a running domain,
+- ``STATUS_DIR/NAME.xml``: the live status of a running domain (written before
+  its QEMU is spawned: ``paused``/``starting up``, pid 0),
   ``<domstatus state= reason= pid=>`` with ``<monitor path= type='unix'/>``,
-  ``<vcpus>``, what virtkit needs to re-attach (``<process>``, ``<ptys>``),
+  ``<vcpus>``, what virtkit needs to re-attach (``<process>`` with the
+  ``pidfile``, ``<job async=>`` while a save or snapshot runs, ``<ptys>``),
   then the live ``<domain>``.
 
 Every write is atomic (temp file in the same directory, fsync, rename, fsync
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from virtkit.conf.xmlutil import dump_element, escape_attr, parse_xml
+from virtkit.conf.xmlutil import dump_element, parse_xml, start_tag, write_raw
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, XMLError, make_error
 
 __all__ = [
@@ -171,11 +173,10 @@ def _names_in(directory: str) -> list[str]:
         entries = os.listdir(directory)
     except FileNotFoundError:
         return []
-    names = []
-    for entry in entries:
-        if entry.endswith(_SUFFIX) and not entry.startswith("."):
-            names.append(entry[: -len(_SUFFIX)])
-    return sorted(names)
+    # A leading dot is a valid name (libvirt's virDirRead skips only '.' and '..');
+    # temp files end in ".tmp", never in ".xml".
+    names = [entry[: -len(_SUFFIX)] for entry in entries if entry.endswith(_SUFFIX)]
+    return sorted(n for n in names if n not in ("", ".", ".."))
 
 
 def _uuid_of(root: etree._Element) -> str | None:
@@ -366,33 +367,48 @@ class DomainStatus:
     vcpus: dict[int, int] = field(default_factory=dict)  # vCPU id -> thread id
     # <disk type='volume'> translations: (pool, volume) -> ("file" or "block", path)
     volumes: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    pid_file: str = ""  # the -pidfile QEMU writes (and keeps locked while it runs)
+    job: str = ""  # libvirt's async job in progress ("save", "snapshot"), "" for none
+
+    @property
+    def starting(self) -> bool:
+        """Whether the start had not finished (paused, starting up; pid 0: not spawned)."""
+        return self.pid <= 0 or (self.state, self.reason) == ("paused", "starting up")
 
     def to_xml(self) -> str:
         """The status document (libvirt's ``<domstatus>`` shape)."""
-        a = escape_attr
-        out = [f"<domstatus state='{a(self.state)}' reason='{a(self.reason)}' pid='{self.pid}'>\n"]
-        if self.monitor_path:
-            out.append(f"  <monitor path='{a(self.monitor_path)}' type='unix'/>\n")
-        if self.vcpus:
-            out.append("  <vcpus>\n")
-            out.extend(f"    <vcpu id='{i}' pid='{t}'/>\n" for i, t in sorted(self.vcpus.items()))
-            out.append("  </vcpus>\n")
-        out.append(f"  <process starttime='{self.start_time}' argv0='{a(self.argv0)}'"
-                   f" log='{a(self.log_file)}' logpos='{self.log_pos}'/>\n")
-        if self.ptys:
-            out.append("  <ptys>\n")
-            out.extend(f"    <pty alias='{a(k)}' path='{a(v)}'/>\n"
-                       for k, v in sorted(self.ptys.items()))
-            out.append("  </ptys>\n")
-        if self.volumes:
-            out.append("  <volumes>\n")
-            out.extend(f"    <volume pool='{a(p)}' name='{a(v)}' type='{a(k)}' path='{a(path)}'/>\n"
-                       for (p, v), (k, path) in sorted(self.volumes.items()))
-            out.append("  </volumes>\n")
+        out = [start_tag("domstatus", (("state", self.state), ("reason", self.reason),
+                                       ("pid", str(self.pid)))) + ">\n"]
+        for child in self._children():
+            write_raw(child, 2, out)
         for line in self.domain_xml.strip("\n").split("\n"):
             out.append(f"  {line}\n" if line else "\n")
         out.append("</domstatus>\n")
         return "".join(out)
+
+    def _children(self) -> list[etree._Element]:
+        """The elements before ``<domain>``: monitor, vCPUs, process, job, ptys, volumes."""
+        kids: list[etree._Element] = []
+        if self.monitor_path:
+            kids.append(_element("monitor", path=self.monitor_path, type="unix"))
+        if self.vcpus:
+            kids.append(_element("vcpus", *(_element("vcpu", id=str(i), pid=str(t))
+                                            for i, t in sorted(self.vcpus.items()))))
+        proc = _element("process", starttime=str(self.start_time), argv0=self.argv0,
+                        log=self.log_file, logpos=str(self.log_pos))
+        if self.pid_file:
+            proc.set("pidfile", self.pid_file)
+        kids.append(proc)
+        if self.job:
+            kids.append(_element("job", type="none", **{"async": self.job}))
+        if self.ptys:
+            kids.append(_element("ptys", *(_element("pty", alias=k, path=v)
+                                           for k, v in sorted(self.ptys.items()))))
+        if self.volumes:
+            kids.append(_element("volumes", *(
+                _element("volume", pool=p, name=v, type=k, path=path)
+                for (p, v), (k, path) in sorted(self.volumes.items()))))
+        return kids
 
     @classmethod
     def from_xml(cls, name: str, text: str | bytes, context: str = "status") -> DomainStatus:
@@ -419,6 +435,10 @@ class DomainStatus:
             st.argv0 = proc.get("argv0", "")
             st.log_file = proc.get("log", "")
             st.log_pos = _int(proc.get("logpos", "0"), bad, "logpos")
+            st.pid_file = proc.get("pidfile", "")
+        job = root.find("job")
+        if job is not None:
+            st.job = job.get("async", "") if job.get("async") != "none" else ""
         for v in root.iterfind("vcpus/vcpu"):
             st.vcpus[_int(v.get("id"), bad, "vcpu id")] = _int(v.get("pid"), bad, "vcpu pid")
         for p in root.iterfind("ptys/pty"):
@@ -433,6 +453,14 @@ class DomainStatus:
         if inner != name:
             raise bad(f"domain name '{inner}' does not match the file name '{name}'")
         return st
+
+
+def _element(tag: str, *children: etree._Element, **attrs: str) -> etree._Element:
+    el = etree.Element(tag)
+    for key, value in attrs.items():
+        el.set(key, value)
+    el.extend(children)
+    return el
 
 
 def _int(value: str | None, bad: Callable[[str], VirtError], what: str) -> int:
