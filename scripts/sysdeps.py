@@ -30,6 +30,11 @@ PACKAGES = (
     "qemu-system-x86", "qemu-utils", "kmod", "cpio", "nftables", "dnsmasq-base", "virtinst",
     "iproute2", "lvm2", "e2fsprogs", "util-linux", "scrub", "openssh-server",
     "netcat-openbsd", "libsasl2-modules",
+    # the wire-layout oracle: rpcgen compiles libvirt's .x files into C (dpkg-dev
+    # unpacks the source package they come from)
+    "rpcsvc-proto", "libtirpc-dev", "gcc", "libc6-dev", "dpkg-dev",
+    # udhcpc, the DHCP client of the network tests (run in their namespaces)
+    "busybox",
 )
 
 # Files taken from packages that are downloaded and unpacked, never installed:
@@ -39,6 +44,18 @@ PACKAGES = (
 UNPACKED = {
     "libvirt-daemon-system": ("libvirt-daemon", ("etc/libvirt/libvirtd.conf",)),
 }
+
+# Files taken from libvirt's Debian *source* package at the installed libvirt-daemon's
+# version (into .cache/debian/libvirt-source): the XDR definitions of the programs
+# virtkit speaks, and the public headers that define the constants they use.
+SOURCE_FILES = (
+    "src/remote/remote_protocol.x", "src/rpc/virnetprotocol.x",
+    "src/rpc/virkeepaliveprotocol.x", "src/admin/admin_protocol.x",
+    "include/libvirt/libvirt-host.h", "include/libvirt/libvirt-common.h.in",
+)
+# deb-src line written (only when no deb-src source is configured) so that
+# ``apt-get source`` works on a fresh machine.
+DEBSRC = Path("/etc/apt/sources.list.d/virtkit-debsrc.sources")
 
 
 def say(text: str) -> None:
@@ -104,6 +121,65 @@ def unpack(package: str, version_of: str, files: tuple[str, ...]) -> None:
     stamp.write_text(version)
 
 
+def _has_deb_src() -> bool:
+    apt = Path("/etc/apt")
+    files = [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*"))]
+    for f in files:
+        if f.suffix not in (".list", ".sources") or not f.is_file():
+            continue
+        for line in f.read_text(errors="replace").splitlines():
+            words = line.split()
+            if words[:1] == ["deb-src"] or (words[:1] == ["Types:"] and "deb-src" in words):
+                return True
+    return False
+
+
+def ensure_deb_src() -> None:
+    """Add Debian's deb-src for this release (own file), then ``apt-get update``."""
+    if _has_deb_src():
+        return
+    release = {}
+    for line in Path("/etc/os-release").read_text().splitlines():
+        key, _, value = line.partition("=")
+        release[key] = value.strip('"')
+    codename = release.get("VERSION_CODENAME") or "bookworm"
+    say(f"adding Debian's deb-src ({codename} main) in {DEBSRC}")
+    DEBSRC.write_text(
+        "Types: deb-src\nURIs: http://deb.debian.org/debian\n"
+        f"Suites: {codename}\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+    run_logged(["apt-get", "update", "-q"], "apt-get update")
+
+
+def unpack_source(version_of: str, dest_name: str, files: tuple[str, ...]) -> None:
+    """Download the source package of ``version_of`` at its installed version;
+    keep ``files`` (paths in the source tree) in ``.cache/debian/DEST_NAME``."""
+    dest = CACHE / "debian" / dest_name
+    done = subprocess.run(["dpkg-query", "-W", "-f=${source:Package}\t${source:Version}",
+                           version_of], capture_output=True, text=True, check=False)
+    source, _, version = done.stdout.partition("\t")
+    if done.returncode != 0 or not version or installed_version(version_of) is None:
+        sys.exit(f"sysdeps: {version_of} is not installed; cannot pick its source's version")
+    stamp = dest / ".version"
+    if stamp.is_file() and stamp.read_text() == version and all(
+            (dest / f).is_file() for f in files):
+        return
+    ensure_deb_src()
+    say(f"unpacking {len(files)} files of source package {source} {version} into {dest}"
+        f" (log: {LOG})")
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        run_logged(["sh", "-c", f"cd {tmp} && apt-get source -q --download-only "
+                    f"-o APT::Sandbox::User=root {source}={version}"],
+                   f"apt-get source {source}")
+        (dsc,) = Path(tmp).glob("*.dsc")
+        run_logged(["dpkg-source", "-x", str(dsc), f"{tmp}/tree"], f"dpkg-source -x {dsc.name}")
+        shutil.rmtree(dest, ignore_errors=True)
+        for f in files:
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(tmp) / "tree" / f, dest / f)
+    stamp.write_text(version)
+
+
 def main(argv: list[str]) -> None:
     """No arguments: everything; package names: just those (the venv step's python3-venv)."""
     CACHE.mkdir(exist_ok=True)
@@ -113,6 +189,7 @@ def main(argv: list[str]) -> None:
     install_missing(PACKAGES)
     for package, (version_of, files) in UNPACKED.items():
         unpack(package, version_of, files)
+    unpack_source("libvirt-daemon", "libvirt-source", SOURCE_FILES)
 
 
 if __name__ == "__main__":

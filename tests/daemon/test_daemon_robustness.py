@@ -539,3 +539,16 @@ def test_11mib_xml_through_client_is_a_clean_rpc_error(daemon: Daemon) -> None:
         assert exc.value.message == "Unable to encode message payload"
         assert conn.lookup_domain("test").name == "test"
     _alive(daemon)
+
+
+def test_bytes_after_the_arguments_are_ignored(daemon: Daemon) -> None:
+    """libvirt's virNetMessageDecodePayload decodes the arguments and ignores what follows
+    (the system XDR library reads no further): so does virtkitd."""
+    s = _open_raw(daemon)
+    frame = bytearray(_frame("domain_lookup_by_name", {"name": "test"}, 11) + b"\0\1\2\3")
+    frame[0:4] = struct.pack(">I", len(frame))
+    s.sendall(bytes(frame))
+    reply = _read_reply(s)
+    assert reply.header.serial == 11
+    assert reply.header.status == MessageStatus.OK, _error(reply)
+    s.close()

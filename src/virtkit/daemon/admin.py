@@ -231,7 +231,8 @@ class AdminDispatcher:
         if proc is None:
             raise rpc_error(f"unknown procedure: {header.proc}")
         try:
-            args = proc.args.decode(payload) if proc.args is not VOID else None
+            # libvirt's virNetMessageDecodePayload ignores bytes after the arguments
+            args = proc.args.decode(payload, exact=False) if proc.args is not VOID else None
         except XDRError as exc:
             raise rpc_error(f"Unable to decode arguments of {proc.name}: {exc}") from None
         flags = args.get("flags", 0) if isinstance(args, dict) else 0

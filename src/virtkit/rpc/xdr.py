@@ -16,7 +16,11 @@ structs, ``(discriminant, value)`` for unions and ``None`` for VOID.
 
 Decoding never trusts the input: every malformed buffer raises
 :class:`XDRError`, and lengths are checked against the declared maxima and the
-bytes actually present before anything is allocated.
+bytes actually present before anything is allocated.  What the system XDR
+library (libtirpc, which libvirtd decodes with) accepts is accepted and read
+as it reads it: any non-zero boolean or optional flag is TRUE, a ``char`` or
+``short`` keeps the low bits of its word, a string ends at its first NUL, and
+padding bytes are not checked.
 """
 
 from __future__ import annotations
@@ -260,18 +264,14 @@ class Primitive(XDRType):
     """A fixed-size scalar packed with one struct format character."""
 
     def __init__(self, name: str, fmt: str, size: int,
-                 lo: int | None = None, hi: int | None = None,
-                 dec_lo: int | None = None, dec_hi: int | None = None) -> None:
+                 lo: int | None = None, hi: int | None = None) -> None:
         self.name = name
         self.fmt = fmt
         self.min_size = size
         self.lo, self.hi = lo, hi
-        # Decoding may accept a wider range (e.g. ``char`` sent from a platform
-        # where char is unsigned); values above ``hi`` wrap to signed.
-        self.dec_lo = lo if dec_lo is None else dec_lo
-        self.dec_hi = hi if dec_hi is None else dec_hi
         self.enc_checked = lo is not None
-        self.dec_checked = self.dec_lo is not None
+        # a narrow type (range given) decodes as C's cast of the 4-byte word
+        self.dec_checked = lo is not None
 
     def gen_enc(self, g: _Gen, expr: str) -> None:
         _gen_fixed_run(g, [(self, expr)], True)
@@ -287,13 +287,14 @@ class Primitive(XDRType):
         return var
 
     def gen_dec_check(self, g: _Gen, var: str) -> None:
-        if self.dec_lo is None:
+        if self.lo is None or self.hi is None:
             return
-        g.emit(f"if not {self.dec_lo} <= {var} <= {self.dec_hi}:")
-        g.emit(f"    raise _fail('{self.name} value %d out of range' % {var})")
-        if self.lo is not None and self.hi is not None and (self.dec_hi or 0) > self.hi:
-            g.emit(f"if {var} > {self.hi}:")
-            g.emit(f"    {var} -= {self.hi - self.lo + 1}")
+        # xdr_char / xdr_u_short ...: the word, cast to the narrow C type
+        mask = self.hi - self.lo
+        if self.lo < 0:
+            g.emit(f"{var} = (({var} & {mask}) ^ {-self.lo}) - {-self.lo}")
+        else:
+            g.emit(f"{var} &= {mask}")
 
 
 class _Bool(Primitive):
@@ -305,9 +306,8 @@ class _Bool(Primitive):
         return f"(1 if {var} else 0)"
 
     def gen_dec_check(self, g: _Gen, var: str) -> None:
-        g.emit(f"if {var} > 1:")
-        g.emit(f"    raise _fail('bool value %d is not 0 or 1' % {var})")
-        g.emit(f"{var} = {var} == 1")
+        # xdr_bool: any non-zero word is TRUE
+        g.emit(f"{var} = {var} != 0")
 
 
 class _Void(XDRType):
@@ -330,9 +330,9 @@ DOUBLE = Primitive("double", "d", 8)
 BOOL: XDRType = _Bool()
 VOID: XDRType = _Void()
 # rpcgen widens these to a 4-byte word each.
-CHAR = Primitive("char", "i", 4, -128, 127, -128, 255)
+CHAR = Primitive("char", "i", 4, -128, 127)
 U_CHAR = Primitive("unsigned char", "I", 4, 0, 255)
-SHORT = Primitive("short", "i", 4, -32768, 32767, -32768, 65535)
+SHORT = Primitive("short", "i", 4, -32768, 32767)
 U_SHORT = Primitive("unsigned short", "I", 4, 0, 65535)
 
 
@@ -376,8 +376,8 @@ def _gen_count(g: _Gen, what: str, maximum: int, unit: int) -> str:
 
 
 class String(XDRType):
-    """``string x<max>``: u32 length, UTF-8 bytes, padding.  NUL is refused
-    (libvirt's peers are C strings)."""
+    """``string x<max>``: u32 length, UTF-8 bytes, padding.  NUL is refused when
+    encoding; decoding ends the string at its first NUL, as a C peer reads it."""
 
     min_size = 4
 
@@ -402,7 +402,7 @@ class String(XDRType):
         n = _gen_count(g, "string", self.max, 1)
         g.emit(f"{target} = _str(data[pos:pos + {n}], 'utf-8', 'surrogateescape')")
         g.emit(f"if '\\0' in {target}:")
-        g.raise_("string contains NUL")
+        g.emit(f"    {target} = {target}[:{target}.index('\\0')]")
         g.emit(f"pos += {n} + (-{n} & 3)")
         g.emit("if pos > _end:")
         g.raise_("truncated padding")
@@ -448,8 +448,7 @@ def _to_words(g: _Gen, expr: str) -> str:
 
 
 def _from_words(g: _Gen, words: str, target: str) -> None:
-    g.emit(f"if {words} and (min({words}) < -128 or max({words}) > 255):")
-    g.raise_("char array element out of range")
+    # xdr_char per element: the low byte of each word
     g.emit(f"{target} = _bytes([c & 255 for c in {words}])")
 
 
@@ -611,14 +610,13 @@ class Optional(XDRType):
         f = g.var("f")
         g.emit(f"{f}, = _U32.unpack_from(data, pos)")
         g.emit("pos += 4")
+        # xdr_pointer reads the flag with xdr_bool: any non-zero word is TRUE
         g.emit(f"if {f} == 0:")
         g.emit(f"    {target} = None")
-        g.emit(f"elif {f} == 1:")
+        g.emit("else:")
         g.depth += 1
         self.elem.gen_dec(g, target)
         g.depth -= 1
-        g.emit("else:")
-        g.emit(f"    raise _fail('optional flag %d is not 0 or 1' % {f})")
 
 
 class Struct(XDRType):

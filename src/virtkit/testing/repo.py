@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["CACHE", "REPO_ROOT", "SHARED", "conformance_dir", "debian_file"]
+__all__ = ["CACHE", "REPO_ROOT", "SHARED", "conformance_dir", "debian_file", "libvirt_source_file"]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 """The checkout this package was installed from (``pip install -e``)."""
@@ -42,4 +42,16 @@ def debian_file(package: str, path: str) -> Path:
         raise FileNotFoundError(
             f"{found}: not unpacked; run 'make sysdeps' (scripts/sysdeps.py unpacks "
             f"{package} into {CACHE / 'debian'})")
+    return found
+
+
+def libvirt_source_file(path: str) -> Path:
+    """A file of libvirt's Debian source package (at the installed libvirt-daemon's
+    version) that ``scripts/sysdeps.py`` extracted into ``.cache/debian/libvirt-source``
+    (``path`` as in libvirt's tree, e.g. ``src/remote/remote_protocol.x``)."""
+    found = CACHE / "debian" / "libvirt-source" / path
+    if not found.is_file():
+        raise FileNotFoundError(
+            f"{found}: not extracted; run 'make sysdeps' (scripts/sysdeps.py extracts "
+            f"libvirt's source files into {CACHE / 'debian' / 'libvirt-source'})")
     return found

@@ -124,9 +124,10 @@ class RemoteDriver(
                 REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc.number, payload)
             # As libvirt's remote driver: only these two open sparse streams, on request.
             stream.sparse = (name in _SPARSE_PROCS and bool(args["flags"] & _SPARSE_STREAM))
-            return (None if proc.ret is VOID else proc.ret.decode(reply)), RemoteStream(stream)
+            ret = None if proc.ret is VOID else proc.ret.decode(reply, exact=False)
+            return ret, RemoteStream(stream)
         reply = self._client.call(REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc.number, payload)
-        return None if proc.ret is VOID else proc.ret.decode(reply)
+        return None if proc.ret is VOID else proc.ret.decode(reply, exact=False)
 
     def _on_message(self, msg: Message) -> None:
         ek = eventmsgs.event_for_proc(msg.header.proc)
