@@ -116,8 +116,12 @@ class Connection(HostObjectsMixin):
 
     def __init__(self, uri: ParsedURI, tables: DriverTables, flags: int = 0) -> None:
         self._parsed_uri = uri
-        self._tables: DriverTables | None = tables
         self._readonly = bool(flags & _RO)
+        if self._readonly:  # every state-changing method refused, from the procedure table
+            from virtkit.drivers.readonly import readonly_tables
+
+            tables = readonly_tables(tables)
+        self._tables: DriverTables | None = tables
         self._hv: HypervisorDriver = tables.hypervisor
         self._net: NetworkDriver = tables.network
         self._storage: StorageDriver = tables.storage

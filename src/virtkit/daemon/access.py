@@ -56,6 +56,7 @@ from xml.etree import ElementTree
 
 from virtkit.errors import VirtError, make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.rpc.bindings import api_error_domain
 from virtkit.rpc.protocol import REMOTE, AclRule, Procedure
 from virtkit.rpc.xdr import Struct, VarArray
 
@@ -71,7 +72,6 @@ __all__ = [
     "PolicyError",
     "Rule",
     "access_denied",
-    "api_error_domain",
     "args_object",
     "load_policy",
     "normalize_permission",
@@ -321,19 +321,6 @@ def rule_applies(rule: AclRule, args: Any) -> bool:
 # ---------------------------------------------------------------- read-only connections
 
 # libvirt's public API files and their VIR_FROM_THIS, by procedure prefix (longest first)
-_API_DOMAINS = (("domain_snapshot_", ErrorDomain.DOMAIN_SNAPSHOT),
-                ("domain_checkpoint_", ErrorDomain.DOMAIN_CHECKPOINT),
-                ("domain_", ErrorDomain.DOMAIN), ("network_", ErrorDomain.NETWORK),
-                ("storage_", ErrorDomain.STORAGE), ("node_device_", ErrorDomain.NODEDEV),
-                ("interface_", ErrorDomain.INTERFACE), ("secret_", ErrorDomain.SECRET),
-                ("nwfilter_", ErrorDomain.NWFILTER))
-
-
-def api_error_domain(proc_name: str) -> int:
-    """The error domain of the libvirt API file a procedure's function lives in."""
-    return next((d for p, d in _API_DOMAINS if proc_name.startswith(p)), ErrorDomain.NONE)
-
-
 def readonly_denial(proc: Procedure, args: Any, api: str) -> VirtError | None:
     """What libvirt's API (``api``, e.g. virDomainGetXMLDesc) answers a read-only
     connection, or None when the call is allowed: state-changing procedures are refused,

@@ -30,7 +30,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from virtkit.drivers import base
-from virtkit.errors import VirtError, no_support
+from virtkit.errors import ErrorDomain, VirtError, no_support
 from virtkit.rpc import remote_procs as rp
 from virtkit.rpc.message import rpc_error
 from virtkit.rpc.protocol import REMOTE, Procedure
@@ -134,6 +134,20 @@ def api_name(name: str) -> str:
     """libvirt's public function for a procedure or method name (``domain_get_info`` ->
     ``virDomainGetInfo``), as error messages name it."""
     return "vir" + "".join(_ACRONYMS.get(w, w.capitalize()) for w in name.split("_"))
+
+
+_API_DOMAINS = (("domain_snapshot_", ErrorDomain.DOMAIN_SNAPSHOT),
+                ("domain_checkpoint_", ErrorDomain.DOMAIN_CHECKPOINT),
+                ("domain_", ErrorDomain.DOMAIN), ("network_", ErrorDomain.NETWORK),
+                ("storage_", ErrorDomain.STORAGE), ("node_device_", ErrorDomain.NODEDEV),
+                ("interface_", ErrorDomain.INTERFACE), ("secret_", ErrorDomain.SECRET),
+                ("nwfilter_", ErrorDomain.NWFILTER))
+
+
+def api_error_domain(name: str) -> int:
+    """The error domain of the libvirt API file a procedure's (or method's) function lives
+    in (libvirt-domain.c: VIR_FROM_DOMAIN, ...)."""
+    return next((d for p, d in _API_DOMAINS if name.startswith(p)), ErrorDomain.NONE)
 
 
 def method_for_proc(proc: str) -> tuple[str, tuple[Any, ...]] | None:
