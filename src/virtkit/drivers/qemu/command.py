@@ -39,6 +39,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -439,6 +440,8 @@ def disk_source(disk: Disk,
 
 def _disk_cache(disk: Disk) -> tuple[bool, bool, bool] | None:
     mode = disk.driver.cache if disk.driver is not None else None
+    if mode in (None, "default") and disk.shareable and not _disk_readonly(disk):
+        mode = "none"  # qemuDomainPrepareDiskCachemode: shared disks bypass the host cache
     if mode is None or mode == "default":
         return None
     if mode not in _CACHE_MODES:
@@ -496,16 +499,30 @@ def disk_blockdev_args(disk: Disk, index: int,
     fprops: dict[str, Any] = {"node-name": fmt_node, "read-only": _disk_readonly(disk)}
     if cache_obj is not None:
         fprops["cache"] = dict(cache_obj)
-    if drv.discard == "unmap":
-        fprops["discard"] = "unmap"
+    if drv.discard is not None:
+        fprops["discard"] = drv.discard
     fprops["driver"] = fmt
     fprops["file"] = storage
     return [sprops, fprops]
 
 
+_CDROM_GET_CAPABILITY = 0x5331
+
+
 def _is_cdrom(path: str) -> bool:
-    """Whether a host block device is an optical drive (libvirt then uses host_cdrom)."""
-    return path == "/dev/cdrom" or os.path.basename(os.path.realpath(path)).startswith("sr")
+    """Whether a host block device is an optical drive (libvirt then uses host_cdrom):
+    libvirt's virFileIsCDROM, the CDROM_GET_CAPABILITY ioctl on the opened device."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.ioctl(fd, _CDROM_GET_CAPABILITY, 0)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _target_dev(disk: Disk) -> str:
@@ -713,6 +730,21 @@ def _socket_name(dev: ChrDevice, chr_id: str) -> str:
     return f"{chr_id}.sock"
 
 
+def _vioserial_props(addr: Address | None) -> dict[str, Any]:
+    """``bus``/``nr`` of a virtio-serial port (virtio consoles and channels)."""
+    if addr is not None and addr.type not in (None, "virtio-serial"):
+        raise _unsupported(f"address type '{addr.type}' is not supported for virtio-serial "
+                           "ports")
+    if addr is None or addr.type is None:
+        return {"bus": "virtio-serial0.0"}
+    props: dict[str, Any] = {
+        "bus": f"virtio-serial{_int(addr.controller or '0', 'controller')}"
+               f".{_int(addr.bus or '0', 'bus')}"}
+    if addr.port is not None:
+        props["nr"] = _int(addr.port, "port")
+    return props
+
+
 # ============================================================================ the builder
 
 _VIDEO_PRIMARY = {"cirrus": "cirrus-vga", "vga": "VGA", "virtio": "virtio-vga",
@@ -724,6 +756,11 @@ _USB_MODELS = {"piix3-uhci": "piix3-usb-uhci", "qemu-xhci": "qemu-xhci",
                "ich9-uhci3": "ich9-usb-uhci3"}
 # libvirt's ICH9 USB2 set on one slot: EHCI at function 7, its UHCI companions at 0-2.
 _ICH9_FUNCTIONS = {"ich9-ehci1": 7, "ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2}
+# ports of the USB controller models (QEMU's defaults)
+_USB_PORTS = {"piix3-uhci": 2, "qemu-xhci": 4, "nec-xhci": 4, "ich9-ehci1": 6}
+_RAM_ID = "pc.ram"  # QEMU's default RAM id of the x86 machines
+_CONTROLLER_ORDER = {"pci": 0, "usb": 1, "scsi": 2, "ide": 3, "sata": 4, "virtio-serial": 5}
+_ICH9_STARTPORT = {"ich9-uhci1": 0, "ich9-uhci2": 2, "ich9-uhci3": 4}
 _SCSI_MODELS = {"virtio-scsi": "virtio-scsi-pci", "lsilogic": "lsi"}
 _WATCHDOG_ACTIONS = {"reset": "reset", "shutdown": "shutdown", "poweroff": "poweroff",
                      "pause": "pause", "none": "none", "dump": "pause", "inject-nmi": "inject-nmi"}
@@ -807,9 +844,11 @@ class _Builder:
         self.argv: list[str] = []
         self.cmd = Command(self.argv, self.machine, self.family, "tcg")
         self.used_slots: set[tuple[int, int]] = set()
-        self.next_slot = 3 if self.family == "pc" else 2
+        self.next_slot = 2
         self.bootindex: dict[int, int] = {}  # id(device) -> bootindex
         self.pflash: list[str] = []
+        self.has_video = False
+        self.bios: str | None = None  # -bios comes after -cpu (qemuBuildDomainLoaderCommandLine)
 
     # ---------------------------------------------------------------- helpers
 
@@ -843,7 +882,7 @@ class _Builder:
         # pc: 0 host bridge, 1 PIIX3, 2 primary video; q35: 0 host bridge, 1 video,
         # 0x1f ICH9 (LPC, SATA, SMBus)
         if self.family == "pc":
-            return slot in (0, 1, 2)
+            return slot in (0, 1) or (slot == 2 and self.has_video)
         return slot in (0, 1, 0x1F)
 
     # ---------------------------------------------------------------- top level
@@ -863,7 +902,12 @@ class _Builder:
         self.add("-machine", self.machine_opts())
         self.add("-accel", accel)
         self.add("-cpu", self.cpu_opts(accel))
+        if self.bios is not None:
+            self.add("-bios", self.bios)
         self.add("-m", self.memory_opts())
+        self.add("-object", json_arg({"qom-type": "memory-backend-ram", "id": _RAM_ID,
+                                      "size": self.ram_bytes()}))
+        self.add("-overcommit", "mem-lock=off")
         self.add("-smp", self.smp_opts())
         self.add("-uuid", d.uuid)
         if not self.dev.graphics:
@@ -879,9 +923,9 @@ class _Builder:
             self.add("-no-reboot")
         else:
             self.add("-no-shutdown")
-        self.pm_opts()
         if not self.acpi_enabled():
             self.add("-no-acpi")
+        self.pm_opts()
         self.boot_opts()
         self.controllers()
         self.disks()
@@ -930,18 +974,20 @@ class _Builder:
             raise _unsupported(f"architecture '{arch}' is not supported by the qemu driver")
         if self.d.os_type != "hvm":
             raise _unsupported(f"OS type '{self.d.os_type}' is not supported by the qemu driver")
-        opts = [opt_escape(self.machine), "usb=off", "dump-guest-core=off"]
+        machine = caps.canonical_machine(self.machine) if caps is not None else None
+        opts = [opt_escape(machine or self.machine), "usb=off"]
         feats = self.d.features
         if feats is not None:
             if feats.vmport is not None:
                 opts.append(f"vmport={'on' if feats.vmport.state == 'on' else 'off'}")
             if feats.smm is not None:
                 opts.append(f"smm={'on' if feats.smm.state in (None, 'on') else 'off'}")
+        # libvirt 9.0 for QEMU >= 5.0: guest RAM is a memory-backend object named as the
+        # machine's default RAM id (pc.ram on x86), and -no-hpet (QEMU 7.2 has no
+        # machine 'hpet' property)
+        opts += ["dump-guest-core=off", f"memory-backend={_RAM_ID}"]
         for i, node in enumerate(self.pflash):
             opts.append(f"pflash{i}={node}")
-        for timer in self.timers():
-            if timer.name == "hpet" and timer.present is not None:
-                opts.append(f"hpet={'on' if _yes(timer.present) else 'off'}")
         return ",".join(opts)
 
     def acpi_enabled(self) -> bool:
@@ -992,22 +1038,22 @@ class _Builder:
                 raise _unsupported(f"CPU feature policy '{policy}' is not supported")
         return ",".join(opts)
 
-    def memory_opts(self) -> str:
+    def ram_kib(self) -> int:
         kib = self.d.memory_kib
         if kib <= 0:
             raise _internal("domain has no memory size")
-        kib = -(-kib // 1024) * 1024
-        opts = [f"size={kib}k"]
-        max_kib = self.d.max_memory_kib
-        if max_kib:
-            slots = self.d.max_memory.slots if self.d.max_memory is not None else None
-            if not slots:
-                raise make_error(ErrorCode.XML_ERROR, ErrorDomain.DOMAIN,
-                                 "both maximum memory size and memory slot count must be "
-                                 "specified")
-            max_kib = -(-max_kib // 1024) * 1024
-            opts += [f"slots={_int(slots, 'memory slots')}", f"maxmem={max_kib}k"]
-        return ",".join(opts)
+        return -(-kib // 1024) * 1024
+
+    def ram_bytes(self) -> int:
+        return self.ram_kib() * 1024
+
+    def memory_opts(self) -> str:
+        """libvirt's ``-m`` in MiB. Memory hotplug (``<maxMemory>``) needs guest NUMA
+        nodes, which this driver does not support: refused as libvirt refuses it then."""
+        if self.d.max_memory_kib:
+            raise _unsupported("At least one numa node has to be configured when enabling "
+                               "memory hotplug")
+        return str(self.ram_kib() // 1024)
 
     def smp_opts(self) -> str:
         maxv = self.d.vcpus_max
@@ -1025,7 +1071,7 @@ class _Builder:
         if cur != maxv:
             opts.append(f"maxcpus={maxv}")
         opts.append(f"sockets={sockets}")
-        if dies != 1:
+        if topo is not None:  # QEMU 7.2 knows dies: libvirt gives them with a topology
             opts.append(f"dies={dies}")
         opts += [f"cores={cores}", f"threads={threads}"]
         return ",".join(opts)
@@ -1052,19 +1098,20 @@ class _Builder:
             elif t.name == "pit":
                 if t.present is not None and not _yes(t.present):
                     raise _unsupported("disabling the pit timer is not supported")
-                if t.tickpolicy == "delay":
-                    if accel == "kvm":
-                        globals_.append("kvm-pit.lost_tick_policy=delay")
+                if t.tickpolicy == "delay":  # libvirt sets it whatever the accelerator
+                    globals_.append("kvm-pit.lost_tick_policy=delay")
                 elif t.tickpolicy is not None:
                     raise _unsupported(f"pit timer tickpolicy '{t.tickpolicy}' is not supported")
             elif t.name == "hpet":
                 if t.tickpolicy is not None:
                     raise _unsupported("hpet timer tickpolicy is not supported")
+                if t.present is not None and not _yes(t.present):
+                    globals_.append("")  # -no-hpet, in timer order (libvirt 9.0, QEMU 7.2)
             else:
                 raise _unsupported(f"<clock><timer name='{t.name}'> is not supported")
         self.add("-rtc", ",".join(rtc))
         for g in globals_:
-            self.add("-global", g)
+            self.add(*(("-global", g) if g else ("-no-hpet",)))
 
     def pm_opts(self) -> None:
         pm = self.d.pm
@@ -1138,14 +1185,14 @@ class _Builder:
         if loader is not None and loader.type == "rom":
             if not loader.path:
                 raise _unsupported("<loader type='rom'> without a path")
-            self.add("-bios", loader.path)
+            self.bios = loader.path
             return
         want_efi = firmware == "efi" or (loader is not None and loader.type == "pflash")
         if not want_efi:
             if loader is not None and loader.path:
                 if loader.type not in (None, "rom"):
                     raise _unsupported(f"loader type '{loader.type}' is not supported")
-                self.add("-bios", loader.path)
+                self.bios = loader.path
             return
         code = loader.path if loader is not None and loader.path else self.ctx.ovmf_code
         if not code:
@@ -1225,6 +1272,62 @@ class _Builder:
         if dev.watchdog is not None:
             self.cmd.aliases[_set_alias(dev.watchdog, "watchdog0")] = dev.watchdog
         self.assign_pci()
+        self.assign_usb()
+        self.assign_virtio_serial()
+
+    def assign_usb(self) -> None:
+        """USB ports of USB input devices without an address: the next free port of
+        bus 0, from 1 (libvirt's virDomainUSBAddressAssign, without its hubs)."""
+        ctrl = next((c for c in self.dev.controllers
+                     if c.type == "usb" and (c.index or "0") == "0"), None)
+        if ctrl is None or ctrl.model in (None, "none"):
+            return
+        capacity = _int(ctrl.ports, "ports") if ctrl.ports else _USB_PORTS.get(ctrl.model, 0)
+        usb = [i for i in self.dev.inputs if (i.bus or ("usb" if i.type == "tablet" else
+                                                          "ps2")) == "usb"]
+        used = {i.address.port for i in usb
+                if i.address is not None and i.address.type == "usb"
+                and (i.address.bus or "0") == "0"}
+        port = 1
+        for inp in usb:
+            if inp.address is not None and inp.address.type is not None:
+                continue
+            while str(port) in used:
+                port += 1
+            if port > capacity:
+                return
+            addr = Address()
+            addr.type, addr.bus, addr.port = "usb", "0", str(port)
+            inp.address = addr
+            used.add(str(port))
+
+    def assign_virtio_serial(self) -> None:
+        """virtio-serial ports of channels: the first free ones from port 1 on controller
+        0 bus 0 (qemuDomainAssignVirtioSerialAddresses; virtio consoles keep none)."""
+        consoles = [c for c in self.dev.consoles
+                    if c.target is not None and c.target.type == "virtio"]
+        channels = [c for c in self.dev.channels
+                    if c.target is not None and c.target.type == "virtio"]
+        used = {_int(c.address.port, "port") for c in (*consoles, *channels)
+                if c.address is not None and c.address.type == "virtio-serial"
+                and c.address.port is not None and (c.address.controller or "0") == "0"
+                and (c.address.bus or "0") == "0"}
+        for devs, start in ((channels, 1),):
+            for chr_dev in devs:
+                addr = chr_dev.address
+                if addr is not None and addr.type is not None and addr.port is not None:
+                    continue
+                if addr is not None and addr.type not in (None, "virtio-serial"):
+                    continue
+                port = start
+                while port in used:
+                    port += 1
+                used.add(port)
+                if addr is None or addr.type is None:
+                    addr = Address()
+                    addr.type, addr.controller, addr.bus = "virtio-serial", "0", "0"
+                    chr_dev.address = addr
+                addr.port = str(port)
 
     def controller_alias(self, c: Controller) -> str:
         idx = c.index or "0"
@@ -1273,7 +1376,8 @@ class _Builder:
             if c.type == "scsi" and c.model is None:
                 c.model = "virtio-scsi"
         if not any(c.type == "usb" for c in dev.controllers):
-            need("usb", 0)  # libvirt's default USB controller (model='none' opts out)
+            # libvirt's default USB controller (model='none' opts out): qemu-xhci on q35
+            need("usb", 0, "qemu-xhci" if self.family == "q35" else "piix3-uhci")
         virtio_serial = [ch for ch in (*dev.channels, *dev.consoles)
                          if ch.target is not None and ch.target.type == "virtio"]
         if virtio_serial:
@@ -1282,17 +1386,25 @@ class _Builder:
         need("pci", 0, root)
         for c in dev.controllers:
             if c.type == "usb" and c.model is None:
-                c.model = "qemu-xhci" if self.family == "q35" else "piix3-uhci"
+                c.model = "piix3-uhci"  # written without a model: libvirt's x86 default
 
     def assign_pci(self) -> None:
-        """PCI addresses for devices without one, on the root bus (libvirt's slot choices)."""
+        """PCI addresses for devices without one, on the root bus, in libvirt's order
+        (qemuDomainAssignDevicePCISlots): primary video, PCI controllers, NICs, other
+        controllers, virtio disks, balloon, RNGs, watchdog, other videos, virtio inputs."""
         self.used_slots = _used_pci(self.d)
         dev = self.dev
         videos = [v for v in dev.videos if v.model is None or v.model.type != "none"]
+        self.has_video = bool(videos)
         if videos:
             self.take_slot(videos[0], 2 if self.family == "pc" else 1)
         for c in dev.controllers:
-            if c.type == "pci" and c.model in ("pci-root", "pcie-root"):
+            if c.type == "pci" and c.model not in ("pci-root", "pcie-root"):
+                self.take_slot(c)
+        for iface in dev.interfaces:
+            self.take_slot(iface)
+        for c in dev.controllers:
+            if c.type == "pci":
                 continue
             if c.type == "ide" and self.family == "pc":
                 if c.address is None:
@@ -1315,7 +1427,7 @@ class _Builder:
         for c in dev.controllers:
             if c.type == "usb" and c.model in _ICH9_FUNCTIONS and c.address is None:
                 ich9.setdefault(c.index or "0", []).append(c)
-        for group in ich9.values():
+        for _, group in sorted(ich9.items(), key=lambda kv: _int(kv[0], "index")):
             holder = Controller()
             self.take_slot(holder)
             assert holder.address is not None
@@ -1328,25 +1440,24 @@ class _Builder:
         for disk in dev.disks:
             if disk.target is not None and disk.target.bus == "virtio":
                 self.take_slot(disk)
-        for iface in dev.interfaces:
-            self.take_slot(iface)
-        for inp in dev.inputs:
-            if inp.bus == "virtio":
-                self.take_slot(inp)
-        for v in videos[1:]:
-            self.take_slot(v)
-        if dev.watchdog is not None and dev.watchdog.model == "i6300esb":
-            self.take_slot(dev.watchdog)
         if dev.memballoon is not None and dev.memballoon.model == "virtio":
             self.take_slot(dev.memballoon)
         for rng in dev.rngs:
             self.take_slot(rng)
+        if dev.watchdog is not None and dev.watchdog.model == "i6300esb":
+            self.take_slot(dev.watchdog)
+        for v in videos[1:]:
+            self.take_slot(v)
+        for inp in dev.inputs:
+            if inp.bus == "virtio":
+                self.take_slot(inp)
 
     # ---------------------------------------------------------------- devices
 
     def controllers(self) -> None:
         dev = self.dev
-        ordered = sorted(dev.controllers, key=lambda c: (c.type != "pci",
+        # libvirt's order (qemuBuildControllersCommandLine): by type, then index
+        ordered = sorted(dev.controllers, key=lambda c: (_CONTROLLER_ORDER.get(c.type or "", 9),
                                                           _int(c.index or "0", "index"),
                                                           c.master is not None))
         for c in ordered:
@@ -1375,9 +1486,13 @@ class _Builder:
                     raise _unsupported(f"USB controller model '{model}' is not supported")
                 self.require_device(driver)
                 usb: dict[str, Any] = {"driver": driver}
-                if c.master is not None:  # a UHCI companion of an EHCI controller
+                if c.master is not None or model in _ICH9_STARTPORT:
+                    # a UHCI companion of an EHCI controller (libvirt gives a companion
+                    # written without <master> the start port of its model)
+                    start = c.master.startport if c.master is not None else None
                     usb["masterbus"] = f"{self.controller_alias(c)}.0"
-                    usb["firstport"] = _int(c.master.startport or "0", "startport")
+                    usb["firstport"] = (_int(start, "startport") if start is not None
+                                        else _ICH9_STARTPORT[model or ""])
                     self.device({**usb, **_pci_props(c.address, self.family)})
                     continue
                 if c.ports is not None:
@@ -1414,7 +1529,11 @@ class _Builder:
                                    "supported")
 
     def disks(self) -> None:
-        for n, disk in enumerate(self.dev.disks, start=1):
+        # libvirt numbers block nodes walking the disks from the last one
+        # (qemuProcessPrepareDomainStorage): the first of N disks is libvirt-N-*
+        count = len(self.dev.disks)
+        for i, disk in enumerate(self.dev.disks):
+            n = count - i
             if disk.target is not None and disk.target.tray == "open" and disk.device != "cdrom":
                 raise _unsupported("tray is only valid for cdrom and floppy")
             alias = str(disk.alias.name) if disk.alias is not None else ""
@@ -1465,7 +1584,10 @@ class _Builder:
                 alias = _set_alias(con, f"console{i}")
                 chr_id = f"char{alias}"
                 self.add("-chardev", _chardev_opts(con, chr_id, self.ctx.runtime_dir))
-                self.device({"driver": "virtconsole", "chardev": chr_id, "id": alias})
+                vport = (_vioserial_props(con.address) if con.address is not None
+                         and con.address.type is not None else {})
+                self.device({"driver": "virtconsole", **vport, "chardev": chr_id,
+                             "id": alias})
                 self.cmd.chardevs[alias] = chr_id
                 self.cmd.aliases[alias] = con
             else:
@@ -1477,17 +1599,7 @@ class _Builder:
             alias = _set_alias(ch, f"channel{i}")
             chr_id = f"char{alias}"
             self.add("-chardev", _chardev_opts(ch, chr_id, self.ctx.runtime_dir))
-            props: dict[str, Any] = {"driver": "virtserialport"}
-            addr = ch.address
-            if addr is not None and addr.type == "virtio-serial":
-                props["bus"] = (f"virtio-serial{_int(addr.controller or '0', 'controller')}"
-                                f".{_int(addr.bus or '0', 'bus')}")
-                if addr.port is not None:
-                    props["nr"] = _int(addr.port, "port")
-            elif addr is not None and addr.type is not None:
-                raise _unsupported(f"address type '{addr.type}' is not supported for channels")
-            else:
-                props["bus"] = "virtio-serial0.0"
+            props: dict[str, Any] = {"driver": "virtserialport", **_vioserial_props(ch.address)}
             props["chardev"] = chr_id
             props["id"] = alias
             name = ch.target.name if ch.target is not None else None
@@ -1546,6 +1658,8 @@ class _Builder:
             if audio.type != "none" or audio.id not in (None, "1"):
                 raise _unsupported(f"audio backend '{audio.type}' is not supported")
         gfx = self.dev.graphics
+        # libvirt adds <audio id='1' type='none'/> without graphics and with VNC
+        self.add("-audiodev", json_arg({"id": "audio1", "driver": "none"}))
         if not gfx:
             return
         if len(gfx) > 1:
@@ -1554,9 +1668,9 @@ class _Builder:
         if g.type != "vnc":
             raise _unsupported(f"graphics type '{g.type}' is not supported")
         listen = g.listens[0] if g.listens else None
-        ltype = listen.type if listen is not None and listen.type else (
-            "socket" if g.socket else "address")
-        self.add("-audiodev", json_arg({"id": "audio1", "driver": "none"}))
+        # the legacy socket attribute wins over the listens (virDomainGraphicsDefParseXMLVNC)
+        ltype = "socket" if g.socket else (
+            listen.type if listen is not None and listen.type else "address")
         if ltype == "none":
             value = "none"
         elif ltype == "socket":
@@ -1568,7 +1682,7 @@ class _Builder:
                     listen.autoGenerated = listen.autoGenerated or "yes"
                 else:
                     g.socket = path
-            value = f"unix:{opt_escape(path)}"
+            value = f"vnc=unix:{opt_escape(path)}"
         elif ltype == "address":
             addr = (listen.address if listen is not None else None) or g.listen or "127.0.0.1"
             port = _int(g.port, "VNC port") if g.port is not None else -1
@@ -1595,17 +1709,23 @@ class _Builder:
             self.require_device(driver)
             props: dict[str, Any] = {"driver": driver, "id": alias}
             vm = v.model or VideoModel()
+            if model != "qxl":  # virDomainVideoDefValidate
+                for attr, value in (("ram", vm.ram), ("vgamem", vm.vgamem)):
+                    if value is not None:
+                        raise _unsupported(f"{attr} attribute only supported for video "
+                                           "type qxl")
             if model in ("virtio",):
                 props["max_outputs"] = _int(vm.heads, "heads") if vm.heads else 1
             elif model == "qxl":
                 props["max_outputs"] = _int(vm.heads, "heads") if vm.heads else 1
                 props["ram_size"] = _int(vm.ram or "65536", "ram") * 1024
                 props["vram_size"] = _int(vm.vram or "65536", "vram") * 1024
+                props["vram64_size_mb"] = 0  # libvirt: always with QEMU's vram64 support
                 props["vgamem_mb"] = _int(vm.vgamem or "16384", "vgamem") // 1024
-            elif model == "vga" and vm.vgamem:
-                props["vgamem_mb"] = _int(vm.vgamem, "vgamem") // 1024
-            elif model == "bochs" and vm.vgamem:
-                props["vgamem"] = _int(vm.vgamem, "vgamem") * 1024
+            elif model == "vga":  # libvirt sizes VGA and bochs memory by vram (16 MiB)
+                props["vgamem_mb"] = _int(vm.vram or "16384", "vram") // 1024
+            elif model == "bochs":
+                props["vgamem"] = _int(vm.vram or "16384", "vram") * 1024
             props.update(_pci_props(v.address, self.family))
             self.device(props)
             first = False
