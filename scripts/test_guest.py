@@ -3,8 +3,10 @@
 
 The guest is made offline from Debian packages that apt already knows about: the kernel and its
 modules come from ``linux-image-cloud-amd64`` (fetched with ``apt-get download`` and unpacked with
-``dpkg-deb -x``; nothing is installed on the host), ``/bin/busybox`` from ``busybox-static``. The
-initramfs (cpio newc, gzip) is written here in Python, so no root-only ``mknod`` is needed.
+``dpkg-deb -x``; nothing is installed on the host), ``/bin/busybox`` from ``busybox-static``, the
+guest agent from Debian's ``qemu-guest-agent`` (``/usr/sbin/qemu-ga`` with the shared libraries its
+ELF ``NEEDED`` entries reach, at their Debian paths) and ``/etc/os-release`` from ``base-files``.
+The initramfs (cpio newc, gzip) is written here in Python, so no root-only ``mknod`` is needed.
 
 The result lives outside the repository, in ``$VIRTKIT_GUEST_CACHE`` or
 ``$XDG_CACHE_HOME/virtkit/guest`` (``~/.cache/virtkit/guest``), in a folder named after the package
@@ -34,6 +36,7 @@ import os
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -47,13 +50,25 @@ BOOT_MARKER = "VIRTKIT-GUEST-BOOTED"
 IP_MARKER = "VIRTKIT-GUEST-IP"  # followed by " <address>" once DHCP configured eth0
 DISK_OK_MARKER = "VIRTKIT-GUEST-DISK-OK"  # the disk marker was written to /dev/vda
 READY_MARKER = "VIRTKIT-GUEST-READY"
-POWEROFF_MARKER = "VIRTKIT-GUEST-POWEROFF"  # the ACPI power button was pressed
+POWEROFF_MARKER = "VIRTKIT-GUEST-POWEROFF"  # the power button was pressed, or shutdown ran
+REBOOT_MARKER = "VIRTKIT-GUEST-REBOOT"  # shutdown -r ran (qemu-ga's guest-shutdown mode=reboot)
 # What the guest writes at offset 0 of /dev/vda (one line, NUL padded to 512 bytes).
 DISK_MARKER = "VIRTKIT-DISK-MARKER"
 
 CMDLINE = "console=ttyS0 quiet loglevel=1 panic=-1"
 KERNEL_META_PACKAGE = "linux-image-cloud-amd64"
 BUSYBOX_PACKAGE = "busybox-static"
+HOSTNAME = "virtkit-guest"
+AGENT_PACKAGE = "qemu-guest-agent"
+AGENT_BINARY = "usr/sbin/qemu-ga"
+AGENT_PORT = "org.qemu.guest_agent.0"
+# Where qemu-ga's libraries come from: its Depends and theirs, as far as the ELF NEEDED closure of
+# qemu-ga reaches (checked at build time: a soname none of them ships fails the build).
+AGENT_LIB_PACKAGES = ("libc6", "libglib2.0-0", "libpcre2-8-0", "libnuma1", "libudev1", "liburing2")
+OS_RELEASE_PACKAGE = "base-files"
+EXTRA_PACKAGES = (AGENT_PACKAGE, *AGENT_LIB_PACKAGES, OS_RELEASE_PACKAGE)
+# The dynamic loader's search path on Debian amd64 (no ld.so.cache in the guest).
+LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu")
 DISK_SIZE = 64 * 1024 * 1024
 
 # Modules the guest loads (when not built into the kernel), by module name.
@@ -85,10 +100,10 @@ INITRAMFS_DIRS: tuple[str, ...] = (
     "tmp",
     "etc",
 )
-INITRAMFS_DIRS += ("root", "var/log", "var/run")
+INITRAMFS_DIRS += ("root", "var/log")
 
 # Bump when the layout or the files written below change in a way the init text does not show.
-RECIPE_VERSION = 5
+RECIPE_VERSION = 6
 
 INIT_TEMPLATE = r"""#!/bin/busybox sh
 # virtkit test guest: PID 1. Never exits.
@@ -96,15 +111,16 @@ export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mkdir -p /dev/pts /run /tmp /var/log /var/run
+mkdir -p /dev/pts /run /tmp /var/log
 mount -t devpts devpts /dev/pts
 exec </dev/console >/dev/console 2>&1
-hostname virtkit-guest
+hostname -F /etc/hostname
 for m in @MODULES@; do
     insmod "/lib/modules/@KVER@/$m" || echo "VIRTKIT-GUEST-WARN insmod $m failed"
 done
 echo "@BOOT@"
 acpid -c /etc/acpi -l /var/log/acpid.log
+syslogd -O /var/log/messages  # where qemu-ga reports each command it runs
 ip link set lo up
 if [ -e /sys/class/net/eth0 ]; then
     udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 10 -T 1 >/dev/null 2>&1 \
@@ -120,13 +136,19 @@ if [ -e /sys/block/vda ]; then
         echo "VIRTKIT-GUEST-DISK-FAIL"
     fi
 fi
-(   # the guest agent, once its virtio port shows up (ports appear after the module loads)
+(   # Debian's qemu-ga on its virtio port (ports appear once virtio_console probed them),
+    # under the name udev would give it; started again whenever it exits
     n=0
     while [ $n -lt 50 ]; do
         for p in /sys/class/virtio-ports/*; do
-            if [ "$(cat "$p/name" 2>/dev/null)" = "org.qemu.guest_agent.0" ] \
-                    && [ -c "/dev/${p##*/}" ]; then
-                exec /bin/guest-agent "/dev/${p##*/}"
+            if [ "$(cat "$p/name" 2>/dev/null)" = "@AGENTPORT@" ] && [ -c "/dev/${p##*/}" ]; then
+                mkdir -p /dev/virtio-ports
+                ln -sf "../${p##*/}" /dev/virtio-ports/@AGENTPORT@
+                while :; do
+                    qemu-ga -m virtio-serial -p /dev/virtio-ports/@AGENTPORT@ \
+                        -l /var/log/qemu-ga.log
+                    sleep 1
+                done
             fi
         done
         usleep 100000
@@ -140,26 +162,20 @@ while :; do
 done
 """
 
-# A minimal QEMU guest agent (guest-sync, guest-ping, guest-shutdown) on its virtio port.
-GUEST_AGENT_SCRIPT = r"""#!/bin/sh
-exec 3<>"$1"
-# Reads end at once while no host process holds the channel: wait and read again.
-while :; do
-  while IFS= read -r line <&3; do
-    case "$line" in
-        *guest-sync*)
-            id=$(echo "$line" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
-            printf '{"return": %s}\n' "${id:-0}" >&3 ;;
-        *guest-ping*) printf '{"return": {}}\n' >&3 ;;
-        *guest-shutdown*)
-            echo "@POWEROFF@ (guest agent)" >/dev/console
-            sync
-            poweroff -f ;;
-        *) printf '{"error": {"class": "CommandNotFound", "desc": "not supported"}}\n' >&3 ;;
-    esac
-  done
-  usleep 200000
+# What qemu-ga 7.2's guest-shutdown executes: ``/sbin/shutdown -h -P|-H|-r +0 "hypervisor initiated
+# shutdown"`` (stdio on /dev/null; a non-zero exit is reported to the host as a failure).
+SHUTDOWN_SCRIPT = """#!/bin/sh
+what=poweroff
+for a in "$@"; do
+    case "$a" in -r) what=reboot ;; -H) what=halt ;; esac
 done
+if [ $what = reboot ]; then
+    echo "@REBOOT@ (shutdown $*)" >/dev/console
+else
+    echo "@POWEROFF@ (shutdown $*)" >/dev/console
+fi
+sync
+exec $what -f
 """
 
 POWER_BUTTON_SCRIPT = """#!/bin/sh
@@ -216,6 +232,9 @@ class Guest:
     DISK_OK_MARKER: ClassVar[str] = DISK_OK_MARKER
     READY_MARKER: ClassVar[str] = READY_MARKER
     POWEROFF_MARKER: ClassVar[str] = POWEROFF_MARKER
+    REBOOT_MARKER: ClassVar[str] = REBOOT_MARKER
+    HOSTNAME: ClassVar[str] = HOSTNAME
+    AGENT_PORT: ClassVar[str] = AGENT_PORT
     DISK_MARKER: ClassVar[str] = DISK_MARKER
 
     def qemu_boot_args(self) -> list[str]:
@@ -273,18 +292,38 @@ def _kernel_package() -> str | None:
     return names[0] if names else None
 
 
+def _version_key(package: str) -> str:
+    """The key of an extra package's version in the ``resolve_packages`` answer."""
+    return f"{package}_version"
+
+
 def _resolve_once() -> dict[str, str] | None:
     try:
         kpkg = _kernel_package()
         if kpkg is None:
             return None
-        cands = _candidates([kpkg, BUSYBOX_PACKAGE])
-        kver, bver = cands.get(kpkg), cands.get(BUSYBOX_PACKAGE)
+        cands = _candidates([kpkg, BUSYBOX_PACKAGE, *EXTRA_PACKAGES])
     except (GuestBuildError, FileNotFoundError):
         return None
-    if kver is None or bver is None:
+    if any(cands.get(p) is None for p in (kpkg, BUSYBOX_PACKAGE, *EXTRA_PACKAGES)):
         return None
-    return {"kernel_package": kpkg, "kernel_version": kver, "busybox_version": bver}
+    found = {
+        "kernel_package": kpkg,
+        "kernel_version": cands[kpkg],
+        "busybox_version": cands[BUSYBOX_PACKAGE],
+    }
+    found.update({_version_key(p): cands[p] for p in EXTRA_PACKAGES})
+    return found
+
+
+def wanted_debs(pkgs: dict[str, str]) -> dict[str, str]:
+    """Every package the guest is made from, name to version, from a ``resolve_packages`` answer."""
+    wanted = {
+        pkgs["kernel_package"]: pkgs["kernel_version"],
+        BUSYBOX_PACKAGE: pkgs["busybox_version"],
+    }
+    wanted.update({p: pkgs[_version_key(p)] for p in EXTRA_PACKAGES})
+    return wanted
 
 
 def _apt_update() -> None:
@@ -315,12 +354,16 @@ def resolve_packages(update: bool = True) -> dict[str, str] | None:
     apt-cache takes about a second here, so the answer is remembered in the cache folder together
     with a signature of apt's state, and asked again only when that changes.
     """
-    memo = cache_root() / ".resolved.json"
+    # one memo per recipe: an older recipe's code, still running in a test session, must not
+    # read an answer with other packages (it would build, and prune, under a key of its own)
+    memo = cache_root() / f".resolved-{RECIPE_VERSION}.json"
     sig = _apt_signature()
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         saved = json.loads(memo.read_text())
         if saved["signature"] == sig:
-            return dict(saved["packages"])
+            packages = dict(saved["packages"])
+            wanted_debs(packages)  # KeyError: remembered by a recipe with other packages
+            return packages
     found = _resolve_once()
     if found is None and update:
         with contextlib.suppress(GuestBuildError, FileNotFoundError):
@@ -345,6 +388,7 @@ def _init_text(kver: str, modules: Iterable[str]) -> str:
         "@DISKMARK@": DISK_MARKER,
         "@DISKOK@": DISK_OK_MARKER,
         "@READY@": READY_MARKER,
+        "@AGENTPORT@": AGENT_PORT,
     }
     text = INIT_TEMPLATE
     for key, value in subst.items():
@@ -360,8 +404,10 @@ def cache_key(pkgs: dict[str, str]) -> str:
         str(RECIPE_VERSION),
         INIT_TEMPLATE,
         POWER_BUTTON_SCRIPT,
+        SHUTDOWN_SCRIPT,
         UDHCPC_SCRIPT,
         " ".join(MODULES),
+        " ".join(EXTRA_PACKAGES),
     ):
         h.update(part.encode())
         h.update(b"\0")
@@ -374,6 +420,8 @@ def cache_key(pkgs: dict[str, str]) -> str:
 
 def _load(folder: Path) -> Guest:
     meta = json.loads((folder / "manifest.json").read_text())
+    with contextlib.suppress(OSError):
+        os.utime(folder)  # last use: _prune keeps what was used recently
     return Guest(
         root=folder,
         kernel=folder / "vmlinuz",
@@ -414,7 +462,8 @@ def ensure_guest(rebuild: bool = False) -> Guest:
         fallback = _newest_build(root) if root.is_dir() else None
         if fallback is None or rebuild:
             raise GuestBuildError(
-                f"apt knows no {KERNEL_META_PACKAGE} / {BUSYBOX_PACKAGE}: cannot build the guest"
+                f"apt knows no candidate of {KERNEL_META_PACKAGE}, {BUSYBOX_PACKAGE} or one of"
+                f" {', '.join(EXTRA_PACKAGES)}: cannot build the guest"
             )
         return _load(fallback)
     final = root / cache_key(pkgs)
@@ -431,13 +480,10 @@ def ensure_guest(rebuild: bool = False) -> Guest:
 # --- building --------------------------------------------------------------------------------
 
 
-def _download(debs: Path, pkgs: dict[str, str]) -> tuple[Path, Path]:
-    """The kernel and busybox ``.deb`` files, fetched into ``debs`` unless already there."""
+def _download(debs: Path, pkgs: dict[str, str]) -> dict[str, Path]:
+    """Every ``.deb`` of ``wanted_debs(pkgs)``, fetched into ``debs`` unless already there."""
     debs.mkdir(parents=True, exist_ok=True)
-    wanted = {
-        pkgs["kernel_package"]: pkgs["kernel_version"],
-        BUSYBOX_PACKAGE: pkgs["busybox_version"],
-    }
+    wanted = wanted_debs(pkgs)
 
     def find(name: str, version: str) -> Path | None:
         # apt escapes ':' in the epoch as %3a in the file name
@@ -459,10 +505,12 @@ def _download(debs: Path, pkgs: dict[str, str]) -> tuple[Path, Path]:
             # stale lists point at versions the mirror no longer has: refresh and retry once
             _apt_update()
             _run([*argv, *missing], cwd=debs)
-    paths = [find(n, v) for n, v in wanted.items()]
-    if paths[0] is None or paths[1] is None:
-        raise GuestBuildError(f"apt-get download did not produce {sorted(wanted)}")
-    return paths[0], paths[1]
+    found = {n: find(n, v) for n, v in wanted.items()}
+    paths = {n: p for n, p in found.items() if p is not None}
+    if len(paths) != len(wanted):
+        lacking = sorted(set(wanted) - set(paths))
+        raise GuestBuildError(f"apt-get download did not produce {lacking}")
+    return paths
 
 
 def _modules_dir(tree: Path) -> Path:
@@ -528,6 +576,67 @@ def module_load_order(
         else:
             raise GuestBuildError(f"kernel has no module {name!r}")
     return order, built_in
+
+
+def elf_dynamic(data: bytes) -> tuple[str | None, list[str]]:
+    """``(PT_INTERP path, DT_NEEDED sonames)`` of a little-endian ELF64 file."""
+    if data[:4] != b"\x7fELF" or data[4:6] != b"\x02\x01":
+        raise GuestBuildError("not a little-endian ELF64 file")
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    interp: str | None = None
+    loads: list[tuple[int, int, int]] = []  # (vaddr, offset, filesz)
+    dynamic: tuple[int, int] | None = None
+    for i in range(phnum):
+        at = phoff + i * phentsize
+        ptype, _, offset, vaddr, _, filesz = struct.unpack_from("<IIQQQQ", data, at)
+        if ptype == 1:  # PT_LOAD
+            loads.append((vaddr, offset, filesz))
+        elif ptype == 2:  # PT_DYNAMIC
+            dynamic = (offset, filesz)
+        elif ptype == 3:  # PT_INTERP
+            interp = data[offset : offset + filesz].rstrip(b"\0").decode()
+    if dynamic is None:
+        return interp, []
+    needed: list[int] = []
+    strtab = None
+    for off in range(dynamic[0], dynamic[0] + dynamic[1], 16):
+        tag, val = struct.unpack_from("<qQ", data, off)
+        if tag == 0:  # DT_NULL
+            break
+        if tag == 1:  # DT_NEEDED
+            needed.append(val)
+        elif tag == 5:  # DT_STRTAB (an address)
+            strtab = val
+    base = next((o + strtab - v for v, o, n in loads if strtab is not None and v <= strtab < v + n),
+                None)
+    if base is None:
+        raise GuestBuildError("ELF file without a loaded string table")
+    return interp, [data[base + n : data.index(b"\0", base + n)].decode() for n in needed]
+
+
+def library_closure(tree: Path, binary: str) -> tuple[str, list[str]]:
+    """The loader and the libraries (paths relative to ``tree``) ``binary`` needs, transitively.
+
+    Sonames are looked up in ``LIB_DIRS`` of ``tree``, as Debian's loader does without a cache;
+    one that is not there raises GuestBuildError naming it.
+    """
+    interp, needed = elf_dynamic((tree / binary).read_bytes())
+    if interp is None:
+        raise GuestBuildError(f"{binary} is not dynamically linked")
+    found: dict[str, str] = {}
+    todo = list(needed)
+    while todo:
+        soname = todo.pop(0)
+        if soname in found:
+            continue
+        rel = next((f"{d}/{soname}" for d in LIB_DIRS if (tree / d / soname).exists()), None)
+        if rel is None:
+            raise GuestBuildError(f"{soname} (needed by {binary}) is in none of"
+                                  f" {', '.join(AGENT_LIB_PACKAGES)}")
+        found[soname] = rel
+        todo += elf_dynamic((tree / rel).read_bytes())[1]
+    return interp.lstrip("/"), sorted(found.values())
 
 
 class CpioWriter:
@@ -598,13 +707,26 @@ def _module_bytes(path: Path) -> bytes:
     raise GuestBuildError(f"cannot unpack module {path.name} (busybox insmod wants plain .ko)")
 
 
-def _make_initramfs(bb_tree: Path, mod_root: Path, kver: str, order: list[str]) -> bytes:
+def _add_tree_file(cpio: CpioWriter, tree: Path, rel: str) -> None:
+    """``tree/rel`` at ``rel``: a symlink as a symlink (and what it points to), a file as a file."""
+    path = tree / rel
+    if path.is_symlink():
+        target = os.readlink(path)
+        cpio.symlink(rel, target)
+        dest = target.lstrip("/") if target.startswith("/") else f"{Path(rel).parent}/{target}"
+        _add_tree_file(cpio, tree, os.path.normpath(dest))
+    else:
+        cpio.file(rel, path.read_bytes(), 0o755 if os.access(path, os.X_OK) else 0o644)
+
+
+def _make_initramfs(trees: dict[str, Path], mod_root: Path, kver: str, order: list[str]) -> bytes:
     cpio = CpioWriter()
     for d in INITRAMFS_DIRS:
         cpio.dir(d)
+    cpio.symlink("var/run", "/run")
     cpio.chardev("dev/console", 5, 1)
     cpio.chardev("dev/null", 1, 3, 0o666)
-    busybox = bb_tree / "bin" / "busybox"
+    busybox = trees[BUSYBOX_PACKAGE] / "bin" / "busybox"
     cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
     applets = _run([str(busybox), "--list-full"]).split()
     for applet in applets:
@@ -622,23 +744,39 @@ def _make_initramfs(bb_tree: Path, mod_root: Path, kver: str, order: list[str]) 
         0o755,
     )
     cpio.file("etc/udhcpc.script", UDHCPC_SCRIPT.replace("@IP@", IP_MARKER).encode(), 0o755)
-    cpio.file("bin/guest-agent",
-              GUEST_AGENT_SCRIPT.replace("@POWEROFF@", POWEROFF_MARKER).encode(), 0o755)
+    # qemu-ga, its loader and libraries at their Debian paths (one tree: they reach each other)
+    libs = trees[AGENT_PACKAGE]
+    interp, closure = library_closure(libs, AGENT_BINARY)
+    for rel in (AGENT_BINARY, interp, *closure):
+        _add_tree_file(cpio, libs, rel)
+    shutdown = SHUTDOWN_SCRIPT.replace("@POWEROFF@", POWEROFF_MARKER)
+    cpio.file("sbin/shutdown", shutdown.replace("@REBOOT@", REBOOT_MARKER).encode(), 0o755)
+    base = trees[OS_RELEASE_PACKAGE]
+    for rel in ("etc/os-release", "etc/debian_version"):
+        _add_tree_file(cpio, base, rel)
     cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     cpio.file("etc/group", b"root:x:0:\n")
-    cpio.file("etc/hostname", b"virtkit-guest\n")
+    cpio.file("etc/hostname", f"{HOSTNAME}\n".encode())
+    cpio.file("etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\t{HOSTNAME}\n".encode())
     return gzip.compress(cpio.getvalue(), compresslevel=6, mtime=0)
 
 
 def _build(root: Path, final: Path, pkgs: dict[str, str]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
     try:
-        kdeb, bdeb = _download(root / "debs", pkgs)
-        ktree, btree = tmp / "x" / "kernel", tmp / "x" / "busybox"
-        ktree.mkdir(parents=True)
-        btree.mkdir(parents=True)
-        _run(["dpkg-deb", "-x", str(kdeb), str(ktree)])
-        _run(["dpkg-deb", "-x", str(bdeb), str(btree)])
+        debs = _download(root / "debs", pkgs)
+        kdeb = debs[pkgs["kernel_package"]]
+        # the kernel, busybox and base-files each in their own tree; qemu-ga and its libraries
+        # in one, as dpkg would lay them out
+        trees = {
+            name: tmp / "x" / name
+            for name in (pkgs["kernel_package"], BUSYBOX_PACKAGE, AGENT_PACKAGE, OS_RELEASE_PACKAGE)
+        }
+        for name, deb in debs.items():
+            tree = trees.get(name, trees[AGENT_PACKAGE])
+            tree.mkdir(parents=True, exist_ok=True)
+            _run(["dpkg-deb", "-x", str(deb), str(tree)])
+        ktree = trees[pkgs["kernel_package"]]
         mods = _modules_dir(ktree)
         releases = [p.name for p in mods.iterdir() if p.is_dir()]
         if len(releases) != 1:
@@ -656,7 +794,7 @@ def _build(root: Path, final: Path, pkgs: dict[str, str]) -> None:
             (mod_root / "modules.dep").read_text(), builtin, MODULES
         )
         shutil.copyfile(vmlinuz, tmp / "vmlinuz")
-        (tmp / "initrd.img").write_bytes(_make_initramfs(btree, mod_root, kver, order))
+        (tmp / "initrd.img").write_bytes(_make_initramfs(trees, mod_root, kver, order))
         _run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp / "disk.qcow2"), str(DISK_SIZE)])
         _run(["qemu-img", "create", "-q", "-f", "raw", str(tmp / "disk.raw"), str(DISK_SIZE)])
         shutil.rmtree(tmp / "x")
@@ -678,16 +816,23 @@ def _build(root: Path, final: Path, pkgs: dict[str, str]) -> None:
     _prune(root, final, pkgs)
 
 
+STALE_AFTER = 2 * 24 * 3600  # seconds since a build's last use before _prune drops it
+
+
 def _prune(root: Path, keep: Path, pkgs: dict[str, str]) -> None:
-    """Drop stale builds and ``.deb`` files of other versions."""
+    """Drop builds nobody used for ``STALE_AFTER`` (a test session that started before a recipe
+    change still boots its own) and ``.deb`` files other than ``wanted_debs(pkgs)``."""
+    now = time.time()
     for p in root.iterdir():
-        if p.is_dir() and p != keep and p.name != "debs" and not p.name.startswith(".build-"):
-            shutil.rmtree(p, ignore_errors=True)
-    versions = {pkgs["kernel_version"], pkgs["busybox_version"]}
-    versions |= {v.replace(":", "%3a") for v in versions}
+        if p.is_dir() and p != keep and p.name != "debs" and not p.name.startswith("."):
+            with contextlib.suppress(OSError):
+                if now - p.stat().st_mtime > STALE_AFTER:
+                    shutil.rmtree(p, ignore_errors=True)
+    keep_debs = set()
+    for name, version in wanted_debs(pkgs).items():
+        keep_debs |= {f"{name}_{version}", f"{name}_{version.replace(':', '%3a')}"}
     for deb in (root / "debs").glob("*.deb"):
-        parts = deb.name.split("_")
-        if len(parts) < 2 or parts[1] not in versions:
+        if "_".join(deb.name.split("_")[:2]) not in keep_debs:
             deb.unlink(missing_ok=True)
 
 

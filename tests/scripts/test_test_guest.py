@@ -132,18 +132,58 @@ def test_cpio_writer_output_is_read_by_gnu_cpio(tmp_path: Path) -> None:
     assert (out / "etc/acpi/PWRF/00000080").read_bytes() == b"#!/bin/sh\npoweroff -f\n"
 
 
+PKGS = {
+    "kernel_package": "linux-image-1-cloud-amd64",
+    "kernel_version": "1:6.1-1",
+    "busybox_version": "1",
+    **{f"{p}_version": "1.0-1" for p in tg.EXTRA_PACKAGES},
+}
+
+
 def test_cache_key_follows_package_versions() -> None:
-    a = {
-        "kernel_package": "linux-image-1-cloud-amd64",
-        "kernel_version": "1:6.1-1",
-        "busybox_version": "1",
-    }
+    a = dict(PKGS)
     b = dict(a, kernel_version="1:6.1-2")
     c = dict(a, busybox_version="2")
-    keys = {tg.cache_key(a), tg.cache_key(b), tg.cache_key(c)}
-    assert len(keys) == 3
+    d = dict(a, **{"qemu-guest-agent_version": "1:7.2+dfsg-8"})
+    e = dict(a, **{"libglib2.0-0_version": "2.74.6-3"})
+    keys = {tg.cache_key(a), tg.cache_key(b), tg.cache_key(c), tg.cache_key(d), tg.cache_key(e)}
+    assert len(keys) == 5
     assert tg.cache_key(a) == tg.cache_key(dict(a))
     assert all(re.fullmatch(r"[A-Za-z0-9.+_-]+", k) for k in keys)
+
+
+def test_wanted_debs_names_every_package() -> None:
+    wanted = tg.wanted_debs(PKGS)
+    assert wanted["linux-image-1-cloud-amd64"] == "1:6.1-1"
+    assert wanted["busybox-static"] == "1"
+    for name in ("qemu-guest-agent", "libc6", "libglib2.0-0", "libnuma1", "libudev1", "liburing2",
+                 "libpcre2-8-0", "base-files"):
+        assert wanted[name] == "1.0-1", name
+    with pytest.raises(KeyError):  # an answer remembered by a recipe without the agent
+        tg.wanted_debs({k: v for k, v in PKGS.items() if k != "libnuma1_version"})
+
+
+def test_elf_dynamic_reads_loader_and_needed() -> None:
+    data = Path("/bin/true").read_bytes()  # Debian's coreutils: dynamically linked with libc
+    interp, needed = tg.elf_dynamic(data)
+    assert interp == "/lib64/ld-linux-x86-64.so.2"
+    assert "libc.so.6" in needed
+    with pytest.raises(tg.GuestBuildError, match="ELF64"):
+        tg.elf_dynamic(b"#!/bin/sh\n")
+
+
+def test_library_closure_follows_needed_through_the_tree(tmp_path: Path) -> None:
+    libdir = tmp_path / "lib" / "x86_64-linux-gnu"
+    libdir.mkdir(parents=True)
+    (tmp_path / "usr" / "bin").mkdir(parents=True)
+    shutil.copyfile("/bin/true", tmp_path / "usr/bin/true")
+    with pytest.raises(tg.GuestBuildError, match=r"libc\.so\.6 \(needed by usr/bin/true\)"):
+        tg.library_closure(tmp_path, "usr/bin/true")
+    for lib in ("libc.so.6", "ld-linux-x86-64.so.2"):
+        shutil.copyfile(Path("/lib/x86_64-linux-gnu") / lib, libdir / lib)
+    interp, libs = tg.library_closure(tmp_path, "usr/bin/true")
+    assert interp == "lib64/ld-linux-x86-64.so.2"
+    assert libs == ["lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/libc.so.6"]
 
 
 def test_cache_root_honours_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -193,11 +233,10 @@ def test_guest_files_exist_and_are_cached(guest: Guest) -> None:
     meta = json.loads(info)
     assert meta["format"] == "qcow2" and meta["virtual-size"] == tg.DISK_SIZE
     assert guest.raw.stat().st_size == tg.DISK_SIZE
-    t0 = time.perf_counter()
+    built = (guest.root / "manifest.json").read_text()
     again = ensure_guest()
-    took = time.perf_counter() - t0
     assert again == guest
-    assert took < 0.5, f"cached ensure_guest took {took:.2f}s"
+    assert (guest.root / "manifest.json").read_text() == built  # cached: not built again
 
 
 @pytest.mark.slow
@@ -217,9 +256,29 @@ def test_initramfs_holds_busybox_modules_and_init(guest: Guest, tmp_path: Path) 
         "dev/console",
         "sbin/acpid",
         "sbin/udhcpc",
+        "sbin/syslogd",
+        "sbin/shutdown",
         "etc/acpi/PWRF/00000080",
+        "etc/hostname",
+        "etc/passwd",
+        "etc/os-release",  # base-files: a link to usr/lib/os-release, both there
+        "usr/lib/os-release",
+        "usr/sbin/qemu-ga",  # qemu-guest-agent, its loader and libraries at Debian's paths
+        "lib64/ld-linux-x86-64.so.2",
+        "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        "lib/x86_64-linux-gnu/libc.so.6",
+        "lib/x86_64-linux-gnu/libm.so.6",
+        "usr/lib/x86_64-linux-gnu/libglib-2.0.so.0",
+        "usr/lib/x86_64-linux-gnu/libgmodule-2.0.so.0",
+        "usr/lib/x86_64-linux-gnu/libpcre2-8.so.0",
+        "usr/lib/x86_64-linux-gnu/libnuma.so.1",
+        "usr/lib/x86_64-linux-gnu/libudev.so.1",
+        "usr/lib/x86_64-linux-gnu/liburing.so.2",
     ):
         assert need in names, need
+    # only what qemu-ga's NEEDED entries reach: no gio, no gconv modules
+    assert not [n for n in names if "libgio" in n or "gconv" in n]
+    print(f"initramfs: {guest.initrd.stat().st_size} bytes gzip, {archive.stat().st_size} cpio")
     modules = [n.rsplit("/", 1)[-1] for n in names if n.endswith(".ko")]
     for mod in (
         "virtio_ring",
@@ -318,7 +377,6 @@ def test_boots_to_ready_marker(guest: Guest, machine: str) -> None:
         ready = vm.wait_for(Guest.READY_MARKER)
         text = vm.console()
     print(f"[{machine}] boot marker after {booted:.2f}s, ready after {ready:.2f}s")
-    assert booted < 30
     assert "WARN" not in text  # every module loaded
     # no NIC, no disk: nothing claimed about them
     assert Guest.IP_MARKER not in text and Guest.DISK_OK_MARKER not in text
@@ -338,6 +396,58 @@ def test_acpi_power_button_powers_the_guest_off(guest: Guest) -> None:
         assert vm.proc.returncode == 0, f"QEMU still running {took:.1f}s after system_powerdown"
         assert Guest.POWEROFF_MARKER in vm.console()
     print(f"powered off {took:.2f}s after system_powerdown")
+
+
+def _agent(sock: Path, *commands: dict[str, object]) -> list[object]:
+    """Send line-delimited JSON commands to qemu-ga; the replies (none for guest-shutdown)."""
+    import socket
+
+    replies: list[object] = []
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)  # a bound against a hang, not a timing claim
+        s.connect(str(sock))
+        f = s.makefile("rwb")
+        for cmd in commands:
+            f.write(json.dumps(cmd).encode() + b"\n")
+            f.flush()
+            if cmd["execute"] != "guest-shutdown":
+                replies.append(json.loads(f.readline()))
+    return replies
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mode", "marker", "flag"),
+    [("powerdown", Guest.POWEROFF_MARKER, "-P"), ("reboot", Guest.REBOOT_MARKER, "-r")],
+)
+def test_qemu_ga_runs_on_its_port(guest: Guest, mode: str, marker: str, flag: str) -> None:
+    """Debian's qemu-ga answers on org.qemu.guest_agent.0 and its guest-shutdown works."""
+    d = Path(tempfile.mkdtemp(prefix="vka-", dir="/tmp"))
+    sock = d / "ga.sock"
+    try:
+        with Qemu(
+            guest,
+            "-chardev", f"socket,path={sock},server=on,wait=off,id=ga",
+            "-device", "virtio-serial",
+            "-device", f"virtserialport,chardev=ga,name={Guest.AGENT_PORT}",
+        ) as vm:  # fmt: skip
+            vm.wait_for(Guest.READY_MARKER)
+            sync, info, host = _agent(
+                sock,
+                {"execute": "guest-sync", "arguments": {"id": 4242}},
+                {"execute": "guest-info"},
+                {"execute": "guest-get-host-name"},
+            )
+            assert sync == {"return": 4242}
+            assert isinstance(info, dict) and info["return"]["version"].startswith("7.2.")
+            assert host == {"return": {"host-name": Guest.HOSTNAME}}
+            _agent(sock, {"execute": "guest-shutdown", "arguments": {"mode": mode}})
+            assert vm.proc is not None
+            vm.proc.wait(timeout=60)  # -no-reboot: a reboot ends QEMU too
+            text = vm.console()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    assert f"{marker} (shutdown -h {flag} +0 hypervisor initiated shutdown)" in text, text
 
 
 @pytest.mark.slow

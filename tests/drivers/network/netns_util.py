@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+UDHCPC_LEASE = os.path.join(HERE, "udhcpc_lease.sh")  # busybox udhcpc with a reporting script
 
 PRELUDE = """
 import json, os, sys
@@ -111,13 +112,18 @@ def attach_client(host: NetNS, bridge: str, client: NetNS, mac: str) -> str:
     return hname
 
 
-def dhcp(client: NetNS, hostname: str, timeout: float = 20) -> tuple[str, str]:
-    """Run the test DHCP client in ``client``: (address/prefix, router)."""
-    res = client.exec(sys.executable, os.path.join(HERE, "dhcp_client.py"), "eth0", hostname,
-                      str(timeout), check=False, timeout=timeout + 10)
-    assert res.returncode == 0, f"no DHCP lease: {res.stderr}"
-    addr, _, router = res.stdout.strip().partition(" ")
-    return addr, router
+def dhcp(client: NetNS, hostname: str, timeout: int = 20) -> tuple[str, str]:
+    """busybox udhcpc in ``client`` on eth0, sending ``hostname``: (address/prefix, router)."""
+    res = client.exec(UDHCPC_LEASE, "eth0", hostname, str(timeout), check=False,
+                      timeout=timeout + 10)
+    return parse_lease(res)
+
+
+def parse_lease(res: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    """(address/prefix, router) from what ``udhcpc_lease.sh`` printed."""
+    lines = [x.split() for x in res.stdout.splitlines() if x.startswith("lease ")]
+    assert res.returncode == 0 and len(lines) == 1, f"no DHCP lease: {res.stdout}{res.stderr}"
+    return lines[0][1], lines[0][2] if len(lines[0]) > 2 else ""
 
 
 def configure(client: NetNS, addr: str, router: str) -> None:
