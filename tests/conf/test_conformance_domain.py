@@ -15,6 +15,7 @@ those located in <devices> marked) goes to stdout.
 from __future__ import annotations
 
 import traceback
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -156,7 +157,23 @@ def _check_input(path: Path) -> tuple[str, bool] | None:
         shown = sorted(_describe(f) for f in lost)
         device = all(_is_device_path(s) for s in shown)
         return f"lost {len(shown)}: " + "; ".join(shown[:4]), device
+    fewer = _fewer_elements(text, first)
+    if fewer:
+        return "lost elements: " + "; ".join(fewer[:4]), all("devices" in f for f in fewer)
     return None
+
+
+def element_counts(xml: str) -> Counter[tuple[str, ...]]:
+    """How many elements stand at each path (two identical <console/> count twice)."""
+    root = etree.fromstring(xml.encode())
+    return Counter(_path(el) for el in root.iter() if isinstance(el.tag, str))
+
+
+def _fewer_elements(text: str, out: str) -> list[str]:
+    """Paths with fewer elements in ``out`` than in ``text``: what a set of facts misses."""
+    have = element_counts(out)
+    return [f"{'/'.join(p)}: {n} -> {have[p]}" for p, n in sorted(element_counts(text).items())
+            if have[p] < n]
 
 
 def _check_output(path: Path) -> tuple[str, bool] | None:
@@ -199,6 +216,15 @@ def test_libvirt_output_formats_byte_identical() -> None:
     results = {p.name: _check_output(p) for p in _files("out", "inout")}
     counts = _report("domain libvirt output (byte-identical)", results)
     assert counts == (EXPECTED_OUTPUTS, EXPECTED_OUTPUTS)
+
+
+def test_element_counts_see_a_lost_twin() -> None:
+    """Losing one of two identical elements is seen (a set of facts would not see it)."""
+    two = "<domain><devices><console type='pty'/><console type='pty'/></devices></domain>"
+    one = "<domain><devices><console type='pty'/></devices></domain>"
+    assert facts(two) == facts(one)
+    assert _fewer_elements(two, one) == ["domain/devices/console: 2 -> 1"]
+    assert _fewer_elements(one, two) == []
 
 
 def test_fact_helper_sees_losses() -> None:
