@@ -93,7 +93,7 @@ def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     FakeDriver.streams = []
     FakeDriver.fail_at = None
     monkeypatch.setitem(registry.LOCAL_DRIVERS, "fakestream",
-                        lambda uri, flags: base.DriverTables(FakeDriver(), None, FakeDriver()))
+                        lambda uri, flags, ctx: base.DriverTables(FakeDriver(), None, FakeDriver()))
     sock = str(tmp_path / "sock")
     loop = asyncio.new_event_loop()
     server = Server(RemoteDispatcher())

@@ -10,6 +10,7 @@ delay='0'`` for bridged modes, lowercase MAC, generated UUID), so that
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -530,11 +531,9 @@ def validate_network_def(d: NetworkDef) -> None:
     """Raise the error libvirt's network parser raises for ``d``, if any."""
     if not d.name:
         raise make_error(ErrorCode.NO_NAME, ErrorDomain.NETWORK, None)
-    if "/" in d.name:
-        raise _err(ErrorCode.XML_ERROR,
-                   f"invalid char in name: {d.name}")
-    if "\n" in d.name:
-        raise _err(ErrorCode.XML_DETAIL, "invalid char in name: \n")
+    for ch in "/\n":  # virXMLCheckIllegalChars: VIR_ERR_XML_DETAIL from VIR_FROM_XML
+        if ch in d.name:
+            raise make_error(ErrorCode.XML_DETAIL, ErrorDomain.XML, f"invalid char in name: {ch}")
     check_values(generated_file_values(d), ErrorDomain.NETWORK)
     if d.uuid is not None and parse_uuid(d.uuid) is None:
         raise _err(ErrorCode.INTERNAL_ERROR, "malformed uuid element")
@@ -709,3 +708,19 @@ def _pci_num(v: str | None) -> int:
         return int(v, 0)
     except ValueError:
         return -1
+
+
+def ip_interface(ip: NetworkIP) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    """The address and prefix of an ``<ip>`` (libvirt's virNetworkIPDefPrefix: netmask,
+    prefix or the classful default)."""
+    addr = ipaddress.ip_address(ip.address or "")
+    if ip.prefix not in (None, "", "0"):
+        plen = int(ip.prefix or 0)
+    elif ip.netmask:
+        plen = ipaddress.IPv4Network(f"0.0.0.0/{ip.netmask}").prefixlen
+    elif addr.version == 6:
+        plen = 64
+    else:  # libvirt's virSocketAddrGetIPPrefix: the old class A/B/C default
+        first = int(addr) >> 24
+        plen = 8 if first < 128 else 16 if first < 192 else 24
+    return ipaddress.ip_interface(f"{addr}/{plen}")

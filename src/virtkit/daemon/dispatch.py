@@ -22,6 +22,8 @@ from virtkit.daemon.guard import CallGuard
 from virtkit.daemon.saslauth import AuthFailure, SaslAuth
 from virtkit.daemon.streamjob import StreamJob
 from virtkit.drivers.base import DriverTables
+from virtkit.drivers.domainjob import thread_job
+from virtkit.drivers.state import OpenContext
 from virtkit.errors import VirtError, make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
 from virtkit.rpc import bindings, eventmsgs
@@ -101,9 +103,10 @@ class RemoteDispatcher:
     """The ``Dispatcher`` the RPC server runs for libvirt's ``remote`` program."""
 
     def __init__(self, config: Any = None, paths: Any = None,
-                 default_uri: str | None = None) -> None:
+                 default_uri: str | None = None, context: OpenContext | None = None) -> None:
         self.config = config
         self.paths = paths
+        self.context = context  # the daemon's open context: its system drivers' root
         self.default_uri = default_uri or getattr(config, "default_uri", None) or "test:///default"
         self.sasl = SaslAuth(config, paths)
         # access control (access_drivers = ["virtkit"]) and the audit log (daemon/guard.py)
@@ -247,7 +250,8 @@ class RemoteDispatcher:
         if call is None:
             raise make_error(ErrorCode.NO_SUPPORT, ErrorDomain.NONE,
                              bindings.api_name(proc.name))
-        return call.invoke(tables, args)
+        with thread_job(bindings.dispatch_name(proc.name)):  # libvirt's virThreadJobSet
+            return call.invoke(tables, args)
 
     # ------------------------------------------------------------ streams
 
@@ -316,7 +320,7 @@ class RemoteDispatcher:
             if uri is None or uri.is_remote:
                 # A daemon never proxies to another daemon (libvirt's remote driver declines).
                 raise make_error(ErrorCode.NO_CONNECT, ErrorDomain.NONE, name)
-            state.tables = open_tables(uri, flags)
+            state.tables = open_tables(uri, flags, self.context)
             state.uri = name
             state.readonly = bool(flags & _CONNECT_RO)
         log.info("client=%s opened %s%s", session.id, name, " read-only" if state.readonly else "")

@@ -18,6 +18,7 @@ import os
 import signal
 import stat
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -137,34 +138,6 @@ def _run_daemon(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
         pidfile.release()
 
 
-def _start_system_drivers(root: str) -> None:
-    """Load the QEMU node now, in the background, as libvirtd's state drivers do at start:
-    it re-attaches running guests and starts autostart domains."""
-    import shutil
-    import threading
-
-    if shutil.which("qemu-system-x86_64") is None:
-        log.info("qemu-system-x86_64 not found: the QEMU driver stays unloaded")
-        return
-
-    def load() -> None:
-        from virtkit.drivers.network import node as net_node
-        from virtkit.drivers.network.paths import NetworkPaths
-        from virtkit.drivers.qemu.node import node_for, release
-        from virtkit.drivers.qemu.paths import QemuPaths
-
-        try:  # networks first: autostart domains may need their bridges
-            net_node.release(net_node.node_for(NetworkPaths.system(root), autostart=True))
-        except Exception:  # the daemon serves the other drivers anyway
-            log.exception("cannot load the network driver")
-        try:
-            release(node_for(QemuPaths.system(root), autostart=True))
-        except Exception:
-            log.exception("cannot load the QEMU driver")
-
-    threading.Thread(target=load, name="virtkit-qemu-init", daemon=True).start()
-
-
 async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
                  listeners: list[Listener], status: process.StatusPipe,
                  logctl: LogControl | None = None) -> int:
@@ -172,17 +145,18 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
     from virtkit.daemon.dispatch import RemoteDispatcher
     from virtkit.daemon.guard import PolicyError
     from virtkit.daemon.reload import reload_daemon
+    from virtkit.drivers.state import OpenContext, StateDrivers
     from virtkit.rpc.server import Server
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     try:
-        from virtkit.drivers import registry
-
-        # System drivers (qemu:///system) live in this process, under the daemon's root.
-        registry.daemon_root = paths.root
-        _start_system_drivers(paths.root)
-        dispatcher = RemoteDispatcher(config, paths)
+        # System drivers (qemu:///system) live in this process, under the daemon's root:
+        # initialised and autostarted in the background, as libvirtd's state drivers.
+        ctx = OpenContext(paths.root)
+        states = StateDrivers(ctx)
+        threading.Thread(target=states.start, name="virtkit-state-init", daemon=True).start()
+        dispatcher = RemoteDispatcher(config, paths, context=ctx)
         server = Server(
             dispatcher,
             max_clients=config.max_clients,
@@ -234,7 +208,7 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
             return
         log.info("Reloading configuration on SIGHUP")
         fut = loop.run_in_executor(None, functools.partial(
-            reload_daemon, dispatcher, server, config, paths,
+            reload_daemon, dispatcher, server, config, paths, states,
             tls=any(x.tls for x in listeners)))
         reloading.append(fut)
         fut.add_done_callback(reloaded)
@@ -304,6 +278,7 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
     finally:
         log.info("%s shutting down", PROG)
         await _shutdown(servers, dispatcher, opened, reaper)
+        states.cleanup()
     return 0
 
 

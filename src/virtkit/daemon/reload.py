@@ -9,8 +9,9 @@ config dir and autostarts.  virtkitd does, in this order:
   CRL files: new handshakes use it, established sessions keep theirs; files that
   do not pass keep the old context (the reason is logged);
 * the audit log is re-opened by its name (logrotate);
-* the network and storage nodes already loaded pick up definitions added to
-  their config dirs and the autostart links, then autostart.
+* the state drivers reload (drivers/state.py): the network and storage drivers
+  pick up definitions added to their config dirs and the autostart links, then
+  autostart.
 
 ``libvirtd.conf`` itself is not read again (as libvirtd): its other settings,
 the listeners and the limits need a restart.
@@ -26,6 +27,7 @@ from virtkit.errors import VirtError
 if TYPE_CHECKING:
     from virtkit.daemon.config import DaemonConfig
     from virtkit.daemon.paths import DaemonPaths
+    from virtkit.drivers.state import StateDrivers
     from virtkit.rpc.server import Server
 
 __all__ = ["reload_daemon"]
@@ -34,7 +36,7 @@ log = logging.getLogger("virtkit.daemon.reload")
 
 
 def reload_daemon(dispatcher: Any, server: Server, config: DaemonConfig, paths: DaemonPaths,
-                  *, tls: bool) -> bool:
+                  states: StateDrivers, *, tls: bool) -> bool:
     """Reload everything listed above (``tls``: there is a TLS listener); errors are
     logged, never raised.  Returns whether everything reloaded."""
     ok = True
@@ -47,7 +49,7 @@ def reload_daemon(dispatcher: Any, server: Server, config: DaemonConfig, paths: 
             ok = False
     if tls:
         ok = _reload_tls(server, config, paths) and ok
-    ok = _reload_drivers(paths.root) and ok
+    ok = states.reload() and ok
     return ok
 
 
@@ -61,23 +63,3 @@ def _reload_tls(server: Server, config: DaemonConfig, paths: DaemonPaths) -> boo
         log.error("TLS credentials not reloaded, keeping the previous ones: %s", e)
         return False
     return True
-
-
-def _reload_drivers(root: str) -> bool:
-    """``virStateReload`` for the network and storage nodes this daemon has loaded."""
-    from virtkit.drivers.network import node as net_node
-    from virtkit.drivers.network.paths import NetworkPaths
-    from virtkit.drivers.storage import node as storage_node
-    from virtkit.drivers.storage.paths import StoragePaths
-
-    ok = True
-    for what, node in (("network", net_node.loaded(NetworkPaths.system(root))),
-                       ("storage", storage_node.loaded(StoragePaths.system(root)))):
-        if node is None:
-            continue
-        try:
-            node.reload()
-        except Exception:
-            log.exception("cannot reload the %s driver", what)
-            ok = False
-    return ok

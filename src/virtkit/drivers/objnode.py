@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from virtkit.drivers.eventbus import EventBus
-from virtkit.drivers.qemu.status import ConfigStore
+from virtkit.drivers.persist import ConfigStore
+from virtkit.drivers.state import OpenContext
 from virtkit.errors import VirtError, make_error
 
-__all__ = ["NodeObject", "NodeTable", "ObjectNode"]
+__all__ = ["NodeObject", "NodeStateDriver", "NodeTable", "ObjectNode"]
 
 DefT = TypeVar("DefT")
 
@@ -182,3 +183,32 @@ class NodeTable(Generic[NodeT]):
             self._closed = True
             self.node.events.drop_owner(self)
             self._release(self.node)
+
+
+class NodeStateDriver(Generic[NodeT]):
+    """The state driver of an ``ObjectNode`` kind (drivers/state.py): the daemon holds one
+    reference to the node of its root, as a connection does."""
+
+    def __init__(self, name: str, acquire: Callable[[OpenContext], NodeT],
+                 release: Callable[[NodeT], None]) -> None:
+        self.name = name
+        self._acquire = acquire
+        self._release = release
+        self.node: NodeT | None = None
+
+    def initialize(self, ctx: OpenContext) -> bool:
+        self.node = self._acquire(ctx)  # loads the definitions, re-attaches
+        return True
+
+    def autostart(self) -> None:
+        if self.node is not None:
+            self.node.autostart_all()
+
+    def reload(self) -> None:
+        if self.node is not None:
+            self.node.reload()
+
+    def cleanup(self) -> None:
+        if self.node is not None:
+            self._release(self.node)
+            self.node = None

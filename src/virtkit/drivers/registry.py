@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from virtkit.drivers.base import DriverTables
+from virtkit.drivers.state import OpenContext
 from virtkit.errors import make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
 from virtkit.uri import TRANSPORTS, ParsedURI
@@ -24,19 +25,19 @@ from virtkit.uri import TRANSPORTS, ParsedURI
 __all__ = ["LOCAL_DRIVERS", "Opener", "open_tables", "remote_opener"]
 
 Opener = Callable[[ParsedURI, int], DriverTables]
-LocalOpener = Callable[[ParsedURI, int], DriverTables | None]
+LocalOpener = Callable[[ParsedURI, int, OpenContext | None], DriverTables | None]
 
 
-def _open_test(uri: ParsedURI, flags: int) -> DriverTables:
+def _open_test(uri: ParsedURI, flags: int, ctx: OpenContext | None) -> DriverTables:
     from virtkit.drivers import test
 
     return test.open_connection(uri, flags)
 
 
-def _open_qemu(uri: ParsedURI, flags: int) -> DriverTables | None:
-    from virtkit.drivers.qemu.opener import open_connection
+def _open_qemu(uri: ParsedURI, flags: int, ctx: OpenContext | None) -> DriverTables | None:
+    from virtkit.drivers.compose import open_connection
 
-    return open_connection(uri, flags)
+    return open_connection(uri, flags, ctx)
 
 
 # scheme -> opener of the local (in-process) drivers; an opener may return None to
@@ -46,9 +47,6 @@ LOCAL_DRIVERS: dict[str, LocalOpener] = {
     "qemu": _open_qemu,
 }
 
-# Set by virtkitd: the root its system drivers (qemu:///system) live under. None in
-# any other process, where those URIs go to the daemon through the remote driver.
-daemon_root: str | None = None
 
 def _open_remote(uri: ParsedURI, flags: int) -> DriverTables:
     from virtkit.drivers import remote
@@ -60,12 +58,15 @@ def _open_remote(uri: ParsedURI, flags: int) -> DriverTables:
 remote_opener: Opener | None = _open_remote
 
 
-def open_tables(uri: ParsedURI, flags: int) -> DriverTables:
-    """Open the driver tables for ``uri``; VIR_ERR_NO_CONNECT when no driver takes it."""
+def open_tables(uri: ParsedURI, flags: int, ctx: OpenContext | None = None) -> DriverTables:
+    """Open the driver tables for ``uri``; VIR_ERR_NO_CONNECT when no driver takes it.
+
+    ``ctx`` is virtkitd's (its system drivers' root); None in any other process, where
+    ``qemu:///system`` goes to the daemon through the remote driver."""
     if not uri.is_remote:
         opener = LOCAL_DRIVERS.get(uri.scheme)
         if opener is not None:
-            tables = opener(uri, flags)
+            tables = opener(uri, flags, ctx)
             if tables is not None:
                 return tables
     if uri.transport is not None and uri.transport not in TRANSPORTS:
@@ -75,11 +76,11 @@ def open_tables(uri: ParsedURI, flags: int) -> DriverTables:
             "remote_open: transport in URL not recognised "
             "(should be tls|unix|ssh|ext|tcp|libssh2|libssh)",
         )
-    if remote_opener is not None and not _remote_declines(uri):
+    if remote_opener is not None and not _remote_declines(uri, ctx):
         return remote_opener(uri, flags)
     raise make_error(ErrorCode.NO_CONNECT, ErrorDomain.NONE, str(uri))
 
 
-def _remote_declines(uri: ParsedURI) -> bool:
+def _remote_declines(uri: ParsedURI, ctx: OpenContext | None) -> bool:
     """Inside the daemon the remote driver takes only URIs naming a host."""
-    return daemon_root is not None and not uri.host
+    return ctx is not None and not uri.host

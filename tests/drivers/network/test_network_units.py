@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from virtkit.conf import network_update as update
 from virtkit.conf.network import NetworkDef
-from virtkit.drivers.network import dnsmasq, firewall, update
+from virtkit.drivers.network import dnsmasq, firewall
 from virtkit.drivers.network.node import check_supported
 from virtkit.errors import ErrorCode, VirtError
 

@@ -129,7 +129,7 @@ def test_missing_ip_is_refused(drv: NWFilterDriverImpl) -> None:
 
 def test_domain_hook(drv: NWFilterDriverImpl) -> None:
     from virtkit.conf.domain import DomainDef
-    from virtkit.drivers.nwfilter import hook
+    from virtkit.drivers import domain_nwfilter as hook
 
     dom = DomainDef.from_xml(
         "<domain type='qemu'><name>vm</name><uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid>"

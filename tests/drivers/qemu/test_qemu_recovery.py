@@ -21,11 +21,12 @@ import pytest
 from qemu_testutil import QEMU, qemu_argv
 
 from virtkit.constants import DomainRunningReason, DomainShutoffReason, DomainState
+from virtkit.drivers.persist import ConfigStore
 from virtkit.drivers.qemu.monitor import Monitor
 from virtkit.drivers.qemu.node import QemuNode
 from virtkit.drivers.qemu.paths import QemuPaths
 from virtkit.drivers.qemu.process import QemuProcess, proc_start_time
-from virtkit.drivers.qemu.status import ConfigStore, DomainStatus, StatusStore
+from virtkit.drivers.qemu.status import DomainStatus, StatusStore
 from virtkit.errors import VirtError
 
 LAUNCHER = """

@@ -11,15 +11,22 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import select
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 
-from virtkit.conf.network import DhcpHost, Lease, NetworkDef, NetworkIP, generated_file_values
+from virtkit.conf.network import (
+    DhcpHost,
+    Lease,
+    NetworkDef,
+    NetworkIP,
+    generated_file_values,
+    ip_interface,
+)
 from virtkit.conf.safechars import check_values
-from virtkit.drivers.qemu.status import write_atomic
+from virtkit.drivers.persist import write_atomic
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = [
@@ -54,21 +61,6 @@ class DnsmasqFiles:
 
     def all(self) -> tuple[str, ...]:
         return (self.conf, self.hostsfile, self.addnhosts, self.leases, self.pidfile)
-
-
-def ip_interface(ip: NetworkIP) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
-    """The address and prefix of an ``<ip>`` (netmask, prefix or the classful default)."""
-    addr = ipaddress.ip_address(ip.address or "")
-    if ip.prefix not in (None, "", "0"):
-        plen = int(ip.prefix or 0)
-    elif ip.netmask:
-        plen = ipaddress.IPv4Network(f"0.0.0.0/{ip.netmask}").prefixlen
-    elif addr.version == 6:
-        plen = 64
-    else:  # libvirt's virSocketAddrGetIPPrefix: the old class A/B/C default
-        first = int(addr) >> 24
-        plen = 8 if first < 128 else 16 if first < 192 else 24
-    return ipaddress.ip_interface(f"{addr}/{plen}")
 
 
 def _has_dhcp(ip: NetworkIP) -> bool:
@@ -371,18 +363,27 @@ def reload(d: NetworkDef, files: DnsmasqFiles, pid: int) -> None:
 
 
 def stop(files: DnsmasqFiles, pid: int | None, timeout: float = 5.0) -> None:
-    """Stop our dnsmasq (only if ``pid`` is still it) and wait for it to go."""
+    """Stop our dnsmasq (only if ``pid`` is still it) and wait until it has exited.
+
+    Waits on a pidfd, which is ready once the process has finished exiting (its sockets
+    closed): ``/proc/PID/cmdline`` empties earlier in the exit, and a dnsmasq started
+    right after (net-update of a range restarts it) would find its address in use."""
     if pid is None or dnsmasq_pid(files, pid) is None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if dnsmasq_pid(files, pid) is None:
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if dnsmasq_pid(files, pid) is None:  # the pid is ours: the fd names our process
             return
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(fd, sig)
+            if select.select([fd], [], [], timeout)[0]:
+                return
+    finally:
+        os.close(fd)
 
 
 def remove_files(files: DnsmasqFiles) -> None:

@@ -25,9 +25,8 @@ import subprocess
 import threading
 from typing import Any
 
-from virtkit.conf.network import NetworkDef, generated_file_values
+from virtkit.conf.network import NetworkDef, generated_file_values, ip_interface
 from virtkit.conf.safechars import check_values
-from virtkit.drivers.network.dnsmasq import ip_interface
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = ["FILTER_TABLE", "NAT_TABLE", "add_rules", "list_rules", "remove_rules"]

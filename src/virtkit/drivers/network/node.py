@@ -18,17 +18,18 @@ import random
 import re
 import time
 
+from virtkit.conf import network_update as update
 from virtkit.conf.common import parse_uuid
-from virtkit.conf.network import Mac, NetworkDef, validate_network_def
+from virtkit.conf.network import ForwardNat, Mac, NatRange, NetworkDef, validate_network_def
 from virtkit.conf.networkport import NetworkPortDef, PortPlug, RxFilters
 from virtkit.drivers.network import bridge as br
-from virtkit.drivers.network import dnsmasq, firewall, update
+from virtkit.drivers.network import dnsmasq, firewall
 from virtkit.drivers.network.paths import NetworkPaths
 from virtkit.drivers.network.ports import PortFiles
 from virtkit.drivers.network.state import NetworkStatus, StatusFiles
 from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.objnode import NodeObject, ObjectNode
-from virtkit.drivers.qemu.status import ConfigStore, check_name
+from virtkit.drivers.persist import ConfigStore, check_name
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 from virtkit.types import NetworkDHCPLease, NetworkIdent, NetworkPortIdent, TypedParams
 
@@ -378,6 +379,12 @@ class NetworkNode(ObjectNode[NetObj]):
 
     def _start(self, obj: NetObj, d: NetworkDef) -> None:
         """networkStartNetwork: bring up the parts in order, undo them on failure."""
+        if d.forward_mode == "nat" and d.forward is not None:
+            # libvirt fills in the masquerade port range it uses in the live definition
+            nat = d.forward.nat = d.forward.nat or ForwardNat()
+            if nat.port is None or not nat.port.start:
+                nat.port = NatRange()
+                nat.port.start, nat.port.end = "1024", "65535"
         st = NetworkStatus(name=obj.name, network_xml=d.to_xml(), bridge=d.bridge_name,
                            starting=True)
         self._port_files(obj).delete_all()  # virNetworkObjDeleteAllPorts

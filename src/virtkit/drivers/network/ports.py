@@ -13,7 +13,7 @@ import os
 import shutil
 
 from virtkit.conf.networkport import NetworkPortDef
-from virtkit.drivers.qemu.status import check_name, quarantine, write_atomic
+from virtkit.drivers.persist import check_name, quarantine, write_atomic
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = ["PortFiles"]

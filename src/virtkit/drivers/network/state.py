@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 
 from virtkit.conf.xmlutil import dump_element, escape_attr, parse_xml
-from virtkit.drivers.qemu.status import check_name, quarantine, write_atomic
+from virtkit.drivers.persist import check_name, quarantine, write_atomic
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = ["NetworkStatus", "StatusFiles"]

@@ -22,7 +22,7 @@ from virtkit.drivers.base import NWFilterDriver
 from virtkit.drivers.nwfilter import nft
 from virtkit.drivers.nwfilter.expand import expand
 from virtkit.drivers.nwfilter.standard import standard_filters
-from virtkit.drivers.qemu.status import check_name, quarantine, write_atomic
+from virtkit.drivers.persist import check_name, quarantine, write_atomic
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, invalid_flags
 from virtkit.types import NWFilterBindingIdent, NWFilterIdent
 
@@ -285,3 +285,16 @@ class NWFilterDriverImpl(NWFilterDriver):
         if flags:
             raise invalid_flags(flags, "virNWFilterBindingGetXMLDesc")
         return self._binding(ident).to_xml()
+
+
+_drivers: dict[str, NWFilterDriverImpl] = {}
+_drivers_lock = threading.Lock()
+
+
+def driver_for(root: str) -> NWFilterDriverImpl:
+    """The nwfilter driver of ``root`` in this process (one: bindings are node state)."""
+    with _drivers_lock:
+        driver = _drivers.get(root)
+        if driver is None:
+            driver = _drivers[root] = NWFilterDriverImpl(root=root)
+        return driver

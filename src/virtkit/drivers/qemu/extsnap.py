@@ -328,7 +328,7 @@ def _create_active(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, flags:
             with node.lock:
                 dom.expect_stop = _PAUSED_SNAPSHOT
             dom.mon.execute("stop")
-            node._wait_for(lambda: dom.state == qn.PAUSED)
+            node.wait_paused(dom)
         _install_overlays(node, dom, d, bool(flags & snp.C_REUSE_EXT))
     finally:
         if thaw and dom.active:

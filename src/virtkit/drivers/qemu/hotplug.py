@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from virtkit.conf.devices import device_from_xml
 from virtkit.drivers.qemu import command, netif
@@ -37,11 +37,12 @@ def _targets(node: QemuNode, dom: QemuDomain, flags: int) -> tuple[bool, bool]:
     live, config = bool(flags & _LIVE), bool(flags & _CONFIG)
     if not live and not config:
         live, config = dom.active, not dom.active
+    # reported from libvirt's domain_conf.c: VIR_FROM_DOMAIN
     if live and not dom.active:
-        raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
+        raise make_error(ErrorCode.OPERATION_INVALID, ErrorDomain.DOMAIN, "domain is not running")
     if config and dom.persistent is None:
-        raise _err(ErrorCode.OPERATION_INVALID, "cannot change persistent config of a "
-                                                "transient domain")
+        raise make_error(ErrorCode.OPERATION_INVALID, ErrorDomain.DOMAIN,
+                         "transient domains do not have any persistent config")
     return live, config
 
 
@@ -106,12 +107,27 @@ def attach(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> None:
 def _add_device(d: Any, kind: str, dev: Any) -> None:
     devices = _devices(d)
     if kind == "disk":
-        target = dev.target.dev if dev.target is not None else None
-        if any(x.target is not None and x.target.dev == target for x in devices.disks):
-            raise _err(ErrorCode.OPERATION_FAILED, f"target {target} already exists")
+        _check_duplicate_disk(devices.disks, dev)
         devices.disks.append(dev)
     else:
         devices.interfaces.append(dev)
+
+
+def _disk_source(disk: Any) -> str:
+    src = disk.source
+    path = next((getattr(src, k, None) for k in ("file", "dev", "dir", "name", "volume")
+                 if getattr(src, k, None)), None) if src is not None else None
+    return str(path) if path else "<null>"
+
+
+def _check_duplicate_disk(disks: list[Any], dev: Any) -> None:
+    """libvirt's virDomainDiskDefCheckDuplicateInfo (VIR_FROM_DOMAIN)."""
+    target = dev.target.dev if dev.target is not None else None
+    for x in disks:
+        if x.target is not None and x.target.dev == target:
+            raise make_error(ErrorCode.XML_ERROR, ErrorDomain.DOMAIN,
+                             f"target '{target}' duplicated for disk sources "
+                             f"'{_disk_source(x)}' and '{_disk_source(dev)}'")
 
 
 def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
@@ -123,9 +139,7 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
                                                           and dev.target.bus == "virtio")):
         dev.address = command.free_hotplug_address(d)
     if kind == "disk":
-        target = dev.target.dev if dev.target is not None else None
-        if any(x.target is not None and x.target.dev == target for x in _devices(d).disks):
-            raise _err(ErrorCode.OPERATION_FAILED, f"target {target} already exists")
+        _check_duplicate_disk(_devices(d).disks, dev)
         alias = command.disk_alias(dev, family)
         index = 1 + max([int(getattr(getattr(x, "source", None), "index", None) or 0)
                          for x in _devices(d).disks] + [len(_devices(d).disks)])
@@ -144,6 +158,8 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
                     mon.execute("blockdev-del", {"node-name": name})
             raise
         command._set_alias(dev, alias)
+        if nodes and dev.source is not None:
+            dev.source.index = str(index)  # as at start: the live XML shows it
         _devices(d).disks.append(dev)
         dom.volumes = volumes
         if dom.command is not None and dev.target is not None:
@@ -161,11 +177,16 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
 
             dev.mac = dev.mac or Mac()
             dev.mac.address = "52:54:00:" + ":".join(f"{b:02x}" for b in os.urandom(3))
-        holder = _Holder(dev)  # a tap (on its bridge) first, as at start
-        taps = netif.prepare_taps(holder, node.network_resolver)
+        holder = _Holder(dev)  # a network port and a tap (on its bridge) first, as at start
+        node._plug_ports(dom, cast(Any, holder))
+        try:
+            taps = netif.prepare_taps(holder, node.network_resolver)
+        except BaseException:
+            node._release_ports(cast(Any, holder))
+            raise
         try:
             if node.nwfilter is not None:
-                from virtkit.drivers.nwfilter import hook
+                from virtkit.drivers import domain_nwfilter as hook
 
                 hook.instantiate(node.nwfilter, _Holder(dev, d.name, d.uuid))
             mon.execute("netdev_add", command.net_netdev_args(dev, netdev))
@@ -177,6 +198,7 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
         except VirtError:
             node._teardown_filters(taps)
             netif.delete_taps(taps)
+            node._release_ports(cast(Any, holder))
             raise
         command._set_alias(dev, alias)
         _devices(d).interfaces.append(dev)
@@ -254,5 +276,6 @@ def _detach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
         taps = netif.taps_of(_Holder(found))
         node._teardown_filters(taps)
         netif.delete_taps(taps)
+        node._release_ports(cast(Any, _Holder(found)))
     if cmd is not None:
         cmd.aliases.pop(alias, None)

@@ -26,8 +26,11 @@ from typing import Any
 
 from virtkit.conf.domain import DomainDef
 from virtkit.constants import DomainRunningReason, DomainShutoffReason
+from virtkit.drivers import domain_nwfilter
+from virtkit.drivers.domainjob import DomainJob
 from virtkit.drivers.eventbus import EventBus
 from virtkit.drivers.noderegistry import NodeRegistry
+from virtkit.drivers.persist import ConfigStore
 from virtkit.drivers.qemu import agent, command, monitor, netif, process, recovery
 from virtkit.drivers.qemu.defs import (
     copy_def,
@@ -38,7 +41,7 @@ from virtkit.drivers.qemu.defs import (
 )
 from virtkit.drivers.qemu.paths import QemuPaths
 from virtkit.drivers.qemu.saveimage import SaveImage, migrate_to_file, restore_from_file
-from virtkit.drivers.qemu.status import ConfigStore, DomainStatus, StatusStore
+from virtkit.drivers.qemu.status import DomainStatus, StatusStore
 from virtkit.drivers.snapshottree import SnapshotTree
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 from virtkit.types import DomainIdent
@@ -48,6 +51,10 @@ __all__ = ["QemuDomain", "QemuNode", "node_for"]
 log = logging.getLogger("virtkit.drivers.qemu")
 
 _Q = ErrorDomain.QEMU
+
+# How long a wait for the state a QMP event sets may take (seconds), e.g. PAUSED after our
+# ``stop``; read at each wait, so tests may shorten it.
+STATE_WAIT_TIME = 5.0
 
 # virDomainState and reasons (libvirt 9.0)
 NOSTATE, RUNNING, BLOCKED, PAUSED, SHUTDOWN, SHUTOFF, CRASHED, PMSUSPENDED = range(8)
@@ -122,7 +129,7 @@ class QemuDomain:
         # <disk type='volume'> sources as the storage driver translated them at start
         self.volumes: dict[tuple[str, str], tuple[str, str]] = {}
         self.removed: set[str] = set()  # aliases QEMU reported DEVICE_DELETED for
-        self.job = threading.RLock()  # one state-changing operation at a time
+        self.job = DomainJob()  # one state-changing operation at a time
         # What the driver asked for, so QMP events and the exit get the right reason.
         self.expect_stop: int | None = None  # paused reason for our own STOP
         self.stopping: int | None = None  # shutoff reason for an exit we caused
@@ -172,7 +179,7 @@ class QemuNode:
         # network name -> bridge, set by the connection's network driver when it has one
         self.network_resolver: netif.NetworkResolver | None = None
         self.lease_lookup: Callable[[str], list[Any]] | None = None  # MAC -> DHCP leases
-        self.nwfilter: Any = None  # the nwfilter driver instantiating <filterref>s on taps
+        self.nwfilter: domain_nwfilter.BindingDriver | None = None  # <filterref>s on taps
         self.network_ports: Any = None  # the network node: a port per network interface
         # (pool, volume) -> ("file" or "block", path): the storage driver's translation
         self.volume_resolver: Callable[[str, str], tuple[str, str]] | None = None
@@ -183,7 +190,7 @@ class QemuNode:
         self.statuses = StatusStore(paths.status_dir)
         self._load()
         if autostart:
-            self._autostart()
+            self.autostart_all()
 
     # ------------------------------------------------------------ loading and re-attaching
 
@@ -294,11 +301,10 @@ class QemuNode:
         if resume:
             try:
                 mon.execute("cont")
+                self.wait_running(dom)
             except VirtError as exc:
                 log.error("domain %s: cannot resume after the interrupted %s: %s", dom.name,
                           job, exc.message)
-                return
-            self._wait_for(lambda: dom.state == RUNNING)
 
     def _sync_state(self, dom: QemuDomain) -> None:
         """After re-attaching: read the real run state (it may have changed while away)."""
@@ -326,7 +332,8 @@ class QemuNode:
                 dom.state, dom.reason = PAUSED, PAUSED_UNKNOWN
             self._save_status(dom)
 
-    def _autostart(self) -> None:
+    def autostart_all(self) -> None:
+        """Start every inactive domain marked autostart (errors are logged)."""
         for dom in list(self.by_name.values()):
             if dom.autostart and not dom.active:
                 try:
@@ -524,9 +531,7 @@ class QemuNode:
                 raise
             if self.nwfilter is not None:
                 try:  # <filterref> on an interface: its rules on the tap before QEMU runs
-                    from virtkit.drivers.nwfilter import hook
-
-                    hook.instantiate(self.nwfilter, definition)
+                    domain_nwfilter.instantiate(self.nwfilter, definition)
                 except VirtError:
                     netif.delete_taps(taps)
                     self._release_ports(definition)
@@ -644,7 +649,11 @@ class QemuNode:
             with self.lock:
                 dom.expect_stop = PAUSED_SAVE
             dom.mon.execute("stop")
-            self._wait_for(lambda: dom.state == PAUSED)
+            try:
+                self.wait_paused(dom)
+            except VirtError:
+                dom.mon.execute("cont")  # QEMU stopped, its event is late: run on
+                raise
         live = dom.live
         assert live is not None
         resume = bool(flags & 2) or (was_running and not flags & 4)
@@ -826,7 +835,7 @@ class QemuNode:
             with self.lock:
                 dom.expect_stop = PAUSED_USER
             dom.mon.execute("stop")
-            self._wait_for(lambda: dom.state == PAUSED)
+            self.wait_paused(dom)
         self.events.flush()
 
     def resume(self, dom: QemuDomain) -> None:
@@ -835,18 +844,37 @@ class QemuNode:
             if dom.state == RUNNING:
                 return
             dom.mon.execute("cont")
-            self._wait_for(lambda: dom.state == RUNNING)
+            self.wait_running(dom)
         self.events.flush()
 
-    def _wait_for(self, pred: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Wait until ``pred()`` holds. It is checked under the node lock, so a state the
-        QMP event handler sets is seen only once that handler has also queued its event
-        (events queued after the wait then follow it)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_paused(self, dom: QemuDomain) -> None:
+        """After our ``stop``: wait for its STOP event to pause ``dom``.
+
+        libvirt sets the state from the command's reply and has no such wait; when the
+        event does not come in STATE_WAIT_TIME, VIR_ERR_OPERATION_TIMEOUT (never success).
+        """
+        self._wait_for(lambda: dom.state == PAUSED, lambda: _err(
+            ErrorCode.OPERATION_TIMEOUT, f"domain '{dom.name}' did not pause"))
+
+    def wait_running(self, dom: QemuDomain) -> None:
+        """After our ``cont``: wait for its RESUME event; otherwise libvirt's error for CPUs
+        that did not start (VIR_ERR_OPERATION_FAILED "resume operation failed")."""
+        self._wait_for(lambda: dom.state == RUNNING,
+                       lambda: _err(ErrorCode.OPERATION_FAILED, "resume operation failed"))
+
+    def _wait_for(self, pred: Callable[[], bool], error: Callable[[], VirtError],
+                  timeout: float | None = None) -> None:
+        """Wait until ``pred()`` holds, at most ``timeout`` (STATE_WAIT_TIME), then raise
+        ``error()``. It is checked under the node lock, so a state the QMP event handler
+        sets is seen only once that handler has also queued its event (events queued after
+        the wait then follow it). The lock is not held between checks."""
+        deadline = time.monotonic() + (STATE_WAIT_TIME if timeout is None else timeout)
+        while True:
             with self.lock:
                 if pred():
                     return
+            if time.monotonic() >= deadline:
+                raise error()
             time.sleep(0.002)
 
     def _require_active(self, dom: QemuDomain) -> None:
@@ -940,8 +968,9 @@ class QemuNode:
         if action == "restart" and dom.persistent is not None:
             def restart() -> None:
                 _gone_within(proc, 30)
-                self._wait_for(lambda: not dom.active, 10)
                 try:
+                    self._wait_for(lambda: not dom.active, lambda: _err(
+                        ErrorCode.OPERATION_TIMEOUT, "domain did not stop"), 10)
                     self.start(dom, 0)
                 except VirtError as exc:
                     log.error("restart of %s after power-off failed: %s", dom.name, exc)
@@ -1065,9 +1094,7 @@ class QemuNode:
 
     def _teardown_filters(self, taps: list[str]) -> None:
         if self.nwfilter is not None and taps:
-            from virtkit.drivers.nwfilter import hook
-
-            hook.teardown(self.nwfilter, taps)
+            domain_nwfilter.teardown(self.nwfilter, taps)
 
     def _clear_run(self, dom: QemuDomain) -> None:
         if dom.mon is not None:

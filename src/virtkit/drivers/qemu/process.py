@@ -336,7 +336,7 @@ class QemuProcess:
         if "-pidfile" in argv:
             proc._wait_pid_file(pid_file, timeout)
         else:
-            from virtkit.drivers.qemu.status import write_atomic
+            from virtkit.drivers.persist import write_atomic
 
             write_atomic(pid_file, f"{popen.pid}\n", 0o644)
         return proc

@@ -27,9 +27,9 @@ from virtkit.conf.snapshot import DomainSnapshotDef, SnapshotMemory, validate_sn
 from virtkit.conf.xmlutil import parse_xml
 from virtkit.constants import DomainSnapshotXMLFlags
 from virtkit.drivers import snapshottree as st
+from virtkit.drivers.persist import quarantine, write_atomic
 from virtkit.drivers.qemu import command
 from virtkit.drivers.qemu.defs import format_def, parse_def
-from virtkit.drivers.qemu.status import quarantine, write_atomic
 from virtkit.errors import (
     ErrorCode,
     ErrorDomain,
@@ -498,7 +498,7 @@ def _create_active(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, flags:
             with node.lock:
                 dom.expect_stop = qn.PAUSED_SAVE
             dom.mon.execute("stop")
-            node._wait_for(lambda: dom.state == qn.PAUSED)
+            node.wait_paused(dom)
         run_job(dom.mon, "snapshot-save", {"job-id": _job_id("snapshot-save"),
                                            "tag": d.name, "vmstate": nodes[0],
                                            "devices": nodes})
@@ -509,7 +509,7 @@ def _create_active(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, flags:
         if resume and dom.active and dom.mon is not None:
             try:
                 dom.mon.execute("cont")
-                node._wait_for(lambda: dom.state == qn.RUNNING)
+                node.wait_running(dom)
             except VirtError:
                 log.error("%s: resuming after snapshot failed", dom.name)
                 raise _err(ErrorCode.OPERATION_FAILED,
@@ -615,7 +615,7 @@ def _revert_active(node: QemuNode, dom: QemuDomain, snap: DomainSnapshotDef,
         with node.lock:
             dom.resume_reason = qn.RUNNING_FROM_SNAPSHOT
         dom.mon.execute("cont")
-        node._wait_for(lambda: dom.state == qn.RUNNING)
+        node.wait_running(dom)
     return defined
 
 

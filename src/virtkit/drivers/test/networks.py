@@ -14,11 +14,11 @@ from virtkit.types import NetworkIdent
 
 if TYPE_CHECKING:
     from virtkit.conf import network as netconf
+    from virtkit.conf import network_update as netupdate
     from virtkit.conf.network import NetworkDef
-    from virtkit.drivers.network import update as netupdate
 else:
     netconf = lazy_module("virtkit.conf.network")
-    netupdate = lazy_module("virtkit.drivers.network.update")
+    netupdate = lazy_module("virtkit.conf.network_update")
 
 NET_DEFINED, NET_UNDEFINED, NET_STARTED, NET_STOPPED = range(4)
 _FILTERS_ALL = 0x3F

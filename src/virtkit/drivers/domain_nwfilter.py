@@ -1,7 +1,8 @@
-"""What a hypervisor driver calls to filter its VMs' taps.
+"""What a hypervisor driver calls to filter its VMs' taps (libvirt's domain_nwfilter.c).
 
-libvirt's virDomainConfNWFilterInstantiate / ...Teardown: one binding per
-``<interface>`` that has a ``<filterref>``, created once the tap exists.
+virDomainConfNWFilterInstantiate / ...Teardown: one binding per ``<interface>``
+that has a ``<filterref>``, created once the tap exists. Driver-neutral: the
+nwfilter driver is reached through its binding calls (``BindingDriver``).
 """
 
 from __future__ import annotations

@@ -29,10 +29,10 @@ from virtkit.conf.network import (
     NetworkIP,
     PortGroup,
     generated_file_values,
+    ip_interface,
 )
 from virtkit.conf.safechars import check_values
 from virtkit.conf.xmlutil import parse_xml
-from virtkit.drivers.network.dnsmasq import ip_interface
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = [
