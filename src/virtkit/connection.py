@@ -16,7 +16,7 @@ from virtkit.drivers.base import (
     NetworkDriver,
     StorageDriver,
 )
-from virtkit.errors import InvalidArgError, NoSupportError, VirtError, make_error
+from virtkit.errors import InvalidArgError, NoSupportError, VirtError, invalid_arg, make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
 from virtkit.events import (
     DomainEvent,
@@ -225,6 +225,13 @@ class Connection(HostObjectsMixin):
         """The capabilities XML (virConnectGetCapabilities)."""
         return self._hv.connect_get_capabilities()
 
+    def domain_capabilities(self, emulatorbin: str | None = None, arch: str | None = None,
+                            machine: str | None = None, virttype: str | None = None,
+                            flags: int = 0) -> str:
+        """The domain capabilities XML (virConnectGetDomainCapabilities)."""
+        return self._hv.connect_get_domain_capabilities(emulatorbin, arch, machine, virttype,
+                                                         flags)
+
     def sysinfo(self, flags: int = 0) -> str:
         """The host's sysinfo XML (virConnectGetSysinfo)."""
         return self._hv.connect_get_sysinfo(flags)
@@ -270,12 +277,34 @@ class Connection(HostObjectsMixin):
         return self._hv.node_get_cpu_map(0)
 
     def node_cpu_stats(self, cpu: int = -1) -> dict[str, int]:
-        """virNodeGetCPUStats (cpu=-1: all CPUs)."""
+        """virNodeGetCPUStats (cpu=-1: all CPUs), nanoseconds."""
+        if cpu < 0 and cpu != -1:
+            raise invalid_arg("cpuNum in virNodeGetCPUStats only accepts -1 as a negative value")
         return self._hv.node_get_cpu_stats(cpu, 0)
 
     def node_memory_stats(self, cell: int = -1) -> dict[str, int]:
-        """virNodeGetMemoryStats (cell=-1: the whole node)."""
+        """virNodeGetMemoryStats (cell=-1: the whole node), KiB."""
+        if cell < 0 and cell != -1:
+            raise invalid_arg(
+                "cellNum in virNodeGetMemoryStats only accepts -1 as a negative value")
         return self._hv.node_get_memory_stats(cell, 0)
+
+    def node_free_pages(self, pages: list[int], start_cell: int, cell_count: int = 1,
+                        flags: int = 0) -> list[int]:
+        """virNodeGetFreePages: free counts of each page size (KiB), cell after cell."""
+        return self._hv.node_get_free_pages(pages, start_cell, cell_count, flags)
+
+    def node_memory_parameters(self, flags: int = 0) -> TypedParams:
+        """virNodeGetMemoryParameters (KSM: shm_*)."""
+        return self._hv.node_get_memory_parameters(flags)
+
+    def set_node_memory_parameters(self, params: TypedParams, flags: int = 0) -> None:
+        """virNodeSetMemoryParameters."""
+        self._hv.node_set_memory_parameters(params, flags)
+
+    def node_sev_info(self, flags: int = 0) -> TypedParams:
+        """virNodeGetSEVInfo."""
+        return self._hv.node_get_sev_info(flags)
 
     # ------------------------------------------------------------ domains
 

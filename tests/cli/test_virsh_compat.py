@@ -566,6 +566,11 @@ def cases(d: Path) -> list[tuple[str, dict[str, str]]]:
             {},
         ),
         ("help list; help dominfo; help vol-create-as; help snapshot-create-as", {}),
+        (
+            "help nodecpustats; help nodememstats; help freecell; help freepages; "
+            "help nodecpumap; help node-memory-tune; help nodesevinfo",
+            {},
+        ),
         ("help net-list; help pool-list; help event; help domstats", {}),
         ("help pool; help volume", {}),
         ("help network; help filter; help net-port", {}),

@@ -14,6 +14,8 @@ def _groups() -> list[tuple[str, str, list[tuple[str, str]]]]:
         same = next((g for g in groups if g[1] == kw), None)
         if same is None:
             groups.append((title, kw, items))
+        elif kw == "host":  # virsh's host table is in name order
+            same[2][:] = sorted(same[2] + items)
         else:
             same[2].extend(items)
     groups.append(("Virsh itself", "virsh", [("help", "print help")]))

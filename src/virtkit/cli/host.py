@@ -32,6 +32,14 @@ def cmd_capabilities(ctl: Ctl, cmd: Cmd) -> bool:
     return True
 
 
+def cmd_domcapabilities(ctl: Ctl, cmd: Cmd) -> bool:
+    with ctl.failing("failed to get emulator capabilities"):
+        caps = ctl.conn.domain_capabilities(cmd.raw("emulatorbin"), cmd.raw("arch"),
+                                            cmd.raw("machine"), cmd.raw("virttype"))
+    ctl.print(f"{caps}\n")
+    return True
+
+
 def cmd_version(ctl: Ctl, cmd: Cmd) -> bool:
     conn = ctl.conn
     with ctl.failing("failed to get hypervisor type"):
@@ -99,6 +107,7 @@ COMMANDS: dict[str, CommandDef] = specs_to_defs(
         "uri": cmd_uri,
         "hostname": cmd_hostname,
         "capabilities": cmd_capabilities,
+        "domcapabilities": cmd_domcapabilities,
         "version": cmd_version,
         "nodeinfo": cmd_nodeinfo,
     },

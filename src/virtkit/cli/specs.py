@@ -23,6 +23,17 @@ GROUPS.append(
                 "Returns capabilities of hypervisor/driver.",
                 (),
             ),
+            "domcapabilities": (
+                "domain capabilities",
+                "Returns capabilities of emulator with respect to host and libvirt.",
+                (
+                    ("virttype", "STRING", "", "virtualization type (/domain/@type)"),
+                    ("emulatorbin", "STRING", "",
+                     "path to emulator binary (/domain/devices/emulator)"),
+                    ("arch", "STRING", "", "domain architecture (/domain/os/type/@arch)"),
+                    ("machine", "STRING", "", "machine type (/domain/os/type/@machine)"),
+                ),
+            ),
             "hostname": (
                 "print the hypervisor hostname",
                 None,
@@ -42,6 +53,66 @@ GROUPS.append(
                 "show version",
                 "Display the system version information.",
                 (("daemon", "BOOL", "", "report daemon version too"),),
+            ),
+        },
+    )
+)
+
+# Host statistics commands (virtkit.cli.nodestats), merged into virsh's "host" group.
+GROUPS.append(
+    (
+        "Host and Hypervisor",
+        "host",
+        "nodestats",
+        {
+            "freecell": (
+                "NUMA free memory",
+                "display available free memory for the NUMA cell.",
+                (
+                    ("cellno", "INT", "", "NUMA cell number"),
+                    ("all", "BOOL", "", "show free memory for all NUMA cells"),
+                ),
+            ),
+            "freepages": (
+                "NUMA free pages",
+                "display available free pages for the NUMA cell.",
+                (
+                    ("cellno", "INT", "", "NUMA cell number"),
+                    ("pagesize", "INT", "", "page size (in kibibytes)"),
+                    ("all", "BOOL", "", "show free pages for all NUMA cells"),
+                ),
+            ),
+            "node-memory-tune": (
+                "Get or set node memory parameters",
+                "Get or set node memory parameters\n    To get the memory parameters, use following command: \n\n    virsh # node-memory-tune",
+                (
+                    ("shm-pages-to-scan", "INT", "", "number of pages to scan before the shared memory service goes to sleep"),
+                    ("shm-sleep-millisecs", "INT", "", "number of millisecs the shared memory service should sleep before next scan"),
+                    ("shm-merge-across-nodes", "INT", "", "Specifies if pages from different numa nodes can be merged"),
+                ),
+            ),
+            "nodecpumap": (
+                "node cpu map",
+                "Displays the node's total number of CPUs, the number of online CPUs and the list of online CPUs.",
+                (("pretty", "BOOL", "", "return human readable output"),),
+            ),
+            "nodecpustats": (
+                "Prints cpu stats of the node.",
+                "Returns cpu stats of the node, in nanoseconds.",
+                (
+                    ("cpu", "INT", "", "prints specified cpu statistics only."),
+                    ("percent", "BOOL", "", "prints by percentage during 1 second."),
+                ),
+            ),
+            "nodememstats": (
+                "Prints memory stats of the node.",
+                "Returns memory stats of the node, in kilobytes.",
+                (("cell", "INT", "", "prints specified cell statistics only."),),
+            ),
+            "nodesevinfo": (
+                "node SEV information",
+                "Returns basic SEV information about the node.",
+                (),
             ),
         },
     )

@@ -140,6 +140,20 @@ class HypervisorDriver:
     def node_get_memory_stats(self, cell_num: int, flags: int = 0) -> dict[str, int]:
         raise no_support("virNodeGetMemoryStats")
 
+    def node_get_free_pages(self, pages: list[int], start_cell: int, cell_count: int,
+                            flags: int = 0) -> list[int]:
+        """Free pages of each size (KiB) in ``pages``, for each cell in turn."""
+        raise no_support("virNodeGetFreePages")
+
+    def node_get_memory_parameters(self, flags: int = 0) -> TypedParams:
+        raise no_support("virNodeGetMemoryParameters")
+
+    def node_set_memory_parameters(self, params: TypedParams, flags: int = 0) -> None:
+        raise no_support("virNodeSetMemoryParameters")
+
+    def node_get_sev_info(self, flags: int = 0) -> TypedParams:
+        raise no_support("virNodeGetSEVInfo")
+
     # ------------------------------------------------------------------ domain listing/lookup
 
     def connect_list_all_domains(self, flags: int = 0) -> list[DomainIdent]:

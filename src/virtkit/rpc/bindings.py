@@ -24,12 +24,15 @@ What does not follow the rules is spelled out in ``_SERVER_SPECIAL`` and
 from __future__ import annotations
 
 import inspect
+import re
 import struct
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from typing import Any
 
+from virtkit.constants import NodeGetCPUStatsAllCPUs
 from virtkit.drivers import base
+from virtkit.drivers.nodeinfo import KSM_PARAMS
 from virtkit.errors import ErrorDomain, VirtError, no_support
 from virtkit.rpc import remote_procs as rp
 from virtkit.rpc.message import rpc_error
@@ -86,6 +89,7 @@ _BLKIO_TYPES = {"weight": ParamType.UINT, **dict.fromkeys(_DEVICE_LISTS, ParamTy
 _NUMA_TYPES = {"numa_mode": ParamType.INT, "numa_nodeset": ParamType.STRING}
 _BANDWIDTH_TYPES = {f"{d}.{k}": ParamType.UINT for d in ("inbound", "outbound")
                     for k in ("average", "peak", "burst", "floor")}
+_KSM_TYPES = {name: ParamType[t.upper()] for name, (_, t, _) in KSM_PARAMS.items()}
 _PARAM_TYPES: dict[str, dict[str, ParamType]] = {
     "domain_get_blkio_parameters": _BLKIO_TYPES,
     "domain_set_blkio_parameters": _BLKIO_TYPES,
@@ -97,6 +101,8 @@ _PARAM_TYPES: dict[str, dict[str, ParamType]] = {
         "thread_pool_max": ParamType.INT},
     "domain_get_interface_parameters": _BANDWIDTH_TYPES,
     "domain_set_interface_parameters": _BANDWIDTH_TYPES,
+    "node_get_memory_parameters": _KSM_TYPES,
+    "node_set_memory_parameters": _KSM_TYPES,
 }
 
 
@@ -134,6 +140,28 @@ def api_name(name: str) -> str:
     """libvirt's public function for a procedure or method name (``domain_get_info`` ->
     ``virDomainGetInfo``), as error messages name it."""
     return "vir" + "".join(_ACRONYMS.get(w, w.capitalize()) for w in name.split("_"))
+
+
+# gendispatch.pl's fixup_name: applied to each word of a procedure name.
+_DISPATCH_FIXUPS = tuple((re.compile(a), b) for a, b in (
+    ("Nwfilter", "NWFilter"), ("Xml$", "XML"), ("Xml2$", "XML2"), ("Uri$", "URI"),
+    ("Uuid$", "UUID"), ("Id$", "ID"), ("Mac$", "MAC"), ("Cpu$", "CPU"), ("Os$", "OS"),
+    ("Nmi$", "NMI"), ("Pm", "PM"), ("Fstrim$", "FSTrim"), ("Fsfreeze$", "FSFreeze"),
+    ("Fsthaw$", "FSThaw"), ("Fsinfo$", "FSInfo"), ("Iothread$", "IOThread"),
+    ("Scsi", "SCSI"), ("Wwn$", "WWN"), ("Dhcp$", "DHCP")))
+
+
+def dispatch_name(proc: str) -> str:
+    """libvirtd's dispatcher function for a procedure (``DOMAIN_GET_XML_DESC`` ->
+    ``remoteDispatchDomainGetXMLDesc``): the name its worker thread runs under, which
+    "cannot acquire state change lock (held by monitor=...)" shows."""
+    words = []
+    for word in proc.lower().split("_"):
+        word = word[:1].upper() + word[1:]
+        for pattern, repl in _DISPATCH_FIXUPS:
+            word = pattern.sub(repl, word, count=1)
+        words.append(word)
+    return "remoteDispatch" + "".join(words)
 
 
 _API_DOMAINS = (("domain_snapshot_", ErrorDomain.DOMAIN_SNAPSHOT),
@@ -452,7 +480,18 @@ def _srv_fsinfo(tables: base.DriverTables, args: Any) -> Any:
                      for m, n, t, a in info], "ret": len(info)}
 
 
+def _srv_node_cpu_stats(tables: base.DriverTables, args: Any) -> Any:
+    # Asking the count checks no CPU number (every CPU has the same stats), as libvirt.
+    cpu = args["cpuNum"] if args["nparams"] else NodeGetCPUStatsAllCPUs.CPUS
+    stats = tables.hypervisor.node_get_cpu_stats(cpu, args["flags"])
+    if not args["nparams"]:
+        return {"params": [], "nparams": len(stats)}
+    wire = [{"field": k, "value": v} for k, v in stats.items()][: args["nparams"]]
+    return {"params": wire, "nparams": 0}  # libvirtd sends the count only when asked
+
+
 _SERVER_SPECIAL: dict[str, Invoke] = {
+    "node_get_cpu_stats": _srv_node_cpu_stats,
     "domain_get_vcpu_pin_info": _srv_vcpu_pin_info,
     "domain_pin_emulator": _srv_pin_emulator,
     "domain_get_emulator_pin_info": _srv_emulator_pin_info,

@@ -63,12 +63,15 @@ def _host_uuid() -> str:
 def capabilities_xml(emulator: str = EMULATOR) -> str:
     """The whole ``<capabilities>`` document for this host."""
     info = nodeinfo.node_info()
+    host = nodeinfo.host()
+    cell = 0 if host.numa_nodes() else -1  # the one cell written below (-1: no NUMA)
     machines = machine_types(emulator)
     lines = [
         "<capabilities>", "", "  <host>", f"    <uuid>{_host_uuid()}</uuid>", "    <cpu>",
         f"      <arch>{info.model}</arch>",
         f"      <topology sockets='{info.sockets}' dies='1' cores='{info.cores}' "
         f"threads='{info.threads}'/>",
+        *(f"      <pages unit='KiB' size='{size}'/>" for size in host.page_sizes()),
         "    </cpu>",
         "    <power_management/>",
         "    <iommu support='no'/>",
@@ -77,6 +80,8 @@ def capabilities_xml(emulator: str = EMULATOR) -> str:
         "    </migration_features>",
         "    <topology>", "      <cells num='1'>", "        <cell id='0'>",
         f"          <memory unit='KiB'>{info.memory}</memory>",
+        *(f"          <pages unit='KiB' size='{size}'>{host.page_info(cell, size)[0]}</pages>"
+          for size in host.page_sizes(cell)),
         f"          <cpus num='{info.cpus}'>",
     ]
     lines += [f"            <cpu id='{i}' socket_id='0' die_id='0' core_id='{i}' siblings='{i}'/>"

@@ -107,6 +107,23 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
 
         return capabilities_xml()
 
+    def connect_get_domain_capabilities(
+        self,
+        emulatorbin: str | None = None,
+        arch: str | None = None,
+        machine: str | None = None,
+        virttype: str | None = None,
+        flags: int = 0,
+    ) -> str:
+        from virtkit.drivers.qemu import domcaps, qemucaps_probe
+
+        _check_flags(flags, 0, "qemuConnectGetDomainCapabilities")
+        emulator = domcaps.check_args(emulatorbin or None, arch or None, virttype or None)
+        probe = qemucaps_probe.probe(emulator, self._node.paths.cache_dir)
+        target = domcaps.resolve(probe, emulator, arch or None, machine or None,
+                                 virttype or None)
+        return domcaps.build(probe, target)
+
     def connect_is_secure(self) -> bool:
         return True
 
@@ -128,14 +145,29 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
         return nodeinfo.free_memory_bytes()
 
     def node_get_cells_free_memory(self, start_cell: int, max_cells: int) -> list[int]:
-        if start_cell != 0:
-            raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
-                             "start cell 1 out of range (0-0)")
-        return [nodeinfo.free_memory_bytes()][:max_cells]
+        return nodeinfo.cells_free_memory(start_cell, max_cells)
 
     def node_get_cpu_map(self, flags: int = 0) -> tuple[int, list[bool], int]:
-        online = nodeinfo.online_cpus()
-        return len(online), online, sum(online)
+        return nodeinfo.cpu_map(flags)
+
+    def node_get_cpu_stats(self, cpu_num: int, flags: int = 0) -> dict[str, int]:
+        return nodeinfo.cpu_stats(cpu_num, flags)
+
+    def node_get_memory_stats(self, cell_num: int, flags: int = 0) -> dict[str, int]:
+        return nodeinfo.memory_stats(cell_num, flags)
+
+    def node_get_free_pages(self, pages: list[int], start_cell: int, cell_count: int,
+                            flags: int = 0) -> list[int]:
+        return nodeinfo.free_pages(pages, start_cell, cell_count, flags, domain=_Q)
+
+    def node_get_memory_parameters(self, flags: int = 0) -> TypedParams:
+        return nodeinfo.memory_parameters(flags)
+
+    def node_set_memory_parameters(self, params: TypedParams, flags: int = 0) -> None:
+        nodeinfo.set_memory_parameters(params, flags)
+
+    def node_get_sev_info(self, flags: int = 0) -> TypedParams:
+        return nodeinfo.sev_info(flags)
 
     def node_get_security_model(self) -> SecurityModel:
         return SecurityModel("none", "0")
@@ -611,11 +643,12 @@ def _impact(d: QemuDomain, flags: int) -> tuple[bool, bool]:
     live, config = bool(flags & 1), bool(flags & 2)
     if not live and not config:
         live, config = d.active, not d.active
+    # reported from domain_conf.c in libvirt: VIR_FROM_DOMAIN
     if live and (not d.active or d.mon is None):
-        raise make_error(ErrorCode.OPERATION_INVALID, _Q, "domain is not running")
+        raise make_error(ErrorCode.OPERATION_INVALID, ErrorDomain.DOMAIN, "domain is not running")
     if config and d.persistent is None:
-        raise make_error(ErrorCode.OPERATION_INVALID, _Q,
-                         "cannot change persistent config of a transient domain")
+        raise make_error(ErrorCode.OPERATION_INVALID, ErrorDomain.DOMAIN,
+                         "transient domains do not have any persistent config")
     return live, config
 
 
