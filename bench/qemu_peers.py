@@ -110,9 +110,12 @@ class LibvirtdQemu:
 
 
 def start_libvirtd_qemu(root: str | os.PathLike[str], timeout: float = 30.0,
-                        extra_modules: tuple[str, ...] = ()) -> LibvirtdQemu:
+                        extra_modules: tuple[str, ...] = (),
+                        netns: str | None = None) -> LibvirtdQemu:
     """Start libvirtd with only its QEMU driver module (plus ``extra_modules``, e.g.
-    ``"storage"`` for libvirt_driver_storage.so); wait for its socket."""
+    ``"storage"`` for libvirt_driver_storage.so); wait for its socket. ``netns``: run it
+    (and so its bridges, firewall rules, dnsmasq and taps) inside that existing network
+    namespace (``ip netns exec NETNS``)."""
     root = Path(root)
     for d in ("run", "drivers", "ns"):
         (root / d).mkdir(parents=True, exist_ok=True)
@@ -132,6 +135,8 @@ def start_libvirtd_qemu(root: str | os.PathLike[str], timeout: float = 30.0,
     env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(root / "drivers"))
     env.pop("LIBVIRT_DEFAULT_URI", None)
     argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", str(script)]
+    if netns is not None:
+        argv = ["ip", "netns", "exec", netns, *argv]
     with open(log, "wb") as out:
         reaper = subprocess.Popen(
             [sys.executable, __file__, "reaper", "--", *argv],

@@ -35,6 +35,9 @@ PACKAGES = (
     "rpcsvc-proto", "libtirpc-dev", "gcc", "libc6-dev", "dpkg-dev",
     # udhcpc, the DHCP client of the network tests (run in their namespaces)
     "busybox",
+    # the behaviour oracle (tests/oracles): libvirtd's QEMU driver module, and the
+    # iptables its network driver (9.0) runs for NAT networks (iptables-nft)
+    "libvirt-daemon-driver-qemu", "iptables",
 )
 
 # Files taken from packages that are downloaded and unpacked, never installed:

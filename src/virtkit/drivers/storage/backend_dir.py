@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
+from virtkit.conf.storage_pool import Permissions
 from virtkit.conf.storage_vol import StorageVolDef
 from virtkit.drivers.storage import volumes
 from virtkit.drivers.storage.backend import (
@@ -96,12 +97,27 @@ class DirBackend(PoolBackend):
     def refresh(self) -> tuple[PoolSize, list[VolState]]:
         self._check_dir()
         path = self.target_path
+        self._record_target_permissions(path)
         vols = []
         for name in sorted(os.listdir(path)):
             vol = volumes.probe(name, os.path.join(path, name))
             if vol is not None:
                 vols.append(vol)
         return statvfs_size(path), vols
+
+    def _record_target_permissions(self, path: str) -> None:
+        """libvirt's virStorageBackendRefreshLocal: the definition in force takes the
+        directory's mode, owner and group (kept after the pool stops, as in libvirt)."""
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise _system(f"cannot stat path '{path}'", exc) from None
+        if self.pool.target is None:
+            return
+        perms = self.pool.target.permissions or Permissions()
+        perms.mode = f"{stat.S_IMODE(st.st_mode) & 0o777:04o}"
+        perms.owner, perms.group = str(st.st_uid), str(st.st_gid)
+        self.pool.target.permissions = perms
 
     def vol_state(self, vol: VolState) -> VolState:
         return volumes.probe(vol.name, vol.path) or vol

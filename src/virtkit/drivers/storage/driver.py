@@ -67,8 +67,8 @@ def vol_xml(pool: PoolObj, vol: VolState) -> str:
         t.permissions = p
     if vol.timestamps:
         ts = Timestamps()
-        ts.atime, ts.mtime, ts.ctime = (vol.timestamps.get(k) for k in ("atime", "mtime",
-                                                                        "ctime"))
+        ts.atime, ts.mtime, ts.ctime, ts.btime = (
+            vol.timestamps.get(k) for k in ("atime", "mtime", "ctime", "btime"))
         t.timestamps = ts
     d.target = t
     if vol.backing:

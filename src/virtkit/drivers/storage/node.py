@@ -20,7 +20,7 @@ from virtkit.conf.storage_pool import StoragePoolDef, validate_storage_pool_def
 from virtkit.conf.storage_vol import StorageVolDef, validate_storage_vol_def
 from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.objnode import NodeObject, ObjectNode
-from virtkit.drivers.qemu.status import ConfigStore, check_name
+from virtkit.drivers.persist import ConfigStore, check_name
 from virtkit.drivers.storage.backend import VOL_BLOCK, PoolBackend, PoolSize, VolState
 from virtkit.drivers.storage.paths import StoragePaths
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
@@ -72,8 +72,8 @@ def parse_pool(xml: str) -> StoragePoolDef:
 
 def check_vol_name(name: str) -> None:
     """Refuse volume names that are not a single file name in the pool."""
-    if "/" in name:
-        raise err(ErrorCode.INVALID_ARG, f"volume name '{name}' cannot contain '/'")
+    if "/" in name:  # libvirt's storageVolCreateXML: VIR_ERR_OPERATION_INVALID
+        raise err(ErrorCode.OPERATION_INVALID, f"volume name '{name}' cannot contain '/'")
     if "\0" in name or name in ("", ".", ".."):
         raise err(ErrorCode.INVALID_ARG, f"volume name '{name}' is not allowed")
 

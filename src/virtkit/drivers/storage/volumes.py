@@ -54,6 +54,8 @@ def _timestamps(st: os.stat_result) -> dict[str, str]:
                     ("ctime", st.st_ctime_ns)):
         sec, frac = divmod(ns, 10**9)
         out[key] = f"{sec}.{frac}" if frac else str(sec)
+    # libvirt 9.0 on Linux takes the birth time from stat(2), which has none: it writes 0
+    out["btime"] = "0"
     return out
 
 
