@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from qemu_e2e import QemuRoot, domain_xml, kill_pid, qemu_pids, wait_gone
 
-from virtkit.constants import DomainState
+from virtkit.constants import DomainPausedReason, DomainState
 
 pytestmark = pytest.mark.slow
 
@@ -222,6 +222,12 @@ class Loop:
                 allowed = {SHUTOFF, PAUSED}  # the image was saved paused
             elif op[0] == name and op[1] == "start" and before[name][2]:
                 allowed = {SHUTOFF, RUNNING, PAUSED}  # from a managed-save image
+            elif (op[0] == name and op[1] in ("save", "managedsave", "snapshot")
+                  and old == PAUSED and before[name][1] == DomainPausedReason.UNKNOWN):
+                # libvirt's qemuProcessRecoverJob resumes a guest paused for an unknown
+                # reason (as a re-attach finds one a kill left paused) after its
+                # interrupted job: so does virtkit
+                allowed = allowed | {RUNNING}
             assert state in allowed, f"{name}: {old!r} -> {state!r} after {op}"
         assert len(qemu_pids(str(self.root.path))) == sum(
             1 for r in report.values() if r[0] in ACTIVE), "a QEMU of no domain"
