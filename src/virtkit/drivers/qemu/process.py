@@ -79,14 +79,8 @@ def proc_start_time(pid: int) -> int | None:
 
 def proc_argv0(pid: int) -> str | None:
     """``argv[0]`` of ``pid`` (None when it is gone or a kernel thread)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    if not data:
-        return None
-    return data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    argv = proc_cmdline(pid)
+    return argv[0] if argv else None
 
 
 def proc_cmdline(pid: int) -> list[str] | None:
