@@ -202,26 +202,6 @@ def _run_cli(uri: str, batch: str) -> tuple[str, str, int]:
     return out.getvalue(), err.getvalue(), rc
 
 
-def test_dominfo_prints_messages(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Messages from virDomainGetMessages follow the other fields, label on the first only."""
-    from virtkit.drivers.test.domconfig import DomainConfigMixin
-
-    def messages(self: object, dom: object, flags: int = 0) -> list[str]:
-        return ["tainted: custom argv", "deprecated configuration: CPU model 'x'"]
-
-    monkeypatch.setattr(DomainConfigMixin, "domain_get_messages", messages)
-    out, err, rc = _run_cli(URI, "dominfo test")
-    assert rc == 0, err
-    lines = out.splitlines()
-    assert lines[-3:] == [
-        "Messages:       tainted: custom argv",
-        "                deprecated configuration: CPU model 'x'",
-        "",
-    ]
-    out, err, rc = _run_cli(URI, "dominfo test --json")
-    assert '"messages": [' in out
-
-
 def test_undefine_remove_all_storage_on_a_dir_pool(tmp_path: Path) -> None:
     """qemu:///embed, a real dir pool: the defined domain's volume files are deleted."""
     pool = tmp_path / "pool"

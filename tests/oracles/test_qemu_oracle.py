@@ -7,8 +7,11 @@ defined on each daemon.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,6 +107,25 @@ def compare_info_and_stats(oracle: Case, name: str, suffix: str) -> None:
         ("tap_names",))
 
 
+# dominfo lines that differ between two runs of the same guest by nature
+_VOLATILE_DOMINFO = re.compile(r"^(Id|CPU time):.*$", re.M)
+
+
+def assert_cli_dominfo_same(oracle: Case, name: str) -> None:
+    """`virsh dominfo` on libvirtd and `virtkit dominfo` on virtkitd print the same for the
+    same running guest, Messages (its taint) included; only Id and CPU time are masked."""
+    cli = Path(sys.executable).with_name("virtkit")
+    outs = {}
+    for peer, argv in (("libvirt", ["virsh"]), ("virtkit", [str(cli)])):
+        done = subprocess.run([*argv, "-c", oracle.peers[peer].uri, "dominfo", name],
+                              capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, LC_ALL="C"))
+        assert done.returncode == 0, done.stderr
+        outs[peer] = _VOLATILE_DOMINFO.sub(r"\1: <masked>", done.stdout)
+    assert "Messages:       tainted: " in outs["libvirt"]
+    assert outs["virtkit"] == outs["libvirt"]
+
+
 def test_q35_guest_start_live_xml_stats_and_errors(oracle: Case, guest: Any) -> None:
     """define/start a q35 guest: inactive and live XML, dominfo/domstats; life-cycle errors."""
     name, uuid = "oq35", "6f1c2a60-4b1e-4f0e-9d1a-0c5e7a0d3501"
@@ -115,12 +137,15 @@ def test_q35_guest_start_live_xml_stats_and_errors(oracle: Case, guest: Any) -> 
         dom(name, "XMLDesc", 0, id="xml-defined"),
         dom(name, "info", id="dominfo-defined"),
         dom(name, "ID", id="id-defined"),
+        dom(name, "messages", 0, id="messages-defined"),
     ])
     booted(oracle, name, qemu_e2e.tg)
     oracle.compare([
         dom(name, "XMLDesc", 0, id="xml-live"),
         dom(name, "XMLDesc", 2, id="xml-inactive-while-running"),  # VIR_DOMAIN_XML_INACTIVE
         dom(name, "state", 0, id="state"),
+        dom(name, "messages", 0, id="messages-running"),  # the taint of a root QEMU
+        dom(name, "messages", 1, id="messages-deprecations"),  # VIR_DOMAIN_MESSAGE_DEPRECATION
         dom(name, "create", id="error-start-twice"),
         {"call": "lookupByName", "args": ["nosuchdomain"], "id": "error-lookup-name"},
         {"call": "lookupByUUIDString", "args": ["6f1c2a60-4b1e-4f0e-9d1a-0c5e7a0d35ff"],
@@ -131,6 +156,7 @@ def test_q35_guest_start_live_xml_stats_and_errors(oracle: Case, guest: Any) -> 
          "id": "error-define-same-name-other-uuid"},
     ])
     compare_info_and_stats(oracle, name, "running")
+    assert_cli_dominfo_same(oracle, name)
     oracle.compare([
         dom(name, "undefine", id="undefine-running"),  # allowed: the guest becomes transient
         dom(name, "isPersistent", id="persistent-after-undefine"),

@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 from virtkit.conf.secure import public_xml
-from virtkit.constants import DomainXMLFlags
+from virtkit.constants import DomainMessageType, DomainXMLFlags
 from virtkit.drivers import nodeinfo
 from virtkit.drivers.base import DomainEventCallback, HypervisorDriver
 from virtkit.drivers.qemu import node as qn
@@ -57,6 +57,27 @@ def qemu_version(emulator: str = "/usr/bin/qemu-system-x86_64") -> int:
         return major * 1_000_000 + minor * 1000 + micro
     except (OSError, IndexError, ValueError, subprocess.TimeoutExpired):
         return 0
+
+
+# libvirt's virDomainTaintMessage texts, by taint flag
+TAINT_MESSAGES = {"high-privileges": "running with undesirable elevated privileges"}
+
+
+def _taints(d: QemuDomain) -> list[str]:
+    """qemuDomainObjCheckTaint's flags for a running domain: a privileged driver running
+    QEMU as user or group 0 taints it 'high-privileges' (virtkit has no DAC driver yet,
+    so QEMU runs with the daemon's ids)."""
+    proc = d.proc
+    if not d.active or proc is None:
+        return []
+    try:
+        with open(f"/proc/{proc.pid}/status") as f:
+            ids = {k: v.split() for k, _, v in (line.partition(":") for line in f)
+                   if k in ("Uid", "Gid")}
+    except OSError:
+        return []
+    root = ids.get("Uid", [""])[0] == "0" or ids.get("Gid", [""])[0] == "0"
+    return ["high-privileges"] if root and os.geteuid() == 0 else []
 
 
 class QemuDriver(SnapshotMixin, HypervisorDriver):
@@ -485,8 +506,13 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
         return 0, 0, 0
 
     def domain_get_messages(self, dom: DomainIdent, flags: int = 0) -> list[str]:
-        self._dom(dom)
-        return []
+        """qemuDomainGetMessages: the taint of a running domain (no deprecations yet)."""
+        _check_flags(flags, DomainMessageType.DEPRECATION | DomainMessageType.TAINTING,
+                     "qemuDomainGetMessages")
+        d = self._dom(dom)
+        if flags and not flags & DomainMessageType.TAINTING:
+            return []
+        return [f"tainted: {TAINT_MESSAGES[t]}" for t in _taints(d)]
 
     def domain_set_memory_flags(self, dom: DomainIdent, memory: int, flags: int = 0) -> None:
         """Current memory (balloon, live) or, with MAXIMUM, the configured maximum."""
