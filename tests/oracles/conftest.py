@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import PEERS, REPO, Case, Peer, session_peers
+from oracle_harness import PEERS, REPO, Case, Peer, session_peers
 
 sys.path.insert(0, str(REPO / "tests" / "drivers" / "qemu"))
 import qemu_e2e

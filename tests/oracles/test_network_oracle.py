@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from harness import PEERS, Case, Step, nat_xml
+from oracle_harness import PEERS, Case, Step, nat_xml
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 

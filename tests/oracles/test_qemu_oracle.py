@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import qemu_e2e  # tests/drivers/qemu, put on sys.path by conftest.py
-from harness import PEERS, Case, Step, nat_xml, ok, shape
+from oracle_harness import PEERS, Case, Step, nat_xml, ok, shape
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from harness import PEERS, Case, Step, ok
+from oracle_harness import PEERS, Case, Step, ok
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 
