@@ -203,7 +203,7 @@ def test_not_found_answer_is_libvirtds(node: Node, tmp_path: Path) -> None:
     """The answer to a forged handle is word for word libvirtd's answer to a handle
     whose UUID names no domain."""
     if not libvirtd_available():
-        pytest.skip("Debian's libvirtd is not installed")
+        pytest.fail("Debian's libvirtd is missing: make test installs it (scripts/sysdeps.py)")
     missing = DomainIdent("web-1", str(uuidlib.uuid4()), -1)
     with start_libvirtd(tmp_path / "libvirtd") as libvirtd:
         expected = _missing_handle_error(libvirtd, missing)

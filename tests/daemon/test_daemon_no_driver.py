@@ -39,7 +39,7 @@ except libvirt.libvirtError as e:
 def daemon(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     if request.param == "libvirtd" and not libvirtd_available():
-        pytest.skip("Debian's libvirtd is not installed")
+        pytest.fail("Debian's libvirtd is missing: make test installs it (scripts/sysdeps.py)")
     start = start_virtkitd if request.param == "virtkitd" else start_libvirtd
     with start(tmp_path_factory.mktemp(request.param)) as d:
         yield d

@@ -82,7 +82,7 @@ class Peer:
 def _peer(kind: str, root: Path) -> Daemon:
     if kind == "libvirtd":
         if not libvirtd_available():
-            pytest.skip("Debian's libvirtd is not installed")
+            pytest.fail("Debian's libvirtd is missing: make test installs it (scripts/sysdeps.py)")
         return start_libvirtd(root)
     extra = ""
     if kind == "virtkitd-acl":
@@ -116,7 +116,7 @@ _LIBVIRT_ANSWERS: dict[str, tuple[int, int, str] | None] = {}
 def libvirt_answers() -> Iterator[dict[str, tuple[int, int, str] | None]]:
     """libvirtd 9.0's answers to RO_CALLS on its read-only socket."""
     if not libvirtd_available():
-        pytest.skip("Debian's libvirtd is not installed")
+        pytest.fail("Debian's libvirtd is missing: make test installs it (scripts/sysdeps.py)")
     if not _LIBVIRT_ANSWERS:
         root = Path(tempfile.mkdtemp(prefix="vk-ro-lv-"))
         daemon = start_libvirtd(root)

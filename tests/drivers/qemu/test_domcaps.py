@@ -28,7 +28,6 @@ import qemu_peers  # noqa: E402
 
 QEMU = "/usr/bin/qemu-system-x86_64"
 VIRSH = shutil.which("virsh") or "/usr/bin/virsh"
-needs_qemu = pytest.mark.skipif(not os.access(QEMU, os.X_OK), reason="no qemu-system-x86_64")
 
 # Option sets compared (virsh's domcapabilities options).
 CASES = [
@@ -75,7 +74,6 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
 
 @pytest.mark.slow
 @pytest.mark.interop
-@needs_qemu
 @pytest.mark.parametrize("args", CASES, ids=lambda a: " ".join(a) or "default")
 def test_domcapabilities_as_libvirtd(peers: tuple[str, str], args: tuple[str, ...]) -> None:
     lv_rc, lv_out = _virsh(peers[0], *args)
@@ -87,7 +85,6 @@ def test_domcapabilities_as_libvirtd(peers: tuple[str, str], args: tuple[str, ..
 
 @pytest.mark.slow
 @pytest.mark.interop
-@needs_qemu
 @pytest.mark.parametrize("args", ERROR_CASES, ids=" ".join)
 def test_domcapabilities_errors_as_libvirtd(peers: tuple[str, str],
                                             args: tuple[str, ...]) -> None:
@@ -97,7 +94,6 @@ def test_domcapabilities_errors_as_libvirtd(peers: tuple[str, str],
     assert vk_out == lv_out
 
 
-@needs_qemu
 def test_probe_cached_and_invalidated(tmp_path: Path) -> None:
     binary = tmp_path / "qemu-system-x86_64"
     binary.write_text(f'#!/bin/sh\nexec {QEMU} "$@"\n')
@@ -117,7 +113,6 @@ def test_probe_cached_and_invalidated(tmp_path: Path) -> None:
     assert any(m["name"] == "pc-q35-7.2" for m in fresh["machines"])
 
 
-@needs_qemu
 def test_errors_without_daemon(tmp_path: Path) -> None:
     probe = qemucaps_probe.probe(QEMU, str(tmp_path))
     with pytest.raises(VirtError) as exc:
@@ -131,7 +126,6 @@ def test_errors_without_daemon(tmp_path: Path) -> None:
     assert str(exc.value).startswith("Cannot check QEMU binary /nonexistent/qemu")
 
 
-@needs_qemu
 def test_embed_connection_and_cli(tmp_path: Path) -> None:
     import virtkit
 

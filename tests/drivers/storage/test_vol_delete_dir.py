@@ -60,8 +60,7 @@ def test_symlink_to_directory_removes_only_the_link(drv: HostStorageDriver,
     os.symlink(outside, target / "link")
     p = _pool(drv, target)
     names = drv.storage_pool_list_all_volumes(p, 0)
-    if "link" not in {v.name for v in names}:
-        pytest.skip("the pool does not list a symlink to a directory")
+    assert "link" in {v.name for v in names}  # a link is a volume, as libvirt lists it
     drv.storage_vol_delete(drv.storage_vol_lookup_by_name(p, "link"), 0)
     assert not os.path.lexists(target / "link")
     assert (outside / "file").read_text() == "keep me"
