@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from virtkit.drivers.base import DriverTables
-from virtkit.drivers.state import OpenContext
+from virtkit.drivers.context import OpenContext
 from virtkit.errors import make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
 from virtkit.uri import TRANSPORTS, ParsedURI

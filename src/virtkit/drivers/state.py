@@ -21,29 +21,11 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from virtkit.drivers.context import OpenContext
+
 __all__ = ["MODULES", "OpenContext", "StateDriver", "StateDrivers", "load", "register"]
 
 log = logging.getLogger("virtkit.drivers.state")
-
-
-class OpenContext:
-    """The daemon's side of an open: ``root`` is the root of its system drivers (``/`` in
-    production; libvirt's ``root`` argument of ``stateInitialize``). A plain class: the
-    CLI's start-up imports this module, and dataclasses costs it milliseconds."""
-
-    __slots__ = ("root",)
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, OpenContext) and other.root == self.root
-
-    def __hash__(self) -> int:
-        return hash(self.root)
-
-    def __repr__(self) -> str:
-        return f"OpenContext(root={self.root!r})"
 
 
 class StateDriver(Protocol):
