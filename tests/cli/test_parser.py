@@ -224,5 +224,5 @@ def test_cli_list_run_imports_stay_small() -> None:
     assert "test" in res.stdout.split()  # the default node's domain was listed
     loaded = res.stderr.split()
     for heavy in ("lxml", "argparse", "json", "dataclasses", "inspect", "urllib.parse",
-                  "queue", "virtkit.conf.domain"):
+                  "queue", "logging", "virtkit.conf.domain"):
         assert heavy not in loaded, heavy
