@@ -25,7 +25,7 @@ from qemu_e2e import (
 )
 
 from virtkit.constants import DomainEventID, DomainEventType, DomainState
-from virtkit.errors import ErrorCode, VirtError
+from virtkit.errors import ErrorCode, ErrorDomain, VirtError
 
 pytestmark = pytest.mark.slow
 
@@ -163,6 +163,11 @@ def test_start_paused_then_resume(qroot: QemuRoot, conn: Any, guest: Any) -> Non
         dom.resume()
         assert dom.state_reason() == (DomainState.RUNNING, RUNNING_UNPAUSED)
         assert lifecycle(events, until=RESUMED_UNPAUSED) == [RESUMED_UNPAUSED]
+        with pytest.raises(VirtError) as exc:  # libvirt's qemuDomainResume
+            dom.resume()
+        assert (exc.value.code, exc.value.domain) == (ErrorCode.OPERATION_INVALID,
+                                                      ErrorDomain.QEMU)
+        assert str(exc.value) == "Requested operation is not valid: domain is already running"
     wait_marker(log, guest.BOOT_MARKER)
 
 

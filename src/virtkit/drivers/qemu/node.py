@@ -839,10 +839,13 @@ class QemuNode:
         self.events.flush()
 
     def resume(self, dom: QemuDomain) -> None:
+        """qemuDomainResume: a running or pmsuspended guest is refused, as in libvirt."""
         with dom.job:
             self._require_active(dom)
+            if dom.state == PMSUSPENDED:
+                raise _err(ErrorCode.OPERATION_INVALID, "domain is pmsuspended")
             if dom.state == RUNNING:
-                return
+                raise _err(ErrorCode.OPERATION_INVALID, "domain is already running")
             dom.mon.execute("cont")
             self.wait_running(dom)
         self.events.flush()
