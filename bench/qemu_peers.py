@@ -31,10 +31,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from virtkit.testing import terminate
+from virtkit.testing.peers import Daemon, start_virtkitd
 
 LIBVIRTD = "/usr/sbin/libvirtd"
 QEMU_MODULE = "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so"
@@ -107,6 +109,21 @@ class LibvirtdQemu:
             return self.log.read_text(errors="replace")
         except OSError:
             return ""
+
+
+@contextlib.contextmanager
+def qemu_system_pair(root: Path) -> Iterator[tuple[str, str]]:
+    """libvirtd (QEMU driver) and virtkitd side by side under ``root``: their
+    ``qemu:///system`` URIs (libvirtd's, virtkitd's); both stopped by pid at the end."""
+    lv = start_libvirtd_qemu(root / "libvirtd")
+    vk: Daemon | None = None
+    try:
+        vk = start_virtkitd(root / "virtkitd")
+        yield lv.uri, vk.uri("unix", "/system", "qemu")
+    finally:
+        if vk is not None:
+            vk.stop()
+        lv.stop()
 
 
 def start_libvirtd_qemu(root: str | os.PathLike[str], timeout: float = 30.0,

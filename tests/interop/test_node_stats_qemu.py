@@ -20,8 +20,6 @@ from typing import Any
 
 import pytest
 
-from virtkit.testing.peers import Daemon, start_virtkitd
-
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 import qemu_peers  # noqa: E402
@@ -33,15 +31,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.interop]  # make test installs the p
 @pytest.fixture(scope="module")
 def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """(libvirtd URI, virtkitd URI), both qemu:///system."""
-    lv = qemu_peers.start_libvirtd_qemu(tmp_path_factory.mktemp("libvirtd"))
-    vk: Daemon | None = None
-    try:
-        vk = start_virtkitd(tmp_path_factory.mktemp("virtkitd"))
-        yield lv.uri, vk.uri("unix", "/system", "qemu")
-    finally:
-        if vk is not None:
-            vk.stop()
-        lv.stop()
+    with qemu_peers.qemu_system_pair(tmp_path_factory.mktemp("peers")) as uris:
+        yield uris
 
 
 def _virsh(uri: str, *args: str) -> tuple[int, str, str]:

@@ -109,25 +109,18 @@ def _domain(tables: Any, v: Mapping[str, Any], strict: bool) -> dict[str, Any]:
     return dict(v, name=d.name, id=d.id)
 
 
-def _network(tables: Any, v: Mapping[str, Any], strict: bool) -> dict[str, Any]:
-    uuid = uuid_str(bytes(v["uuid"]))
-    n = _by_uuid("network", tables.network.network_lookup_by_uuid, uuid,
-                 v["name"] if strict else None, tables)
-    return dict(v, name=n.name)
+def _named_by_uuid(kind: str, table: str, lookup: str) -> Resolver:
+    """A resolver for a handle of name and UUID found by UUID (``table.lookup``)."""
+    def resolve(tables: Any, v: Mapping[str, Any], strict: bool) -> dict[str, Any]:
+        found = _by_uuid(kind, getattr(getattr(tables, table), lookup),
+                         uuid_str(bytes(v["uuid"])), v["name"] if strict else None, tables)
+        return dict(v, name=found.name)
+    return resolve
 
 
-def _pool(tables: Any, v: Mapping[str, Any], strict: bool) -> dict[str, Any]:
-    uuid = uuid_str(bytes(v["uuid"]))
-    p = _by_uuid("storage_pool", tables.storage.storage_pool_lookup_by_uuid, uuid,
-                 v["name"] if strict else None, tables)
-    return dict(v, name=p.name)
-
-
-def _nwfilter(tables: Any, v: Mapping[str, Any], strict: bool) -> dict[str, Any]:
-    uuid = uuid_str(bytes(v["uuid"]))
-    f = _by_uuid("nwfilter", tables.nwfilter.nwfilter_lookup_by_uuid, uuid,
-                 v["name"] if strict else None, tables)
-    return dict(v, name=f.name)
+_network = _named_by_uuid("network", "network", "network_lookup_by_uuid")
+_pool = _named_by_uuid("storage_pool", "storage", "storage_pool_lookup_by_uuid")
+_nwfilter = _named_by_uuid("nwfilter", "nwfilter", "nwfilter_lookup_by_uuid")
 
 
 def _secret(tables: Any, v: Mapping[str, Any], strict: bool) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -187,6 +187,20 @@ def _check_file_name(name: str, path: str, domain: int) -> LoadError | None:
     return None
 
 
+def _stored_files(directory: str, domain: int,
+                  errors: list[LoadError]) -> Iterator[tuple[str, str]]:
+    """(name, path) of each stored file of a store, at start-up: temp files of interrupted
+    writes are removed first, and a file whose name is no valid name goes to ``errors``."""
+    _sweep_temps(directory)
+    for name in _names_in(directory):
+        path = os.path.join(directory, name + _SUFFIX)
+        err = _check_file_name(name, path, domain)
+        if err is not None:
+            errors.append(err)
+            continue
+        yield name, path
+
+
 def _latest_quarantine(path: str) -> str | None:
     directory, base = os.path.split(path)
     moved = sorted(e for e in os.listdir(directory) if e.startswith(base + ".corrupt-"))
@@ -273,13 +287,7 @@ class ConfigStore:
         """
         found: dict[str, str] = {}
         errors: list[LoadError] = []
-        _sweep_temps(self.config_dir)
-        for name in self.names():
-            path = os.path.join(self.config_dir, name + _SUFFIX)
-            err = _check_file_name(name, path, self.domain)
-            if err is not None:
-                errors.append(err)
-                continue
+        for name, path in _stored_files(self.config_dir, self.domain, errors):
             try:
                 xml = self.load(name)
             except XMLError as exc:
@@ -416,13 +424,7 @@ class StatusStore(Generic[DocT]):
         """
         found: list[DocT] = []
         errors: list[LoadError] = []
-        _sweep_temps(self.status_dir)
-        for name in self.names():
-            path = os.path.join(self.status_dir, name + _SUFFIX)
-            err = _check_file_name(name, path, self.domain)
-            if err is not None:
-                errors.append(err)
-                continue
+        for name, path in _stored_files(self.status_dir, self.domain, errors):
             try:
                 st = self.load(name)
             except VirtError as exc:

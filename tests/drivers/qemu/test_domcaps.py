@@ -20,7 +20,6 @@ import pytest
 
 from virtkit.drivers.qemu import domcaps, qemucaps_probe
 from virtkit.errors import ErrorCode, VirtError
-from virtkit.testing.peers import Daemon, start_virtkitd
 
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "bench"))
@@ -61,15 +60,9 @@ def _virsh(uri: str, *args: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    lv = qemu_peers.start_libvirtd_qemu(tmp_path_factory.mktemp("libvirtd"))
-    vk: Daemon | None = None
-    try:
-        vk = start_virtkitd(tmp_path_factory.mktemp("virtkitd"))
-        yield lv.uri, vk.uri("unix", "/system", "qemu")
-    finally:
-        if vk is not None:
-            vk.stop()
-        lv.stop()
+    """(libvirtd URI, virtkitd URI), both qemu:///system."""
+    with qemu_peers.qemu_system_pair(tmp_path_factory.mktemp("peers")) as uris:
+        yield uris
 
 
 @pytest.mark.slow
