@@ -50,8 +50,11 @@ def _scanned_files() -> list[Path]:
     files = []
     for top in SCANNED:
         for path in sorted((REPO_ROOT / top).rglob("*")):
-            if (path.is_file() and path.suffix in TEXT_SUFFIXES
-                    and "__pycache__" not in path.parts and ".egg-info" not in str(path)):
+            parts = path.relative_to(REPO_ROOT).parts
+            # hidden folders (.hypothesis, .pytest_cache ...) and bytecode are tools' caches
+            if (path.is_file() and path.suffix in TEXT_SUFFIXES and "__pycache__" not in parts
+                    and not any(p.startswith(".") for p in parts)
+                    and ".egg-info" not in str(path)):
                 files.append(path)
     return files
 
