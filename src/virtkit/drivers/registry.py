@@ -29,9 +29,9 @@ LocalOpener = Callable[[ParsedURI, int, OpenContext | None], DriverTables | None
 
 
 def _open_test(uri: ParsedURI, flags: int, ctx: OpenContext | None) -> DriverTables:
-    from virtkit.drivers import test
+    from virtkit.drivers import inmemory
 
-    return test.open_connection(uri, flags)
+    return inmemory.open_connection(uri, flags)
 
 
 def _open_qemu(uri: ParsedURI, flags: int, ctx: OpenContext | None) -> DriverTables | None:

@@ -7,7 +7,7 @@ two mount points, ``/`` and ``/boot``.
 
 from __future__ import annotations
 
-from virtkit.drivers.test.common import (
+from virtkit.drivers.inmemory.common import (
     AFFECT_CONFIG,
     AFFECT_LIVE,
     Base,
@@ -15,8 +15,8 @@ from virtkit.drivers.test.common import (
     check_flags,
     err,
 )
-from virtkit.drivers.test.domconfig import _defs
-from virtkit.drivers.test.node import DomainObj
+from virtkit.drivers.inmemory.domconfig import _defs
+from virtkit.drivers.inmemory.node import DomainObj
 from virtkit.errors import ErrorCode, ErrorDomain
 from virtkit.types import DomainIdent, TypedParams
 

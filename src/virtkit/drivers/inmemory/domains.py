@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from virtkit.drivers.test.common import (
+from virtkit.drivers.inmemory.common import (
     PAUSED,
     RUNNING,
     SHUTOFF,
@@ -13,15 +13,15 @@ from virtkit.drivers.test.common import (
     check_flags,
     err,
 )
-from virtkit.drivers.test.lazy import lazy_module
-from virtkit.drivers.test.node import DomainObj, TestNode
+from virtkit.drivers.inmemory.lazy import lazy_module
+from virtkit.drivers.inmemory.node import DomainObj, TestNode
 from virtkit.errors import ErrorCode, ErrorDomain
 from virtkit.types import DomainIdent
 
 if TYPE_CHECKING:
-    from virtkit.drivers.test import defs
+    from virtkit.drivers.inmemory import defs
 else:
-    defs = lazy_module("virtkit.drivers.test.defs")
+    defs = lazy_module("virtkit.drivers.inmemory.defs")
 
 # virDomainEventType and details used here.
 EV_DEFINED, EV_UNDEFINED, EV_STARTED, EV_SUSPENDED, EV_RESUMED, EV_STOPPED = range(6)

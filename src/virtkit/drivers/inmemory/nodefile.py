@@ -11,20 +11,20 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from virtkit.drivers.test.domains import set_numbers, shutdown_state, start_state
-from virtkit.drivers.test.lazy import lazy_module
-from virtkit.drivers.test.networks import parse_network
-from virtkit.drivers.test.node import Cell, DomainObj, HostObj, NetworkObj, TestNode
-from virtkit.drivers.test.snapshots import load_inline_snapshots
-from virtkit.drivers.test.storage import add_volume, new_pool, parse_pool
+from virtkit.drivers.inmemory.domains import set_numbers, shutdown_state, start_state
+from virtkit.drivers.inmemory.lazy import lazy_module
+from virtkit.drivers.inmemory.networks import parse_network
+from virtkit.drivers.inmemory.node import Cell, DomainObj, HostObj, NetworkObj, TestNode
+from virtkit.drivers.inmemory.snapshots import load_inline_snapshots
+from virtkit.drivers.inmemory.storage import add_volume, new_pool, parse_pool
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 if TYPE_CHECKING:
     from virtkit.conf import xmlutil
     from virtkit.conf.xmlutil import Element
-    from virtkit.drivers.test import defs
+    from virtkit.drivers.inmemory import defs
 else:
-    defs = lazy_module("virtkit.drivers.test.defs")
+    defs = lazy_module("virtkit.drivers.inmemory.defs")
     xmlutil = lazy_module("virtkit.conf.xmlutil")
 
 _RUNNING_BOOTED = 1

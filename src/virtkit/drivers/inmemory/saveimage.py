@@ -10,8 +10,8 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
-from virtkit.drivers.test.common import Base, check_active, check_flags, err
-from virtkit.drivers.test.domains import (
+from virtkit.drivers.inmemory.common import Base, check_active, check_flags, err
+from virtkit.drivers.inmemory.domains import (
     EV_STARTED,
     EV_STOPPED,
     RUNNING_RESTORED,
@@ -21,15 +21,15 @@ from virtkit.drivers.test.domains import (
     shutdown_state,
     start_state,
 )
-from virtkit.drivers.test.lazy import lazy_module
-from virtkit.drivers.test.node import DomainObj
+from virtkit.drivers.inmemory.lazy import lazy_module
+from virtkit.drivers.inmemory.node import DomainObj
 from virtkit.errors import ErrorCode
 from virtkit.types import DomainIdent
 
 if TYPE_CHECKING:
-    from virtkit.drivers.test import defs
+    from virtkit.drivers.inmemory import defs
 else:
-    defs = lazy_module("virtkit.drivers.test.defs")
+    defs = lazy_module("virtkit.drivers.inmemory.defs")
 
 MAGIC = b"TestGuestMagic\0"
 _LEN = struct.Struct("=i")

@@ -11,9 +11,9 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from virtkit.drivers.test.common import AFFECT_CONFIG, AFFECT_LIVE, Base, check_flags, err
-from virtkit.drivers.test.domconfig import _one_def
-from virtkit.drivers.test.tuning import validate_params
+from virtkit.drivers.inmemory.common import AFFECT_CONFIG, AFFECT_LIVE, Base, check_flags, err
+from virtkit.drivers.inmemory.domconfig import _one_def
+from virtkit.drivers.inmemory.tuning import validate_params
 from virtkit.errors import ErrorCode, ErrorDomain
 from virtkit.types import DomainIdent, TypedParams
 

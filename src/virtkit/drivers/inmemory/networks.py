@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from virtkit.drivers.base import NetworkEventCallback
-from virtkit.drivers.test.common import Base, check_flags, err
-from virtkit.drivers.test.domains import pair_ok
-from virtkit.drivers.test.lazy import lazy_module
-from virtkit.drivers.test.node import NetworkObj
+from virtkit.drivers.inmemory.common import Base, check_flags, err
+from virtkit.drivers.inmemory.domains import pair_ok
+from virtkit.drivers.inmemory.lazy import lazy_module
+from virtkit.drivers.inmemory.node import NetworkObj
 from virtkit.errors import ErrorCode, ErrorDomain
 from virtkit.types import NetworkIdent
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from virtkit.drivers.test.common import AFFECT_CONFIG, AFFECT_LIVE, Base, check_flags, err
-from virtkit.drivers.test.domconfig import _one_def
-from virtkit.drivers.test.node import DomainObj
+from virtkit.drivers.inmemory.common import AFFECT_CONFIG, AFFECT_LIVE, Base, check_flags, err
+from virtkit.drivers.inmemory.domconfig import _one_def
+from virtkit.drivers.inmemory.node import DomainObj
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError
 from virtkit.types import DomainIdent, TypedParams
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import virtkit
-from virtkit.drivers.test.tuning import format_bitmap, parse_bitmap
+from virtkit.drivers.inmemory.tuning import format_bitmap, parse_bitmap
 from virtkit.errors import VirtError
 from virtkit.testing.peers import start_virtkitd
 

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from virtkit.constants import DomainXMLFlags
-from virtkit.drivers.test.common import (
+from virtkit.drivers.inmemory.common import (
     AFFECT_CONFIG,
     AFFECT_LIVE,
     RUNNING,
@@ -16,9 +16,9 @@ from virtkit.drivers.test.common import (
     check_flags,
     err,
 )
-from virtkit.drivers.test.domains import config_def, domain_matches, live_def, set_numbers
-from virtkit.drivers.test.lazy import lazy_module
-from virtkit.drivers.test.node import DomainObj
+from virtkit.drivers.inmemory.domains import config_def, domain_matches, live_def, set_numbers
+from virtkit.drivers.inmemory.lazy import lazy_module
+from virtkit.drivers.inmemory.node import DomainObj
 from virtkit.errors import ErrorCode, ErrorDomain, invalid_arg
 from virtkit.streams import BytesStream, DataStream, FileStream
 from virtkit.types import (
@@ -36,9 +36,9 @@ from virtkit.types import (
 
 if TYPE_CHECKING:
     from virtkit.conf import xmlutil
-    from virtkit.drivers.test import defs
+    from virtkit.drivers.inmemory import defs
 else:
-    defs = lazy_module("virtkit.drivers.test.defs")
+    defs = lazy_module("virtkit.drivers.inmemory.defs")
     xmlutil = lazy_module("virtkit.conf.xmlutil")
 
 MAX_VCPUS = 32

@@ -8,7 +8,7 @@ read back from sysfs).
 from __future__ import annotations
 
 # test:///default's objects: identities and states as data, definitions as
-# XML parsed on first use (see virtkit.drivers.test._build_default).
+# XML parsed on first use (see virtkit.drivers.inmemory._build_default).
 DEFAULT_DOMAIN_NAME = "test"
 DEFAULT_DOMAIN_UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"
 DEFAULT_DOMAIN_NUMBERS = (8388608, 2097152, 2)  # max memory, memory (KiB), vcpus

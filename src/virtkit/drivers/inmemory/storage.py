@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from virtkit.drivers.base import StoragePoolEventCallback
-from virtkit.drivers.test.common import Base, check_flags, err
-from virtkit.drivers.test.lazy import lazy_module
-from virtkit.drivers.test.node import PoolObj, VolumeObj
+from virtkit.drivers.inmemory.common import Base, check_flags, err
+from virtkit.drivers.inmemory.lazy import lazy_module
+from virtkit.drivers.inmemory.node import PoolObj, VolumeObj
 from virtkit.errors import ErrorCode, ErrorDomain
 from virtkit.types import StoragePoolIdent, StoragePoolInfo, StorageVolIdent, StorageVolInfo
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from virtkit.drivers.test.common import AFFECT_CONFIG, AFFECT_LIVE, Base, check_flags, err
-from virtkit.drivers.test.domains import live_def
-from virtkit.drivers.test.domconfig import _one_def
-from virtkit.drivers.test.tuning import format_bitmap, parse_bitmap
+from virtkit.drivers.inmemory.common import AFFECT_CONFIG, AFFECT_LIVE, Base, check_flags, err
+from virtkit.drivers.inmemory.domains import live_def
+from virtkit.drivers.inmemory.domconfig import _one_def
+from virtkit.drivers.inmemory.tuning import format_bitmap, parse_bitmap
 from virtkit.errors import ErrorCode, VirtError
 from virtkit.types import DomainIdent, VcpuInfo
 

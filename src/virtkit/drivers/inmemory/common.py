@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from virtkit.drivers.test.node import DomainObj, TestNode
+from virtkit.drivers.inmemory.node import DomainObj, TestNode
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, invalid_flags, make_error
 from virtkit.types import DomainIdent
 

@@ -6,11 +6,11 @@ import subprocess
 import sys
 from typing import Any
 
-from virtkit.drivers.test import TestDriver, _build_default
-from virtkit.drivers.test import node as nodemod
-from virtkit.drivers.test.defaults import DEFAULT_NODE_XML
-from virtkit.drivers.test.node import DomainObj, Pending
-from virtkit.drivers.test.nodefile import default_cells, load_node
+from virtkit.drivers.inmemory import TestDriver, _build_default
+from virtkit.drivers.inmemory import node as nodemod
+from virtkit.drivers.inmemory.defaults import DEFAULT_NODE_XML
+from virtkit.drivers.inmemory.node import DomainObj, Pending
+from virtkit.drivers.inmemory.nodefile import default_cells, load_node
 from virtkit.types import NetworkIdent, StoragePoolIdent
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from virtkit.drivers import remote
-from virtkit.drivers.test import TestDriver, open_connection
+from virtkit.drivers.inmemory import TestDriver, open_connection
 from virtkit.errors import VirtError
 from virtkit.types import DomainIdent, NetworkIdent, StoragePoolIdent
 from virtkit.uri import parse_uri

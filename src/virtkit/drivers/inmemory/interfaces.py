@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from weakref import WeakKeyDictionary
 
-from virtkit.drivers.test.common import Base, check_flags, err
-from virtkit.drivers.test.node import HostObj, TestNode
+from virtkit.drivers.inmemory.common import Base, check_flags, err
+from virtkit.drivers.inmemory.node import HostObj, TestNode
 from virtkit.errors import ErrorCode
 from virtkit.types import InterfaceIdent
 

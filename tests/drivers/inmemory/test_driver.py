@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from virtkit.drivers.test import TestDriver, open_connection
+from virtkit.drivers.inmemory import TestDriver, open_connection
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError
 from virtkit.types import DomainIdent
 

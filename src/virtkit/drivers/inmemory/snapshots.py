@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from virtkit.constants import DomainSnapshotXMLFlags
 from virtkit.drivers import snapshottree as st
-from virtkit.drivers.test.common import PAUSED, RUNNING, SHUTOFF, Base, check_flags, err
-from virtkit.drivers.test.domains import (
+from virtkit.drivers.inmemory.common import PAUSED, RUNNING, SHUTOFF, Base, check_flags, err
+from virtkit.drivers.inmemory.domains import (
     EV_STARTED,
     EV_STOPPED,
     EV_SUSPENDED,
@@ -22,8 +22,8 @@ from virtkit.drivers.test.domains import (
     shutdown_state,
     start_state,
 )
-from virtkit.drivers.test.lazy import lazy_module
-from virtkit.drivers.test.node import DomainObj
+from virtkit.drivers.inmemory.lazy import lazy_module
+from virtkit.drivers.inmemory.node import DomainObj
 from virtkit.errors import ErrorCode, ErrorDomain
 from virtkit.types import DomainIdent, SnapshotIdent
 
@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from virtkit.conf import xmlutil
     from virtkit.conf.snapshot import DomainSnapshotDef
     from virtkit.conf.xmlutil import Element
-    from virtkit.drivers.test import defs
+    from virtkit.drivers.inmemory import defs
 else:
-    defs = lazy_module("virtkit.drivers.test.defs")
+    defs = lazy_module("virtkit.drivers.inmemory.defs")
     snapconf = lazy_module("virtkit.conf.snapshot")
     xmlutil = lazy_module("virtkit.conf.xmlutil")
 
@@ -72,7 +72,7 @@ def _tree(obj: DomainObj) -> st.SnapshotTree:
 
 def load_inline_snapshots(obj: DomainObj, elements: list[Element], path: str | None) -> None:
     """testParseDomainSnapshots: ``<test:domainsnapshot>`` children of a domain."""
-    from virtkit.drivers.test.nodefile import _resolve
+    from virtkit.drivers.inmemory.nodefile import _resolve
 
     for el in elements:
         inner = next((c for c in el if isinstance(c.tag, str)), None)

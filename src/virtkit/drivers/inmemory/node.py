@@ -1,7 +1,7 @@
 """One test node: its objects, its lock and its event bus.
 
 ``test:///default`` connections in one process share one ``TestNode``
-(reference counted, see ``virtkit.drivers.test.open_connection``); every
+(reference counted, see ``virtkit.drivers.inmemory.open_connection``); every
 ``test:///path.xml`` connection gets its own.
 """
 

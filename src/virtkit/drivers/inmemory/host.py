@@ -4,11 +4,11 @@ mixins of ``interfaces.py`` and ``nodedevs.py``)."""
 from __future__ import annotations
 
 from virtkit.drivers.base import DomainEventCallback
-from virtkit.drivers.test.common import Base, check_flags, err
-from virtkit.drivers.test.defaults import SYSINFO_XML
-from virtkit.drivers.test.interfaces import InterfaceMixin
-from virtkit.drivers.test.node import TEST_EMULATOR, TestNode
-from virtkit.drivers.test.nodedevs import NodeDeviceMixin
+from virtkit.drivers.inmemory.common import Base, check_flags, err
+from virtkit.drivers.inmemory.defaults import SYSINFO_XML
+from virtkit.drivers.inmemory.interfaces import InterfaceMixin
+from virtkit.drivers.inmemory.node import TEST_EMULATOR, TestNode
+from virtkit.drivers.inmemory.nodedevs import NodeDeviceMixin
 from virtkit.errors import ErrorCode, ErrorDomain
 from virtkit.types import NodeInfo, SecurityModel
 

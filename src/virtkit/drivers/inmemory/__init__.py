@@ -19,22 +19,22 @@ from virtkit.drivers.base import (
     NodeDeviceDriver,
     StorageDriver,
 )
-from virtkit.drivers.test import defaults as dflt
-from virtkit.drivers.test.common import check_flags
-from virtkit.drivers.test.devtune import DeviceTuningMixin
-from virtkit.drivers.test.domains import DomainLifecycleMixin, start_state
-from virtkit.drivers.test.domconfig import DomainConfigMixin
-from virtkit.drivers.test.guest import GuestMixin
-from virtkit.drivers.test.host import HostMixin
-from virtkit.drivers.test.lazy import lazy_module
-from virtkit.drivers.test.networks import NetworkMixin, parse_network
-from virtkit.drivers.test.node import DomainObj, HostObj, NetworkObj, Pending, PoolObj, TestNode
-from virtkit.drivers.test.nodefile import default_cells, load_node, read_node_file
-from virtkit.drivers.test.pinning import PinningMixin
-from virtkit.drivers.test.saveimage import SaveImageMixin
-from virtkit.drivers.test.snapshots import SnapshotMixin
-from virtkit.drivers.test.storage import DEFAULT_POOL_CAPACITY, StorageMixin, parse_pool
-from virtkit.drivers.test.tuning import DomainTuningMixin
+from virtkit.drivers.inmemory import defaults as dflt
+from virtkit.drivers.inmemory.common import check_flags
+from virtkit.drivers.inmemory.devtune import DeviceTuningMixin
+from virtkit.drivers.inmemory.domains import DomainLifecycleMixin, start_state
+from virtkit.drivers.inmemory.domconfig import DomainConfigMixin
+from virtkit.drivers.inmemory.guest import GuestMixin
+from virtkit.drivers.inmemory.host import HostMixin
+from virtkit.drivers.inmemory.lazy import lazy_module
+from virtkit.drivers.inmemory.networks import NetworkMixin, parse_network
+from virtkit.drivers.inmemory.node import DomainObj, HostObj, NetworkObj, Pending, PoolObj, TestNode
+from virtkit.drivers.inmemory.nodefile import default_cells, load_node, read_node_file
+from virtkit.drivers.inmemory.pinning import PinningMixin
+from virtkit.drivers.inmemory.saveimage import SaveImageMixin
+from virtkit.drivers.inmemory.snapshots import SnapshotMixin
+from virtkit.drivers.inmemory.storage import DEFAULT_POOL_CAPACITY, StorageMixin, parse_pool
+from virtkit.drivers.inmemory.tuning import DomainTuningMixin
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
 __all__ = ["TestDriver", "open_connection"]
@@ -85,7 +85,7 @@ def _build_default() -> TestNode:
     """The node ``load_node(DEFAULT_NODE_XML)`` gives, without parsing any XML yet.
 
     Each object's definition is parsed from its XML on first use, so
-    connecting and listing stay cheap (tests/drivers/test/test_default_node.py
+    connecting and listing stay cheap (tests/drivers/inmemory/test_default_node.py
     checks the result against ``load_node``).
     """
     node = TestNode("/default")
@@ -114,7 +114,7 @@ def _build_default() -> TestNode:
 
 
 def _default_domain_def() -> Any:
-    defs = lazy_module("virtkit.drivers.test.defs")
+    defs = lazy_module("virtkit.drivers.inmemory.defs")
     d = defs.parse_domain(dflt.DEFAULT_DOMAIN_XML)
     defs.take_test_namespace(d)
     return d

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from virtkit.drivers.test import TestDriver, open_connection
+from virtkit.drivers.inmemory import TestDriver, open_connection
 from virtkit.errors import VirtError
 
 RUNNER = Path(__file__).parent / "netupdate_libvirt_runner.py"

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from virtkit.drivers.test.common import Base, check_flags, err
-from virtkit.drivers.test.node import HostObj
+from virtkit.drivers.inmemory.common import Base, check_flags, err
+from virtkit.drivers.inmemory.node import HostObj
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, XMLError, format_message
 from virtkit.types import NodeDeviceIdent
 
