@@ -15,7 +15,7 @@ from virtkit.conf.domain import DomainDef
 from virtkit.conf.domain_implicit import console_view, sources_equal
 from virtkit.conf.domain_postparse import apply_generic_defaults, check_name
 from virtkit.conf.network import NetworkDef
-from virtkit.drivers.test.defs import default_video_type, format_domain
+from virtkit.drivers.inmemory.defs import default_video_type, format_domain
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, XMLError
 
 HEAD = """<domain type='test'>
