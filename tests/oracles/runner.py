@@ -10,7 +10,10 @@ libvirt-python method of the target, called with ``args``. Targets: ``"conn"``,
 the step runs). An argument ``{"dom": NAME}`` (or ``net``, ``pool``, ``vol``) is that
 object, ``{"doms": [NAME, ...]}`` a list of domains. A few steps are conveniences:
 ``{"call": "stats", "on": "dom:NAME"}`` (``domainListGetStats`` of that domain, all
-groups), ``{"call": "sleep", "args": [SECONDS]}``, ``{"call": "wait_marker", "args":
+groups), ``{"call": "stats_types", "on": "dom:NAME"}`` (the same record read by libvirt's C
+library: each key's typed-parameter type, "int", "uint", "llong", "ullong", "double",
+"boolean" or "string", as a C client reading it with ``virTypedParamsGetInt`` sees it),
+``{"call": "sleep", "args": [SECONDS]}``, ``{"call": "wait_marker", "args":
 [PATH, TEXT, SECONDS]}`` (True once the file holds TEXT, False at the deadline).
 
 Each result is ``{"ok": VALUE}`` (handles become their name, tuples lists) or
@@ -18,6 +21,7 @@ Each result is ``{"ok": VALUE}`` (handles become their name, tuples lists) or
 stop the ones after it.
 """
 
+import ctypes
 import json
 import sys
 import time
@@ -66,6 +70,57 @@ def _plain(value):
     return value
 
 
+_PARAM_TYPES = {1: "int", 2: "uint", 3: "llong", 4: "ullong", 5: "double", 6: "boolean",
+                7: "string"}
+
+
+class _TypedParameter(ctypes.Structure):
+    """virTypedParameter: char field[VIR_TYPED_PARAM_FIELD_LENGTH]; int type; a union."""
+
+    _fields_ = [("field", ctypes.c_char * 80), ("type", ctypes.c_int),
+                ("value", ctypes.c_ulonglong)]
+
+
+class _StatsRecord(ctypes.Structure):
+    """virDomainStatsRecord."""
+
+    _fields_ = [("dom", ctypes.c_void_p), ("params", ctypes.POINTER(_TypedParameter)),
+                ("nparams", ctypes.c_int)]
+
+
+def _stats_types(uri, name):
+    """{key: type} of ``name``'s stats record, through libvirt's C API."""
+    lib = ctypes.CDLL("libvirt.so.0")
+    lib.virConnectOpen.restype = ctypes.c_void_p
+    lib.virConnectOpen.argtypes = [ctypes.c_char_p]
+    lib.virDomainLookupByName.restype = ctypes.c_void_p
+    lib.virDomainLookupByName.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    records = ctypes.POINTER(ctypes.POINTER(_StatsRecord))()
+    lib.virDomainListGetStats.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_uint,
+                                          ctypes.c_void_p, ctypes.c_uint]
+    lib.virDomainStatsRecordListFree.argtypes = [ctypes.c_void_p]
+    lib.virDomainFree.argtypes = [ctypes.c_void_p]
+    lib.virConnectClose.argtypes = [ctypes.c_void_p]
+    conn = lib.virConnectOpen(uri.encode())
+    if not conn:
+        raise RuntimeError("virConnectOpen failed")
+    try:
+        dom = lib.virDomainLookupByName(conn, name.encode())
+        if not dom:
+            raise RuntimeError(f"no domain {name}")
+        doms = (ctypes.c_void_p * 2)(dom, None)
+        if lib.virDomainListGetStats(doms, 0, ctypes.byref(records), 0) < 0:
+            raise RuntimeError("virDomainListGetStats failed")
+        rec = records[0].contents
+        out = {rec.params[i].field.decode(): _PARAM_TYPES.get(rec.params[i].type, "?")
+               for i in range(rec.nparams)}
+        lib.virDomainStatsRecordListFree(records)
+        lib.virDomainFree(dom)
+        return out
+    finally:
+        lib.virConnectClose(conn)
+
+
 def run_step(conn, step):
     call = step["call"]
     if call == "sleep":
@@ -83,6 +138,8 @@ def run_step(conn, step):
                 pass
             time.sleep(0.05)
         return False
+    if call == "stats_types":
+        return _stats_types(conn.getURI(), step["on"].partition(":")[2])
     target = _target(conn, step.get("on", "conn"))
     if call == "stats":
         return conn.domainListGetStats([target], 0)[0][1]

@@ -97,9 +97,14 @@ def booted(oracle: Case, name: str, guest_tg: Any) -> None:
 def compare_info_and_stats(oracle: Case, name: str, suffix: str) -> None:
     """dominfo: state, memory and vCPUs exact, CPU time by type; domstats: keys and value
     types of every group, and the values that do not move (STABLE_STATS)."""
-    results = oracle.run([dom(name, "info"), dom(name, "stats")])
+    results = oracle.run([dom(name, "info"), dom(name, "stats"), dom(name, "stats_types")])
     info = {p: ok(results[p][0]) for p in PEERS}
     stats = {p: ok(results[p][1]) for p in PEERS}
+    types = {p: ok(results[p][2]) for p in PEERS}
+    both = sorted(set(types["libvirt"]) & set(types["virtkit"]))
+    assert len(both) > 10, both
+    # the typed-parameter type of every key both send, as libvirt's C API reads it
+    oracle.check(f"domstats-types-{suffix}", {p: {k: types[p][k] for k in both} for p in PEERS})
     oracle.check(f"dominfo-{suffix}", {p: [*info[p][:4], shape(info[p][4])] for p in PEERS})
     oracle.check(f"domstats-shape-{suffix}", {p: shape(stats[p]) for p in PEERS})
     oracle.check(f"domstats-stable-{suffix}", {

@@ -130,7 +130,7 @@ def encode_params(
             if isinstance(v, TypedParam):
                 items.append(TypedParam(name, ParamType(v.type), v.value))
                 continue
-            t = hints.get(name) if hints else None
+            t = hints.get(name) if hints is not None else None
             items.append(TypedParam(name, t if t is not None else _infer(v), v))
     else:
         for p in params:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from virtkit.rpc import remote_procs as rp
+from virtkit.rpc.stats_types import DOMAIN_STATS_TYPES
 from virtkit.rpc.typedparams import decode_params, encode_params, params_to_dict
 from virtkit.rpc.xdr import CharArray, Optional, VarArray, VarCharArray, XDRType
 from virtkit.types import (
@@ -178,7 +179,9 @@ _RECORDS: dict[str, tuple[Conv, Conv]] = {
     ),
     "remote_domain_stats_record": (
         lambda d: DomainStatsRecord(_dom_py(d["dom"]), params_from_wire(d["params"])),
-        lambda r: {"dom": _dom_wire(r.domain), "params": params_to_wire(r.params)},
+        lambda r: {"dom": _dom_wire(r.domain),
+                   "params": encode_params(r.params or {}, limit=_PARAMS_LIMIT,
+                                           hints=DOMAIN_STATS_TYPES)},
     ),
     "remote_domain_interface": (_iface_py, _iface_wire),
 }
