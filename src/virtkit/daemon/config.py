@@ -336,6 +336,10 @@ class DaemonConfig:
     keepalive_count: int = _uint(5)
     keepalive_required: bool = _bool(False)  # obsolete in libvirt; stored
 
+    # virtkit's own: serve Prometheus metrics on "HOST:PORT" (off when unset; see
+    # daemon/metrics.py)
+    prometheus_listen: str | None = _str()
+
     # misc
     ovs_timeout: int = _uint(5)
     host_uuid: str | None = _str()
@@ -472,6 +476,13 @@ def _validate(config: DaemonConfig, filename: str, entries: dict[str, ConfEntry]
     if config.max_workers < 1:
         raise ConfigError(f"internal error: {at('max_workers')}: "
                           "'max_workers' must be greater than 0")
+    if config.prometheus_listen is not None:
+        from virtkit.daemon.metrics import parse_listen
+
+        try:
+            parse_listen(config.prometheus_listen)
+        except ValueError as exc:
+            raise ConfigError(f"internal error: {at('prometheus_listen')}: {exc}") from None
     if "tcp_min_ssf" in config.set_keys and config.tcp_min_ssf < _SSF_WARNING_LEVEL:
         raise ConfigError(f"unsupported configuration: {at('tcp_min_ssf')}: minimum SSF "
                           f"levels lower than {_SSF_WARNING_LEVEL} are not supported")

@@ -270,6 +270,10 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
         await _shutdown(servers, dispatcher, opened, reaper)
         return process.ERR_NETWORK
 
+    metrics = await _start_metrics(config, ctx)
+    if metrics is False:
+        await _shutdown(servers, dispatcher, opened, reaper)
+        return process.ERR_NETWORK
     status.ready()
     log.info("%s %s listening on %s", PROG, __version__,
              ", ".join(x.describe() for x in listeners))
@@ -277,9 +281,28 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
         await _wait_for_stop(stop, servers, shutdown)
     finally:
         log.info("%s shutting down", PROG)
+        if metrics:
+            await metrics.close()
         await _shutdown(servers, dispatcher, opened, reaper)
         states.cleanup()
     return 0
+
+
+async def _start_metrics(config: DaemonConfig, ctx: Any) -> Any:
+    """The Prometheus endpoint when ``prometheus_listen`` asks for one (None: off; False:
+    it cannot listen)."""
+    if config.prometheus_listen is None:
+        return None
+    from virtkit.daemon.metrics import MetricsServer, SystemTables, parse_listen
+
+    server = MetricsServer(SystemTables(ctx))
+    host, port = parse_listen(config.prometheus_listen)
+    try:
+        await server.listen(host, port)
+    except OSError as e:
+        log.error("Unable to listen for metrics on %s: %s", config.prometheus_listen, e)
+        return False
+    return server
 
 
 async def _wait_for_stop(stop: asyncio.Event, servers: list[Any], shutdown: Any) -> None:
