@@ -109,7 +109,7 @@ def test_uri_errors_surface_from_open() -> None:
 
 def test_registry_has_one_remote_slot() -> None:
     assert registry.remote_opener is not None
-    assert set(registry.LOCAL_DRIVERS) == {"test", "qemu"}
+    assert set(registry.LOCAL_DRIVERS) == {"test", "qemu", "secret", "nodedev"}
 
 
 def test_import_is_lazy() -> None:

@@ -1,9 +1,11 @@
 """The Connection: one opened URI, its driver tables, and the calls on the node.
 
-Read-only connections are enforced here, before any driver is called, with
-libvirt's error ("operation forbidden: read only access prevents
-virDomainCreate"), for exactly the calls libvirt guards with
-``virCheckReadOnlyGoto``.
+Read-only connections get driver tables that refuse what the procedure table marks as
+writing (:mod:`virtkit.drivers.readonly`, the daemon's rule), so every caller, handle or
+tool, is refused alike ("operation forbidden: read only access prevents
+virDomainCreate"). The handles' ``_check_write`` calls only make the error name the
+public function the caller used (virDomainDefineXML vs virDomainDefineXMLFlags);
+tests/handles/test_handle_readonly.py holds them to the table.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from virtkit.events import (
 )
 from virtkit.handles import Domain, Network, StoragePool, StorageVolume
 from virtkit.handles.hostdev import HostObjectsMixin
+from virtkit.handles.nwfilter import NWFilterObjectsMixin
+from virtkit.handles.secret import SecretObjectsMixin
 from virtkit.types import (
     NodeInfo,
     SecurityModel,
@@ -93,10 +97,11 @@ class _ClosedTable:
         return closed
 
 
-class Connection(HostObjectsMixin):
+class Connection(HostObjectsMixin, NWFilterObjectsMixin, SecretObjectsMixin):
     """An open connection (virConnectPtr). Use :func:`virtkit.open` to make one.
 
-    Host interface and node device calls come from :class:`HostObjectsMixin`.
+    Host interface and node device calls come from :class:`HostObjectsMixin`, network
+    filters from :class:`NWFilterObjectsMixin`, secrets from :class:`SecretObjectsMixin`.
 
     A context manager: leaving the ``with`` block closes it. After
     :meth:`close`, every call fails with VIR_ERR_INVALID_CONN.
@@ -434,6 +439,10 @@ class Connection(HostObjectsMixin):
     def lookup_storage_volume_by_path(self, path: str) -> StorageVolume:
         """virStorageVolLookupByPath."""
         return StorageVolume(self, self._storage.storage_vol_lookup_by_path(path))
+
+    def storage_pool_capabilities(self, flags: int = 0) -> str:
+        """virConnectGetStoragePoolCapabilities: the pool types and formats XML."""
+        return self._storage.connect_get_storage_pool_capabilities(flags)
 
     def find_storage_pool_sources(self, type: str, spec: str | None = None) -> str:
         """virConnectFindStoragePoolSources: XML listing the sources found."""

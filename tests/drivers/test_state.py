@@ -33,8 +33,10 @@ class Fake:
 
 
 def test_every_stateful_driver_registers_in_libvirts_order() -> None:
+    # remote_daemon.c daemonInitialize: network, (interface,) secret, storage, nodedev,
+    # nwfilter, then the hypervisors
     names = [d.name for d in state.load()]
-    assert names == ["network", "storage", "nwfilter", "QEMU"]
+    assert names == ["network", "secret", "storage", "NODEDEV", "nwfilter", "QEMU"]
 
 
 def test_initialise_all_then_autostart_skip_and_failures_logged(

@@ -286,7 +286,7 @@ def _messages(dom: Domain) -> list[str]:
     from virtkit.errors import VirtError
 
     try:
-        return list(dom._conn._hv.domain_get_messages(dom._ident, 0))
+        return dom.messages()
     except VirtError:
         return []
 
@@ -532,7 +532,9 @@ def cmd_save(ctl: Ctl, cmd: Cmd) -> bool:
     xml_path = ctl.opt_string(cmd, "xml")
     xml = read_file(ctl, xml_path) if xml_path else None
     with ctl.failing(f"Failed to save domain '{name}' to {path}"):
-        dom.save(path, xml, flags)
+        from virtkit.cli.domjob import watch_job  # not at start-up: it loads the constants
+
+        watch_job(ctl, dom, "Save", lambda: dom.save(path, xml, flags), cmd.flag("verbose"))
     ctl.print_extra(f"\nDomain '{name}' saved to {path}\n")
     return True
 
@@ -550,8 +552,12 @@ def cmd_restore(ctl: Ctl, cmd: Cmd) -> bool:
 
 def cmd_managedsave(ctl: Ctl, cmd: Cmd) -> bool:
     dom, name = lookup_domain(ctl, cmd)
+    flags = _save_flags(cmd)
     with ctl.failing(f"Failed to save domain '{name}' state"):
-        dom.managed_save(_save_flags(cmd))
+        from virtkit.cli.domjob import watch_job
+
+        watch_job(ctl, dom, "Managedsave", lambda: dom.managed_save(flags),
+                  cmd.flag("verbose"))
     ctl.print_extra(f"\nDomain '{name}' state saved by libvirt\n")
     return True
 

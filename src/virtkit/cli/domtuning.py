@@ -25,7 +25,7 @@ def _impact(ctl: Ctl, cmd: Cmd) -> int:
 
 
 def _bitmap_text(cpumap: list[bool]) -> str:
-    from virtkit.drivers.inmemory.tuning import format_bitmap
+    from virtkit.bitmap import format_bitmap
 
     return format_bitmap(cpumap)
 
@@ -206,7 +206,7 @@ def _c_long(text: str) -> int | None:
 
 def _cpulist_map(ctl: Ctl, cpulist: str, maxcpu: int) -> list[bool] | None:
     """virshParseCPUList: ``r`` is every host CPU; None (after the error) when refused."""
-    from virtkit.drivers.inmemory.tuning import parse_bitmap
+    from virtkit.bitmap import parse_bitmap
     from virtkit.errors import VirtError
 
     if cpulist.startswith("r"):

@@ -3,31 +3,22 @@ iface-define, iface-undefine, iface-start, iface-destroy, iface-begin/commit/rol
 
 from __future__ import annotations
 
-from typing import Any
-
 from virtkit.cli.framework import Cmd, CommandDef, Ctl, specs_to_defs
 from virtkit.cli.output import format_table, to_json
 from virtkit.cli.specs import GROUPS
-from virtkit.types import InterfaceIdent
+from virtkit.handles import Interface
 
 __all__ = ["COMMANDS"]
 
 _INACTIVE, _ACTIVE = 1, 2
 
 
-def _table(ctl: Ctl) -> Any:
-    return ctl.conn.tables.interface
-
-
-def _lookup(ctl: Ctl, text: str, by_mac: bool = True) -> InterfaceIdent:
+def _lookup(ctl: Ctl, text: str, by_mac: bool = True) -> Interface:
     """virshCommandOptInterfaceBy: a MAC address (has ':') or a name."""
-    drv = _table(ctl)
     with ctl.failing(f"failed to get interface '{text}'"):
         if by_mac and ":" in text:
-            ident: InterfaceIdent = drv.interface_lookup_by_mac_string(text)
-        else:
-            ident = drv.interface_lookup_by_name(text)
-    return ident
+            return ctl.conn.lookup_interface_by_mac(text)
+        return ctl.conn.lookup_interface(text)
 
 
 def cmd_iface_list(ctl: Ctl, cmd: Cmd) -> bool:
@@ -36,10 +27,9 @@ def cmd_iface_list(ctl: Ctl, cmd: Cmd) -> bool:
         flags = _INACTIVE
     if cmd.flag("all"):
         flags = _ACTIVE | _INACTIVE
-    drv = _table(ctl)
     with ctl.failing("Failed to list interfaces"):
-        idents = sorted(drv.connect_list_all_interfaces(flags), key=lambda i: i.name)
-        states = [drv.interface_is_active(i) for i in idents]
+        idents = sorted(ctl.conn.list_interfaces(flags), key=lambda i: i.name)
+        states = [i.is_active() for i in idents]
     if cmd.flag("json"):
         ctl.print(to_json([{"name": i.name, "active": a, "mac": i.mac}
                            for i, a in zip(idents, states, strict=True)]))
@@ -53,23 +43,22 @@ def cmd_iface_list(ctl: Ctl, cmd: Cmd) -> bool:
 def cmd_iface_dumpxml(ctl: Ctl, cmd: Cmd) -> bool:
     from virtkit.cli.xmltools import dump_xml
 
-    ident = _lookup(ctl, ctl.opt_required(cmd, "interface"))
-    xml = _table(ctl).interface_get_xml_desc(ident, 1 if cmd.flag("inactive") else 0)
+    iface = _lookup(ctl, ctl.opt_required(cmd, "interface"))
+    xml = iface.xml(1 if cmd.flag("inactive") else 0)
     return dump_xml(ctl, xml, cmd.raw("xpath"), cmd.flag("wrap"))
 
 
 def cmd_iface_mac(ctl: Ctl, cmd: Cmd) -> bool:
-    ident = _lookup(ctl, ctl.opt_required(cmd, "interface"), by_mac=False)
-    ctl.print(f"{ident.mac}\n")
+    iface = _lookup(ctl, ctl.opt_required(cmd, "interface"), by_mac=False)
+    ctl.print(f"{iface.mac}\n")
     return True
 
 
 def cmd_iface_name(ctl: Ctl, cmd: Cmd) -> bool:
     text = ctl.opt_required(cmd, "interface")
-    drv = _table(ctl)
     with ctl.failing(f"failed to get interface '{text}'"):
-        ident: InterfaceIdent = drv.interface_lookup_by_mac_string(text)
-    ctl.print(f"{ident.name}\n")
+        iface = ctl.conn.lookup_interface_by_mac(text)
+    ctl.print(f"{iface.name}\n")
     return True
 
 
@@ -87,10 +76,8 @@ def cmd_iface_define(ctl: Ctl, cmd: Cmd) -> bool:
 
 def _iface_action(ctl: Ctl, cmd: Cmd, action: str, failed: str, done: str) -> bool:
     """iface-undefine/start/destroy: look up by name or MAC, act, report with the given text."""
-    from virtkit.handles.hostdev import Interface
-
     text = ctl.opt_required(cmd, "interface")
-    iface = Interface(ctl.conn, _lookup(ctl, text))
+    iface = _lookup(ctl, text)
     with ctl.failing(f"Failed to {failed} interface {text}"):
         getattr(iface, action)()
     ctl.print_extra(f"Interface {text} {done}\n")

@@ -79,7 +79,7 @@ def cmd_nodedev_dumpxml(ctl: Ctl, cmd: Cmd) -> bool:
 
 
 def cmd_nodedev_list(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.drivers.inmemory.nodedevs import CAP_TYPES
+    from virtkit.conf.nodedev_caps import CAP_TYPES
 
     tree, inactive, every = cmd.flag("tree"), cmd.flag("inactive"), cmd.flag("all")
     cap_text = cmd.raw("cap")
@@ -163,7 +163,7 @@ def cmd_nodedev_info(ctl: Ctl, cmd: Cmd) -> bool:
     ctl.print(f"{'Active:':<15} {'no' if active is False else 'yes'}\n")
     ctl.print(f"{'Persistent:':<15} {'no' if persistent is False else 'yes'}\n")
     try:
-        autostart = ctl.conn.tables.nodedev.node_device_get_autostart(dev.ident)
+        autostart = dev.autostart
         ctl.print(f"{'Autostart:':<15} {'yes' if autostart else 'no'}\n")
     except VirtError:
         ctl.print(f"{'Autostart:':<15} no autostart\n")

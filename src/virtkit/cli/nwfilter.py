@@ -3,50 +3,40 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from virtkit.cli.common import read_file
 from virtkit.cli.framework import Cmd, CommandDef, Ctl, specs_to_defs
 from virtkit.cli.output import format_table, to_json
 from virtkit.cli.specs import GROUPS
 from virtkit.errors import NoSupportError, VirtError
-from virtkit.types import NWFilterBindingIdent, NWFilterIdent
+from virtkit.handles import NWFilter, NWFilterBinding
 
 __all__ = ["COMMANDS"]
 
 _UUID_LEN = 36
 
 
-def _table(ctl: Ctl) -> Any:
-    return ctl.conn.tables.nwfilter
-
-
-def _lookup(ctl: Ctl, text: str) -> NWFilterIdent:
+def _lookup(ctl: Ctl, text: str) -> NWFilter:
     """virshCommandOptNWFilterBy: by UUID (36 characters), then by name."""
-    drv = _table(ctl)
     if len(text) == _UUID_LEN:
         with contextlib.suppress(VirtError):  # not one of our UUIDs: try it as a name
-            found: NWFilterIdent = drv.nwfilter_lookup_by_uuid(text)
-            return found
+            return ctl.conn.lookup_nwfilter_by_uuid(text)
     with ctl.failing(f"failed to get nwfilter '{text}'"):
-        ident: NWFilterIdent = drv.nwfilter_lookup_by_name(text)
-    return ident
+        return ctl.conn.lookup_nwfilter(text)
 
 
-def _binding(ctl: Ctl, portdev: str) -> NWFilterBindingIdent:
+def _binding(ctl: Ctl, portdev: str) -> NWFilterBinding:
     with ctl.failing(f"failed to get nwfilter binding '{portdev}'"):
-        ident: NWFilterBindingIdent = _table(ctl).nwfilter_binding_lookup_by_port_dev(portdev)
-    return ident
+        return ctl.conn.lookup_nwfilter_binding(portdev)
 
 
 def cmd_nwfilter_list(ctl: Ctl, cmd: Cmd) -> bool:
-    drv = _table(ctl)
     try:
-        filters = sorted(drv.connect_list_all_nwfilters(0), key=lambda f: f.name)
+        filters = sorted(ctl.conn.list_nwfilters(0), key=lambda f: f.name)
     except NoSupportError:
         # virsh falls back to the old API, whose failure it reports as a count
         with ctl.failing("Failed to count network filters"):
-            drv.connect_num_of_nwfilters()
+            ctl.conn.num_of_nwfilters()
         filters = []
     except VirtError:
         ctl.error("Failed to list network filters")
@@ -62,36 +52,36 @@ def cmd_nwfilter_define(ctl: Ctl, cmd: Cmd) -> bool:
     path = ctl.opt_required(cmd, "file")
     xml = read_file(ctl, path)
     with ctl.failing(f"Failed to define network filter from {path}"):
-        ident = _table(ctl).nwfilter_define_xml(xml, 1 if cmd.flag("validate") else 0)
-    ctl.print_extra(f"Network filter {ident.name} defined from {path}\n")
+        nwfilter = ctl.conn.define_nwfilter(xml, 1 if cmd.flag("validate") else 0)
+    ctl.print_extra(f"Network filter {nwfilter.name} defined from {path}\n")
     return True
 
 
 def cmd_nwfilter_undefine(ctl: Ctl, cmd: Cmd) -> bool:
-    ident = _lookup(ctl, ctl.opt_required(cmd, "nwfilter"))
-    with ctl.failing(f"Failed to undefine network filter {ident.name}"):
-        _table(ctl).nwfilter_undefine(ident)
-    ctl.print_extra(f"Network filter {ident.name} undefined\n")
+    nwfilter = _lookup(ctl, ctl.opt_required(cmd, "nwfilter"))
+    with ctl.failing(f"Failed to undefine network filter {nwfilter.name}"):
+        nwfilter.undefine()
+    ctl.print_extra(f"Network filter {nwfilter.name} undefined\n")
     return True
 
 
 def cmd_nwfilter_dumpxml(ctl: Ctl, cmd: Cmd) -> bool:
     from virtkit.cli.xmltools import dump_xml
 
-    ident = _lookup(ctl, ctl.opt_required(cmd, "nwfilter"))
-    with ctl.failing(f"failed to get nwfilter '{ident.name}'"):
-        xml = _table(ctl).nwfilter_get_xml_desc(ident, 0)
+    nwfilter = _lookup(ctl, ctl.opt_required(cmd, "nwfilter"))
+    with ctl.failing(f"failed to get nwfilter '{nwfilter.name}'"):
+        xml = nwfilter.xml()
     return dump_xml(ctl, xml, cmd.raw("xpath"), cmd.flag("wrap"))
 
 
 def cmd_nwfilter_binding_list(ctl: Ctl, cmd: Cmd) -> bool:
     with ctl.failing("Failed to list network filter bindings"):
-        bindings = sorted(_table(ctl).connect_list_all_nwfilter_bindings(0),
-                          key=lambda b: b.portdev)
+        bindings = sorted(ctl.conn.list_nwfilter_bindings(0), key=lambda b: b.port_dev)
     if cmd.flag("json"):
-        ctl.print(to_json([{"portdev": b.portdev, "filter": b.filtername} for b in bindings]))
+        ctl.print(to_json([{"portdev": b.port_dev, "filter": b.filter_name} for b in bindings]))
         return True
-    ctl.print(format_table(["Port Dev", "Filter"], [[b.portdev, b.filtername] for b in bindings]))
+    ctl.print(format_table(["Port Dev", "Filter"],
+                           [[b.port_dev, b.filter_name] for b in bindings]))
     return True
 
 
@@ -99,16 +89,16 @@ def cmd_nwfilter_binding_create(ctl: Ctl, cmd: Cmd) -> bool:
     path = ctl.opt_required(cmd, "file")
     xml = read_file(ctl, path)
     with ctl.failing(f"Failed to create network filter from {path}"):
-        ident = _table(ctl).nwfilter_binding_create_xml(xml, 1 if cmd.flag("validate") else 0)
-    ctl.print_extra(f"Network filter binding on {ident.portdev} created from {path}\n")
+        binding = ctl.conn.create_nwfilter_binding(xml, 1 if cmd.flag("validate") else 0)
+    ctl.print_extra(f"Network filter binding on {binding.port_dev} created from {path}\n")
     return True
 
 
 def cmd_nwfilter_binding_delete(ctl: Ctl, cmd: Cmd) -> bool:
     portdev = ctl.opt_required(cmd, "binding")
-    ident = _binding(ctl, portdev)
+    binding = _binding(ctl, portdev)
     with ctl.failing(f"Failed to delete network filter binding on {portdev}"):
-        _table(ctl).nwfilter_binding_delete(ident)
+        binding.delete()
     ctl.print_extra(f"Network filter binding on {portdev} deleted\n")
     return True
 
@@ -116,30 +106,28 @@ def cmd_nwfilter_binding_delete(ctl: Ctl, cmd: Cmd) -> bool:
 def cmd_nwfilter_binding_dumpxml(ctl: Ctl, cmd: Cmd) -> bool:
     from virtkit.cli.xmltools import dump_xml
 
-    ident = _binding(ctl, ctl.opt_required(cmd, "binding"))
-    with ctl.failing(f"failed to get nwfilter binding '{ident.portdev}'"):
-        xml = _table(ctl).nwfilter_binding_get_xml_desc(ident, 0)
+    binding = _binding(ctl, ctl.opt_required(cmd, "binding"))
+    with ctl.failing(f"failed to get nwfilter binding '{binding.port_dev}'"):
+        xml = binding.xml()
     return dump_xml(ctl, xml, cmd.raw("xpath"), cmd.flag("wrap"))
 
 
 def cmd_nwfilter_edit(ctl: Ctl, cmd: Cmd) -> bool:
     from virtkit.cli.editing import edit_loop
 
-    ident = _lookup(ctl, ctl.opt_required(cmd, "nwfilter"))
-    drv = _table(ctl)
+    nwfilter = _lookup(ctl, ctl.opt_required(cmd, "nwfilter"))
 
     def define(xml: str, validate: bool) -> str:
-        name: str = drv.nwfilter_define_xml(xml, 0).name
-        return name
+        return ctl.conn.define_nwfilter(xml, 0).name
 
     return edit_loop(
         ctl,
-        drv.nwfilter_get_xml_desc(ident, 0),
+        nwfilter.xml(),
         define,
         validate=False,
-        unchanged=f"Network filter {ident.name} XML configuration not changed.\n",
+        unchanged=f"Network filter {nwfilter.name} XML configuration not changed.\n",
         changed=lambda name: f"Network filter {name} XML configuration edited.\n",
-        reread=lambda: str(drv.nwfilter_get_xml_desc(ident, 0)),
+        reread=nwfilter.xml,
     )
 
 

@@ -557,6 +557,35 @@ _IMPACT = (
     ("current", "BOOL", "", "affect current domain"),
 )
 _DOM = ("domain", "DATA", "REQ", "domain name, id or uuid")
+GROUPS.append(
+    (
+        "Domain Management",
+        "domain",
+        "domjob",
+        {
+            "domjobabort": (
+                "abort active domain job",
+                "Aborts the currently running domain job",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("postcopy", "BOOL", "", "interrupt post-copy migration"),
+                ),
+            ),
+            "domjobinfo": (
+                "domain job information",
+                "Returns information about jobs running on a domain.",
+                (
+                    ("domain", "DATA", "REQ", "domain name, id or uuid"),
+                    ("completed", "BOOL", "", "return statistics of a recently completed job"),
+                    ("keep-completed", "BOOL", "", "don't destroy statistics of a recently completed job when reading"),
+                    ("anystats", "BOOL", "", "print statistics for any kind of job (even failed ones)"),
+                    ("rawstats", "BOOL", "", "print the raw data returned by libvirt"),
+                ),
+            ),
+        },
+    )
+)
+
 _PER_DEVICE = "in the form of /path/to/device,"
 GROUPS.append(
     (
@@ -1355,6 +1384,79 @@ GROUPS.append(
 
 GROUPS.append(
     (
+        "Secret",
+        "secret",
+        "secret",
+        {
+            "secret-define": (
+                "define or modify a secret from an XML file",
+                "Define or modify a secret.",
+                (
+                    ("file", "DATA", "REQ", "file containing secret attributes in XML"),
+                    ("validate", "BOOL", "", "validate the XML against the schema"),
+                ),
+            ),
+            "secret-dumpxml": (
+                "secret attributes in XML",
+                "Output attributes of a secret as an XML dump to stdout.",
+                (
+                    ("secret", "DATA", "REQ", "secret UUID"),
+                    ("xpath", "STRING", "", "xpath expression to filter the XML document"),
+                    ("wrap", "BOOL", "", "wrap xpath results in an common root element"),
+                ),
+            ),
+            "secret-event": (
+                "Secret Events",
+                "List event types, or wait for secret events to occur",
+                (
+                    ("secret", "STRING", "", "filter by secret name or uuid"),
+                    ("event", "STRING", "", "which event type to wait for"),
+                    ("loop", "BOOL", "", "loop until timeout or interrupt, rather than one-shot"),
+                    ("timeout", "INT", "", "timeout seconds"),
+                    ("list", "BOOL", "", "list valid event types"),
+                    ("timestamp", "BOOL", "", "show timestamp for each printed event"),
+                ),
+            ),
+            "secret-get-value": (
+                "Output a secret value",
+                "Output a secret value to stdout.",
+                (
+                    ("secret", "DATA", "REQ", "secret UUID"),
+                    ("plain", "BOOL", "", "get value without converting to base64"),
+                ),
+            ),
+            "secret-list": (
+                "list secrets",
+                "Returns a list of secrets",
+                (
+                    ("ephemeral", "BOOL", "", "list ephemeral secrets"),
+                    ("no-ephemeral", "BOOL", "", "list non-ephemeral secrets"),
+                    ("private", "BOOL", "", "list private secrets"),
+                    ("no-private", "BOOL", "", "list non-private secrets"),
+                ),
+            ),
+            "secret-set-value": (
+                "set a secret value",
+                "Set a secret value.",
+                (
+                    ("secret", "DATA", "REQ", "secret UUID"),
+                    ("file", "STRING", "", "read secret from file"),
+                    ("plain", "BOOL", "", "read the secret from file without converting from base64"),
+                    ("interactive", "BOOL", "", "read the secret from the terminal"),
+                    ("base64", "STRING", "", "base64-encoded secret value"),
+                ),
+            ),
+            "secret-undefine": (
+                "undefine a secret",
+                "Undefine a secret.",
+                (("secret", "DATA", "REQ", "secret UUID"),),
+            ),
+        },
+    )
+)
+
+GROUPS.append(
+    (
         "Snapshot",
         "snapshot",
         "snapshot",
@@ -1885,6 +1987,94 @@ GROUPS.append(
                     _PKI_CA_DIR,
                     *_PKI_COMMON,
                 ),
+            ),
+        },
+    )
+)
+
+_MIG_DOM = ("domain", "DATA", "REQ", "domain name, id or uuid")
+GROUPS.append(
+    (
+        "Domain Management",
+        "domain",
+        "migrate",
+        {
+            "migrate": (
+                "migrate domain to another host",
+                "Migrate domain to another host.  Add --live for live migration.",
+                (
+                    _MIG_DOM,
+                    ("desturi", "DATA", "REQ", "connection URI of the destination host as seen from the client(normal migration) or source(p2p migration)"),
+                    ("live", "BOOL", "", "live migration"),
+                    ("offline", "BOOL", "", "offline migration"),
+                    ("p2p", "BOOL", "", "peer-2-peer migration"),
+                    ("direct", "BOOL", "", "direct migration"),
+                    ("tunneled", "ALIAS", "", "tunnelled"),
+                    ("tunnelled", "BOOL", "", "tunnelled migration"),
+                    ("persistent", "BOOL", "", "persist VM on destination"),
+                    ("undefinesource", "BOOL", "", "undefine VM on source"),
+                    ("suspend", "BOOL", "", "do not restart the domain on the destination host"),
+                    ("copy-storage-all", "BOOL", "", "migration with non-shared storage with full disk copy"),
+                    ("copy-storage-inc", "BOOL", "", "migration with non-shared storage with incremental copy (same base image shared between source and destination)"),
+                    ("copy-storage-synchronous-writes", "BOOL", "", "force guest disk writes to be synchronously written to the destination to improve storage migration convergence"),
+                    ("change-protection", "BOOL", "", "prevent any configuration changes to domain until migration ends"),
+                    ("unsafe", "BOOL", "", "force migration even if it may be unsafe"),
+                    ("verbose", "BOOL", "", "display the progress of migration"),
+                    ("compressed", "BOOL", "", "compress repeated pages during live migration"),
+                    ("auto-converge", "BOOL", "", "force convergence during live migration"),
+                    ("rdma-pin-all", "BOOL", "", "pin all memory before starting RDMA live migration"),
+                    ("abort-on-error", "BOOL", "", "abort on soft errors during migration"),
+                    ("postcopy", "BOOL", "", "enable post-copy migration; switch to it using migrate-postcopy command"),
+                    ("postcopy-after-precopy", "BOOL", "", "automatically switch to post-copy migration after one pass of pre-copy"),
+                    ("postcopy-resume", "BOOL", "", "resume failed post-copy migration"),
+                    ("zerocopy", "BOOL", "", "use zero-copy mechanism for migrating memory pages"),
+                    ("migrateuri", "STRING", "", "migration URI, usually can be omitted"),
+                    ("graphicsuri", "STRING", "", "graphics URI to be used for seamless graphics migration"),
+                    ("listen-address", "STRING", "", "listen address that destination should bind to for incoming migration"),
+                    ("dname", "STRING", "", "rename to new name during migration (if supported)"),
+                    ("timeout", "INT", "", "run action specified by --timeout-* option (suspend by default) if live migration exceeds timeout (in seconds)"),
+                    ("timeout-suspend", "BOOL", "", "suspend the guest after timeout"),
+                    ("timeout-postcopy", "BOOL", "", "switch to post-copy after timeout"),
+                    ("xml", "STRING", "", "filename containing updated XML for the target"),
+                    ("migrate-disks", "STRING", "", "comma separated list of disks to be migrated"),
+                    ("disks-port", "INT", "", "port to use by target server for incoming disks migration"),
+                    ("disks-uri", "STRING", "", "URI to use for disks migration (overrides --disks-port)"),
+                    ("comp-methods", "STRING", "", "comma separated list of compression methods to be used"),
+                    ("comp-mt-level", "INT", "", "compress level for multithread compression"),
+                    ("comp-mt-threads", "INT", "", "number of compression threads for multithread compression"),
+                    ("comp-mt-dthreads", "INT", "", "number of decompression threads for multithread compression"),
+                    ("comp-xbzrle-cache", "INT", "", "page cache size for xbzrle compression"),
+                    ("auto-converge-initial", "INT", "", "initial CPU throttling rate for auto-convergence"),
+                    ("auto-converge-increment", "INT", "", "CPU throttling rate increment for auto-convergence"),
+                    ("persistent-xml", "STRING", "", "filename containing updated persistent XML for the target"),
+                    ("tls", "BOOL", "", "use TLS for migration"),
+                    ("postcopy-bandwidth", "INT", "", "post-copy migration bandwidth limit in MiB/s"),
+                    ("parallel", "BOOL", "", "enable parallel migration"),
+                    ("parallel-connections", "INT", "", "number of connections for parallel migration"),
+                    ("bandwidth", "INT", "", "migration bandwidth limit in MiB/s"),
+                    ("tls-destination", "STRING", "", "override the destination host name used for TLS verification"),
+                ),
+            ),
+            "migrate-setmaxdowntime": (
+                "set maximum tolerable downtime",
+                "Set maximum tolerable downtime of a domain which is being live-migrated to another host.",
+                (_MIG_DOM, ("downtime", "INT", "REQ", "maximum tolerable downtime (in milliseconds) for migration")),
+            ),
+            "migrate-getmaxdowntime": (
+                "get maximum tolerable downtime",
+                "Get maximum tolerable downtime of a domain which is being live-migrated to another host.",
+                (_MIG_DOM,),
+            ),
+            "migrate-setspeed": (
+                "Set the maximum migration bandwidth",
+                "Set the maximum migration bandwidth (in MiB/s) for a domain which is being migrated to another host.",
+                (_MIG_DOM, ("bandwidth", "INT", "REQ", "migration bandwidth limit in MiB/s"),
+                 ("postcopy", "BOOL", "", "set post-copy migration bandwidth")),
+            ),
+            "migrate-getspeed": (
+                "Get the maximum migration bandwidth",
+                "Get the maximum migration bandwidth (in MiB/s) for a domain.",
+                (_MIG_DOM, ("postcopy", "BOOL", "", "get post-copy migration bandwidth")),
             ),
         },
     )

@@ -233,6 +233,6 @@ def cmd_pool_build(ctl: Ctl, cmd: Cmd) -> bool:
 
 def cmd_pool_capabilities(ctl: Ctl, cmd: Cmd) -> bool:
     with ctl.failing("unable to get storage pool capabilities"):
-        xml = ctl.conn.tables.storage.connect_get_storage_pool_capabilities(0)
+        xml = ctl.conn.storage_pool_capabilities()
     ctl.print(xml)
     return True

@@ -16,7 +16,7 @@ they implement. Objects cross this boundary as identities
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from virtkit.errors import ErrorDomain, no_support
 from virtkit.streams import DataStream
@@ -90,6 +90,42 @@ class HypervisorDriver:
 
     def connect_get_max_vcpus(self, type: str | None = None) -> int:
         raise no_support("virConnectGetMaxVcpus")
+
+    # CPU models (libvirt's hypervisor table; virtkit/cpu has the x86 logic)
+
+    def connect_get_cpu_model_names(self, arch: str, flags: int = 0) -> list[str]:
+        raise no_support("virConnectGetCPUModelNames")
+
+    def connect_compare_cpu(self, xml_desc: str, flags: int = 0) -> int:
+        raise no_support("virConnectCompareCPU")
+
+    def connect_baseline_cpu(self, xml_cpus: Sequence[str], flags: int = 0) -> str:
+        raise no_support("virConnectBaselineCPU")
+
+    def connect_compare_hypervisor_cpu(self, emulator: str | None, arch: str | None,
+                                       machine: str | None, virttype: str | None,
+                                       xml_cpu: str, flags: int = 0) -> int:
+        raise no_support("virConnectCompareHypervisorCPU")
+
+    def connect_baseline_hypervisor_cpu(self, emulator: str | None, arch: str | None,
+                                        machine: str | None, virttype: str | None,
+                                        xml_cpus: Sequence[str], flags: int = 0) -> str:
+        raise no_support("virConnectBaselineHypervisorCPU")
+
+    # PCI host devices for assignment (libvirt puts these in the hypervisor table)
+
+    def node_device_dettach(self, dev: NodeDeviceIdent) -> None:
+        raise no_support("virNodeDeviceDettach")
+
+    def node_device_detach_flags(self, dev: NodeDeviceIdent, driver_name: str | None = None,
+                                 flags: int = 0) -> None:
+        raise no_support("virNodeDeviceDetachFlags")
+
+    def node_device_re_attach(self, dev: NodeDeviceIdent) -> None:
+        raise no_support("virNodeDeviceReAttach")
+
+    def node_device_reset(self, dev: NodeDeviceIdent) -> None:
+        raise no_support("virNodeDeviceReset")
 
     def connect_get_capabilities(self) -> str:
         raise no_support("virConnectGetCapabilities")
@@ -569,6 +605,51 @@ class HypervisorDriver:
     def domain_abort_job(self, dom: DomainIdent) -> None:
         raise no_support("virDomainAbortJob")
 
+    def domain_abort_job_flags(self, dom: DomainIdent, flags: int = 0) -> None:
+        raise no_support("virDomainAbortJobFlags")
+
+    # ------------------------------------------------------------------ migration (v3, params)
+
+    def domain_migrate_begin3_params(self, dom: DomainIdent, params: TypedParams,
+                                     flags: int = 0) -> tuple[bytes, str]:
+        """Source, phase 1: ``(cookie_out, domain XML to send)``."""
+        raise no_support("virDomainMigrateBegin3Params")
+
+    def domain_migrate_prepare3_params(self, params: TypedParams, cookie_in: bytes,
+                                       flags: int = 0) -> tuple[bytes, str | None]:
+        """Destination, phase 2: ``(cookie_out, uri_out)``."""
+        raise no_support("virDomainMigratePrepare3Params")
+
+    def domain_migrate_perform3_params(self, dom: DomainIdent, dconnuri: str | None,
+                                       params: TypedParams, cookie_in: bytes,
+                                       flags: int = 0) -> bytes:
+        """Source, phase 3 (with ``dconnuri``: the whole peer-to-peer migration)."""
+        raise no_support("virDomainMigratePerform3Params")
+
+    def domain_migrate_finish3_params(self, params: TypedParams, cookie_in: bytes,
+                                      flags: int, cancelled: int) -> tuple[DomainIdent, bytes]:
+        """Destination, phase 4: the migrated domain and ``cookie_out``."""
+        raise no_support("virDomainMigrateFinish3Params")
+
+    def domain_migrate_confirm3_params(self, dom: DomainIdent, params: TypedParams,
+                                       cookie_in: bytes, flags: int, cancelled: int) -> None:
+        """Source, phase 5: kill the source, or resume it when ``cancelled``."""
+        raise no_support("virDomainMigrateConfirm3Params")
+
+    def domain_migrate_get_max_downtime(self, dom: DomainIdent, flags: int = 0) -> int:
+        raise no_support("virDomainMigrateGetMaxDowntime")
+
+    def domain_migrate_set_max_downtime(self, dom: DomainIdent, downtime: int,
+                                        flags: int = 0) -> None:
+        raise no_support("virDomainMigrateSetMaxDowntime")
+
+    def domain_migrate_get_max_speed(self, dom: DomainIdent, flags: int = 0) -> int:
+        raise no_support("virDomainMigrateGetMaxSpeed")
+
+    def domain_migrate_set_max_speed(self, dom: DomainIdent, bandwidth: int,
+                                     flags: int = 0) -> None:
+        raise no_support("virDomainMigrateSetMaxSpeed")
+
     # ------------------------------------------------------------------ snapshots
 
     def domain_snapshot_create_xml(
@@ -1019,6 +1100,30 @@ class SecretDriver:
 
     def connect_num_of_secrets(self) -> int:
         raise no_support("virConnectNumOfSecrets")
+
+    def connect_list_secrets(self, maxuuids: int) -> list[str]:
+        raise no_support("virConnectListSecrets", ErrorDomain.SECRET)
+
+    def secret_lookup_by_uuid(self, uuid: str) -> SecretIdent:
+        raise no_support("virSecretLookupByUUID", ErrorDomain.SECRET)
+
+    def secret_lookup_by_usage(self, usage_type: int, usage_id: str) -> SecretIdent:
+        raise no_support("virSecretLookupByUsage", ErrorDomain.SECRET)
+
+    def secret_define_xml(self, xml: str, flags: int = 0) -> SecretIdent:
+        raise no_support("virSecretDefineXML", ErrorDomain.SECRET)
+
+    def secret_get_xml_desc(self, secret: SecretIdent, flags: int = 0) -> str:
+        raise no_support("virSecretGetXMLDesc", ErrorDomain.SECRET)
+
+    def secret_set_value(self, secret: SecretIdent, value: bytes, flags: int = 0) -> None:
+        raise no_support("virSecretSetValue", ErrorDomain.SECRET)
+
+    def secret_get_value(self, secret: SecretIdent, flags: int = 0) -> bytes:
+        raise no_support("virSecretGetValue", ErrorDomain.SECRET)
+
+    def secret_undefine(self, secret: SecretIdent) -> None:
+        raise no_support("virSecretUndefine", ErrorDomain.SECRET)
 
 
 class NWFilterDriver:

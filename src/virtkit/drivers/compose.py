@@ -1,11 +1,12 @@
-"""The QEMU driver with the network, storage and nwfilter drivers of its root.
+"""The QEMU driver with the network, storage, secret and nwfilter drivers of its root.
 
 A ``qemu://`` connection gets the QEMU hypervisor table, the network driver of the
 same root (bridges, dnsmasq, nftables: its bridges are where the domains' taps go),
 the storage driver of the same root (its volumes back ``<disk type='volume'>``; a
-volume a running domain uses cannot be deleted), the nwfilter driver and the
-host-interface table. The QEMU state driver (drivers/state.py) links the same nodes
-before it autostarts the daemon's domains.
+volume a running domain uses cannot be deleted), the secret driver (the passphrases of
+LUKS volumes and disks: storage and QEMU get values through its node), the nwfilter
+driver and the host-interface table. The QEMU state driver (drivers/state.py) links the
+same nodes before it autostarts the daemon's domains.
 
 This is the one module that links drivers to each other; the driver packages
 themselves never import one another (``tests/drivers/test_import_direction.py``).
@@ -29,6 +30,10 @@ from virtkit.drivers.qemu import node as qemu_nodes
 from virtkit.drivers.qemu.driver import QemuDriver
 from virtkit.drivers.qemu.node import QemuNode
 from virtkit.drivers.qemu.paths import QemuPaths
+from virtkit.drivers.secret import node as secret_nodes
+from virtkit.drivers.secret.driver import SecretDriverImpl
+from virtkit.drivers.secret.node import SecretNode
+from virtkit.drivers.secret.paths import SecretPaths
 from virtkit.drivers.storage import node as storage_nodes
 from virtkit.drivers.storage.driver import HostStorageDriver
 from virtkit.drivers.storage.node import StorageNode
@@ -49,19 +54,24 @@ class _Nodes:
     net: NetworkNode
     storage: StorageNode
     nwfilter: NWFilterDriverImpl
+    secret: SecretNode
 
     def release(self) -> None:
         qemu_nodes.release(self.qemu)
         storage_nodes.release(self.storage)
+        secret_nodes.release(self.secret)
         net_nodes.release(self.net)
 
 
-def _linked(qemu: QemuPaths, net: NetworkPaths, storage: StoragePaths) -> _Nodes:
+def _linked(qemu: QemuPaths, net: NetworkPaths, storage: StoragePaths,
+            secret: SecretPaths) -> _Nodes:
     """The nodes of one root (loaded and re-attached once per process), linked."""
-    netn = net_nodes.node_for(net)  # networks and pools first, as libvirt's state drivers
+    netn = net_nodes.node_for(net)  # networks, secrets and pools first, as libvirt's
+    secretn = secret_nodes.node_for(secret)
     storagen = storage_nodes.node_for(storage)
+    storagen.secrets = secretn
     nodes = _Nodes(qemu=qemu_nodes.node_for(qemu), net=netn, storage=storagen,
-                   nwfilter=driver_for(qemu.root))
+                   nwfilter=driver_for(qemu.root), secret=secretn)
     node = nodes.qemu
     node.network_resolver = nodes.net.bridge_for
     node.lease_lookup = nodes.net.leases_for_mac
@@ -75,7 +85,8 @@ def _linked(qemu: QemuPaths, net: NetworkPaths, storage: StoragePaths) -> _Nodes
 
 def _system(ctx: state.OpenContext) -> _Nodes:
     root = ctx.root
-    return _linked(QemuPaths.system(root), NetworkPaths.system(root), StoragePaths.system(root))
+    return _linked(QemuPaths.system(root), NetworkPaths.system(root), StoragePaths.system(root),
+                   SecretPaths.system(root))
 
 
 def open_connection(uri: ParsedURI, flags: int = 0,
@@ -89,7 +100,7 @@ def open_connection(uri: ParsedURI, flags: int = 0,
             raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.QEMU,
                              "URI must be qemu:///embed?root=...")
         nodes = _linked(QemuPaths.embed(root), NetworkPaths.embed(root),
-                        StoragePaths.embed(root))
+                        StoragePaths.embed(root), SecretPaths.embed(root))
         name = str(uri)
     elif path == "/system" and ctx is not None:
         nodes = _system(ctx)
@@ -98,9 +109,16 @@ def open_connection(uri: ParsedURI, flags: int = 0,
         return None
     netdrv = BridgeNetworkDriver(nodes.net)
     stdrv = HostStorageDriver(nodes.storage)
-    hv = QemuDriver(nodes.qemu, name, on_close=[netdrv.close, stdrv.close])
+    secdrv = SecretDriverImpl(nodes.secret)
+    from virtkit.drivers.nodedev.driver import host_driver  # the host's devices (sysfs)
+
+    nddrv = host_driver()
+    hv = QemuDriver(nodes.qemu, name,
+                    on_close=[netdrv.close, stdrv.close, secdrv.close, nddrv.close])
+    qemu_node = nodes.qemu
+    hv.hostdevs = lambda: nddrv.pci_hostdevs(qemu_node.pci_in_use)
     return DriverTables(hv, network=netdrv, storage=stdrv, interface=HostInterfaceDriver(),
-                        nwfilter=nodes.nwfilter)
+                        secret=secdrv, nwfilter=nodes.nwfilter, nodedev=nddrv)
 
 
 class QemuStateDriver:

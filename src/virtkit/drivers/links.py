@@ -15,7 +15,7 @@ from typing import Protocol
 from virtkit.conf.networkport import NetworkPortDef
 from virtkit.types import NetworkDHCPLease
 
-__all__ = ["LeaseLookup", "NetworkPorts", "PathInUse", "VolumeResolver"]
+__all__ = ["LeaseLookup", "NetworkPorts", "PathInUse", "SecretValues", "VolumeResolver"]
 
 # MAC address -> the DHCP leases the node's networks hold for it (domain_interface_addresses)
 LeaseLookup = Callable[[str], list[NetworkDHCPLease]]
@@ -23,6 +23,8 @@ LeaseLookup = Callable[[str], list[NetworkDHCPLease]]
 VolumeResolver = Callable[[str, str], tuple[str, str]]
 # host path -> the name of the running domain that uses it, or None (storage asks this)
 PathInUse = Callable[[str], str | None]
+# PCI address (domain, bus, slot, function) -> (driver name, domain name) of its user
+PciInUse = Callable[[tuple[int, int, int, int]], tuple[str, str] | None]
 
 
 class NetworkPorts(Protocol):
@@ -45,4 +47,34 @@ class NetworkPorts(Protocol):
 
     def port_release(self, network: str, uuid: str) -> None:
         """The interface went away: delete its port (silent when already gone)."""
+        ...
+
+
+class SecretValues(Protocol):
+    """The secret node of the root, as the storage and QEMU drivers use it
+    (libvirt's virSecretGetSecretString through the secret driver)."""
+
+    def secret_value(self, usage_type: int, uuid: str | None,
+                     usage_id: str | None = None) -> bytes:
+        """The value of the secret found by ``uuid`` (or by usage ``usage_id``) of
+        ``usage_type``: VIR_ERR_NO_SECRET when there is none or it has no value,
+        VIR_ERR_INVALID_ARG when its usage is another. Private secrets too: the value
+        stays inside the daemon."""
+        ...
+
+
+class HostDevices(Protocol):
+    """The node-device driver's PCI devices, for assignment (virNodeDeviceDetachFlags,
+    ReAttach, Reset: libvirt's hypervisor table calls its hostdev manager)."""
+
+    def detach(self, name: str, driver_name: str | None = None, flags: int = 0) -> None:
+        """Bind the device to vfio-pci (libvirt's errors when it cannot be)."""
+        ...
+
+    def reattach(self, name: str) -> None:
+        """Give the device back to its own driver."""
+        ...
+
+    def reset(self, name: str) -> None:
+        """Reset the device (endpoints not in use only)."""
         ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from virtkit.constants import (
     NodeGetCPUStatsAllCPUs,
@@ -482,3 +482,124 @@ def sev_info(flags: int = 0, h: Host | None = None,
         raise make_error(ErrorCode.OPERATION_UNSUPPORTED, domain,
                          "QEMU does not support SEV guest")
     raise no_support("virNodeGetSEVInfo", domain)
+
+
+# ---------------------------------------------------------------- sysinfo (SMBIOS)
+
+DMIDECODE = "dmidecode"
+# dmidecode record -> (libvirt element, [(dmidecode key, entry name)]), in libvirt's order
+_SMBIOS_SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("BIOS Information", "bios", (("Vendor", "vendor"), ("Version", "version"),
+                                  ("Release Date", "date"), ("BIOS Revision", "release"))),
+    ("System Information", "system", (
+        ("Manufacturer", "manufacturer"), ("Product Name", "product"), ("Version", "version"),
+        ("Serial Number", "serial"), ("UUID", "uuid"), ("SKU Number", "sku"),
+        ("Family", "family"))),
+    ("Base Board Information", "baseBoard", (
+        ("Manufacturer", "manufacturer"), ("Product Name", "product"), ("Version", "version"),
+        ("Serial Number", "serial"), ("Asset Tag", "asset"),
+        ("Location In Chassis", "location"))),
+    ("Chassis Information", "chassis", (
+        ("Manufacturer", "manufacturer"), ("Version", "version"), ("Serial Number", "serial"),
+        ("Asset Tag", "asset"), ("SKU Number", "sku"))),
+    ("Processor Information", "processor", (
+        ("Socket Designation", "socket_destination"), ("Type", "type"), ("Family", "family"),
+        ("Manufacturer", "manufacturer"), ("Signature", "signature"), ("Version", "version"),
+        ("External Clock", "external_clock"), ("Max Speed", "max_speed"),
+        ("Status", "status"), ("Serial Number", "serial_number"),
+        ("Part Number", "part_number"))),
+    ("Memory Device", "memory_device", (
+        ("Size", "size"), ("Form Factor", "form_factor"), ("Locator", "locator"),
+        ("Bank Locator", "bank_locator"), ("Type", "type"), ("Type Detail", "type_detail"),
+        ("Speed", "speed"), ("Manufacturer", "manufacturer"),
+        ("Serial Number", "serial_number"), ("Part Number", "part_number"))),
+)
+_REPEATED = frozenset({"baseBoard", "processor", "memory_device"})
+
+
+def _dmi_records(text: str) -> list[tuple[str, dict[str, str], list[str]]]:
+    """dmidecode -q output as (title, key -> value, OEM strings) per record."""
+    records: list[tuple[str, dict[str, str], list[str]]] = []
+    for block in text.split("\n\n"):
+        lines = [ln for ln in block.splitlines() if ln.strip()]
+        if not lines:
+            continue
+        fields: dict[str, str] = {}
+        strings: list[str] = []
+        for line in lines[1:]:
+            key, sep, value = line.strip().partition(": ")
+            if not sep:
+                continue
+            if key.startswith("String ") and key[7:].isdigit():
+                strings.append(value.rstrip())
+            else:
+                fields.setdefault(key, value.rstrip())
+        records.append((lines[0].strip(), fields, strings))
+    return records
+
+
+def sysinfo_from_dmidecode(text: str,
+                           oem_string: Callable[[int], str | None] | None = None
+                           ) -> str | None:
+    """virSysinfoFormat of the SMBIOS tables in ``dmidecode -q -t 0,1,2,3,4,11,17`` output
+    (empty sections are left out, memory slots without a module too). An OEM string with
+    a dot may be an escaped newline: as libvirt, its raw value comes from ``oem_string(N)``
+    (``dmidecode --dump --oem-string N``); None when that fails."""
+    from xml.sax.saxutils import escape
+
+    records = _dmi_records(text)
+    out = ["<sysinfo type='smbios'>"]
+    for title, element, keys in _SMBIOS_SECTIONS:
+        for rec_title, fields, _ in records:
+            if rec_title != title:
+                continue
+            if element == "memory_device" and fields.get("Size") == "No Module Installed":
+                continue
+            entries = [f"    <entry name='{name}'>{escape(fields[key])}</entry>"
+                       for key, name in keys if fields.get(key)]
+            if entries:
+                out += [f"  <{element}>", *entries, f"  </{element}>"]
+            if element not in _REPEATED:
+                break
+    oem = [s for title, _, strings in records if title == "OEM Strings" for s in strings]
+    for i, value in enumerate(oem):
+        if "." in value and oem_string is not None:
+            raw = oem_string(i + 1)
+            if raw is None:
+                return None
+            oem[i] = raw
+    if oem:
+        out += ["  <oemStrings>", *(f"    <entry>{escape(s)}</entry>" for s in oem),
+                "  </oemStrings>"]
+    out.append("</sysinfo>")
+    return "\n".join(out) + "\n"
+
+
+def host_sysinfo_xml() -> str | None:
+    """The host's sysinfo XML from dmidecode (virSysinfoReadDMI), or None when dmidecode
+    is missing or fails (no SMBIOS: libvirt's drivers then report it unavailable)."""
+    import subprocess
+
+    try:
+        res = subprocess.run([DMIDECODE, "-q", "-t", "0,1,2,3,4,11,17"], capture_output=True,
+                             text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if res.returncode != 0:
+        return None
+    return sysinfo_from_dmidecode(res.stdout, _dmidecode_oem_string)
+
+
+def _dmidecode_oem_string(index: int) -> str | None:
+    """The raw OEM string ``index`` (dmidecode exits 0 on a bad index but says so on
+    stderr: that is a failure, as in libvirt)."""
+    import subprocess
+
+    try:
+        res = subprocess.run([DMIDECODE, "--dump", "--oem-string", str(index)],
+                             capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if res.returncode != 0 or res.stderr:
+        return None
+    return res.stdout

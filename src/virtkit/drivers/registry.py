@@ -40,11 +40,25 @@ def _open_qemu(uri: ParsedURI, flags: int, ctx: OpenContext | None) -> DriverTab
     return open_connection(uri, flags, ctx)
 
 
+def _open_secret(uri: ParsedURI, flags: int, ctx: OpenContext | None) -> DriverTables | None:
+    from virtkit.drivers.secret.driver import open_connection
+
+    return open_connection(uri, flags, ctx)
+
+
+def _open_nodedev(uri: ParsedURI, flags: int, ctx: OpenContext | None) -> DriverTables | None:
+    from virtkit.drivers.nodedev.driver import open_connection
+
+    return open_connection(uri, flags, ctx)
+
+
 # scheme -> opener of the local (in-process) drivers; an opener may return None to
 # decline a URI it cannot serve here (qemu:///system outside the daemon).
 LOCAL_DRIVERS: dict[str, LocalOpener] = {
     "test": _open_test,
     "qemu": _open_qemu,
+    "secret": _open_secret,
+    "nodedev": _open_nodedev,
 }
 
 

@@ -52,9 +52,11 @@ class StateDriver(Protocol):
 # come up before the domains that use them.
 MODULES = (
     "virtkit.drivers.network.statedrv",
+    "virtkit.drivers.secret.statedrv",  # before storage and QEMU, which use secrets
     "virtkit.drivers.storage.statedrv",
+    "virtkit.drivers.nodedev.statedrv",  # the host's devices (sysfs, uevents)
     "virtkit.drivers.nwfilter.statedrv",
-    "virtkit.drivers.compose",  # the QEMU driver, linked to the three above
+    "virtkit.drivers.compose",  # the QEMU driver, linked to the four above
 )
 
 _registered: dict[str, Callable[[], StateDriver]] = {}

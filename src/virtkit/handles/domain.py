@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from virtkit.constants import DomainState, DomainVcpuFlags, DomainXMLFlags
+from virtkit.constants import DomainState
 from virtkit.errors import NoSupportError, invalid_arg, make_error, no_support
 from virtkit.errtables import ErrorCode, ErrorDomain
 from virtkit.handles.base import Handle
@@ -16,19 +16,20 @@ from virtkit.types import (
     DomainInfo,
     DomainInterface,
     DomainInterfaceStats,
+    DomainJobInfo,
     SecurityLabel,
     TypedParams,
     VcpuInfo,
 )
 
 if TYPE_CHECKING:
+    from virtkit.connection import Connection
     from virtkit.streams import DataStream
 
 __all__ = ["Domain"]
 
 _D = ErrorDomain.DOMAIN
 _S = ErrorDomain.DOMAIN_SNAPSHOT
-_SECRET_XML = DomainXMLFlags.SECURE | DomainXMLFlags.MIGRATABLE
 _STRING_OKAY = 4  # VIR_TYPED_PARAM_STRING_OKAY
 
 # virDomainMemoryStatTags -> the keys libvirt-python's memoryStats() uses.
@@ -85,13 +86,9 @@ class Domain(Handle[DomainIdent]):
         return self._conn._hv.domain_get_info(self._ident)
 
     def xml(self, flags: int = 0) -> str:
-        """virDomainGetXMLDesc (flags: DomainXMLFlags)."""
-        conn = self._conn
-        if conn._readonly and flags & _SECRET_XML:
-            raise make_error(
-                ErrorCode.OPERATION_DENIED, _D, "virDomainGetXMLDesc with secure flag"
-            )
-        return conn._hv.domain_get_xml_desc(self._ident, flags)
+        """virDomainGetXMLDesc (flags: DomainXMLFlags; SECURE and MIGRATABLE are refused
+        on read-only connections, by the procedure table's rule)."""
+        return self._conn._hv.domain_get_xml_desc(self._ident, flags)
 
     def os_type(self) -> str:
         """virDomainGetOSType ("hvm", "linux", ...)."""
@@ -116,9 +113,8 @@ class Domain(Handle[DomainIdent]):
         return self._conn._hv.domain_get_max_vcpus(self._ident)
 
     def vcpus_count(self, flags: int = 0) -> int:
-        """virDomainGetVcpusFlags (flags: DomainVcpuFlags)."""
-        if flags & DomainVcpuFlags.GUEST:
-            self._conn._check_write("virDomainGetVcpusFlags", _D)
+        """virDomainGetVcpusFlags (flags: DomainVcpuFlags; GUEST is refused on read-only
+        connections, by the procedure table's rule)."""
         return self._conn._hv.domain_get_vcpus_flags(self._ident, flags)
 
     def set_vcpus(self, n: int, flags: int = 0) -> None:
@@ -150,6 +146,10 @@ class Domain(Handle[DomainIdent]):
     def is_updated(self) -> bool:
         """virDomainIsUpdated."""
         return self._conn._hv.domain_is_updated(self._ident)
+
+    def messages(self, flags: int = 0) -> list[str]:
+        """virDomainGetMessages (flags: DomainMessageType; 0: every kind)."""
+        return list(self._conn._hv.domain_get_messages(self._ident, flags))
 
     @property
     def autostart(self) -> bool:
@@ -250,6 +250,76 @@ class Domain(Handle[DomainIdent]):
         """virDomainManagedSaveRemove."""
         self._conn._check_write("virDomainManagedSaveRemove", _D)
         self._conn._hv.domain_managed_save_remove(self._ident, 0)
+
+    # ------------------------------------------------------------ jobs
+
+    def job_info(self) -> DomainJobInfo:
+        """virDomainGetJobInfo: the running async job's type and progress."""
+        return self._conn._hv.domain_get_job_info(self._ident)
+
+    def job_stats(self, flags: int = 0) -> tuple[int, TypedParams]:
+        """virDomainGetJobStats: (virDomainJobType, VIR_DOMAIN_JOB_* statistics); flags
+        COMPLETED (the last completed job's) and KEEP_COMPLETED."""
+        return self._conn._hv.domain_get_job_stats(self._ident, flags)
+
+    def abort_job(self, flags: int = 0) -> None:
+        """virDomainAbortJob, or virDomainAbortJobFlags when ``flags`` (POSTCOPY)."""
+        if flags:
+            self._conn._check_write("virDomainAbortJobFlags", _D)
+            self._conn._hv.domain_abort_job_flags(self._ident, flags)
+        else:
+            self._conn._check_write("virDomainAbortJob", _D)
+            self._conn._hv.domain_abort_job(self._ident)
+
+    # ------------------------------------------------------------ migration
+
+    def migrate(self, dest: Connection, flags: int = 0,
+                params: TypedParams | None = None) -> Domain:
+        """virDomainMigrate3 in managed direct mode: this client drives Begin, Prepare,
+        Perform, Finish and Confirm on the two connections (VIR_MIGRATE_* ``flags``,
+        VIR_MIGRATE_PARAM_* ``params``); the migrated domain on ``dest``. With
+        PEER2PEER the source daemon drives it (:meth:`migrate_to_uri3` to ``dest``'s URI)."""
+        from virtkit.constants import DomainMigrateFlags
+        from virtkit.drivers.qemu.migration import migrate_v3
+
+        self._conn._check_write("virDomainMigrate3", _D)
+        dest._check_write("virDomainMigrate3", _D)
+        if flags & DomainMigrateFlags.PEER2PEER:
+            self.migrate_to_uri3(dest.uri, flags, params)
+            return dest.lookup_domain_by_uuid(self.uuid)
+        ident = migrate_v3(self._conn._hv, self._ident, dest._hv, params or {}, flags)
+        return dest._domain(ident)
+
+    def migrate_to_uri3(self, dconnuri: str, flags: int = 0,
+                        params: TypedParams | None = None) -> None:
+        """virDomainMigrateToURI3 with PEER2PEER: the source's daemon opens ``dconnuri``
+        and runs the whole migration (Perform3Params with a destination URI)."""
+        from virtkit.constants import DomainMigrateFlags
+
+        self._conn._check_write("virDomainMigrateToURI3", _D)
+        if not flags & DomainMigrateFlags.PEER2PEER:
+            raise make_error(ErrorCode.ARGUMENT_UNSUPPORTED, _D,
+                             "direct migration is not supported by the connection driver")
+        self._conn._hv.domain_migrate_perform3_params(self._ident, dconnuri, params or {},
+                                                      b"", flags)
+
+    def migrate_max_downtime(self) -> int:
+        """virDomainMigrateGetMaxDowntime (ms)."""
+        return self._conn._hv.domain_migrate_get_max_downtime(self._ident, 0)
+
+    def migrate_set_max_downtime(self, downtime_ms: int) -> None:
+        """virDomainMigrateSetMaxDowntime (ms)."""
+        self._conn._check_write("virDomainMigrateSetMaxDowntime", _D)
+        self._conn._hv.domain_migrate_set_max_downtime(self._ident, downtime_ms, 0)
+
+    def migrate_max_speed(self, flags: int = 0) -> int:
+        """virDomainMigrateGetMaxSpeed (MiB/s)."""
+        return self._conn._hv.domain_migrate_get_max_speed(self._ident, flags)
+
+    def migrate_set_max_speed(self, bandwidth_mib: int, flags: int = 0) -> None:
+        """virDomainMigrateSetMaxSpeed (MiB/s)."""
+        self._conn._check_write("virDomainMigrateSetMaxSpeed", _D)
+        self._conn._hv.domain_migrate_set_max_speed(self._ident, bandwidth_mib, flags)
 
     def rename(self, new_name: str) -> None:
         """virDomainRename (an inactive, persistent domain)."""

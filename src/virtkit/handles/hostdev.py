@@ -100,6 +100,11 @@ class NodeDevice(Handle[NodeDeviceIdent]):
         """virNodeDeviceIsPersistent."""
         return self._conn.tables.nodedev.node_device_is_persistent(self._ident)
 
+    @property
+    def autostart(self) -> bool:
+        """virNodeDeviceGetAutostart: whether the device starts with the host."""
+        return self._conn.tables.nodedev.node_device_get_autostart(self._ident)
+
     def destroy(self) -> None:
         """virNodeDeviceDestroy (a vHBA made by create_node_device)."""
         self._conn._check_write("virNodeDeviceDestroy", _D)

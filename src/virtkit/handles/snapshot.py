@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from virtkit.constants import DomainSnapshotXMLFlags
-from virtkit.errors import make_error
-from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.errtables import ErrorDomain
 from virtkit.handles.base import Handle
 from virtkit.types import SnapshotIdent
 
@@ -38,10 +36,6 @@ class Snapshot(Handle[SnapshotIdent]):
 
     def xml(self, flags: int = 0) -> str:
         """virDomainSnapshotGetXMLDesc (flags: DomainSnapshotXMLFlags)."""
-        if self._conn._readonly and flags & DomainSnapshotXMLFlags.SECURE:
-            raise make_error(
-                ErrorCode.OPERATION_DENIED, _S, "virDomainSnapshotGetXMLDesc with secure flag"
-            )
         return self._conn._hv.domain_snapshot_get_xml_desc(self._ident, flags)
 
     def parent(self) -> Snapshot:

@@ -90,6 +90,18 @@ _NUMA_TYPES = {"numa_mode": ParamType.INT, "numa_nodeset": ParamType.STRING}
 _BANDWIDTH_TYPES = {f"{d}.{k}": ParamType.UINT for d in ("inbound", "outbound")
                     for k in ("average", "peak", "burst", "floor")}
 _KSM_TYPES = {name: ParamType[t.upper()] for name, (_, t, _) in KSM_PARAMS.items()}
+# VIR_MIGRATE_PARAM_*: the types qemuMigrationParamsCheck (virTypedParamsValidate) wants
+_MIGRATE_TYPES = {
+    **dict.fromkeys(("migrate_uri", "destination_name", "destination_xml", "persistent_xml",
+                     "graphics_uri", "listen_address", "migrate_disks", "disks_uri",
+                     "compression", "tls.destination"), ParamType.STRING),
+    **dict.fromkeys(("bandwidth", "bandwidth.postcopy", "compression.xbzrle.cache"),
+                    ParamType.ULLONG),
+    **dict.fromkeys(("disks_port", "compression.mt.level", "compression.mt.threads",
+                     "compression.mt.dthreads", "compression.zlib.level",
+                     "compression.zstd.level", "auto_converge.initial",
+                     "auto_converge.increment", "parallel.connections"), ParamType.INT),
+}
 _PARAM_TYPES: dict[str, dict[str, ParamType]] = {
     "domain_get_blkio_parameters": _BLKIO_TYPES,
     "domain_set_blkio_parameters": _BLKIO_TYPES,
@@ -103,6 +115,12 @@ _PARAM_TYPES: dict[str, dict[str, ParamType]] = {
     "domain_set_interface_parameters": _BANDWIDTH_TYPES,
     "node_get_memory_parameters": _KSM_TYPES,
     "node_set_memory_parameters": _KSM_TYPES,
+    # VIR_DOMAIN_JOB_OPERATION and _AUTO_CONVERGE_THROTTLE are INT; the rest ULLONG
+    "domain_get_job_stats": {"operation": ParamType.INT,
+                             "auto_converge_throttle": ParamType.INT},
+    **dict.fromkeys((f"domain_migrate_{p}3_params" for p in (
+        "begin", "prepare", "prepare_tunnel", "perform", "finish", "confirm")),
+        _MIGRATE_TYPES),
 }
 
 
@@ -286,7 +304,8 @@ def _ret_to_wire(proc: Procedure) -> Callable[[Any, Any], Any]:
             return {"params": wire, "nparams": len(wire)}
 
         return two_step
-    convs = [converters(t)[1] for _, t in fields]
+    convs = [(_params_encoder(proc.name, t) if n == "params" else None) or converters(t)[1]
+             for n, t in fields]
     if len(fields) == 1:
         name, conv1 = names[0], convs[0]
         if conv1 is None:

@@ -61,8 +61,8 @@ def test_query_status_and_events_in_order(qemu_env: QemuEnv) -> None:
     stamps = [e[2] for e in rec.events]
     assert stamps == sorted(stamps)
     assert abs(stamps[0] - time.time()) < 60
-    # Delivered on the dispatch thread, never on the loop thread.
-    assert {e[3] for e in rec.events} == {"virtkit-qmp-events"}
+    # Delivered on the monitor's own event thread, never on the loop thread.
+    assert {e[3] for e in rec.events} == {"virtkit-qemu-events-vm"}
     assert not mon.closed and rec.disconnects == []
 
 
@@ -87,7 +87,7 @@ def test_quit_calls_on_disconnect_once(qemu_env: QemuEnv) -> None:
     rec.wait_for(lambda: rec.disconnects)
     assert proc.wait(5) == 0
     time.sleep(0.1)
-    assert rec.disconnects == ["virtkit-qmp-events"]
+    assert rec.disconnects == ["virtkit-qemu-events-vm"]
     # SHUTDOWN (host-qmp-quit) arrives before the disconnect.
     assert rec.names()[-1] == "SHUTDOWN"
     assert rec.events[-1][1].get("reason") == "host-qmp-quit"
@@ -97,7 +97,7 @@ def test_quit_calls_on_disconnect_once(qemu_env: QemuEnv) -> None:
     assert ei.value.code == ErrorCode.INTERNAL_ERROR
     assert str(ei.value) == "internal error: End of file from qemu monitor (vm='vm')"
     mon.close()  # harmless after the loss
-    assert rec.disconnects == ["virtkit-qmp-events"]
+    assert rec.disconnects == ["virtkit-qemu-events-vm"]
 
 
 def test_kill_while_command_pending(qemu_env: QemuEnv) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from virtkit.constants import ConnectFlags
 from virtkit.drivers.base import (
     DriverTables,
     HypervisorDriver,
@@ -41,7 +42,7 @@ __all__ = ["TestDriver", "open_connection"]
 
 _default_lock = threading.Lock()
 _default_node: TestNode | None = None
-_CONNECT_RO = 1
+_CONNECT_RO = int(ConnectFlags.RO)
 
 
 class TestDriver(

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from virtkit.constants import DomainModificationImpact
 from virtkit.drivers.inmemory.node import DomainObj, TestNode
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, invalid_flags, make_error
 from virtkit.types import DomainIdent
 
-# libvirt's domain states (virDomainState).
-NOSTATE, RUNNING, BLOCKED, PAUSED, SHUTDOWN, SHUTOFF, CRASHED, PMSUSPENDED = range(8)
-
 # virDomainModificationImpact
-AFFECT_LIVE = 1
-AFFECT_CONFIG = 2
+AFFECT_LIVE = int(DomainModificationImpact.LIVE)
+AFFECT_CONFIG = int(DomainModificationImpact.CONFIG)
 
 
 def err(code: int, detail: str | None, domain: int = ErrorDomain.TEST) -> VirtError:
@@ -63,16 +61,12 @@ class Base:
         """testDomObjFromDomain: find by UUID or fail naming uuid and name."""
         obj = self._node.domains_by_uuid.get(dom.uuid)
         if obj is None:
-            raise err(
-                ErrorCode.NO_DOMAIN, f"no domain with matching uuid '{dom.uuid}' ({dom.name})"
-            )
+            return self._node.domains.get(dom)  # raises libvirt's NO_DOMAIN
         return obj
 
     def _lifecycle(self, obj: DomainObj, event: int, detail: int) -> None:
         """Queue a VIR_DOMAIN_EVENT_ID_LIFECYCLE event for ``obj`` as it is now."""
-        events = self._node.events
-        if events.active:
-            events.queue("domain", obj.refresh_ident(), 0, (event, detail))
+        obj.queue_lifecycle(self._node.events, event, detail)
 
 
 def check_active(obj: DomainObj) -> None:

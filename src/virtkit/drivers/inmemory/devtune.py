@@ -11,6 +11,7 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from virtkit.constants import TypedParameterFlags
 from virtkit.drivers.inmemory.common import AFFECT_CONFIG, AFFECT_LIVE, Base, check_flags, err
 from virtkit.drivers.inmemory.domconfig import _one_def
 from virtkit.drivers.inmemory.tuning import validate_params
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BANDWIDTH_PARAMS", "DeviceTuningMixin"]
 
-_STRING_OKAY = 4
+_STRING_OKAY = int(TypedParameterFlags.OKAY)  # VIR_TYPED_PARAM_STRING_OKAY
 _IOTUNE_MAX = 1000000000000000  # TEST_BLOCK_IOTUNE_MAX
 # virDomainGetInterfaceParameters' order: (parameter, direction, rate attribute)
 BANDWIDTH_PARAMS = (

@@ -4,15 +4,44 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from virtkit.drivers.inmemory.common import (
-    PAUSED,
-    RUNNING,
-    SHUTOFF,
-    Base,
-    check_active,
-    check_flags,
-    err,
+from virtkit.constants import (
+    DomainCoreDumpFlags,
+    DomainCreateFlags,
+    DomainDefineFlags,
+    DomainDestroyFlags,
+    DomainRebootFlags,
+    DomainUndefineFlags,
 )
+from virtkit.drivers.domainobj import (
+    DEFINED_ADDED,
+    DEFINED_RENAMED,
+    DEFINED_UPDATED,
+    EV_DEFINED,
+    EV_RESUMED,
+    EV_STARTED,
+    EV_STOPPED,
+    EV_SUSPENDED,
+    EV_UNDEFINED,
+    LIST_DOMAINS_ALL,
+    PAUSED,
+    PAUSED_USER,
+    RESUMED_UNPAUSED,
+    RUNNING,
+    RUNNING_BOOTED,
+    RUNNING_UNPAUSED,
+    SHUTOFF,
+    SHUTOFF_CRASHED,
+    SHUTOFF_DESTROYED,
+    SHUTOFF_SHUTDOWN,
+    STARTED_BOOTED,
+    STOPPED_CRASHED,
+    STOPPED_DESTROYED,
+    STOPPED_SHUTDOWN,
+    SUSPENDED_PAUSED,
+    UNDEFINED_REMOVED,
+    UNDEFINED_RENAMED,
+)
+from virtkit.drivers.inmemory.common import Base, check_active, check_flags, err
 from virtkit.drivers.inmemory.lazy import lazy_module
 from virtkit.drivers.inmemory.node import DomainObj, TestNode
 from virtkit.errors import ErrorCode, ErrorDomain
@@ -23,65 +52,17 @@ if TYPE_CHECKING:
 else:
     defs = lazy_module("virtkit.drivers.inmemory.defs")
 
-# virDomainEventType and details used here.
-EV_DEFINED, EV_UNDEFINED, EV_STARTED, EV_SUSPENDED, EV_RESUMED, EV_STOPPED = range(6)
-DEFINED_ADDED, DEFINED_UPDATED, DEFINED_RENAMED = 0, 1, 2
-UNDEFINED_REMOVED, UNDEFINED_RENAMED = 0, 1
-STARTED_BOOTED, STARTED_RESTORED, STARTED_FROM_SNAPSHOT = 0, 2, 3
-SUSPENDED_PAUSED, SUSPENDED_FROM_SNAPSHOT = 0, 5
-RESUMED_UNPAUSED = 0
-STOPPED_SHUTDOWN, STOPPED_DESTROYED, STOPPED_CRASHED, STOPPED_SAVED = 0, 1, 2, 4
-STOPPED_FROM_SNAPSHOT = 6
-
-# Reasons (virDomain*Reason).
-RUNNING_BOOTED, RUNNING_RESTORED, RUNNING_FROM_SNAPSHOT, RUNNING_UNPAUSED = 1, 3, 4, 5
-PAUSED_USER, PAUSED_FROM_SNAPSHOT = 1, 7
-SHUTOFF_SHUTDOWN, SHUTOFF_DESTROYED, SHUTOFF_CRASHED, SHUTOFF_SAVED = 1, 2, 3, 5
-SHUTOFF_FAILED, SHUTOFF_FROM_SNAPSHOT = 6, 7
-
-# Flags.
-_DEFINE_VALIDATE = 1
-_START_VALIDATE = 16
-_UNDEFINE_MANAGED_SAVE = 1
-_UNDEFINE_SNAPSHOTS_METADATA = 2
-_DESTROY_GRACEFUL = 1
-_REBOOT_ALL = 0x3F
-_DUMP_CRASH = 1
-
-_LIST = {
-    "ACTIVE": 1, "INACTIVE": 2, "PERSISTENT": 4, "TRANSIENT": 8, "RUNNING": 16,
-    "PAUSED": 32, "SHUTOFF": 64, "OTHER": 128, "MANAGEDSAVE": 256, "NO_MANAGEDSAVE": 512,
-    "AUTOSTART": 1024, "NO_AUTOSTART": 2048, "HAS_SNAPSHOT": 4096, "NO_SNAPSHOT": 8192,
-    "HAS_CHECKPOINT": 16384, "NO_CHECKPOINT": 32768,
-}
-LIST_FILTERS_ALL = 0xFFFF
-
-
-def pair_ok(flags: int, yes: int, no: int, value: bool) -> bool:
-    """One pair of list filter bits: no bit set keeps all, else keep what matches a set bit."""
-    if not flags & (yes | no):
-        return True
-    return bool((flags & yes and value) or (flags & no and not value))
-
-
-def domain_matches(obj: DomainObj, flags: int) -> bool:
-    """virDomainObjListFilter."""
-    st = obj.state
-    if flags & 240 and not (
-        (flags & 16 and st == RUNNING)
-        or (flags & 32 and st == PAUSED)
-        or (flags & 64 and st == SHUTOFF)
-        or (flags & 128 and st not in (RUNNING, PAUSED, SHUTOFF))
-    ):
-        return False
-    return (
-        pair_ok(flags, 1, 2, obj.id != -1)
-        and pair_ok(flags, 4, 8, obj.persistent)
-        and pair_ok(flags, 256, 512, obj.managed_save)
-        and pair_ok(flags, 1024, 2048, obj.autostart)
-        and pair_ok(flags, 4096, 8192, bool(obj.snapshots))
-        and pair_ok(flags, 16384, 32768, False)  # test domains have no checkpoints
-    )
+# Flags (libvirt's names).
+_DEFINE_VALIDATE = int(DomainDefineFlags.VALIDATE)
+_START_VALIDATE = int(DomainCreateFlags.START_VALIDATE)
+_UNDEFINE_MANAGED_SAVE = int(DomainUndefineFlags.MANAGED_SAVE)
+_UNDEFINE_SNAPSHOTS_METADATA = int(DomainUndefineFlags.SNAPSHOTS_METADATA)
+_DESTROY_GRACEFUL = int(DomainDestroyFlags.GRACEFUL)
+# testDomainReboot's virCheckFlags (VIR_DOMAIN_REBOOT_*)
+_REBOOT_ALL = (int(DomainRebootFlags.ACPI_POWER_BTN) | int(DomainRebootFlags.GUEST_AGENT)
+               | int(DomainRebootFlags.INITCTL) | int(DomainRebootFlags.SIGNAL)
+               | int(DomainRebootFlags.PARAVIRT))
+_DUMP_CRASH = int(DomainCoreDumpFlags.CRASH)
 
 
 def set_numbers(obj: DomainObj) -> None:
@@ -91,10 +72,8 @@ def set_numbers(obj: DomainObj) -> None:
 
 def start_state(node: TestNode, obj: DomainObj, reason: int) -> None:
     """testDomainStartState: running, a new id, the live definition split off."""
-    obj.state = RUNNING
-    obj.reason = reason
-    obj.id = node.allocate_id()
-    node.domains_by_id[obj.id] = obj
+    obj.set_state(RUNNING, reason)
+    node.domains.set_id(obj, node.allocate_id())
     if obj.persistent and obj.new_def is None:
         obj.share_def()  # shared until either side changes (copy on write)
     obj.managed_save = False
@@ -107,11 +86,8 @@ def shutdown_state(node: TestNode, obj: DomainObj, reason: int) -> None:
         obj.defn = obj.new_def
         obj.new_def = None
         set_numbers(obj)
-    obj.state = SHUTOFF
-    obj.reason = reason
-    if obj.id != -1 and node.domains_by_id.get(obj.id) is obj:
-        del node.domains_by_id[obj.id]
-    obj.id = -1
+    obj.set_state(SHUTOFF, reason)
+    node.domains.clear_id(obj)
     obj.refresh_ident()
 
 
@@ -138,91 +114,62 @@ class DomainLifecycleMixin(Base):
 
     def connect_num_of_domains(self) -> int:
         with self._node.lock:
-            return len(self._node.domains_by_id)
+            return len(self._node.domains.by_id)
 
     def connect_list_domains(self, maxids: int) -> list[int]:
         with self._node.lock:
-            return [o.id for o in self._node.domains_by_uuid.values() if o.id != -1][:maxids]
+            return self._node.domains.active_ids(maxids)
 
     def connect_num_of_defined_domains(self) -> int:
         with self._node.lock:
-            return sum(1 for o in self._node.domains_by_uuid.values() if o.id == -1)
+            return self._node.domains.num_inactive()
 
     def connect_list_defined_domains(self, maxnames: int) -> list[str]:
         with self._node.lock:
-            names = [o.name for o in self._node.domains_by_uuid.values() if o.id == -1]
-            return names[:maxnames]
+            return self._node.domains.inactive_names(maxnames)
 
     def connect_list_all_domains(self, flags: int = 0) -> list[DomainIdent]:
-        check_flags(flags, LIST_FILTERS_ALL, "testConnectListAllDomains")
+        check_flags(flags, LIST_DOMAINS_ALL, "testConnectListAllDomains")
         with self._node.lock:
-            objs = self._node.domains_by_uuid.values()
-            if not flags:
-                return [o.ident for o in objs]
-            return [o.ident for o in objs if domain_matches(o, flags)]
+            if not flags:  # the common call: no filter, no list copy
+                return [o.ident for o in self._node.domains_by_uuid.values()]
+            return [o.ident for o in self._node.domains.list_all(flags)]
 
     # ------------------------------------------------------------------ lookup
 
     def domain_lookup_by_id(self, id: int) -> DomainIdent:
-        obj = self._node.domains_by_id.get(id)
-        if obj is None:
-            raise err(ErrorCode.NO_DOMAIN, None)
-        return obj.ident
+        return self._node.domains.find_by_id(id).ident
 
     def domain_lookup_by_name(self, name: str) -> DomainIdent:
-        obj = self._node.domains_by_name.get(name)
-        if obj is None:
-            raise err(ErrorCode.NO_DOMAIN, None)
-        return obj.ident
+        return self._node.domains.find_by_name(name).ident
 
     def domain_lookup_by_uuid(self, uuid: str) -> DomainIdent:
-        obj = self._node.domains_by_uuid.get(uuid.lower())
-        if obj is None:
-            raise err(ErrorCode.NO_DOMAIN, None)
-        return obj.ident
+        return self._node.domains.find_by_uuid(uuid).ident
 
     # ------------------------------------------------------------------ define / undefine
 
     def _add(self, d: Any, live: bool) -> tuple[DomainObj, Any]:
         """virDomainObjListAdd: returns (object, previous definition or None)."""
-        node = self._node
-        name, uuid = d.name, d.uuid
-        obj = node.domains_by_uuid.get(uuid)
-        if obj is not None:
-            if obj.name != name:
-                raise err(ErrorCode.OPERATION_FAILED,
-                          f"domain '{obj.name}' is already defined with uuid {uuid}",
-                          ErrorDomain.DOMAIN)
-            if live:
-                if obj.id != -1:
-                    raise err(ErrorCode.OPERATION_INVALID,
-                              f"domain '{name}' is already active", ErrorDomain.DOMAIN)
-                if not obj.persistent:
-                    raise err(ErrorCode.OPERATION_INVALID,
-                              f"domain '{name}' is already being started", ErrorDomain.DOMAIN)
-            old = None
-            if obj.id != -1:
-                old = obj.new_def
-                obj.new_def = d
-            elif live:
-                if obj.new_def is None:
-                    obj.new_def = obj.defn
-                obj.defn = d
-                set_numbers(obj)
-            else:
-                old = obj.defn
-                obj.defn = d
-                set_numbers(obj)
-            return obj, old
-        other = node.domains_by_name.get(name)
-        if other is not None:
-            raise err(ErrorCode.OPERATION_FAILED,
-                      f"domain '{name}' already exists with uuid {other.uuid}",
-                      ErrorDomain.DOMAIN)
-        obj = DomainObj(d, name, uuid)
-        set_numbers(obj)
-        node.add_domain(obj)
-        return obj, None
+        obj = self._node.domains.check_add(d.name, d.uuid, live)
+        if obj is None:
+            obj = DomainObj(d, d.name, d.uuid)
+            set_numbers(obj)
+            self._node.add_domain(obj)
+            return obj, None
+        old = None
+        if obj.id != -1:
+            old = obj.new_def
+            obj.new_def = d
+        elif live:
+            if obj.new_def is None:
+                obj.new_def = obj.defn
+            obj.defn = d
+            set_numbers(obj)
+        else:
+            old = obj.defn
+            obj.defn = d
+            set_numbers(obj)
+        return obj, old
 
     def domain_define_xml(self, xml: str, flags: int = 0) -> DomainIdent:
         check_flags(flags, _DEFINE_VALIDATE, "testDomainDefineXMLFlags")
@@ -244,7 +191,8 @@ class DomainLifecycleMixin(Base):
             if obj.managed_save and not flags & _UNDEFINE_MANAGED_SAVE:
                 raise err(ErrorCode.OPERATION_INVALID,
                           "Refusing to undefine while domain managed save image exists")
-            if obj.id == -1 and obj.snapshots and not flags & _UNDEFINE_SNAPSHOTS_METADATA:
+            if (obj.id == -1 and len(obj.snapshots)
+                    and not flags & _UNDEFINE_SNAPSHOTS_METADATA):
                 raise err(ErrorCode.OPERATION_INVALID,
                           f"cannot delete inactive domain with {len(obj.snapshots)} snapshots")
             self._lifecycle(obj, EV_UNDEFINED, UNDEFINED_REMOVED)
@@ -294,9 +242,9 @@ class DomainLifecycleMixin(Base):
     def _lifecycle_action(self, node: TestNode, obj: DomainObj, action: str | None) -> None:
         """testDomainActionSetState followed by the shutdown bookkeeping."""
         if action in ("restart", "rename-restart"):
-            obj.state, obj.reason = RUNNING, RUNNING_BOOTED
+            obj.set_state(RUNNING, RUNNING_BOOTED)
             return
-        obj.state, obj.reason = SHUTOFF, SHUTOFF_SHUTDOWN
+        obj.set_state(SHUTOFF, SHUTOFF_SHUTDOWN)
         self._stopped(node, obj, SHUTOFF_SHUTDOWN, STOPPED_SHUTDOWN)
 
     def domain_shutdown(self, dom: DomainIdent, flags: int = 0) -> None:
@@ -324,16 +272,15 @@ class DomainLifecycleMixin(Base):
             obj = self._dom(dom)
             if obj.state in (SHUTOFF, PAUSED):
                 raise err(ErrorCode.INTERNAL_ERROR, f"domain '{dom.name}' not running")
-            obj.state, obj.reason = PAUSED, PAUSED_USER
-            self._lifecycle(obj, EV_SUSPENDED, SUSPENDED_PAUSED)
+            obj.set_state(PAUSED, PAUSED_USER, self._node.events, EV_SUSPENDED, SUSPENDED_PAUSED)
 
     def domain_resume(self, dom: DomainIdent) -> None:
         with self._txn():
             obj = self._dom(dom)
             if obj.state != PAUSED:
                 raise err(ErrorCode.INTERNAL_ERROR, f"domain '{dom.name}' not paused")
-            obj.state, obj.reason = RUNNING, RUNNING_UNPAUSED
-            self._lifecycle(obj, EV_RESUMED, RESUMED_UNPAUSED)
+            obj.set_state(RUNNING, RUNNING_UNPAUSED, self._node.events, EV_RESUMED,
+                          RESUMED_UNPAUSED)
 
     def domain_core_dump(self, dom: DomainIdent, to: str, flags: int = 0) -> None:
         check_flags(flags, _DUMP_CRASH, "testDomainCoreDumpWithFormat")
@@ -393,10 +340,8 @@ class DomainLifecycleMixin(Base):
             if "/" in new_name:
                 raise err(ErrorCode.XML_ERROR, f"name {new_name} cannot contain '/'")
             self._lifecycle(obj, EV_UNDEFINED, UNDEFINED_RENAMED)
-            del node.domains_by_name[obj.name]
             obj.defn.name = new_name
-            obj.name = new_name
-            node.domains_by_name[new_name] = obj
+            node.domains.rename(obj, new_name)
             obj.refresh_ident()
             self._lifecycle(obj, EV_DEFINED, DEFINED_RENAMED)
             return obj.ident

@@ -6,17 +6,24 @@ import copy
 import time
 from typing import TYPE_CHECKING, Any
 
-from virtkit.constants import DomainXMLFlags
+from virtkit.constants import (
+    ConnectGetAllDomainStatsFlags,
+    DomainMemoryModFlags,
+    DomainMessageType,
+    DomainStatsTypes,
+    DomainVcpuFlags,
+    DomainXMLFlags,
+)
+from virtkit.drivers.domainobj import RUNNING, matches
 from virtkit.drivers.inmemory.common import (
     AFFECT_CONFIG,
     AFFECT_LIVE,
-    RUNNING,
     Base,
     check_active,
     check_flags,
     err,
 )
-from virtkit.drivers.inmemory.domains import config_def, domain_matches, live_def, set_numbers
+from virtkit.drivers.inmemory.domains import config_def, live_def, set_numbers
 from virtkit.drivers.inmemory.lazy import lazy_module
 from virtkit.drivers.inmemory.node import DomainObj
 from virtkit.errors import ErrorCode, ErrorDomain, invalid_arg
@@ -47,14 +54,20 @@ _SCREENSHOT = "/usr/share/libvirt/test-screenshot.png"
 _TINY_PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
     "0000000a49444154789c636000000002000148afa4710000000049454e44ae426082")
-_MEM_MAXIMUM = 4
-_VCPU_MAXIMUM = 4
-_XML_COMMON = 0x1 | 0x2 | 0x4 | 0x8  # SECURE | INACTIVE | UPDATE_CPU | MIGRATABLE
-_STATS_STATE = 1
-_STATS_IOTHREAD = 128
+_MEM_MAXIMUM = int(DomainMemoryModFlags.MAXIMUM)
+_VCPU_MAXIMUM = int(DomainVcpuFlags.MAXIMUM)
+_XML_COMMON = (int(DomainXMLFlags.SECURE) | int(DomainXMLFlags.INACTIVE)
+               | int(DomainXMLFlags.UPDATE_CPU) | int(DomainXMLFlags.MIGRATABLE))
+_MESSAGE_TYPES = int(DomainMessageType.DEPRECATION) | int(DomainMessageType.TAINTING)
+_STATS_STATE = int(DomainStatsTypes.STATE)
+_STATS_IOTHREAD = int(DomainStatsTypes.IOTHREAD)
 _STATS_SUPPORTED = _STATS_STATE | _STATS_IOTHREAD
-_STATS_LIST_FLAGS = 0x3 | 0xC | 0xF0  # ACTIVE/INACTIVE, PERSISTENT/TRANSIENT, states
-_STATS_NOWAIT, _STATS_BACKING, _STATS_ENFORCE = 1 << 29, 1 << 30, 1 << 31
+_G = ConnectGetAllDomainStatsFlags
+# ACTIVE/INACTIVE, PERSISTENT/TRANSIENT and the states: the listAllDomains filter bits
+_STATS_LIST_FLAGS = (int(_G.ACTIVE) | int(_G.INACTIVE) | int(_G.PERSISTENT) | int(_G.TRANSIENT)
+                     | int(_G.RUNNING) | int(_G.PAUSED) | int(_G.SHUTOFF) | int(_G.OTHER))
+_STATS_NOWAIT, _STATS_BACKING = int(_G.NOWAIT), int(_G.BACKING)
+_STATS_ENFORCE = int(_G.ENFORCE_STATS)
 _METADATA_DESCRIPTION, _METADATA_TITLE, _METADATA_ELEMENT = 0, 1, 2
 
 
@@ -355,7 +368,7 @@ class DomainConfigMixin(Base):
             return "image/png", BytesStream(_TINY_PNG)
 
     def domain_get_messages(self, dom: DomainIdent, flags: int = 0) -> list[str]:
-        check_flags(flags, 3, "testDomainGetMessages")
+        check_flags(flags, _MESSAGE_TYPES, "testDomainGetMessages")
         with self._node.lock:
             self._dom(dom)
         return []
@@ -470,7 +483,7 @@ class DomainConfigMixin(Base):
                 objs = list(self._node.domains_by_uuid.values())
             records = []
             for obj in objs:
-                if lflags and not domain_matches(obj, lflags):
+                if lflags and not matches(obj, lflags):
                     continue
                 params: TypedParams = {}
                 if stats & _STATS_STATE:

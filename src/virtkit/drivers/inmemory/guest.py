@@ -7,6 +7,7 @@ two mount points, ``/`` and ``/boot``.
 
 from __future__ import annotations
 
+from virtkit.constants import DomainSetTimeFlags, DomainSetUserPasswordFlags, TypedParameterFlags
 from virtkit.drivers.inmemory.common import (
     AFFECT_CONFIG,
     AFFECT_LIVE,
@@ -22,14 +23,14 @@ from virtkit.types import DomainIdent, TypedParams
 
 __all__ = ["LIFECYCLE_ACTIONS", "LIFECYCLE_TYPES", "GuestMixin", "check_lifecycle"]
 
-_STRING_OKAY = 4
+_STRING_OKAY = int(TypedParameterFlags.OKAY)  # VIR_TYPED_PARAM_STRING_OKAY
 _TOTAL_CPUTIME = 48772617035  # TEST_TOTAL_CPUTIME
 _MOUNTS = ("/", "/boot")
 _DISK_ERROR_LAST = 3  # VIR_DOMAIN_DISK_ERROR_LAST
 _SIGNAL_LAST = 65  # VIR_DOMAIN_PROCESS_SIGNAL_LAST
 _MEMORY_VIRTUAL, _MEMORY_PHYSICAL = 1, 2
-_TIME_SYNC = 1
-_PASSWORD_ENCRYPTED = 1
+_TIME_SYNC = int(DomainSetTimeFlags.SYNC)
+_PASSWORD_ENCRYPTED = int(DomainSetUserPasswordFlags.ENCRYPTED)
 LIFECYCLE_TYPES = ("poweroff", "reboot", "crash")
 LIFECYCLE_ACTIONS = ("destroy", "restart", "rename-restart", "preserve", "coredump-destroy",
                      "coredump-restart")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from weakref import WeakKeyDictionary
 
+from virtkit.constants import ConnectListAllInterfacesFlags, InterfaceDefineFlags
 from virtkit.drivers.inmemory.common import Base, check_flags, err
 from virtkit.drivers.inmemory.node import HostObj, TestNode
 from virtkit.errors import ErrorCode
@@ -18,8 +19,9 @@ from virtkit.types import InterfaceIdent
 
 __all__ = ["InterfaceMixin"]
 
-_LIST_INACTIVE, _LIST_ACTIVE = 1, 2
-_DEFINE_VALIDATE = 1
+_LIST_INACTIVE = int(ConnectListAllInterfacesFlags.INACTIVE)
+_LIST_ACTIVE = int(ConnectListAllInterfacesFlags.ACTIVE)
+_DEFINE_VALIDATE = int(InterfaceDefineFlags.VALIDATE)
 
 # node -> the interfaces as they were at interface_change_begin (one transaction per node)
 _BACKUPS: WeakKeyDictionary[TestNode, dict[str, HostObj]] = WeakKeyDictionary()

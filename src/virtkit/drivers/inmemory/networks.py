@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from virtkit.constants import ConnectListAllNetworksFlags, NetworkDefineFlags, NetworkUpdateFlags
 from virtkit.drivers.base import NetworkEventCallback
+from virtkit.drivers.domainobj import pair_ok
 from virtkit.drivers.inmemory.common import Base, check_flags, err
-from virtkit.drivers.inmemory.domains import pair_ok
 from virtkit.drivers.inmemory.lazy import lazy_module
 from virtkit.drivers.inmemory.node import NetworkObj
 from virtkit.errors import ErrorCode, ErrorDomain
@@ -21,8 +22,14 @@ else:
     netupdate = lazy_module("virtkit.conf.network_update")
 
 NET_DEFINED, NET_UNDEFINED, NET_STARTED, NET_STOPPED = range(4)
-_FILTERS_ALL = 0x3F
-_UPDATE_LIVE, _UPDATE_CONFIG = 1, 2
+_N = ConnectListAllNetworksFlags
+_INACTIVE, _ACTIVE = int(_N.INACTIVE), int(_N.ACTIVE)
+_PERSISTENT, _TRANSIENT = int(_N.PERSISTENT), int(_N.TRANSIENT)
+_AUTOSTART, _NO_AUTOSTART = int(_N.AUTOSTART), int(_N.NO_AUTOSTART)
+_FILTERS_ALL = _INACTIVE | _ACTIVE | _PERSISTENT | _TRANSIENT | _AUTOSTART | _NO_AUTOSTART
+_UPDATE_LIVE = int(NetworkUpdateFlags.LIVE)
+_UPDATE_CONFIG = int(NetworkUpdateFlags.CONFIG)
+_VALIDATE = int(NetworkDefineFlags.VALIDATE)  # NetworkCreateFlags.VALIDATE too
 
 
 def parse_network(xml: str) -> NetworkDef:
@@ -49,9 +56,9 @@ def _updated(d: NetworkDef, command: int, section: int, parent_index: int,
 def network_matches(obj: NetworkObj, flags: int) -> bool:
     """virNetworkObjListFilter (INACTIVE/ACTIVE, PERSISTENT/TRANSIENT, AUTOSTART)."""
     return (
-        pair_ok(flags, 2, 1, obj.active)
-        and pair_ok(flags, 4, 8, obj.persistent)
-        and pair_ok(flags, 16, 32, obj.autostart)
+        pair_ok(flags, _ACTIVE, _INACTIVE, obj.active)
+        and pair_ok(flags, _PERSISTENT, _TRANSIENT, obj.persistent)
+        and pair_ok(flags, _AUTOSTART, _NO_AUTOSTART, obj.autostart)
     )
 
 
@@ -134,7 +141,7 @@ class NetworkMixin(Base):
         return obj
 
     def network_create_xml(self, xml: str, flags: int = 0) -> NetworkIdent:
-        check_flags(flags, 1, "testNetworkCreateXMLFlags")
+        check_flags(flags, _VALIDATE, "testNetworkCreateXMLFlags")
         d = parse_network(xml)
         with self._txn():
             obj = self._assign(d, live=True)
@@ -143,7 +150,7 @@ class NetworkMixin(Base):
             return obj.ident
 
     def network_define_xml(self, xml: str, flags: int = 0) -> NetworkIdent:
-        check_flags(flags, 1, "testNetworkDefineXMLFlags")
+        check_flags(flags, _VALIDATE, "testNetworkDefineXMLFlags")
         d = parse_network(xml)
         with self._txn():
             obj = self._assign(d, live=False)

@@ -12,7 +12,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from virtkit.drivers.domainobj import DomainList, DomainObjBase
 from virtkit.drivers.eventbus import EventBus
+from virtkit.errors import ErrorDomain
 from virtkit.types import DomainIdent, NetworkIdent, NodeInfo, StoragePoolIdent
 
 # The test driver's emulator and default architecture.
@@ -61,51 +63,40 @@ class Cell:
         self.free_mem = free_mem
 
 
-class DomainObj:
-    """A domain as the node keeps it (libvirt's virDomainObj).
+class DomainObj(DomainObjBase):
+    """A domain as the node keeps it (libvirt's virDomainObj; the shared part in
+    ``drivers/domainobj.py``).
 
     ``defn`` is the running definition (or the only one while inactive);
     ``new_def`` is the persistent definition while a persistent domain runs.
     At start both may be the same object: the first change through either
     side copies it (copy on write), so start/stop does not copy definitions.
     ``max_mem``/``memory``/``vcpus`` mirror ``defn`` for a cheap get_info.
-    Either definition may be a ``Pending`` until first read.
+    Either definition may be a ``Pending`` until first read. ``snap_domains`` holds
+    the domain definition each snapshot captured (by snapshot name).
     """
 
     __slots__ = (
         "_defn",
         "_new_def",
-        "autostart",
-        "current_snapshot",
-        "id",
         "ident",
         "managed_save",
         "max_mem",
         "memory",
-        "name",
         "nseconds",
         "persistent",
-        "reason",
         "seconds",
-        "snapshots",
-        "state",
-        "uuid",
+        "snap_domains",
         "vcpus",
     )
 
     def __init__(self, defn: Any, name: str, uuid: str) -> None:
-        self.name = name
-        self.uuid = uuid
-        self.id = -1
-        self.state = 5  # SHUTOFF
-        self.reason = 0
+        DomainObjBase.__init__(self, name, uuid, ErrorDomain.TEST)
         self.persistent = False
-        self.autostart = False
         self.managed_save = False
         self._defn: Any = defn
         self._new_def: Any = None
-        self.snapshots: dict[str, Any] = {}
-        self.current_snapshot: str | None = None
+        self.snap_domains: dict[str, Any] = {}
         self.max_mem = 0
         self.memory = 0
         self.vcpus = 0
@@ -139,13 +130,17 @@ class DomainObj:
         """Make the running definition the persistent one too (copy on write, see above)."""
         self._new_def = self._defn
 
-    @property
-    def active(self) -> bool:
-        return self.id != -1
+    def is_persistent(self) -> bool:
+        return self.persistent
+
+    def has_managed_save(self) -> bool:
+        return self.managed_save
 
     def refresh_ident(self) -> DomainIdent:
         self.ident = DomainIdent(self.name, self.uuid, self.id)
         return self.ident
+
+    current_ident = refresh_ident
 
 
 class NetworkObj:
@@ -258,9 +253,11 @@ class TestNode:
         self.node_info = default_node_info()
         self.cells: list[Cell] = []
         self.next_id = 1
-        self.domains_by_uuid: dict[str, DomainObj] = {}
-        self.domains_by_name: dict[str, DomainObj] = {}
-        self.domains_by_id: dict[int, DomainObj] = {}
+        # libvirt's test driver reports a failed lookup as the bare "Domain not found"
+        self.domains: DomainList[DomainObj] = DomainList(ErrorDomain.TEST, lookup_details=False)
+        self.domains_by_uuid = self.domains.by_uuid  # the list's indexes, by their old names
+        self.domains_by_name = self.domains.by_name
+        self.domains_by_id = self.domains.by_id
         self.networks: dict[str, NetworkObj] = {}  # by name
         self.pools: dict[str, PoolObj] = {}  # by name
         self.interfaces: dict[str, HostObj] = {}
@@ -271,17 +268,10 @@ class TestNode:
     # --- domains
 
     def add_domain(self, obj: DomainObj) -> None:
-        self.domains_by_uuid[obj.uuid] = obj
-        self.domains_by_name[obj.name] = obj
-        if obj.id != -1:
-            self.domains_by_id[obj.id] = obj
+        self.domains.add(obj)
 
     def remove_domain(self, obj: DomainObj) -> None:
-        self.domains_by_uuid.pop(obj.uuid, None)
-        if self.domains_by_name.get(obj.name) is obj:
-            del self.domains_by_name[obj.name]
-        if obj.id != -1 and self.domains_by_id.get(obj.id) is obj:
-            del self.domains_by_id[obj.id]
+        self.domains.remove(obj)
 
     def allocate_id(self) -> int:
         nid = self.next_id

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from virtkit.conf.nodedev_caps import CAP_TYPES
 from virtkit.drivers.inmemory.common import Base, check_flags, err
 from virtkit.drivers.inmemory.node import HostObj
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, XMLError, format_message
@@ -24,10 +25,6 @@ __all__ = ["NodeDeviceMixin"]
 
 NodeDeviceEventCallback = Callable[[NodeDeviceIdent, int, tuple[object, ...]], None]
 
-# virNodeDevCapType, in order: bit i of the listing flags selects CAP_TYPES[i].
-CAP_TYPES = ("system", "pci", "usb_device", "usb", "net", "scsi_host", "scsi_target", "scsi",
-             "storage", "fc_host", "vports", "scsi_generic", "drm", "mdev_types", "mdev", "ccw",
-             "css", "vdpa", "ap_card", "ap_queue", "ap_matrix", "vpd")
 _FILTERS_CAP = (1 << len(CAP_TYPES)) - 1
 _CREATE_VALIDATE = 1
 _EVENT_CREATED, _EVENT_DELETED = 0, 1

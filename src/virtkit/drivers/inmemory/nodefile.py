@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from virtkit.drivers.domainobj import RUNNING_BOOTED
 from virtkit.drivers.inmemory.domains import set_numbers, shutdown_state, start_state
 from virtkit.drivers.inmemory.lazy import lazy_module
 from virtkit.drivers.inmemory.networks import parse_network
@@ -27,7 +28,6 @@ else:
     defs = lazy_module("virtkit.drivers.inmemory.defs")
     xmlutil = lazy_module("virtkit.conf.xmlutil")
 
-_RUNNING_BOOTED = 1
 
 
 def _xml_error(detail: str) -> VirtError:
@@ -146,10 +146,10 @@ def _load_domain(node: TestNode, el: Element, path: str | None) -> None:
     obj.persistent = not ns.transient
     obj.managed_save = ns.has_managed_save
     if ns.runstate != 5:
-        start_state(node, obj, _RUNNING_BOOTED)
+        start_state(node, obj, RUNNING_BOOTED)
     else:
         shutdown_state(node, obj, 0)
-    obj.state, obj.reason = ns.runstate, 0
+    obj.set_state(ns.runstate, 0)
 
 
 def default_cells() -> list[Cell]:

@@ -10,17 +10,17 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
-from virtkit.drivers.inmemory.common import Base, check_active, check_flags, err
-from virtkit.drivers.inmemory.domains import (
+from virtkit.constants import DomainSaveImageXMLFlags
+from virtkit.drivers.domainobj import (
     EV_STARTED,
     EV_STOPPED,
     RUNNING_RESTORED,
     SHUTOFF_SAVED,
     STARTED_RESTORED,
     STOPPED_SAVED,
-    shutdown_state,
-    start_state,
 )
+from virtkit.drivers.inmemory.common import Base, check_active, check_flags, err
+from virtkit.drivers.inmemory.domains import shutdown_state, start_state
 from virtkit.drivers.inmemory.lazy import lazy_module
 from virtkit.drivers.inmemory.node import DomainObj
 from virtkit.errors import ErrorCode
@@ -117,7 +117,7 @@ class SaveImageMixin(Base):
             self._lifecycle(obj, EV_STARTED, STARTED_RESTORED)
 
     def domain_save_image_get_xml_desc(self, file: str, flags: int = 0) -> str:
-        check_flags(flags, 1, "testDomainSaveImageGetXMLDesc")
+        check_flags(flags, int(DomainSaveImageXMLFlags.SECURE), "testDomainSaveImageGetXMLDesc")
         return defs.format_domain(read_image(file), -1, True)
 
     def domain_save_image_define_xml(self, file: str, dxml: str, flags: int = 0) -> None:

@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from virtkit.constants import DomainSnapshotXMLFlags
+from virtkit.constants import (
+    DomainSnapshotCreateFlags,
+    DomainSnapshotDeleteFlags,
+    DomainSnapshotRevertFlags,
+    DomainSnapshotXMLFlags,
+)
 from virtkit.drivers import snapshottree as st
-from virtkit.drivers.inmemory.common import PAUSED, RUNNING, SHUTOFF, Base, check_flags, err
-from virtkit.drivers.inmemory.domains import (
+from virtkit.drivers.domainobj import (
     EV_STARTED,
     EV_STOPPED,
     EV_SUSPENDED,
+    PAUSED,
     PAUSED_FROM_SNAPSHOT,
+    RUNNING,
     RUNNING_FROM_SNAPSHOT,
+    SHUTOFF,
     SHUTOFF_FROM_SNAPSHOT,
     STARTED_FROM_SNAPSHOT,
+    STATE_NAMES,
     STOPPED_FROM_SNAPSHOT,
     SUSPENDED_FROM_SNAPSHOT,
+    SnapshotGetters,
+)
+from virtkit.drivers.inmemory.common import Base, check_flags, err
+from virtkit.drivers.inmemory.domains import (
     set_numbers,
     shutdown_state,
     start_state,
@@ -38,36 +51,15 @@ else:
     snapconf = lazy_module("virtkit.conf.snapshot")
     xmlutil = lazy_module("virtkit.conf.xmlutil")
 
-STATE_NAMES = ("nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed",
-               "pmsuspended", "disk-snapshot")
-
-_CREATE_REDEFINE, _CREATE_CURRENT, _CREATE_HALT = 1, 2, 8
-_CREATE_ALLOWED = 1 | 2 | 8 | 64 | 128 | 256 | 512  # + QUIESCE, ATOMIC, LIVE, VALIDATE
-_REVERT_RUNNING, _REVERT_PAUSED, _REVERT_FORCE = 1, 2, 4
-_DELETE_CHILDREN, _DELETE_METADATA_ONLY, _DELETE_CHILDREN_ONLY = 1, 2, 4
-
-
-class Snapshot:
-    """One snapshot: its definition and the domain definition it captured."""
-
-    __slots__ = ("defn", "domain")
-
-    def __init__(self, defn: DomainSnapshotDef, domain: Any) -> None:
-        self.defn = defn
-        self.domain = domain  # DomainDef or None
-
-    @property
-    def name(self) -> str:
-        return self.defn.name or ""
-
-    @property
-    def parent(self) -> str | None:
-        return self.defn.parent
-
-
-def _tree(obj: DomainObj) -> st.SnapshotTree:
-    """The domain's snapshots as a shared snapshot tree (over the same definitions)."""
-    return st.SnapshotTree(ErrorDomain.TEST, {n: s.defn for n, s in obj.snapshots.items()})
+_C = DomainSnapshotCreateFlags
+_CREATE_REDEFINE, _CREATE_CURRENT, _CREATE_HALT = int(_C.REDEFINE), int(_C.CURRENT), int(_C.HALT)
+# testDomainSnapshotCreateXML's virCheckFlags
+_CREATE_ALLOWED = (_CREATE_REDEFINE | _CREATE_CURRENT | _CREATE_HALT | int(_C.QUIESCE)
+                   | int(_C.ATOMIC) | int(_C.LIVE) | int(_C.VALIDATE))
+_R = DomainSnapshotRevertFlags
+_REVERT_RUNNING, _REVERT_PAUSED, _REVERT_FORCE = int(_R.RUNNING), int(_R.PAUSED), int(_R.FORCE)
+_DELETE_CHILDREN = int(DomainSnapshotDeleteFlags.CHILDREN)
+_DELETE_CHILDREN_ONLY = int(DomainSnapshotDeleteFlags.CHILDREN_ONLY)
 
 
 def load_inline_snapshots(obj: DomainObj, elements: list[Element], path: str | None) -> None:
@@ -87,21 +79,37 @@ def load_inline_snapshots(obj: DomainObj, elements: list[Element], path: str | N
         dom = d.domain_def
         if dom is not None:
             defs.generate_ifnames(dom)
-        obj.snapshots[d.name or ""] = Snapshot(d, dom)
+        _store(obj, d, dom)
         if current:
-            if obj.current_snapshot is not None:
+            if obj.snapshots.current is not None:
                 raise err(ErrorCode.INTERNAL_ERROR, "more than one snapshot claims to be active")
-            obj.current_snapshot = d.name
+            obj.snapshots.current = d.name
 
 
-class SnapshotMixin(Base):
-    """virDomainSnapshot* for the test node."""
+def _store(obj: DomainObj, d: DomainSnapshotDef, dom: Any) -> None:
+    """Add (or replace) snapshot ``d`` with the domain definition it captured."""
+    name = d.name or ""
+    obj.snapshots.snaps[name] = d
+    obj.snap_domains[name] = dom
 
-    def _snap(self, obj: DomainObj, name: str) -> Snapshot:
-        s: Snapshot | None = obj.snapshots.get(name)
-        if s is None:
-            raise st.not_found(name, ErrorDomain.TEST)
-        return s
+
+def _forget(obj: DomainObj, name: str) -> None:
+    del obj.snapshots.snaps[name]
+    obj.snap_domains.pop(name, None)
+
+
+class SnapshotMixin(SnapshotGetters, Base):
+    """virDomainSnapshot* for the test node (the read-only ones from SnapshotGetters)."""
+
+    _snapshot_prefix = "test"
+    _snapshot_error_domain = ErrorDomain.TEST
+
+    def _snapshot_lock(self) -> AbstractContextManager[object]:
+        return self._node.lock
+
+    def _snapshot_domain(self, dom: DomainIdent) -> tuple[DomainIdent, st.SnapshotTree]:
+        obj = self._dom(dom)
+        return obj.ident, obj.snapshots
 
     def _ident(self, obj: DomainObj, name: str) -> SnapshotIdent:
         return SnapshotIdent(obj.ident, name)
@@ -122,14 +130,14 @@ class SnapshotMixin(Base):
             if redefine:
                 snap = self._redefine(obj, d, flags)
                 if update_current:
-                    obj.current_snapshot = snap.name
-                return self._ident(obj, snap.name)
+                    obj.snapshots.current = snap.name
+                return self._ident(obj, snap.name or "")
             now = int(time.time())
             d.creation_time = now
             if not d.name:
                 d.name = str(now)
             dom_copy = obj.defn.copy()
-            d.state = STATE_NAMES[obj.state]
+            d.state = STATE_NAMES[obj.state]  # a running or shut-off domain: never disk-only
             if st.memory_location(d, offline=False, redefine=False) == "external":
                 location = "external"
             else:
@@ -137,19 +145,18 @@ class SnapshotMixin(Base):
                 d.memory = snapconf.SnapshotMemory()
                 d.memory.snapshot = "no" if obj.state == SHUTOFF else "internal"
             _align_disks(d, dom_copy, location)
-            _tree(obj).check_unused(d.name)
+            obj.snapshots.check_unused(d.name)
             d.domain = xmlutil.parse_xml(defs.format_domain(dom_copy, -1), "domain")
-            d.parent = obj.current_snapshot
-            snap = Snapshot(d, dom_copy)
-            obj.snapshots[snap.name] = snap
+            d.parent = obj.snapshots.current
+            _store(obj, d, dom_copy)
             if flags & _CREATE_HALT and obj.id != -1:
                 shutdown_state(node, obj, SHUTOFF_FROM_SNAPSHOT)
                 self._lifecycle(obj, EV_STOPPED, STOPPED_FROM_SNAPSHOT)
             if update_current:
-                obj.current_snapshot = snap.name
-            return self._ident(obj, snap.name)
+                obj.snapshots.current = d.name
+            return self._ident(obj, d.name or "")
 
-    def _redefine(self, obj: DomainObj, d: DomainSnapshotDef, flags: int) -> Snapshot:
+    def _redefine(self, obj: DomainObj, d: DomainSnapshotDef, flags: int) -> DomainSnapshotDef:
         """testDomainSnapshotRedefine: a new snapshot, or a replacement that keeps its place,
         its children and (when ``d`` has none) its domain."""
         name = d.name or ""
@@ -157,13 +164,11 @@ class SnapshotMixin(Base):
         dom = d.domain_def
         if dom is not None:
             defs.generate_ifnames(dom)
-        _tree(obj).redefine_prep(d, obj.uuid, dom, flags)
-        old: Snapshot | None = obj.snapshots.get(name)
-        if dom is None and old is not None:
-            dom = old.domain
-        snap = Snapshot(d, dom)
-        obj.snapshots[name] = snap
-        return snap
+        obj.snapshots.redefine_prep(d, obj.uuid, dom, flags)
+        if dom is None:
+            dom = obj.snap_domains.get(name)
+        _store(obj, d, dom)
+        return d
 
     def domain_snapshot_get_xml_desc(self, snap: SnapshotIdent, flags: int = 0) -> str:
         from virtkit.conf.secure import public_xml  # XML code loads on first use
@@ -171,129 +176,49 @@ class SnapshotMixin(Base):
         check_flags(flags, DomainSnapshotXMLFlags.SECURE, "testDomainSnapshotGetXMLDesc")
         with self._node.lock, public_xml(not flags & DomainSnapshotXMLFlags.SECURE):
             obj = self._dom(snap.domain)
-            return str(self._snap(obj, snap.name).defn.to_xml())
-
-    def _list(self, obj: DomainObj, parent: str | None, flags: int) -> list[str]:
-        return [d.name or "" for d in _tree(obj).list(parent, flags)]
-
-    def domain_snapshot_num(self, dom: DomainIdent, flags: int = 0) -> int:
-        check_flags(flags, st.LIST_ALLOWED, "testDomainSnapshotNum")
-        with self._node.lock:
-            return len(self._list(self._dom(dom), None, flags))
-
-    def domain_snapshot_list_names(
-        self, dom: DomainIdent, maxnames: int, flags: int = 0
-    ) -> list[str]:
-        check_flags(flags, st.LIST_ALLOWED, "testDomainSnapshotListNames")
-        with self._node.lock:
-            return self._list(self._dom(dom), None, flags)[:maxnames]
-
-    def domain_list_all_snapshots(self, dom: DomainIdent, flags: int = 0) -> list[SnapshotIdent]:
-        check_flags(flags, st.LIST_ALLOWED, "testDomainListAllSnapshots")
-        with self._node.lock:
-            obj = self._dom(dom)
-            return [self._ident(obj, name) for name in self._list(obj, None, flags)]
-
-    def domain_snapshot_num_children(self, snap: SnapshotIdent, flags: int = 0) -> int:
-        check_flags(flags, st.LIST_ALLOWED, "testDomainSnapshotNumChildren")
-        with self._node.lock:
-            obj = self._dom(snap.domain)
-            self._snap(obj, snap.name)
-            return len(self._list(obj, snap.name, flags))
-
-    def domain_snapshot_list_all_children(
-        self, snap: SnapshotIdent, flags: int = 0
-    ) -> list[SnapshotIdent]:
-        check_flags(flags, st.LIST_ALLOWED, "testDomainSnapshotListAllChildren")
-        with self._node.lock:
-            obj = self._dom(snap.domain)
-            self._snap(obj, snap.name)
-            return [self._ident(obj, name) for name in self._list(obj, snap.name, flags)]
-
-    def domain_snapshot_lookup_by_name(
-        self, dom: DomainIdent, name: str, flags: int = 0
-    ) -> SnapshotIdent:
-        check_flags(flags, 0, "testDomainSnapshotLookupByName")
-        with self._node.lock:
-            obj = self._dom(dom)
-            return self._ident(obj, self._snap(obj, name).name)
-
-    def domain_has_current_snapshot(self, dom: DomainIdent, flags: int = 0) -> bool:
-        check_flags(flags, 0, "testDomainHasCurrentSnapshot")
-        with self._node.lock:
-            return self._dom(dom).current_snapshot is not None
-
-    def domain_snapshot_get_parent(self, snap: SnapshotIdent, flags: int = 0) -> SnapshotIdent:
-        check_flags(flags, 0, "testDomainSnapshotGetParent")
-        with self._node.lock:
-            obj = self._dom(snap.domain)
-            s = self._snap(obj, snap.name)
-            if s.parent is None:
-                raise err(ErrorCode.NO_DOMAIN_SNAPSHOT,
-                          f"snapshot '{s.name}' does not have a parent")
-            return self._ident(obj, s.parent)
-
-    def domain_snapshot_current(self, dom: DomainIdent, flags: int = 0) -> SnapshotIdent:
-        check_flags(flags, 0, "testDomainSnapshotCurrent")
-        with self._node.lock:
-            obj = self._dom(dom)
-            if obj.current_snapshot is None:
-                raise err(ErrorCode.NO_DOMAIN_SNAPSHOT,
-                          "the domain does not have a current snapshot")
-            return self._ident(obj, obj.current_snapshot)
-
-    def domain_snapshot_is_current(self, snap: SnapshotIdent, flags: int = 0) -> bool:
-        check_flags(flags, 0, "testDomainSnapshotIsCurrent")
-        with self._node.lock:
-            obj = self._dom(snap.domain)
-            self._snap(obj, snap.name)
-            return obj.current_snapshot == snap.name
-
-    def domain_snapshot_has_metadata(self, snap: SnapshotIdent, flags: int = 0) -> bool:
-        check_flags(flags, 0, "testDomainSnapshotHasMetadata")
-        with self._node.lock:
-            self._snap(self._dom(snap.domain), snap.name)
-            return True
+            return str(obj.snapshots.get(snap.name).to_xml())
 
     def domain_snapshot_delete(self, snap: SnapshotIdent, flags: int = 0) -> None:
         check_flags(flags, _DELETE_CHILDREN | _DELETE_CHILDREN_ONLY, "testDomainSnapshotDelete")
         with self._node.lock:
             obj = self._dom(snap.domain)
-            s = self._snap(obj, snap.name)
+            tree = obj.snapshots
+            s = tree.get(snap.name)
+            name = s.name or ""
             if flags & (_DELETE_CHILDREN | _DELETE_CHILDREN_ONLY):
                 removed_current = False
-                for d in _tree(obj).descendants(s.name):
-                    if obj.current_snapshot == d.name:
+                for d in tree.descendants(name):
+                    if tree.current == d.name:
                         removed_current = True
-                    del obj.snapshots[d.name or ""]
+                    _forget(obj, d.name or "")
                 if removed_current:
-                    obj.current_snapshot = s.name
+                    tree.current = name
             else:
-                for child in _tree(obj).children(s.name):
+                for child in tree.children(name):
                     child.parent = s.parent
             if not flags & _DELETE_CHILDREN_ONLY:
-                if obj.current_snapshot == s.name:
-                    parent = s.parent if s.parent in obj.snapshots else None
-                    obj.current_snapshot = parent
-                del obj.snapshots[s.name]
+                if tree.current == name:
+                    tree.current = s.parent if s.parent in tree.snaps else None
+                _forget(obj, name)
 
     def domain_revert_to_snapshot(self, snap: SnapshotIdent, flags: int = 0) -> None:
         check_flags(flags, _REVERT_RUNNING | _REVERT_PAUSED | _REVERT_FORCE,
                     "testDomainRevertToSnapshot")
         with self._txn() as node:
             obj = self._dom(snap.domain)
-            s = self._snap(obj, snap.name)
-            state = s.defn.state
+            s = obj.snapshots.get(snap.name)
+            state = s.state
             if (not obj.persistent and state not in ("running", "paused")
                     and not flags & (_REVERT_RUNNING | _REVERT_PAUSED)):
                 raise err(ErrorCode.OPERATION_INVALID,
                           "transient domain needs to request run or pause to revert to "
                           "inactive snapshot")
-            if s.domain is None:
+            s_domain = obj.snap_domains.get(snap.name)
+            if s_domain is None:
                 raise err(ErrorCode.SNAPSHOT_REVERT_RISKY,
                           f"snapshot '{s.name}' lacks domain '{obj.name}' rollback info")
-            obj.current_snapshot = None
-            config = s.domain.copy()
+            obj.snapshots.current = None
+            config = s_domain.copy()
             if state in ("running", "paused"):
                 if obj.id != -1:
                     shutdown_state(node, obj, SHUTOFF_FROM_SNAPSHOT)
@@ -302,8 +227,8 @@ class SnapshotMixin(Base):
                 start_state(node, obj, RUNNING_FROM_SNAPSHOT)
                 self._lifecycle(obj, EV_STARTED, STARTED_FROM_SNAPSHOT)
                 if not flags & _REVERT_RUNNING and (state == "paused" or flags & _REVERT_PAUSED):
-                    obj.state, obj.reason = PAUSED, PAUSED_FROM_SNAPSHOT
-                    self._lifecycle(obj, EV_SUSPENDED, SUSPENDED_FROM_SNAPSHOT)
+                    obj.set_state(PAUSED, PAUSED_FROM_SNAPSHOT, node.events, EV_SUSPENDED,
+                                  SUSPENDED_FROM_SNAPSHOT)
             else:
                 if obj.id != -1:
                     obj.new_def = config
@@ -316,7 +241,7 @@ class SnapshotMixin(Base):
                     self._lifecycle(obj, EV_STARTED, STARTED_FROM_SNAPSHOT)
                     if flags & _REVERT_PAUSED:
                         self._lifecycle(obj, EV_SUSPENDED, SUSPENDED_FROM_SNAPSHOT)
-            obj.current_snapshot = s.name
+            obj.snapshots.current = s.name
             if obj.state == RUNNING and obj.id == -1:  # pragma: no cover - defensive
                 obj.state = SHUTOFF
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from virtkit.constants import (
+    ConnectListAllStoragePoolsFlags,
+    StoragePoolDefineFlags,
+    StorageVolCreateFlags,
+)
 from virtkit.drivers.base import StoragePoolEventCallback
+from virtkit.drivers.domainobj import pair_ok
 from virtkit.drivers.inmemory.common import Base, check_flags, err
 from virtkit.drivers.inmemory.lazy import lazy_module
 from virtkit.drivers.inmemory.node import PoolObj, VolumeObj
@@ -22,8 +28,13 @@ else:
 
 DEFAULT_POOL_CAPACITY = 100 * 1024 * 1024 * 1024
 POOL_DEFINED, POOL_UNDEFINED, POOL_STARTED, POOL_STOPPED, POOL_CREATED, POOL_DELETED = range(6)
-_FILTERS_ALL = 0x3FFFF
-_VOL_CREATE_VALIDATE = 4
+_P = ConnectListAllStoragePoolsFlags
+_INACTIVE, _ACTIVE = int(_P.INACTIVE), int(_P.ACTIVE)
+_PERSISTENT, _TRANSIENT = int(_P.PERSISTENT), int(_P.TRANSIENT)
+_AUTOSTART, _NO_AUTOSTART = int(_P.AUTOSTART), int(_P.NO_AUTOSTART)
+_STATE_FILTERS = _INACTIVE | _ACTIVE | _PERSISTENT | _TRANSIENT | _AUTOSTART | _NO_AUTOSTART
+_VOL_CREATE_VALIDATE = int(StorageVolCreateFlags.VALIDATE)
+_POOL_DEFINE_VALIDATE = int(StoragePoolDefineFlags.VALIDATE)
 
 _SOURCES_LOGICAL = (
     "<sources>\n"
@@ -49,12 +60,16 @@ _SOURCES_NETFS = (
     "</sources>\n"
 )
 # The list filter bit of each pool type, in virConnectListAllStoragePoolsFlags order.
+# pool type -> its VIR_CONNECT_LIST_STORAGE_POOLS_<TYPE> bit
 _TYPE_FLAG = {
-    "dir": 1 << 6, "fs": 1 << 7, "netfs": 1 << 8, "logical": 1 << 9, "disk": 1 << 10,
-    "iscsi": 1 << 11, "scsi": 1 << 12, "mpath": 1 << 13, "rbd": 1 << 14,
-    "sheepdog": 1 << 15, "gluster": 1 << 16, "zfs": 1 << 17, "vstorage": 1 << 18,
-    "iscsi-direct": 1 << 19,
+    "dir": int(_P.DIR), "fs": int(_P.FS), "netfs": int(_P.NETFS), "logical": int(_P.LOGICAL),
+    "disk": int(_P.DISK), "iscsi": int(_P.ISCSI), "scsi": int(_P.SCSI), "mpath": int(_P.MPATH),
+    "rbd": int(_P.RBD), "sheepdog": int(_P.SHEEPDOG), "gluster": int(_P.GLUSTER),
+    "zfs": int(_P.ZFS), "vstorage": int(_P.VSTORAGE), "iscsi-direct": int(_P.ISCSI_DIRECT),
 }
+_FILTERS_ALL = _STATE_FILTERS
+for _bit in _TYPE_FLAG.values():
+    _FILTERS_ALL |= _bit
 
 
 def vol_type_for_pool(pool_type: str) -> int:
@@ -75,14 +90,13 @@ def parse_pool(xml: str | Any) -> StoragePoolDef:
 
 def pool_matches(obj: PoolObj, flags: int) -> bool:
     """virStoragePoolObjListFilter."""
-    if flags & 3 and not ((flags & 2 and obj.active) or (flags & 1 and not obj.active)):
+    if not pair_ok(flags, _ACTIVE, _INACTIVE, obj.active):
         return False
-    if flags & 12 and not ((flags & 4 and obj.persistent) or (flags & 8 and not obj.persistent)):
+    if not pair_ok(flags, _PERSISTENT, _TRANSIENT, obj.persistent):
         return False
-    autostart = obj.autostart and obj.persistent
-    if flags & 48 and not ((flags & 16 and autostart) or (flags & 32 and not autostart)):
+    if not pair_ok(flags, _AUTOSTART, _NO_AUTOSTART, obj.autostart and obj.persistent):
         return False
-    type_bits = flags & ~0x3F
+    type_bits = flags & ~_STATE_FILTERS
     return not (type_bits and not type_bits & _TYPE_FLAG.get(obj.pool_type, 0))
 
 
@@ -173,7 +187,7 @@ class StorageMixin(Base):
             return [p.name for p in self._node.pools.values() if not p.active][:maxnames]
 
     def connect_list_all_storage_pools(self, flags: int = 0) -> list[StoragePoolIdent]:
-        check_flags(flags, 0xFFFFF, "testConnectListAllStoragePools")
+        check_flags(flags, _FILTERS_ALL, "testConnectListAllStoragePools")
         with self._node.lock:
             return [p.ident for p in self._node.pools.values() if pool_matches(p, flags)]
 
@@ -250,7 +264,7 @@ class StorageMixin(Base):
             return obj.ident
 
     def storage_pool_define_xml(self, xml: str, flags: int = 0) -> StoragePoolIdent:
-        check_flags(flags, 1, "testStoragePoolDefineXML")
+        check_flags(flags, _POOL_DEFINE_VALIDATE, "testStoragePoolDefineXML")
         d = parse_pool(xml)
         with self._txn():
             obj = self._add_pool(d, check_live=False)

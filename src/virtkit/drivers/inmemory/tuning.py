@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from virtkit.bitmap import format_bitmap, parse_bitmap
 from virtkit.drivers.inmemory.common import AFFECT_CONFIG, AFFECT_LIVE, Base, check_flags, err
 from virtkit.drivers.inmemory.domconfig import _one_def
 from virtkit.drivers.inmemory.node import DomainObj
@@ -88,77 +89,6 @@ def validate_params(params: TypedParams, allowed: dict[str, str]) -> None:
 
 
 # ---------------------------------------------------------------- bitmaps
-
-def parse_bitmap(text: str, size: int = _CPUMASK_LEN) -> set[int]:
-    """virBitmapParse: ``0-3,^2,7`` -> {0, 1, 3, 7}; bits must be below ``size``."""
-    bits: set[int] = set()
-    pos, s = 0, text
-
-    def fail() -> Exception:
-        return err(ErrorCode.INVALID_ARG, f"Failed to parse bitmap '{text}'", ErrorDomain.NONE)
-
-    def skip(p: int) -> int:
-        while p < len(s) and s[p] in " \t\n\v\f\r":
-            p += 1
-        return p
-
-    def number(p: int) -> tuple[int, int]:
-        m = re.compile(r"[ \t\n\v\f\r]*([+-]?\d+)").match(s, p)
-        if m is None:
-            raise fail()
-        return int(m.group(1)), m.end()
-
-    pos = skip(pos)
-    if pos >= len(s):
-        raise fail()
-    while pos < len(s):
-        neg = s[pos] == "^"
-        if neg:
-            pos += 1
-        if pos >= len(s) or not s[pos].isdigit():
-            raise fail()
-        start, pos = number(pos)
-        if start < 0:
-            raise fail()
-        pos = skip(pos)
-        if pos >= len(s) or s[pos] == ",":
-            if start >= size:
-                raise fail()
-            if neg:
-                bits.discard(start)
-            else:
-                bits.add(start)
-        elif s[pos] == "-":
-            if neg:
-                raise fail()
-            last, pos = number(pos + 1)
-            if last < start or last >= size:
-                raise fail()
-            bits.update(range(start, last + 1))
-            pos = skip(pos)
-        if pos >= len(s):
-            break
-        if s[pos] != ",":
-            raise fail()
-        pos = skip(pos + 1)
-    return bits
-
-
-def format_bitmap(bits: set[int] | list[bool]) -> str:
-    """virBitmapFormat: {0, 1, 2, 5} -> ``0-2,5``."""
-    if isinstance(bits, list):
-        bits = {i for i, on in enumerate(bits) if on}
-    out: list[str] = []
-    ordered = sorted(bits)
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(out)
-
 
 def _bytes_bools(bits: set[int]) -> list[bool]:
     """virBitmapToData as booleans: whole bytes up to the last set bit (one byte if none)."""

@@ -39,6 +39,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -58,7 +59,7 @@ from virtkit.conf.dev_chr import (
     RngBackend,
     RngRate,
 )
-from virtkit.conf.dev_common import Address, Alias, Boot, Master
+from virtkit.conf.dev_common import Address, Alias, Boot, Cipher, Encryption, Master, Secret
 from virtkit.conf.dev_disk import BackingStore, Disk, DiskDriver, DiskSource, DiskTarget
 from virtkit.conf.dev_graphics import Audio, Graphics, GraphicsListen, Input, Video, VideoModel
 from virtkit.conf.dev_misc import (
@@ -98,6 +99,8 @@ from virtkit.conf.domain_security import SecLabel
 from virtkit.conf.domain_tuning import Vcpu
 from virtkit.conf.model import XmlModel
 from virtkit.conf.netdev import Mtu
+from virtkit.constants import SecretUsageType
+from virtkit.drivers.links import SecretValues
 from virtkit.drivers.qemu.qemucaps import QemuCaps
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
@@ -110,6 +113,7 @@ __all__ = [
     "check_supported",
     "disk_blockdev_args",
     "disk_device_args",
+    "disk_encryption",
     "disk_source",
     "free_hotplug_address",
     "json_arg",
@@ -142,6 +146,10 @@ class CommandContext:
     # <disk type='volume'> sources, translated by the storage driver: (pool, volume) ->
     # ("file" or "block", path)
     volumes: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    # the secret driver of the root: passphrases of <encryption format='luks'> disks. None
+    # leaves their secret objects out: a re-attach rebuilds only the names (a start
+    # without it fails in QEMU: "No secret with id ...")
+    secrets: SecretValues | None = None
 
 
 @dataclass(frozen=True)
@@ -317,9 +325,14 @@ _ALLOWED: dict[type[XmlModel], frozenset[str] | None] = {
                         "memballoon", "rngs", "panics", "audios"}),
     Audio: frozenset({"id", "type"}),
     Disk: frozenset({"type", "device", "driver", "source", "backing_store", "target",
-                     "readonly", "shareable", "serial", "boot", "alias", "address"}),
+                     "readonly", "shareable", "serial", "boot", "alias", "address",
+                     "encryption"}),
     DiskDriver: frozenset({"name", "type", "cache", "io", "discard"}),
-    DiskSource: frozenset({"file", "dev", "index", "pool", "volume"}),
+    DiskSource: frozenset({"file", "dev", "index", "pool", "volume", "encryption"}),
+    # LUKS (checked by _check_encryption; <cipher> is read only to refuse it as libvirt)
+    Encryption: frozenset({"format", "engine", "secrets", "cipher"}),
+    Cipher: _ALL,
+    Secret: frozenset({"type", "uuid", "usage"}),
     DiskTarget: frozenset({"dev", "bus", "tray"}),
     BackingStore: frozenset(),  # only the empty terminator <backingStore/>
     Boot: frozenset({"order"}),
@@ -455,11 +468,14 @@ def _disk_readonly(disk: Disk) -> bool:
 
 def disk_blockdev_args(disk: Disk, index: int,
                        volumes: Mapping[tuple[str, str], tuple[str, str]] | None = None,
-                       ) -> list[dict[str, Any]]:
+                       *, key_secrets: bool = False) -> list[dict[str, Any]]:
     """The ``blockdev-add`` arguments of a disk: the storage node, then the format node.
 
     Node names are libvirt's (``libvirt-N-storage`` / ``libvirt-N-format``); ``index``
-    must be unique in the domain. Empty for a cdrom without media.
+    must be unique in the domain. Empty for a cdrom without media. A LUKS-encrypted disk's
+    format node names its key secret (``encryption_secret_alias``), which the caller
+    defines first and says so with ``key_secrets`` (the command line does; without it an
+    encrypted disk is refused, as hot-plug has no secret objects yet).
     """
     kind, path = disk_source(disk, volumes)
     if path is None:
@@ -501,9 +517,120 @@ def disk_blockdev_args(disk: Disk, index: int,
         fprops["cache"] = dict(cache_obj)
     if drv.discard is not None:
         fprops["discard"] = drv.discard
-    fprops["driver"] = fmt
+    enc = disk_encryption(disk)
+    if enc is None:
+        fprops["driver"] = fmt
+    else:
+        if not key_secrets:
+            where = "disk/source" if disk.source is not None and disk.source.encryption else "disk"
+            raise _unsupported(f"element <{where}/encryption> is not supported by the qemu "
+                               "driver")
+        _check_encryption(enc, fmt)
+        secret = encryption_secret_alias(fmt_node)
+        if fmt == "raw":  # qemuBlockStorageSourceGetFormatProps: a raw LUKS image
+            fprops["driver"] = "luks"
+            fprops["key-secret"] = secret
+        else:
+            fprops["driver"] = fmt
+            fprops["encrypt"] = {"format": "luks", "key-secret": secret}
     fprops["file"] = storage
     return [sprops, fprops]
+
+
+# ============================================================================ disk encryption
+
+MASTER_KEY_ID = "masterKey0"
+MASTER_KEY_FILE = "master-key.aes"  # in the domain's runtime dir, as libvirt's libDir
+_MASTER_KEY_BYTES = 32
+
+
+def disk_encryption(disk: Disk) -> Encryption | None:
+    """The disk's ``<encryption>`` (in ``<source>``, or under ``<disk>`` as older XML has it)."""
+    enc = disk.source.encryption if disk.source is not None else None
+    return enc if enc is not None else disk.encryption
+
+
+def _check_encryption(enc: Encryption, fmt: str) -> None:
+    """libvirt's checks of a disk's encryption (domain_validate.c, qemu_domain.c)."""
+    kind = enc.format or "default"
+    if kind in ("default", "qcow"):
+        raise _unsupported("old qcow/qcow2 encryption is not supported")
+    if kind == "luks2":
+        raise _unsupported("luks2 is currently not supported by the qemu encryption engine")
+    if kind != "luks":
+        raise _unsupported(f"unknown volume encryption format type {kind}")
+    if enc.engine not in (None, "qemu"):
+        raise _unsupported(f"encryption engine '{enc.engine}' is not supported")
+    if enc.cipher is not None:
+        raise _unsupported("supplying <cipher> for domain disk definition is unnecessary")
+    if fmt not in ("raw", "qcow2"):
+        raise _unsupported("encryption is supported only with 'raw' and 'qcow2' image format")
+    if len(enc.secrets) != 1 or enc.secrets[0].type != "passphrase":
+        raise _unsupported("a LUKS disk needs one <secret type='passphrase'>")
+
+
+def encryption_secret_alias(format_node: str) -> str:
+    """libvirt's qemuAliasForSecret(format node, "encryption", 0)."""
+    return f"{format_node}-encryption-secret0"
+
+
+def master_key(runtime_dir: str) -> bytes:
+    """The domain's master key (libvirt's qemuDomainMasterKeyCreate): 32 random bytes in
+    ``runtime_dir/master-key.aes`` (mode 0600), read back when it exists already (a
+    re-attached domain's QEMU holds the key it was started with)."""
+    path = os.path.join(runtime_dir, MASTER_KEY_FILE)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        with open(path, "rb") as f:
+            key = f.read(_MASTER_KEY_BYTES + 1)
+        if len(key) != _MASTER_KEY_BYTES:
+            raise _internal(f"master key file '{path}' is not {_MASTER_KEY_BYTES} bytes") \
+                from None
+        return key
+    except OSError as exc:
+        raise _internal(f"failed to create master key file '{path}': {exc.strerror}") \
+            from None
+    key = os.urandom(_MASTER_KEY_BYTES)
+    try:
+        os.write(fd, key)
+    finally:
+        os.close(fd)
+    return key
+
+
+def master_key_object(runtime_dir: str) -> dict[str, Any]:
+    """``-object secret,id=masterKey0,format=raw,file=...`` (qemuBuildMasterKeyCommandLine)."""
+    return {"qom-type": "secret", "id": MASTER_KEY_ID, "format": "raw",
+            "file": os.path.join(runtime_dir, MASTER_KEY_FILE)}
+
+
+def aes_secret_object(alias: str, key: bytes, value: bytes) -> dict[str, Any]:
+    """A secret QEMU decrypts with the master key (libvirt's qemuDomainSecretAESSetup):
+    AES-256-CBC, PKCS#7 padding, a random IV; only the ciphertext is on the command line."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    iv = os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(value) + padder.finalize()
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    data = enc.update(padded) + enc.finalize()
+    return {"qom-type": "secret", "id": alias, "data": base64.b64encode(data).decode("ascii"),
+            "keyid": MASTER_KEY_ID, "iv": base64.b64encode(iv).decode("ascii"),
+            "format": "base64"}
+
+
+def disk_passphrase(disk: Disk, secrets: SecretValues | None) -> bytes:
+    """The passphrase of an encrypted disk from the secret driver (virSecretGetSecretString
+    with VIR_SECRET_USAGE_TYPE_VOLUME): its errors as they are."""
+    enc = disk_encryption(disk)
+    assert enc is not None and enc.secrets
+    ref = enc.secrets[0]
+    if secrets is None:
+        raise _internal(f"disk '{_target_dev(disk)}' is encrypted but no secret driver is "
+                        "linked to this QEMU driver")
+    return secrets.secret_value(SecretUsageType.VOLUME, ref.uuid, ref.usage)
 
 
 _CDROM_GET_CAPABILITY = 0x5331
@@ -898,6 +1025,8 @@ class _Builder:
         self.add("-name", f"guest={opt_escape(d.name)},debug-threads=on")
         if self.ctx.start_paused:
             self.add("-S")
+        if any(disk_encryption(disk) is not None for disk in self.dev.disks):
+            self.add("-object", json_arg(master_key_object(self.ctx.runtime_dir)))
         self.firmware_blockdevs()
         self.add("-machine", self.machine_opts())
         self.add("-accel", accel)
@@ -1537,7 +1666,12 @@ class _Builder:
             if disk.target is not None and disk.target.tray == "open" and disk.device != "cdrom":
                 raise _unsupported("tray is only valid for cdrom and floppy")
             alias = str(disk.alias.name) if disk.alias is not None else ""
-            blockdevs = disk_blockdev_args(disk, n, self.ctx.volumes)
+            blockdevs = disk_blockdev_args(disk, n, self.ctx.volumes, key_secrets=True)
+            if blockdevs and disk_encryption(disk) is not None and self.ctx.secrets is not None:
+                secret = disk_passphrase(disk, self.ctx.secrets)
+                self.add("-object", json_arg(aes_secret_object(
+                    encryption_secret_alias(blockdevs[1]["node-name"]),
+                    master_key(self.ctx.runtime_dir), secret)))
             for props in blockdevs:
                 self.add("-blockdev", json_arg(props))
             storage = blockdevs[0]["node-name"] if blockdevs else None

@@ -11,13 +11,33 @@ from functools import cache
 from typing import Any
 
 from virtkit.conf.secure import public_xml
-from virtkit.constants import DomainMessageType, DomainXMLFlags
+from virtkit.constants import (
+    DomainConsoleFlags,
+    DomainCreateFlags,
+    DomainDefineFlags,
+    DomainDestroyFlags,
+    DomainDeviceModifyFlags,
+    DomainMemoryModFlags,
+    DomainMessageType,
+    DomainModificationImpact,
+    DomainRebootFlags,
+    DomainSaveRestoreFlags,
+    DomainShutdownFlags,
+    DomainUndefineFlags,
+    DomainVcpuFlags,
+    DomainXMLFlags,
+)
 from virtkit.drivers import nodeinfo
 from virtkit.drivers.base import DomainEventCallback, HypervisorDriver
+from virtkit.drivers.domainobj import LIST_DOMAINS_ALL, DomainObjBase, matches
+from virtkit.drivers.links import HostDevices
 from virtkit.drivers.qemu import node as qn
+from virtkit.drivers.qemu.cpuapi import CpuApiMixin
+from virtkit.drivers.qemu.jobapi import JobMixin
+from virtkit.drivers.qemu.migrateapi import MIGRATION_FEATURES, MigrateMixin
 from virtkit.drivers.qemu.node import QemuDomain, QemuNode
 from virtkit.drivers.qemu.snapshots import SnapshotMixin
-from virtkit.errors import ErrorCode, ErrorDomain, invalid_flags, make_error
+from virtkit.errors import ErrorCode, ErrorDomain, invalid_flags, make_error, no_support
 from virtkit.streams import DataStream, FileStream
 from virtkit.types import (
     DomainBlockInfo,
@@ -28,6 +48,7 @@ from virtkit.types import (
     DomainInterfaceAddr,
     DomainInterfaceStats,
     DomainStatsRecord,
+    NodeDeviceIdent,
     NodeInfo,
     SecurityLabel,
     SecurityModel,
@@ -39,6 +60,46 @@ __all__ = ["QemuDriver"]
 _Q = ErrorDomain.QEMU
 _LIB_VERSION = 9000000
 _MAX_DOMAIN_EVENT_ID = 26
+
+
+def _all(*flags: int) -> int:
+    """The union of flag values (a virCheckFlags mask)."""
+    mask = 0
+    for f in flags:
+        mask |= int(f)
+    return mask
+
+
+# virCheckFlags masks and flag bits, by libvirt's names
+_DEFINE_FLAGS = _all(DomainDefineFlags.VALIDATE)
+_U = DomainUndefineFlags
+_UNDEFINE_FLAGS = _all(_U.MANAGED_SAVE, _U.SNAPSHOTS_METADATA, _U.NVRAM, _U.KEEP_NVRAM,
+                       _U.CHECKPOINTS_METADATA, _U.TPM)
+_C = DomainCreateFlags
+_CREATE_FLAGS = _all(_C.START_PAUSED, _C.START_AUTODESTROY, _C.START_BYPASS_CACHE,
+                     _C.START_FORCE_BOOT, _C.START_VALIDATE)
+_XML_FLAGS = _all(DomainXMLFlags.SECURE, DomainXMLFlags.INACTIVE, DomainXMLFlags.UPDATE_CPU,
+                  DomainXMLFlags.MIGRATABLE)
+_XML_INACTIVE = int(DomainXMLFlags.INACTIVE)
+_SD = DomainShutdownFlags
+_SHUTDOWN_FLAGS = _all(_SD.ACPI_POWER_BTN, _SD.GUEST_AGENT, _SD.INITCTL, _SD.SIGNAL, _SD.PARAVIRT)
+_RB = DomainRebootFlags
+_REBOOT_FLAGS = _all(_RB.ACPI_POWER_BTN, _RB.GUEST_AGENT, _RB.INITCTL, _RB.SIGNAL, _RB.PARAVIRT)
+_DESTROY_FLAGS = _all(DomainDestroyFlags.GRACEFUL)
+_DEVICE_FLAGS = _all(DomainDeviceModifyFlags.LIVE, DomainDeviceModifyFlags.CONFIG)
+_SR = DomainSaveRestoreFlags
+_SAVE_FLAGS = _all(_SR.BYPASS_CACHE, _SR.RUNNING, _SR.PAUSED)
+_SAVE_RUNNING, _SAVE_PAUSED = int(_SR.RUNNING), int(_SR.PAUSED)
+_V = DomainVcpuFlags
+_VCPU_FLAGS = _all(_V.LIVE, _V.CONFIG, _V.MAXIMUM, _V.GUEST, _V.HOTPLUGGABLE)
+_VCPU_CONFIG, _VCPU_MAXIMUM = int(_V.CONFIG), int(_V.MAXIMUM)
+_M = DomainMemoryModFlags
+_MEM_FLAGS = _all(_M.LIVE, _M.CONFIG, _M.MAXIMUM)
+_MEM_MAXIMUM = int(_M.MAXIMUM)
+_AFFECT_LIVE = int(DomainModificationImpact.LIVE)
+_AFFECT_CONFIG = int(DomainModificationImpact.CONFIG)
+_AFFECT = _AFFECT_LIVE | _AFFECT_CONFIG
+_CONSOLE_FLAGS = _all(DomainConsoleFlags.FORCE, DomainConsoleFlags.SAFE)
 
 
 def _check_flags(flags: int, allowed: int, function: str) -> None:
@@ -80,7 +141,7 @@ def _taints(d: QemuDomain) -> list[str]:
     return ["high-privileges"] if root and os.geteuid() == 0 else []
 
 
-class QemuDriver(SnapshotMixin, HypervisorDriver):
+class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorDriver):
     """One connection to a QEMU node."""
 
     name = "QEMU"
@@ -91,11 +152,33 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
         self._uri = uri
         self._closed = False
         self._on_close = on_close or []  # the connection's other tables (network ...)
+        # the node-device driver's PCI devices, linked by drivers/compose.py
+        self.hostdevs: Callable[[], HostDevices] | None = None
 
     def _dom(self, ident: DomainIdent) -> QemuDomain:
         return self._node.get(ident)
 
     # ------------------------------------------------------------ connection
+
+    # ------------------------------------------------------------ host devices
+
+    def _hostdevs(self) -> HostDevices:
+        if self.hostdevs is None:
+            raise no_support("virNodeDeviceDetachFlags")
+        return self.hostdevs()
+
+    def node_device_dettach(self, dev: NodeDeviceIdent) -> None:
+        self._hostdevs().detach(dev.name)
+
+    def node_device_detach_flags(self, dev: NodeDeviceIdent, driver_name: str | None = None,
+                                 flags: int = 0) -> None:
+        self._hostdevs().detach(dev.name, driver_name, flags)
+
+    def node_device_re_attach(self, dev: NodeDeviceIdent) -> None:
+        self._hostdevs().reattach(dev.name)
+
+    def node_device_reset(self, dev: NodeDeviceIdent) -> None:
+        self._hostdevs().reset(dev.name)
 
     def connect_close(self) -> None:
         if not self._closed:
@@ -155,7 +238,7 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
         return not self._closed
 
     def connect_supports_feature(self, feature: int) -> bool:
-        return feature in (9,)  # TYPED_PARAM_STRING
+        return feature == 9 or feature in MIGRATION_FEATURES  # TYPED_PARAM_STRING, migration
 
     # ------------------------------------------------------------ node
 
@@ -196,73 +279,68 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
     # ------------------------------------------------------------ listing and lookup
 
     def connect_list_all_domains(self, flags: int = 0) -> list[DomainIdent]:
-        _check_flags(flags, 0xFFFF, "qemuConnectListAllDomains")
+        _check_flags(flags, LIST_DOMAINS_ALL, "qemuConnectListAllDomains")
         node = self._node
         with node.lock:
-            doms = list(node.by_uuid.values())
-        return [d.ident() for d in doms if _matches(node, d, flags)]
+            doms = node.domains.list_all(0)
+        return [d.ident() for d in doms if not flags or matches(d, flags, self._managed_saved)]
+
+    def _managed_saved(self, d: DomainObjBase) -> bool:
+        """The list filter's MANAGEDSAVE test: the domain's managed save file exists."""
+        return os.path.exists(self._node.paths.managed_save_file(d.name))
 
     def connect_num_of_domains(self) -> int:
         with self._node.lock:
-            return sum(1 for d in self._node.by_uuid.values() if d.active)
+            return self._node.domains.num_active()
 
     def connect_list_domains(self, maxids: int) -> list[int]:
         with self._node.lock:
-            return sorted(d.id for d in self._node.by_uuid.values() if d.active)[:maxids]
+            return self._node.domains.active_ids(maxids, sort=True)
 
     def connect_num_of_defined_domains(self) -> int:
         with self._node.lock:
-            return sum(1 for d in self._node.by_uuid.values() if not d.active)
+            return self._node.domains.num_inactive()
 
     def connect_list_defined_domains(self, maxnames: int) -> list[str]:
         with self._node.lock:
-            return sorted(d.name for d in self._node.by_uuid.values() if not d.active)[:maxnames]
+            return self._node.domains.inactive_names(maxnames, sort=True)
 
     def domain_lookup_by_id(self, id: int) -> DomainIdent:
         with self._node.lock:
-            for d in self._node.by_uuid.values():
-                if d.id == id and d.active:
-                    return d.ident()
-        raise make_error(ErrorCode.NO_DOMAIN, _Q, f"no domain with matching id {id}")
+            return self._node.domains.find_by_id(id).ident()
 
     def domain_lookup_by_name(self, name: str) -> DomainIdent:
         with self._node.lock:
-            d = self._node.by_name.get(name)
-        if d is None:
-            raise make_error(ErrorCode.NO_DOMAIN, _Q, f"no domain with matching name '{name}'")
-        return d.ident()
+            return self._node.domains.find_by_name(name).ident()
 
     def domain_lookup_by_uuid(self, uuid: str) -> DomainIdent:
         with self._node.lock:
-            d = self._node.by_uuid.get(uuid.lower())
-        if d is None:
-            raise make_error(ErrorCode.NO_DOMAIN, _Q, f"no domain with matching uuid '{uuid}'")
-        return d.ident()
+            return self._node.domains.find_by_uuid(uuid).ident()
 
     # ------------------------------------------------------------ definitions
 
     def domain_define_xml(self, xml: str, flags: int = 0) -> DomainIdent:
-        _check_flags(flags, 1, "qemuDomainDefineXMLFlags")
+        _check_flags(flags, _DEFINE_FLAGS, "qemuDomainDefineXMLFlags")
         return self._node.define(xml).ident()
 
     def domain_undefine(self, dom: DomainIdent, flags: int = 0) -> None:
-        _check_flags(flags, 0x3F, "qemuDomainUndefineFlags")
+        _check_flags(flags, _UNDEFINE_FLAGS, "qemuDomainUndefineFlags")
         self._node.undefine(self._dom(dom), flags)
 
     def domain_create_xml(self, xml: str, flags: int = 0) -> DomainIdent:
-        _check_flags(flags, 0x1F, "qemuDomainCreateXML")
+        _check_flags(flags, _CREATE_FLAGS, "qemuDomainCreateXML")
         return self._node.create_transient(xml, flags).ident()
 
     def domain_create(self, dom: DomainIdent, flags: int = 0) -> DomainIdent:
-        _check_flags(flags, 0x1F, "qemuDomainCreateWithFlags")
+        _check_flags(flags, _CREATE_FLAGS, "qemuDomainCreateWithFlags")
         d = self._dom(dom)
         self._node.start(d, flags)
         return d.ident()
 
     def domain_get_xml_desc(self, dom: DomainIdent, flags: int = 0) -> str:
-        _check_flags(flags, 0xF, "qemuDomainGetXMLDesc")
+        _check_flags(flags, _XML_FLAGS, "qemuDomainGetXMLDesc")
         with public_xml(not flags & DomainXMLFlags.SECURE):
-            return self._node.domain_xml(self._dom(dom), inactive=bool(flags & 2))
+            return self._node.domain_xml(self._dom(dom), inactive=bool(flags & _XML_INACTIVE))
 
     def domain_get_os_type(self, dom: DomainIdent) -> str:
         return self._dom(dom).definition().os_type or "hvm"
@@ -294,11 +372,11 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
     # ------------------------------------------------------------ life cycle
 
     def domain_shutdown(self, dom: DomainIdent, flags: int = 0) -> None:
-        _check_flags(flags, 0x1F, "qemuDomainShutdownFlags")
+        _check_flags(flags, _SHUTDOWN_FLAGS, "qemuDomainShutdownFlags")
         self._node.shutdown(self._dom(dom), flags)
 
     def domain_reboot(self, dom: DomainIdent, flags: int = 0) -> None:
-        _check_flags(flags, 0x1F, "qemuDomainReboot")
+        _check_flags(flags, _REBOOT_FLAGS, "qemuDomainReboot")
         self._node.reboot(self._dom(dom))
 
     def domain_reset(self, dom: DomainIdent, flags: int = 0) -> None:
@@ -306,7 +384,7 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
         self._node.reset(self._dom(dom))
 
     def domain_destroy(self, dom: DomainIdent, flags: int = 0) -> None:
-        _check_flags(flags, 1, "qemuDomainDestroyFlags")
+        _check_flags(flags, _DESTROY_FLAGS, "qemuDomainDestroyFlags")
         self._node.destroy(self._dom(dom), flags)
 
     def domain_suspend(self, dom: DomainIdent) -> None:
@@ -318,13 +396,13 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
     # ------------------------------------------------------------ devices
 
     def domain_attach_device_flags(self, dom: DomainIdent, xml: str, flags: int = 0) -> None:
-        _check_flags(flags, 3, "qemuDomainAttachDeviceFlags")
+        _check_flags(flags, _DEVICE_FLAGS, "qemuDomainAttachDeviceFlags")
         from virtkit.drivers.qemu import hotplug
 
         hotplug.attach(self._node, self._dom(dom), xml, flags)
 
     def domain_detach_device_flags(self, dom: DomainIdent, xml: str, flags: int = 0) -> None:
-        _check_flags(flags, 3, "qemuDomainDetachDeviceFlags")
+        _check_flags(flags, _DEVICE_FLAGS, "qemuDomainDetachDeviceFlags")
         from virtkit.drivers.qemu import hotplug
 
         hotplug.detach(self._node, self._dom(dom), xml, flags)
@@ -435,15 +513,15 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
 
     def domain_save(self, dom: DomainIdent, to: str, dxml: str | None = None,
                     flags: int = 0) -> None:
-        _check_flags(flags, 7, "qemuDomainSaveFlags")
+        _check_flags(flags, _SAVE_FLAGS, "qemuDomainSaveFlags")
         self._node.save(self._dom(dom), to, dxml, flags)
 
     def domain_restore(self, frm: str, dxml: str | None = None, flags: int = 0) -> None:
-        _check_flags(flags, 7, "qemuDomainRestoreFlags")
+        _check_flags(flags, _SAVE_FLAGS, "qemuDomainRestoreFlags")
         self._node.restore(frm, dxml, flags)
 
     def domain_managed_save(self, dom: DomainIdent, flags: int = 0) -> None:
-        _check_flags(flags, 7, "qemuDomainManagedSave")
+        _check_flags(flags, _SAVE_FLAGS, "qemuDomainManagedSave")
         d = self._dom(dom)
         if d.persistent is None:
             raise make_error(ErrorCode.OPERATION_INVALID, _Q,
@@ -460,9 +538,9 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
         from virtkit.drivers.qemu.saveimage import SaveImage
 
         image = SaveImage.open(file)
-        if flags & 2:
+        if flags & _SAVE_RUNNING:
             image.was_running = True
-        elif flags & 4:
+        elif flags & _SAVE_PAUSED:
             image.was_running = False
         image.set_xml(format_def(parse_def(dxml), -1))
 
@@ -494,8 +572,8 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
         return d.definition().vcpus_max
 
     def domain_get_vcpus_flags(self, dom: DomainIdent, flags: int = 0) -> int:
-        d = self._dom(dom).definition(inactive=bool(flags & 2))
-        return d.vcpus_max if flags & 4 else d.vcpus_current
+        d = self._dom(dom).definition(inactive=bool(flags & _VCPU_CONFIG))
+        return d.vcpus_max if flags & _VCPU_MAXIMUM else d.vcpus_current
 
     def domain_get_security_label(self, dom: DomainIdent) -> SecurityLabel:
         self._dom(dom)
@@ -516,10 +594,10 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
 
     def domain_set_memory_flags(self, dom: DomainIdent, memory: int, flags: int = 0) -> None:
         """Current memory (balloon, live) or, with MAXIMUM, the configured maximum."""
-        _check_flags(flags, 7, "qemuDomainSetMemoryFlags")
+        _check_flags(flags, _MEM_FLAGS, "qemuDomainSetMemoryFlags")
         d = self._dom(dom)
         live, config = _impact(d, flags)
-        if flags & 4:  # MAXIMUM
+        if flags & _MEM_MAXIMUM:
             if live:
                 raise make_error(ErrorCode.OPERATION_INVALID, _Q,
                                  "cannot resize the maximum memory on an active domain")
@@ -543,13 +621,13 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
 
     def domain_set_max_memory(self, dom: DomainIdent, memory: int) -> None:
         """virDomainSetMaxMemory = SetMemoryFlags(MAXIMUM | CURRENT)."""
-        self.domain_set_memory_flags(dom, memory, 4)
+        self.domain_set_memory_flags(dom, memory, _MEM_MAXIMUM)
 
     def domain_set_vcpus_flags(self, dom: DomainIdent, nvcpus: int, flags: int = 0) -> None:
         """vCPU counts in the persistent config (live vCPU hot-plug is not supported)."""
-        _check_flags(flags, 0x1F, "qemuDomainSetVcpusFlags")
+        _check_flags(flags, _VCPU_FLAGS, "qemuDomainSetVcpusFlags")
         d = self._dom(dom)
-        live, _ = _impact(d, flags & 3)
+        live, _ = _impact(d, flags & _AFFECT)
         if live:
             raise make_error(ErrorCode.OPERATION_UNSUPPORTED, _Q,
                              "changing the vCPU count of a running domain is not supported")
@@ -558,7 +636,7 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
                              "argument unsupported: nvcpus must be at least 1")
 
         def change(p: Any) -> None:
-            if flags & 4:  # MAXIMUM
+            if flags & _VCPU_MAXIMUM:
                 p.vcpus_max = nvcpus
                 p.vcpus_current = min(p.vcpus_current, nvcpus)
             else:
@@ -581,7 +659,10 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
             targets = [self._dom(i) for i in doms]
         else:
             with node.lock:
-                targets = [d for d in node.by_uuid.values() if _matches(node, d, flags & 0xFFFF)]
+                every = node.domains.list_all(0)
+            # the filter may look for managed save files: not under the node lock
+            targets = [d for d in every
+                       if matches(d, flags & LIST_DOMAINS_ALL, self._managed_saved)]
         return [DomainStatsRecord(d.ident(), domain_stats(node, d, stats)) for d in targets]
 
     def domain_memory_stats(self, dom: DomainIdent, flags: int = 0) -> dict[int, int]:
@@ -608,7 +689,7 @@ class QemuDriver(SnapshotMixin, HypervisorDriver):
 
     def domain_open_console(self, dom: DomainIdent, dev_name: str | None = None,
                             flags: int = 0) -> DataStream:
-        _check_flags(flags, 3, "qemuDomainOpenConsole")  # FORCE, SAFE
+        _check_flags(flags, _CONSOLE_FLAGS, "qemuDomainOpenConsole")
         from virtkit.drivers.qemu.console import PtyStream
 
         d = self._dom(dom)
@@ -666,7 +747,7 @@ def _arp_table() -> dict[str, list[str]]:
 
 def _impact(d: QemuDomain, flags: int) -> tuple[bool, bool]:
     """virDomainObjUpdateModificationImpact: (live, config) for AFFECT_* flags."""
-    live, config = bool(flags & 1), bool(flags & 2)
+    live, config = bool(flags & _AFFECT_LIVE), bool(flags & _AFFECT_CONFIG)
     if not live and not config:
         live, config = d.active, not d.active
     # reported from domain_conf.c in libvirt: VIR_FROM_DOMAIN
@@ -698,27 +779,3 @@ def _block_info(path: str) -> DomainBlockInfo:
     physical = os.stat(path).st_size
     return DomainBlockInfo(int(info.get("virtual-size", 0)),
                            int(info.get("actual-size", physical)), physical)
-
-
-def _matches(node: QemuNode, d: QemuDomain, flags: int) -> bool:
-    """virDomainObjListFilter for the QEMU node."""
-    if not flags:
-        return True
-
-    def pair(on: int, off: int, value: bool) -> bool:
-        if flags & (on | off) in (0, on | off):
-            return True
-        return value if flags & on else not value
-
-    st = d.state
-    if flags & 240 and not (
-        (flags & 16 and st == qn.RUNNING) or (flags & 32 and st == qn.PAUSED)
-        or (flags & 64 and st == qn.SHUTOFF)
-        or (flags & 128 and st not in (qn.RUNNING, qn.PAUSED, qn.SHUTOFF))
-    ):
-        return False
-    managed = os.path.exists(node.paths.managed_save_file(d.name))
-    return (pair(1, 2, d.active) and pair(4, 8, d.persistent is not None)
-            and pair(256, 512, managed) and pair(1024, 2048, d.autostart)
-            and pair(4096, 8192, len(d.snapshots) > 0)
-            and pair(16384, 32768, False))

@@ -254,7 +254,7 @@ def _switch_source(disk: Any, snapdisk: Any, index: str | None = None) -> None:
 def _save_config(node: QemuNode, dom: QemuDomain, newdef: DomainDef) -> None:
     if dom.persistent is None:
         return
-    with node.lock:
+    with dom.lock:
         node.configs.save(dom.name, newdef.to_xml(), dom.uuid)
         dom.persistent = newdef
 
@@ -325,7 +325,7 @@ def _create_active(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, flags:
         thaw = True
     try:
         if has_manual and dom.state == qn.RUNNING:
-            with node.lock:
+            with dom.lock:
                 dom.expect_stop = _PAUSED_SNAPSHOT
             dom.mon.execute("stop")
             node.wait_paused(dom)
@@ -390,7 +390,7 @@ def _update_definitions(node: QemuNode, dom: QemuDomain, overlays: list[_Overlay
     """qemuSnapshotDiskUpdateSource: the overlay on top of the old chain (live), the overlay
     as the source of the persistent disk that used the same image."""
     newdef = copy.deepcopy(dom.persistent) if dom.persistent is not None else None
-    with node.lock:
+    with dom.lock:
         for ov in overlays:
             disk = ov.disk
             old_path = dom.disk_path(disk)
@@ -644,7 +644,7 @@ def _drop_from_chain(node: QemuNode, dom: QemuDomain, c: _Commit, active: bool,
     """The committed overlay leaves the live chain (and the persistent source if it was
     the top there)."""
     disk = c.disk
-    with node.lock:
+    with dom.lock:
         if active:
             below = disk.backing_store
             disk.type = below.type if below is not None and below.type else disk.type

@@ -100,7 +100,7 @@ def attach(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> None:
             dom.persistent = newdef
         if live:
             _attach_live(node, dom, kind, dev)
-            with node.lock:
+            with dom.lock:
                 node._save_status(dom)
 
 
@@ -238,7 +238,7 @@ def detach(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> None:
             dom.persistent = newdef
         if live:
             _detach_live(node, dom, kind, dev)
-            with node.lock:
+            with dom.lock:
                 node._save_status(dom)
 
 

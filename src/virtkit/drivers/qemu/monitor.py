@@ -3,10 +3,12 @@
 All monitors share one asyncio loop running in a daemon thread
 (``virtkit-qmp``, started on first use); each monitor is one
 ``qemu.qmp.QMPClient`` on that loop. ``execute`` hands the command to the
-loop and waits for its reply. QMP events and the loss of the connection are
-delivered in order on a second shared thread (``virtkit-qmp-events``), so a
-callback may itself call ``execute``; a callback that blocks delays the
-events of every monitor.
+loop and waits for its reply. Each monitor delivers its QMP events and the
+loss of its connection, in order, on a thread of its own
+(``virtkit-qemu-events-NAME``, a daemon thread that ends after the monitor
+closes), so a callback may itself call ``execute`` and a callback that blocks
+delays only the events of its own QEMU. A callback that raises is logged with
+the monitor's name; delivery goes on.
 
 Errors are libvirt's: a QMP error reply is "internal error: unable to execute
 QEMU command 'CMD': DESC"; a command on a monitor whose QEMU went away is
@@ -43,17 +45,15 @@ _DOMAIN = ErrorDomain.QEMU
 _CLOSE_TIMEOUT = 5.0
 
 
-# -- the shared loop and dispatch threads ------------------------------------------------
+# -- the shared loop and each monitor's event thread --------------------------------------
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_thread: threading.Thread | None = None
-_dispatch: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.SimpleQueue()
-_dispatch_thread: threading.Thread | None = None
 
 
 def _get_loop() -> asyncio.AbstractEventLoop:
-    global _loop, _loop_thread, _dispatch_thread
+    global _loop, _loop_thread
     with _lock:
         if _loop is None:
             loop = asyncio.new_event_loop()
@@ -68,19 +68,54 @@ def _get_loop() -> asyncio.AbstractEventLoop:
             _loop_thread.start()
             ready.wait()
             _loop = loop
-            _dispatch_thread = threading.Thread(target=_dispatch_run,
-                                                name="virtkit-qmp-events", daemon=True)
-            _dispatch_thread.start()
         return _loop
 
 
-def _dispatch_run() -> None:
-    while True:
-        fn, args = _dispatch.get()
-        try:
-            fn(*args)
-        except Exception:
-            log.exception("QMP event callback %r failed", fn)
+class _EventThread:
+    """One monitor's event delivery: a queue and a supervised daemon thread that calls
+    the callbacks in order (started on the first event, ended by ``stop``)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._queue: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue())
+        self._thread: threading.Thread | None = None
+        self._mutex = threading.Lock()
+        self._stopped = False
+
+    def put(self, fn: Callable[..., None], *args: Any) -> None:
+        with self._mutex:
+            if self._stopped:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name=f"virtkit-qemu-events-{self.label}")
+                self._thread.start()
+            self._queue.put((fn, args))
+
+    def stop(self) -> None:
+        """End the thread after what is queued (idempotent)."""
+        with self._mutex:
+            if self._stopped:
+                return
+            self._stopped = True
+            if self._thread is not None:
+                self._queue.put(None)
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            except Exception:  # supervised: logged with the domain, delivery goes on
+                log.exception("QMP event callback of %s failed", self.label)
 
 
 def _on_loop_thread() -> bool:
@@ -128,8 +163,10 @@ class Monitor:
     """One QMP connection to one QEMU, usable from any thread."""
 
     def __init__(self, client: _Client, vm_name: str, socket_path: str,
-                 on_disconnect: Callable[[], None] | None) -> None:
+                 on_disconnect: Callable[[], None] | None,
+                 events: _EventThread | None = None) -> None:
         self._client = client
+        self._events = events if events is not None else _EventThread(vm_name or socket_path)
         self._loop = _get_loop()
         self.vm_name = vm_name
         self.socket_path = socket_path
@@ -149,14 +186,17 @@ class Monitor:
                 on_event: EventCallback | None = None,
                 on_disconnect: Callable[[], None] | None = None,
                 vm_name: str = "",
-                abort_if: Callable[[], bool] | None = None) -> Monitor:
+                abort_if: Callable[[], bool] | None = None,
+                label: str = "") -> Monitor:
         """Connect to QEMU's QMP socket and negotiate capabilities.
 
         Retries while the socket is missing or refuses (QEMU is starting)
         until ``timeout``, or until ``abort_if()`` is true (e.g. QEMU died).
         ``on_event(name, data, timestamp)`` gets every event, in order;
         ``on_disconnect()`` is called once when QEMU closes the connection
-        (not after ``close()``). Both run on the event-dispatch thread.
+        (not after ``close()``). Both run on this monitor's event thread
+        (``virtkit-qemu-events-LABEL``; ``label`` defaults to ``vm_name``, else the
+        socket path).
         Raises VirtError: SYSTEM_ERROR "failed to connect to monitor socket"
         or INTERNAL_ERROR "qemu unexpectedly closed the monitor".
         """
@@ -165,13 +205,13 @@ class Monitor:
         loop = _get_loop()
         deadline = time.monotonic() + timeout
         sock = _connect_socket(socket_path, deadline, abort_if)
+        events = _EventThread(label or vm_name or socket_path)
 
         def sink(msg: Message) -> None:
             if on_event is not None:
                 data = msg.get("data")
-                _dispatch.put((on_event, (str(msg.get("event")),
-                                          data if isinstance(data, dict) else {},
-                                          _timestamp(msg))))
+                events.put(on_event, str(msg.get("event")),
+                           data if isinstance(data, dict) else {}, _timestamp(msg))
 
         async def open_client() -> _Client:
             client = _Client(vm_name or socket_path, sink)
@@ -184,13 +224,15 @@ class Monitor:
         except concurrent.futures.TimeoutError:
             fut.cancel()
             sock.close()
+            events.stop()
             raise make_error(ErrorCode.OPERATION_TIMEOUT, _DOMAIN,
                              f"QEMU did not greet on its monitor {socket_path}") from None
         except QMPError as exc:
             sock.close()
+            events.stop()
             raise make_error(ErrorCode.INTERNAL_ERROR, _DOMAIN,
                              "qemu unexpectedly closed the monitor") from exc
-        mon = cls(client, vm_name, socket_path, on_disconnect)
+        mon = cls(client, vm_name, socket_path, on_disconnect, events)
         asyncio.run_coroutine_threadsafe(mon._watch(), loop)
         return mon
 
@@ -271,7 +313,13 @@ class Monitor:
             self._lost = True
             log.debug("QMP connection %s lost", self.socket_path)
             if self._on_disconnect is not None:
-                _dispatch.put((self._on_disconnect, ()))
+                self._events.put(self._on_disconnect)
+        self._events.stop()  # after the events already queued
+
+    @property
+    def event_thread(self) -> threading.Thread | None:
+        """The thread delivering this monitor's events (None before the first one)."""
+        return self._events.thread
 
 
 def _connect_socket(path: str, deadline: float,

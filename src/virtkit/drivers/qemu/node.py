@@ -25,10 +25,75 @@ from collections.abc import Callable
 from typing import Any
 
 from virtkit.conf.domain import DomainDef
-from virtkit.constants import DomainRunningReason, DomainShutoffReason
-from virtkit.drivers import domain_nwfilter
-from virtkit.drivers.domainjob import DomainJob
+from virtkit.constants import (
+    DomainEventResumedDetailType,
+    DomainEventStartedDetailType,
+    DomainEventStoppedDetailType,
+    DomainEventSuspendedDetailType,
+    DomainJobOperation,
+    DomainPausedReason,
+    DomainRunningReason,
+    DomainShutoffReason,
+)
+from virtkit.drivers import domain_nwfilter, domainobj
+from virtkit.drivers.domainjob import AsyncJob
+from virtkit.drivers.domainobj import (
+    CRASHED,
+    CRASHED_EVENT_PANICKED,
+    CRASHED_PANICKED,
+    DEFINED_ADDED,
+    DEFINED_UPDATED,
+    EV_CRASHED,
+    EV_DEFINED,
+    EV_RESUMED,
+    EV_SHUTDOWN,
+    EV_STARTED,
+    EV_STOPPED,
+    EV_SUSPENDED,
+    EV_UNDEFINED,
+    EVENT_ID_REBOOT,
+    PAUSED,
+    PAUSED_FROM_SNAPSHOT,
+    PAUSED_SAVE,
+    PAUSED_STARTING_UP,
+    PAUSED_UNKNOWN,
+    PAUSED_USER,
+    PMSUSPENDED,
+    RESUMED_FROM_SNAPSHOT,
+    RESUMED_UNPAUSED,
+    RUNNING_BOOTED,
+    RUNNING_FROM_SNAPSHOT,
+    RUNNING_RESTORED,
+    RUNNING_UNPAUSED,
+    SHUTDOWN,
+    SHUTDOWN_FINISHED,
+    SHUTDOWN_GUEST,
+    SHUTDOWN_HOST,
+    SHUTDOWN_UNKNOWN,
+    SHUTOFF,
+    SHUTOFF_CRASHED,
+    SHUTOFF_DESTROYED,
+    SHUTOFF_FAILED,
+    SHUTOFF_SAVED,
+    SHUTOFF_SHUTDOWN,
+    SHUTOFF_UNKNOWN,
+    STARTED_BOOTED,
+    STARTED_FROM_SNAPSHOT,
+    STARTED_RESTORED,
+    STOPPED_CRASHED,
+    STOPPED_DESTROYED,
+    STOPPED_FAILED,
+    STOPPED_FROM_SNAPSHOT,
+    STOPPED_SAVED,
+    STOPPED_SHUTDOWN,
+    SUSPENDED_PAUSED,
+    DomainList,
+    DomainObjBase,
+)
+from virtkit.drivers.domainobj import RUNNING as RUNNING  # (read by other QEMU modules)
+from virtkit.drivers.domainobj import SHUTOFF_FROM_SNAPSHOT as SHUTOFF_FROM_SNAPSHOT
 from virtkit.drivers.eventbus import EventBus
+from virtkit.drivers.links import LeaseLookup, NetworkPorts, VolumeResolver
 from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.persist import ConfigStore
 from virtkit.drivers.qemu import agent, command, monitor, netif, process, recovery
@@ -42,7 +107,6 @@ from virtkit.drivers.qemu.defs import (
 from virtkit.drivers.qemu.paths import QemuPaths
 from virtkit.drivers.qemu.saveimage import SaveImage, migrate_to_file, restore_from_file
 from virtkit.drivers.qemu.status import DomainStatus, StatusStore
-from virtkit.drivers.snapshottree import SnapshotTree
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 from virtkit.types import DomainIdent
 
@@ -56,72 +120,44 @@ _Q = ErrorDomain.QEMU
 # ``stop``; read at each wait, so tests may shorten it.
 STATE_WAIT_TIME = 5.0
 
-# virDomainState and reasons (libvirt 9.0)
-NOSTATE, RUNNING, BLOCKED, PAUSED, SHUTDOWN, SHUTOFF, CRASHED, PMSUSPENDED = range(8)
-RUNNING_BOOTED, RUNNING_RESTORED, RUNNING_UNPAUSED = 1, 3, 5
-PAUSED_UNKNOWN, PAUSED_USER, PAUSED_SAVE, PAUSED_SHUTTING_DOWN, PAUSED_CRASHED = 0, 1, 3, 8, 10
-PAUSED_STARTING_UP = 11
-PAUSED_FROM_SNAPSHOT, RUNNING_FROM_SNAPSHOT = 7, 4
-SHUTOFF_UNKNOWN, SHUTOFF_SHUTDOWN, SHUTOFF_DESTROYED, SHUTOFF_CRASHED = 0, 1, 2, 3
-SHUTOFF_SAVED, SHUTOFF_FAILED, SHUTOFF_FROM_SNAPSHOT = 5, 6, 7
-SHUTDOWN_UNKNOWN, SHUTDOWN_USER = 0, 1
-CRASHED_PANICKED = 1
-# virDomainEventType and details
-EV_DEFINED, EV_UNDEFINED, EV_STARTED, EV_SUSPENDED, EV_RESUMED, EV_STOPPED = range(6)
-EV_SHUTDOWN, EV_PMSUSPENDED, EV_CRASHED = 6, 7, 8
-DEF_ADDED, DEF_UPDATED = 0, 1
-START_BOOTED, START_RESTORED, START_FROM_SNAPSHOT = 0, 2, 3
-SUSP_PAUSED = 0
-RES_UNPAUSED = 0
-STOP_SHUTDOWN, STOP_DESTROYED, STOP_CRASHED, STOP_SAVED, STOP_FAILED = 0, 1, 2, 4, 5
-STOP_FROM_SNAPSHOT, RES_FROM_SNAPSHOT = 6, 2
-SHUT_FINISHED, SHUT_GUEST, SHUT_HOST = 0, 1, 2
-CRASH_PANICKED = 0
-EVENT_ID_REBOOT = 1
-
-# libvirt's state and reason names, as status files hold them
-_STATE_NAMES = {NOSTATE: "nostate", RUNNING: "running", BLOCKED: "blocked", PAUSED: "paused",
-                SHUTDOWN: "shutdown", SHUTOFF: "shutoff", CRASHED: "crashed",
-                PMSUSPENDED: "pmsuspended"}
-_REASON_NAMES = {
-    RUNNING: ("unknown", "booted", "migrated", "restored", "from snapshot", "unpaused",
-              "migration canceled", "save canceled", "wakeup", "crashed", "post-copy",
-              "post-copy failed"),
-    PAUSED: ("unknown", "user", "migration", "save", "dump", "ioerror", "watchdog",
-             "from snapshot", "shutdown", "snapshot", "panicked", "starting up", "post-copy",
-             "post-copy failed", "api error"),
-    CRASHED: ("unknown", "panicked"),
-}
-
-
-def _state_name(state: int, reason: int) -> tuple[str, str]:
-    reasons = _REASON_NAMES.get(state, ("unknown",))
-    name = reasons[reason] if reason < len(reasons) else "unknown"
-    return _STATE_NAMES.get(state, "nostate"), name
-
-
-def _state_value(state: str, reason: str) -> tuple[int, int]:
-    st = next((k for k, v in _STATE_NAMES.items() if v == state), RUNNING)
-    reasons = _REASON_NAMES.get(st, ("unknown",))
-    return st, reasons.index(reason) if reason in reasons else 0
+# libvirt's state, reason and event numbers and their status-file names, kept once in
+# drivers/domainobj.py; the short event-detail names are this module's.
+_state_name = domainobj.state_names
+_state_value = domainobj.state_values
+DEF_ADDED, DEF_UPDATED = DEFINED_ADDED, DEFINED_UPDATED
+START_BOOTED, START_RESTORED, START_FROM_SNAPSHOT = (STARTED_BOOTED, STARTED_RESTORED,
+                                                      STARTED_FROM_SNAPSHOT)
+SUSP_PAUSED, RES_UNPAUSED, RES_FROM_SNAPSHOT = (SUSPENDED_PAUSED, RESUMED_UNPAUSED,
+                                                RESUMED_FROM_SNAPSHOT)
+STOP_SHUTDOWN, STOP_DESTROYED, STOP_CRASHED = STOPPED_SHUTDOWN, STOPPED_DESTROYED, STOPPED_CRASHED
+STOP_SAVED, STOP_FAILED, STOP_FROM_SNAPSHOT = STOPPED_SAVED, STOPPED_FAILED, STOPPED_FROM_SNAPSHOT
+SHUT_FINISHED, SHUT_GUEST, SHUT_HOST = SHUTDOWN_FINISHED, SHUTDOWN_GUEST, SHUTDOWN_HOST
+CRASH_PANICKED = CRASHED_EVENT_PANICKED
+# migration's states and event details (drivers/qemu/migration.py)
+_PAUSED_MIGRATION = int(DomainPausedReason.MIGRATION)
+_SUSP_MIGRATED = int(DomainEventSuspendedDetailType.MIGRATED)
+_SHUTOFF_MIGRATED = int(DomainShutoffReason.MIGRATED)
+_STOP_MIGRATED = int(DomainEventStoppedDetailType.MIGRATED)
+_RESUME_DETAIL = {RUNNING_FROM_SNAPSHOT: RES_FROM_SNAPSHOT,
+                  int(DomainRunningReason.MIGRATED): int(DomainEventResumedDetailType.MIGRATED),
+                  int(DomainRunningReason.MIGRATION_CANCELED):
+                      int(DomainEventResumedDetailType.MIGRATED)}
 
 
 def _err(code: int, detail: str) -> VirtError:
     return make_error(code, _Q, detail)
 
 
-class QemuDomain:
-    """One domain: definitions, state and (while it runs) its QEMU and monitor."""
+class QemuDomain(DomainObjBase):
+    """One domain: definitions, state and (while it runs) its QEMU and monitor.
+
+    Name, uuid, id, state and reason, autostart, the snapshot tree, ``lock`` and
+    ``job`` come from :class:`DomainObjBase`."""
 
     def __init__(self, name: str, uuid: str, persistent: DomainDef | None) -> None:
-        self.name = name
-        self.uuid = uuid
+        super().__init__(name, uuid, ErrorDomain.QEMU)
         self.persistent = persistent
         self.live: DomainDef | None = None
-        self.id = -1
-        self.state = SHUTOFF
-        self.reason = SHUTOFF_UNKNOWN
-        self.autostart = False
         self.proc: Any = None
         self.mon: Any = None
         self.run_dir: str | None = None
@@ -129,7 +165,6 @@ class QemuDomain:
         # <disk type='volume'> sources as the storage driver translated them at start
         self.volumes: dict[tuple[str, str], tuple[str, str]] = {}
         self.removed: set[str] = set()  # aliases QEMU reported DEVICE_DELETED for
-        self.job = DomainJob()  # one state-changing operation at a time
         # What the driver asked for, so QMP events and the exit get the right reason.
         self.expect_stop: int | None = None  # paused reason for our own STOP
         self.stopping: int | None = None  # shutoff reason for an exit we caused
@@ -139,11 +174,11 @@ class QemuDomain:
         self.resume_reason: int | None = None  # running reason for our own next ``cont``
         self.reverting = False  # a snapshot revert restarts it: keep it even when transient
         self.async_job = ""  # libvirt's async job under way ("save", "snapshot"), in the status
-        self.snapshots = SnapshotTree(ErrorDomain.QEMU)
+        # held while a QEMU exit is handled (state, status, taps, ports): a start waits for it
+        self.stop_lock = threading.Lock()
 
-    @property
-    def active(self) -> bool:
-        return self.id > 0
+    def is_persistent(self) -> bool:
+        return self.persistent is not None
 
     def disk_path(self, disk: Any) -> str | None:
         """The host path behind a disk of the running (or defined) domain, if known."""
@@ -172,17 +207,18 @@ class QemuNode:
     def __init__(self, paths: QemuPaths, *, autostart: bool = False) -> None:
         self.paths = paths
         self.lock = threading.RLock()
-        self.by_name: dict[str, QemuDomain] = {}
-        self.by_uuid: dict[str, QemuDomain] = {}
+        self.domains: DomainList[QemuDomain] = DomainList(ErrorDomain.QEMU)
+        self.by_name = self.domains.by_name  # the list's indexes, by their old names
+        self.by_uuid = self.domains.by_uuid
         self.events = EventBus()
         self.refs = 0
         # network name -> bridge, set by the connection's network driver when it has one
         self.network_resolver: netif.NetworkResolver | None = None
-        self.lease_lookup: Callable[[str], list[Any]] | None = None  # MAC -> DHCP leases
+        self.lease_lookup: LeaseLookup | None = None  # MAC -> DHCP leases
         self.nwfilter: domain_nwfilter.BindingDriver | None = None  # <filterref>s on taps
-        self.network_ports: Any = None  # the network node: a port per network interface
+        self.network_ports: NetworkPorts | None = None  # a port per network interface
         # (pool, volume) -> ("file" or "block", path): the storage driver's translation
-        self.volume_resolver: Callable[[str, str], tuple[str, str]] | None = None
+        self.volume_resolver: VolumeResolver | None = None
         self._ports_reclaimed = False
         self._next_id = 1
         paths.ensure()
@@ -258,7 +294,8 @@ class QemuNode:
         self._next_id = max(self._next_id, dom.id + 1)
         try:
             dom.mon = monitor.Monitor.connect(entry.monitor_path, timeout=5.0,
-                                              on_event=self._event_handler(dom))
+                                              on_event=self._event_handler(dom),
+                                              label=dom.name)
         except VirtError as exc:
             log.error("cannot reconnect to the monitor of %s: %s", dom.name, exc)
         proc.on_exit(self._exit_handler(dom, proc))
@@ -291,8 +328,13 @@ class QemuNode:
         if mon is None or not dom.active:
             return
         log.warning("domain %s: recovering from an interrupted %s job", dom.name, job)
-        recovery.interrupted_job_cleanup(mon, job, self.paths.managed_save_file(dom.name))
-        with self.lock:
+        try:
+            recovery.interrupted_job_cleanup(mon, job, self.paths.managed_save_file(dom.name))
+        except VirtError as exc:  # QEMU's job did not end: leave the guest as it is
+            log.error("domain %s: cannot recover from the interrupted %s: %s", dom.name, job,
+                      exc.message)
+            return
+        with dom.lock:
             resume = dom.state == PAUSED and dom.reason in recovery.RESUMABLE
             dom.async_job = ""
             if resume:
@@ -318,14 +360,14 @@ class QemuNode:
         if st.get("status") == "shutdown":
             # The guest powered off while nobody watched (an embedded driver's process had
             # exited): apply on_poweroff now, as the SHUTDOWN event would have.
-            with self.lock:
+            with dom.lock:
                 dom.guest_shutdown = True
                 dom.stopping = SHUTOFF_SHUTDOWN
             proc = dom.proc
             self._quit_after_shutdown(dom, proc, wait_first=False)
             self._wait_stopped(dom, proc, 10.0)
             return
-        with self.lock:
+        with dom.lock:
             if running and dom.state != RUNNING:
                 dom.state, dom.reason = RUNNING, RUNNING_UNPAUSED
             elif not running and dom.state == RUNNING:
@@ -344,23 +386,18 @@ class QemuNode:
     # ------------------------------------------------------------ lookup
 
     def _add(self, dom: QemuDomain) -> None:
-        self.by_name[dom.name] = dom
-        self.by_uuid[dom.uuid] = dom
+        self.domains.add(dom)
 
     def _remove(self, dom: QemuDomain) -> None:
-        self.by_name.pop(dom.name, None)
-        self.by_uuid.pop(dom.uuid, None)
+        self.domains.remove(dom)
         if len(dom.snapshots):  # libvirt drops a removed domain's snapshot metadata
             from virtkit.drivers.qemu import snapshots
 
             snapshots.discard_all_metadata(self, dom)
 
     def get(self, ident: DomainIdent) -> QemuDomain:
-        dom = self.by_uuid.get(ident.uuid)
-        if dom is None:
-            raise make_error(ErrorCode.NO_DOMAIN, ErrorDomain.QEMU,
-                             f"no domain with matching uuid '{ident.uuid}' ({ident.name})")
-        return dom
+        """qemuDomainObjFromDomain: the domain, or "no domain with matching uuid 'U' (N)"."""
+        return self.domains.get(ident)
 
     # ------------------------------------------------------------ events
 
@@ -378,28 +415,46 @@ class QemuNode:
         d = parse_def(xml)
         name = d.name or ""
         with self.lock:
-            same_name = self.by_name.get(name)
-            same_uuid = self.by_uuid.get(d.uuid)
-            if same_uuid is not None and same_uuid.name != name:
-                raise _err(ErrorCode.OPERATION_FAILED,
-                           f"domain '{same_uuid.name}' already exists with uuid {d.uuid}")
-            if same_name is not None and same_name.uuid != d.uuid:
-                raise _err(ErrorCode.OPERATION_FAILED,
-                           f"domain '{name}' already exists with uuid {same_name.uuid}")
-            self.configs.save(name, d.to_xml(), d.uuid)
-            dom = same_name
-            updated = dom is not None and dom.persistent is not None
-            if dom is None:
+            dom = self.domains.check_add(name, d.uuid, live=False)  # libvirt's collision rules
+            added = dom is None
+            if dom is None:  # listed at once, as virDomainObjListAdd does; gone if unsaved
                 dom = QemuDomain(name, d.uuid, d)
                 self._add(dom)
-            else:
-                dom.persistent = d
+            dom.lock.acquire()  # node lock, then domain lock
+        try:  # the config file is written under the domain's lock only
+            updated = not added and dom.persistent is not None
+            try:
+                self.configs.save(name, d.to_xml(), d.uuid)
+            except BaseException:
+                if added:
+                    dom.persistent = None
+                raise
+            dom.persistent = d
             self.emit(dom, EV_DEFINED, DEF_UPDATED if updated else DEF_ADDED)
+        finally:
+            dom.lock.release()
+            if added and dom.persistent is None:
+                self._remove_if_gone(dom)
         self.events.flush()
         return dom
 
+    def _remove_if_gone(self, dom: QemuDomain) -> None:
+        """Drop ``dom`` from the list if it is neither running nor defined (take no domain
+        lock before this: the node lock comes first)."""
+        with self.lock, dom.lock:
+            if not dom.active and dom.persistent is None and not dom.reverting \
+                    and self.by_uuid.get(dom.uuid) is dom:
+                self._remove(dom)
+
     def undefine(self, dom: QemuDomain, flags: int) -> None:
-        with dom.job, self.lock:
+        with dom.job:
+            self._undefine(dom, flags)
+            if not dom.active:
+                self._remove_if_gone(dom)
+        self.events.flush()
+
+    def _undefine(self, dom: QemuDomain, flags: int) -> None:
+        with dom.lock:
             if dom.persistent is None:
                 raise _err(ErrorCode.OPERATION_INVALID, "cannot undefine transient domain")
             if not dom.active and len(dom.snapshots):
@@ -421,13 +476,10 @@ class QemuNode:
             dom.persistent = None
             dom.autostart = False
             self.emit(dom, EV_UNDEFINED, 0)
-            if not dom.active:
-                self._remove(dom)
-        self.events.flush()
 
     def update_config(self, dom: QemuDomain, change: Callable[[DomainDef], None]) -> None:
         """Apply ``change`` to a copy of the persistent definition, then store it."""
-        with self.lock:
+        with dom.lock:
             if dom.persistent is None:
                 raise _err(ErrorCode.OPERATION_INVALID, "domain is not persistent")
             newdef = copy_def(dom.persistent)
@@ -436,7 +488,7 @@ class QemuNode:
             dom.persistent = newdef
 
     def set_autostart(self, dom: QemuDomain, on: bool) -> None:
-        with self.lock:
+        with dom.lock:
             if dom.persistent is None:
                 raise _err(ErrorCode.OPERATION_INVALID, "cannot set autostart for transient domain")
             self.configs.set_autostart(dom.name, on)
@@ -447,21 +499,18 @@ class QemuNode:
     def create_transient(self, xml: str, flags: int) -> QemuDomain:
         d = parse_def(xml)
         with self.lock:
-            if d.name in self.by_name or d.uuid in self.by_uuid:
-                other = self.by_name.get(d.name or "") or self.by_uuid[d.uuid]
-                if other.active:
-                    raise _err(ErrorCode.OPERATION_INVALID,
-                               f"domain '{other.name}' is already active")
-                raise _err(ErrorCode.OPERATION_FAILED,
-                           f"domain '{other.name}' already exists with uuid {other.uuid}")
-            dom = QemuDomain(d.name or "", d.uuid, None)
-            dom.live = d
-            self._add(dom)
+            # libvirt's collision rules; an inactive persistent domain of the same name and
+            # uuid runs with this definition (its persistent one stays)
+            existing = self.domains.check_add(d.name or "", d.uuid, live=True)
+            dom = existing or QemuDomain(d.name or "", d.uuid, None)
+            if existing is None:
+                dom.live = d
+                self._add(dom)
         try:
             self.start(dom, flags, definition=d)
         except BaseException:
             with self.lock:
-                if not dom.active:
+                if not dom.active and existing is None:
                     self._remove(dom)
             raise
         return dom
@@ -492,15 +541,19 @@ class QemuNode:
     def start(self, dom: QemuDomain, flags: int, *, definition: DomainDef | None = None,
               image: SaveImage | None = None,
               prepare: Callable[[QemuDomain], None] | None = None,
-              from_snapshot: bool = False) -> None:
+              from_snapshot: bool = False, migrating: bool = False) -> None:
         """Start ``dom`` (flags: VIR_DOMAIN_START_PAUSED=1), or restore it from ``image``.
 
         A managed-save image, when one exists, is restored instead of a boot (and removed).
         ``prepare(dom)`` runs while the new QEMU is still paused (a snapshot load);
         ``from_snapshot`` makes the event STARTED/FROM_SNAPSHOT, and a paused start stays
-        quiet (PAUSED/FROM_SNAPSHOT, the caller reports it) as a snapshot revert does."""
-        paused = bool(flags & 1)
+        quiet (PAUSED/FROM_SNAPSHOT, the caller reports it) as a snapshot revert does.
+        ``migrating``: an incoming migration's QEMU (``-incoming defer``; ``prepare`` starts
+        the listener), left paused (PAUSED/MIGRATION, event STARTED/MIGRATED)."""
+        paused = bool(flags & 1) or migrating
         with dom.job:
+            with dom.stop_lock:  # the previous run's exit handling has finished
+                pass
             if dom.active:
                 raise _err(ErrorCode.OPERATION_INVALID, "domain is already running")
             managed = self.paths.managed_save_file(dom.name)
@@ -537,7 +590,7 @@ class QemuNode:
                     self._release_ports(definition)
                     raise
             ctx = self._context(dom.name, dom_id, run_dir,
-                                incoming="defer" if image is not None else None)
+                                incoming="defer" if image is not None or migrating else None)
             if definition.devices is not None and definition.devices.emulator:
                 ctx = dataclasses.replace(ctx, emulator=definition.devices.emulator)
             try:
@@ -568,7 +621,7 @@ class QemuNode:
                         raise proc.startup_error(
                             "process exited while connecting to monitor") from None
                     raise
-                with self.lock:
+                with dom.lock:
                     dom.live, dom.id, dom.proc, dom.mon = definition, dom_id, proc, mon
                     dom.run_dir, dom.command, dom.volumes = run_dir, cmd, dict(ctx.volumes)
                     dom.state, dom.reason = PAUSED, PAUSED_STARTING_UP
@@ -587,7 +640,7 @@ class QemuNode:
                     # QEMU died (or is dying) during set-up: its log says why
                     failure = proc.startup_error("qemu unexpectedly closed the monitor")
                 if proc is not None:
-                    with self.lock:
+                    with dom.lock:
                         dom.stopping = SHUTOFF_FAILED
                     proc.kill()
                     _gone_within(proc, 10)
@@ -596,14 +649,16 @@ class QemuNode:
                 self._teardown_filters(taps)
                 netif.delete_taps(taps)
                 self._release_ports(definition)
-                with self.lock:
+                with dom.lock:
                     if dom.proc is proc:
                         self._clear_run(dom)
                 if failure is not exc:
                     raise failure from None
                 raise
-            with self.lock:
-                if paused:
+            with dom.lock:
+                if migrating:
+                    dom.state, dom.reason = PAUSED, _PAUSED_MIGRATION
+                elif paused:
                     dom.state = PAUSED
                     dom.reason = PAUSED_FROM_SNAPSHOT if from_snapshot else PAUSED_USER
                 else:
@@ -611,8 +666,10 @@ class QemuNode:
                     dom.reason = RUNNING_RESTORED if image is not None else RUNNING_BOOTED
                 self._save_status(dom)
                 detail = START_RESTORED if image is not None else START_BOOTED
+                if migrating:
+                    detail = int(DomainEventStartedDetailType.MIGRATED)
                 self.emit(dom, EV_STARTED, START_FROM_SNAPSHOT if from_snapshot else detail)
-                if paused and not from_snapshot:
+                if paused and not from_snapshot and not migrating:
                     self.emit(dom, EV_SUSPENDED, SUSP_PAUSED)
             if from_managed:
                 os.unlink(managed)
@@ -622,23 +679,30 @@ class QemuNode:
 
     def save(self, dom: QemuDomain, path: str, dxml: str | None, flags: int) -> None:
         """Pause, write the state to ``path`` (flags RUNNING=2 / PAUSED=4 choose how a
-        restore resumes), then stop the domain (STOPPED/SAVED)."""
-        with dom.job:
-            self._require_active(dom)
+        restore resumes), then stop the domain (STOPPED/SAVED).
+
+        It runs as libvirt's async job SAVE: queries, destroy and abort run meanwhile;
+        its progress is the job's data; an abort leaves no image and the guest running
+        (reason ``save canceled``)."""
+        with dom.job.running_async(AsyncJob.SAVE, DomainJobOperation.SAVE, flags):
+            with dom.job:
+                self._require_active(dom)
             self.set_async_job(dom, "save")
             try:
                 self._write_image(dom, path, dxml, flags)
             except BaseException:
                 self.set_async_job(dom, "")
                 raise
-            proc = dom.proc
-            with self.lock:
-                dom.stopping = SHUTOFF_SAVED
-            try:
-                dom.mon.execute("quit", timeout=10.0)
-            except VirtError:
-                proc.terminate(grace=3.0)
-            self._wait_stopped(dom, proc, 15.0)
+            dom.job.complete()
+            with dom.job:
+                proc = dom.proc
+                with dom.lock:
+                    dom.stopping = SHUTOFF_SAVED
+                try:
+                    dom.mon.execute("quit", timeout=10.0)
+                except VirtError:
+                    proc.terminate(grace=3.0)
+                self._wait_stopped(dom, proc, 15.0)
         self.events.flush()
 
     def _write_image(self, dom: QemuDomain, path: str, dxml: str | None, flags: int) -> None:
@@ -646,7 +710,7 @@ class QemuNode:
         and the guest runs on."""
         was_running = dom.state == RUNNING
         if was_running:
-            with self.lock:
+            with dom.lock:
                 dom.expect_stop = PAUSED_SAVE
             dom.mon.execute("stop")
             try:
@@ -654,17 +718,31 @@ class QemuNode:
             except VirtError:
                 dom.mon.execute("cont")  # QEMU stopped, its event is late: run on
                 raise
+            if dom.job.current is not None:
+                dom.job.current.stopped = int(time.time() * 1000)
         live = dom.live
         assert live is not None
         resume = bool(flags & 2) or (was_running and not flags & 4)
-        image = SaveImage.create(path, self._saved_xml(live, dxml), resume)
+
+        def run_on() -> None:  # libvirt resumes with VIR_DOMAIN_RUNNING_SAVE_CANCELED
+            if was_running and dom.mon is not None:
+                with dom.lock:
+                    dom.resume_reason = DomainRunningReason.SAVE_CANCELED
+                dom.mon.execute("cont")
+                with contextlib.suppress(VirtError):
+                    self.wait_running(dom)
+
         try:
-            migrate_to_file(dom.mon, image)
+            image = SaveImage.create(path, self._saved_xml(live, dxml), resume)
+        except BaseException:
+            run_on()
+            raise
+        try:
+            migrate_to_file(dom.mon, image, dom.job)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-            if was_running and dom.mon is not None:
-                dom.mon.execute("cont")
+            run_on()
             raise
 
     def _saved_xml(self, live: DomainDef, dxml: str | None) -> str:
@@ -677,7 +755,7 @@ class QemuNode:
     def set_async_job(self, dom: QemuDomain, job: str) -> None:
         """Record in the status that an async job (save, snapshot) is under way, or ended
         (""), so a restarted daemon can recover from its interruption."""
-        with self.lock:
+        with dom.lock:
             dom.async_job = job
             self._save_status(dom)
 
@@ -699,7 +777,8 @@ class QemuNode:
                 dom = QemuDomain(d.name or "", d.uuid, None)
                 self._add(dom)
         try:
-            self.start(dom, 0 if image.was_running else 1, definition=d, image=image)
+            with dom.job.running_async(AsyncJob.START, DomainJobOperation.RESTORE):
+                self.start(dom, 0 if image.was_running else 1, definition=d, image=image)
         except BaseException:
             with self.lock:
                 if not dom.active and dom.persistent is None:
@@ -772,7 +851,7 @@ class QemuNode:
             if not dom.active:
                 raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
             proc = dom.proc
-            with self.lock:
+            with dom.lock:
                 dom.stopping = reason
             if flags & 1:
                 proc.terminate(grace=10.0, force=False)
@@ -782,14 +861,14 @@ class QemuNode:
         self.events.flush()
 
     def _wait_stopped(self, dom: QemuDomain, proc: Any, timeout: float) -> None:
-        _gone_within(proc, timeout)
-        deadline = time.monotonic() + timeout
-        while dom.proc is proc and time.monotonic() < deadline:
-            time.sleep(0.005)
-        if dom.proc is proc:  # the exit watcher has not run: do its work now
-            self._stopped(dom, proc, None)
-        with self.lock:
-            pass  # the exit watcher may still be cleaning up (taps, status) under the lock
+        """Wait for ``proc`` to exit (after ``timeout`` it is killed; libvirt's
+        VIR_ERR_SYSTEM_ERROR "Failed to terminate process N with SIGKILL" if even that
+        fails) and for its exit to be handled (by the exit watcher or here, once)."""
+        if not _gone_within(proc, timeout):
+            log.warning("domain %s: QEMU %d still running after %g s: killing it", dom.name,
+                        proc.pid, timeout)
+            proc.terminate(grace=3.0)
+        self._stopped(dom, proc, proc.exit_status)
 
     def shutdown(self, dom: QemuDomain, flags: int = 0) -> None:
         """Ask the guest to power off: through its agent (flag GUEST_AGENT=2, or by default
@@ -818,7 +897,7 @@ class QemuNode:
         """ACPI shutdown, then reset and continue instead of exiting (libvirt's fake reboot)."""
         with dom.job:
             self._require_running(dom)
-            with self.lock:
+            with dom.lock:
                 dom.fake_reboot = True
             dom.mon.execute("system_powerdown")
 
@@ -832,7 +911,7 @@ class QemuNode:
             self._require_active(dom)
             if dom.state == PAUSED:
                 return
-            with self.lock:
+            with dom.lock:
                 dom.expect_stop = PAUSED_USER
             dom.mon.execute("stop")
             self.wait_paused(dom)
@@ -856,26 +935,31 @@ class QemuNode:
         libvirt sets the state from the command's reply and has no such wait; when the
         event does not come in STATE_WAIT_TIME, VIR_ERR_OPERATION_TIMEOUT (never success).
         """
-        self._wait_for(lambda: dom.state == PAUSED, lambda: _err(
+        self._wait_for(dom, lambda: dom.state == PAUSED, lambda: _err(
             ErrorCode.OPERATION_TIMEOUT, f"domain '{dom.name}' did not pause"))
 
     def wait_running(self, dom: QemuDomain) -> None:
         """After our ``cont``: wait for its RESUME event; otherwise libvirt's error for CPUs
         that did not start (VIR_ERR_OPERATION_FAILED "resume operation failed")."""
-        self._wait_for(lambda: dom.state == RUNNING,
+        self._wait_for(dom, lambda: dom.state == RUNNING,
                        lambda: _err(ErrorCode.OPERATION_FAILED, "resume operation failed"))
 
-    def _wait_for(self, pred: Callable[[], bool], error: Callable[[], VirtError],
-                  timeout: float | None = None) -> None:
+    def _wait_for(self, dom: QemuDomain, pred: Callable[[], bool],
+                  error: Callable[[], VirtError], timeout: float | None = None) -> None:
         """Wait until ``pred()`` holds, at most ``timeout`` (STATE_WAIT_TIME), then raise
-        ``error()``. It is checked under the node lock, so a state the QMP event handler
-        sets is seen only once that handler has also queued its event (events queued after
-        the wait then follow it). The lock is not held between checks."""
+        ``error()`` (never return without it). It is checked under ``dom``'s lock, so a
+        state the QMP event handler sets is seen only once that handler has also queued
+        its event (events queued after the wait then follow it). The lock is not held
+        between checks, and waiting for it counts against the timeout too."""
         deadline = time.monotonic() + (STATE_WAIT_TIME if timeout is None else timeout)
         while True:
-            with self.lock:
+            if not dom.lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+                raise error()
+            try:
                 if pred():
                     return
+            finally:
+                dom.lock.release()
             if time.monotonic() >= deadline:
                 raise error()
             time.sleep(0.002)
@@ -896,12 +980,13 @@ class QemuNode:
             try:
                 self._on_event(dom, name, data)
             finally:
-                self.events.flush()
+                self.events.flush(wait=False)
 
         return on_event
 
     def _on_event(self, dom: QemuDomain, name: str, data: dict[str, Any]) -> None:
-        with self.lock:
+        """One QMP event of ``dom``, on its monitor's event thread, under its lock."""
+        with dom.lock:
             if not dom.active:
                 return
             if name == "STOP":
@@ -913,7 +998,8 @@ class QemuNode:
                     dom.state, dom.reason = PAUSED, reason
                     self._save_status(dom)
                     if reason != PAUSED_STARTING_UP:
-                        self.emit(dom, EV_SUSPENDED, SUSP_PAUSED)
+                        self.emit(dom, EV_SUSPENDED, _SUSP_MIGRATED
+                                  if reason == _PAUSED_MIGRATION else SUSP_PAUSED)
             elif name == "RESUME":
                 if dom.rebooting:  # the end of a fake reboot: the guest just runs on
                     dom.rebooting = False
@@ -929,15 +1015,13 @@ class QemuNode:
                     dom.reason = RUNNING_UNPAUSED if resume is None else resume
                     self._save_status(dom)
                     if not was_starting:
-                        self.emit(dom, EV_RESUMED, RES_FROM_SNAPSHOT
-                                  if resume == RUNNING_FROM_SNAPSHOT else RES_UNPAUSED)
+                        self.emit(dom, EV_RESUMED, _RESUME_DETAIL.get(resume or 0, RES_UNPAUSED))
             elif name == "SHUTDOWN":
                 guest = bool(data.get("guest"))
                 if dom.fake_reboot:
                     dom.fake_reboot = False
                     dom.rebooting = True
-                    threading.Thread(target=self._finish_fake_reboot, args=(dom,),
-                                     daemon=True).start()
+                    _spawn("reboot", dom, self._finish_fake_reboot, dom)
                     return
                 if dom.guest_shutdown or dom.stopping is not None \
                         or data.get("reason") == "host-qmp-quit":
@@ -956,7 +1040,7 @@ class QemuNode:
                 action = (dom.live.on_crash if dom.live is not None else None) or "destroy"
                 if action in ("destroy", "coredump-destroy"):
                     dom.stopping = SHUTOFF_CRASHED
-                    threading.Thread(target=dom.proc.terminate, daemon=True).start()
+                    _spawn("crash", dom, dom.proc.terminate)
             elif name == "DEVICE_DELETED":
                 alias = data.get("device")
                 if alias:
@@ -972,15 +1056,14 @@ class QemuNode:
             def restart() -> None:
                 _gone_within(proc, 30)
                 try:
-                    self._wait_for(lambda: not dom.active, lambda: _err(
+                    self._wait_for(dom, lambda: not dom.active, lambda: _err(
                         ErrorCode.OPERATION_TIMEOUT, "domain did not stop"), 10)
                     self.start(dom, 0)
                 except VirtError as exc:
                     log.error("restart of %s after power-off failed: %s", dom.name, exc)
-            threading.Thread(target=restart, daemon=True).start()
+            _spawn("restart", dom, restart)
         if proc is not None and proc.alive():
-            threading.Thread(target=self._quit_after_shutdown, args=(dom, proc, False),
-                             daemon=True).start()
+            _spawn("quit", dom, self._quit_after_shutdown, dom, proc, False)
 
     def _quit_after_shutdown(self, dom: QemuDomain, proc: Any, wait_first: bool = True) -> None:
         # QEMU run with -no-shutdown stays after the guest powers off: end it.
@@ -1001,39 +1084,55 @@ class QemuNode:
             log.error("reboot of %s failed: %s", dom.name, exc)
 
     def _exit_handler(self, dom: QemuDomain, proc: Any) -> Callable[[int | None], None]:
-        def on_exit(status_code: int | None) -> None:
+        def stopped(status_code: int | None) -> None:
             self._stopped(dom, proc, status_code)
-            self.events.flush()
+            self.events.flush(wait=False)
+
+        def on_exit(status_code: int | None) -> None:  # on the reaper thread: hand it over
+            _spawn("exit", dom, stopped, status_code)
 
         return on_exit
 
     def _stopped(self, dom: QemuDomain, proc: Any, status_code: int | None) -> None:
-        """QEMU ``proc`` of ``dom`` is gone: record why, clean up, emit STOPPED."""
-        with self.lock:
-            if dom.proc is not proc:
-                return
-            reason = dom.stopping
-            if reason is None:
-                reason = SHUTOFF_SHUTDOWN if dom.guest_shutdown else SHUTOFF_CRASHED
-            detail = {SHUTOFF_SHUTDOWN: STOP_SHUTDOWN, SHUTOFF_DESTROYED: STOP_DESTROYED,
-                      SHUTOFF_CRASHED: STOP_CRASHED, SHUTOFF_SAVED: STOP_SAVED,
-                      SHUTOFF_FAILED: STOP_FAILED,
-                      SHUTOFF_FROM_SNAPSHOT: STOP_FROM_SNAPSHOT}.get(reason, STOP_CRASHED)
-            log.info("domain %s stopped (reason %d, exit status %s)", dom.name, reason,
-                     status_code)
-            self.emit(dom, EV_STOPPED, detail)
-            run_dir = dom.run_dir
-            taps = netif.taps_of(dom.live) if dom.live is not None else []
-            live = dom.live
-            self._clear_run(dom)
-            dom.state, dom.reason = SHUTOFF, reason
+        """QEMU ``proc`` of ``dom`` is gone: record why, clean up, emit STOPPED.
+
+        The state changes under the domain's lock; files, taps, filters and network ports
+        are cleaned up under ``dom.stop_lock`` only (no node-wide lock), the list entry of a
+        transient domain is dropped last. Run once per QEMU: a second caller waits for the
+        first to finish."""
+        with dom.stop_lock:
+            with dom.lock:
+                if dom.proc is not proc:
+                    return
+                cleanup = self._stopped_state(dom, status_code)
+            run_dir, taps, live = cleanup
             self._forget_run(dom, run_dir)
             self._teardown_filters(taps)
             netif.delete_taps(taps)
             if live is not None:
                 self._release_ports(live)
             if dom.persistent is None and not dom.reverting:
-                self._remove(dom)
+                self._remove_if_gone(dom)
+
+    def _stopped_state(self, dom: QemuDomain, status_code: int | None
+                       ) -> tuple[str | None, list[str], DomainDef | None]:
+        """The state part of ``_stopped`` (under ``dom.lock``): returns what to clean up."""
+        reason = dom.stopping
+        if reason is None:
+            reason = SHUTOFF_SHUTDOWN if dom.guest_shutdown else SHUTOFF_CRASHED
+        detail = {SHUTOFF_SHUTDOWN: STOP_SHUTDOWN, SHUTOFF_DESTROYED: STOP_DESTROYED,
+                  SHUTOFF_CRASHED: STOP_CRASHED, SHUTOFF_SAVED: STOP_SAVED,
+                  SHUTOFF_FAILED: STOP_FAILED, _SHUTOFF_MIGRATED: _STOP_MIGRATED,
+                  SHUTOFF_FROM_SNAPSHOT: STOP_FROM_SNAPSHOT}.get(reason, STOP_CRASHED)
+        log.info("domain %s stopped (reason %d, exit status %s)", dom.name, reason,
+                 status_code)
+        self.emit(dom, EV_STOPPED, detail)
+        run_dir = dom.run_dir
+        taps = netif.taps_of(dom.live) if dom.live is not None else []
+        live = dom.live
+        self._clear_run(dom)
+        dom.state, dom.reason = SHUTOFF, reason
+        return run_dir, taps, live
 
     def _network_ifaces(self, d: DomainDef) -> list[Any]:
         devices = d.devices
@@ -1054,7 +1153,8 @@ class QemuNode:
                 port = net.plug_interface(src.network, dom.name, dom.uuid, mac,
                                           portgroup=src.portgroup, port_uuid=src.portid)
                 src.portid = port.uuid
-                made.append(port.uuid)
+                if port.uuid:  # the network driver always names its ports
+                    made.append(port.uuid)
         except VirtError:
             self._release_ports(d)
             raise
@@ -1102,7 +1202,7 @@ class QemuNode:
     def _clear_run(self, dom: QemuDomain) -> None:
         if dom.mon is not None:
             mon, dom.mon = dom.mon, None
-            threading.Thread(target=mon.close, daemon=True).start()
+            _spawn("monitor-close", dom, mon.close)
         dom.proc = None
         dom.live = None
         dom.id = -1
@@ -1116,6 +1216,11 @@ class QemuNode:
             shutil.rmtree(run_dir, ignore_errors=True)
 
     def _save_status(self, dom: QemuDomain) -> None:
+        """Write ``dom``'s live status (under its lock: one writer per domain)."""
+        with dom.lock:
+            self._save_status_locked(dom)
+
+    def _save_status_locked(self, dom: QemuDomain) -> None:
         if not dom.active or dom.live is None or dom.proc is None:
             return
         state, reason = _state_name(dom.state, dom.reason)
@@ -1163,19 +1268,41 @@ class QemuNode:
         in-use check before it deletes, resizes or wipes a volume), or None."""
         want = os.path.realpath(path)
         with self.lock:
-            for dom in self.by_name.values():
-                if not dom.active or dom.live is None or dom.live.devices is None:
+            doms = list(self.by_name.values())
+        for dom in doms:  # realpath reads the disk: not under the node lock
+            with dom.lock:
+                live = dom.live if dom.active else None
+                found_paths = [dom.disk_path(disk) for disk in live.devices.disks] \
+                    if live is not None and live.devices is not None else []
+            if any(found and os.path.realpath(found) == want for found in found_paths):
+                return dom.name
+        return None
+
+    def pci_in_use(self, addr: tuple[int, int, int, int]) -> tuple[str, str] | None:
+        """("QEMU", domain) when a running domain has the host PCI device ``addr``
+        assigned (virHostdevIsPCINodeDeviceUsed), else None."""
+        with self.lock:
+            doms = list(self.by_name.values())
+        for dom in doms:
+            with dom.lock:
+                live = dom.live if dom.active else None
+                hostdevs = live.devices.hostdevs if live is not None and live.devices else []
+            for hd in hostdevs:
+                a = hd.source.address if hd.source is not None else None
+                if hd.type != "pci" or a is None:
                     continue
-                for disk in dom.live.devices.disks:
-                    found = dom.disk_path(disk)
-                    if found and os.path.realpath(found) == want:
-                        return dom.name
+                try:
+                    got = tuple(int(x or "0", 0) for x in (a.domain, a.bus, a.slot, a.function))
+                except ValueError:
+                    continue
+                if got == addr:
+                    return "QEMU", dom.name
         return None
 
     # ------------------------------------------------------------ reading
 
     def domain_xml(self, dom: QemuDomain, inactive: bool) -> str:
-        with self.lock:
+        with dom.lock:
             d = dom.definition(inactive)
             return format_def(d, dom.id if (dom.active and not inactive) or
                               dom.persistent is None else -1)
@@ -1232,6 +1359,18 @@ def _prepare_nvram(d: DomainDef, ctx: command.CommandContext) -> None:
     except OSError as exc:
         raise _err(ErrorCode.SYSTEM_ERROR,
                    f"Failed to create NVRAM file '{nvram.path}': {exc.strerror or exc}") from None
+
+
+def _spawn(task: str, dom: QemuDomain, fn: Callable[..., object], *args: Any) -> None:
+    """Run ``fn(*args)`` on a daemon thread named ``virtkit-qemu-TASK-DOMAIN``; an
+    exception is logged with the domain (the thread is supervised, never silent)."""
+    def run() -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("domain %s: %s thread failed", dom.name, task)
+
+    threading.Thread(target=run, name=f"virtkit-qemu-{task}-{dom.name}", daemon=True).start()
 
 
 def _gone_within(proc: Any, timeout: float) -> bool:

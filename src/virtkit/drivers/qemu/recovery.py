@@ -29,7 +29,7 @@ from virtkit.drivers.qemu.process import (
     read_pid_file,
 )
 from virtkit.drivers.qemu.status import DomainStatus
-from virtkit.errors import VirtError
+from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = ["ASYNC_JOBS", "RESUMABLE", "drop_orphan_nodes", "find_qemus",
            "interrupted_job_cleanup", "kill_all", "qemu_options"]
@@ -85,9 +85,13 @@ def kill_all(procs: list[QemuProcess]) -> None:
             proc.wait(_KILL_WAIT)
 
 
-def _wait(pred: Callable[[], bool], timeout: float) -> None:
+def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``pred`` until it holds; VIR_ERR_OPERATION_TIMEOUT after ``timeout`` s."""
     deadline = time.monotonic() + timeout
-    while not pred() and time.monotonic() < deadline:
+    while not pred():
+        if time.monotonic() >= deadline:
+            raise make_error(ErrorCode.OPERATION_TIMEOUT, ErrorDomain.QEMU,
+                             f"{what} did not end within {timeout:g} s")
         time.sleep(0.05)
 
 
@@ -120,12 +124,12 @@ def interrupted_job_cleanup(mon: Any, job: str, managed_save: str) -> None:
     if job == "save":
         with contextlib.suppress(VirtError):
             mon.execute("migrate_cancel")
-        _wait(lambda: _migration_over(mon), _JOB_WAIT)
+        _wait(lambda: _migration_over(mon), _JOB_WAIT, "the interrupted migration to file")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(managed_save)
             log.warning("removed the managed-save image %s of an interrupted save",
                         managed_save)
-    _wait(lambda: _jobs_over(mon), _JOB_WAIT)
+    _wait(lambda: _jobs_over(mon), _JOB_WAIT, "the interrupted snapshot jobs")
 
 
 def drop_orphan_nodes(mon: Any, known: set[str]) -> None:

@@ -14,9 +14,10 @@ import struct
 import time
 from typing import Any
 
+from virtkit.drivers.domainjob import DomainJob, JobStatus
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
-__all__ = ["MAGIC", "SaveImage", "migrate_to_file", "restore_from_file"]
+__all__ = ["MAGIC", "SaveImage", "migrate_to_file", "migration_stats", "restore_from_file"]
 
 MAGIC = b"VirtkitQemuSave\0"
 _HEADER = struct.Struct(">16sIIII")
@@ -85,29 +86,93 @@ class SaveImage:
         self.xml = xml
 
 
-def _wait_migration(mon: Any, what: str, timeout: float = 600.0) -> None:
+def migration_stats(reply: dict[str, Any]) -> dict[str, int]:
+    """query-migrate's numbers as libvirt's job statistics (qemuMonitorJSONGetMigrationStats
+    for a save or dump: the ``ram`` section; VIR_DOMAIN_JOB_* names)."""
+    stats: dict[str, int] = {}
+    downtime = reply.get("downtime" if reply.get("status") == "completed"
+                         else "expected-downtime")
+    if isinstance(downtime, int):
+        stats["downtime"] = downtime
+    if isinstance(reply.get("setup-time"), int):
+        stats["setup_time"] = reply["setup-time"]
+    ram = reply.get("ram")
+    if not isinstance(ram, dict):
+        return stats
+    stats["memory_total"] = int(ram.get("total", 0))
+    stats["memory_processed"] = int(ram.get("transferred", 0))
+    stats["memory_remaining"] = int(ram.get("remaining", 0))
+    mbps = ram.get("mbps")
+    if isinstance(mbps, (int, float)) and mbps > 0:
+        stats["memory_bps"] = int(mbps * (1000 * 1000 / 8))
+    if "duplicate" in ram:
+        stats["memory_constant"] = int(ram["duplicate"])
+        stats["memory_normal"] = int(ram.get("normal", 0))
+        stats["memory_normal_bytes"] = int(ram.get("normal-bytes", 0))
+    stats["memory_dirty_rate"] = int(ram.get("dirty-pages-rate", 0))
+    stats["memory_iteration"] = int(ram.get("dirty-sync-count", 0))
+    stats["memory_postcopy_requests"] = int(ram.get("postcopy-requests", 0))
+    if int(ram.get("page-size", 0)) > 0:
+        stats["memory_page_size"] = int(ram["page-size"])
+    return stats
+
+
+def _wait_migration(mon: Any, what: str, job: DomainJob | None = None,
+                    timeout: float = 600.0) -> None:
+    """Poll query-migrate until the end; with ``job``, its progress goes to the job's
+    data, and a cancel the client asked for fails as libvirt's qemuMigrationJobCheckStatus
+    does: VIR_ERR_OPERATION_ABORTED "job '<name>' canceled by client"."""
     deadline = time.monotonic() + timeout
+    data = job.current if job is not None else None
     while True:
         info = mon.execute("query-migrate")
         status = info.get("status")
+        if data is not None:
+            data.stats.update(migration_stats(info))
+            data.update_time()
         if status == "completed":
             return
         if status in ("failed", "cancelled"):
+            if job is not None and data is not None and (
+                    status == "cancelled" or job.abort_requested):
+                data.status = JobStatus.CANCELED
+                raise _err(ErrorCode.OPERATION_ABORTED, f"job '{what}' canceled by client")
+            if data is not None:
+                data.status = JobStatus.FAILED
             raise _err(ErrorCode.OPERATION_FAILED,
-                       f"{what}: {info.get('error-desc', status)}")
+                       f"{_FAILED.get(what, what)}: {info.get('error-desc', status)}")
         if time.monotonic() > deadline:
             raise _err(ErrorCode.OPERATION_TIMEOUT, f"{what}: no completion in {timeout} s")
         time.sleep(0.02)
 
 
-def migrate_to_file(mon: Any, image: SaveImage) -> None:
-    """Have (paused) QEMU append its state to ``image`` and wait for the end."""
-    mon.execute("migrate", {"uri": f"exec:cat >> {shlex.quote(image.path)}"})
-    _wait_migration(mon, "operation failed: migration to file")
+# The error prefix of a failed stream (virtkit's wording before jobs had names).
+_FAILED = {"domain save": "operation failed: migration to file",
+           "restore": "operation failed: restore from file"}
+
+
+def migrate_to_file(mon: Any, image: SaveImage, job: DomainJob | None = None,
+                    what: str = "domain save") -> None:
+    """Have (paused) QEMU append its state to ``image`` and wait for the end. With ``job``
+    (the async job of a save, dump or snapshot, named ``what`` as libvirt's
+    qemuMigrationJobName does), progress is reported and ``job.request_abort()`` cancels
+    the stream (migrate_cancel)."""
+    if job is not None:
+        job.on_abort(lambda: mon.execute("migrate_cancel"))
+        if job.current is not None:
+            job.current.status = JobStatus.MIGRATING
+    try:
+        mon.execute("migrate", {"uri": f"exec:cat >> {shlex.quote(image.path)}"})
+        if job is not None and job.abort_requested:  # asked before the stream began
+            mon.execute("migrate_cancel")
+        _wait_migration(mon, what, job)
+    finally:
+        if job is not None:
+            job.on_abort(None)
 
 
 def restore_from_file(mon: Any, image: SaveImage) -> None:
     """Feed an ``-incoming defer`` QEMU the state stored in ``image``."""
     cmd = f"tail -c +{image.data_offset + 1} {shlex.quote(image.path)}"
     mon.execute("migrate-incoming", {"uri": f"exec:{cmd}"})
-    _wait_migration(mon, "operation failed: restore from file")
+    _wait_migration(mon, "restore")

@@ -20,13 +20,27 @@ import shlex
 import subprocess
 import time
 import uuid as uuidlib
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from virtkit.conf import secure
 from virtkit.conf.snapshot import DomainSnapshotDef, SnapshotMemory, validate_snapshot_def
 from virtkit.conf.xmlutil import parse_xml
-from virtkit.constants import DomainSnapshotXMLFlags
+from virtkit.constants import (
+    DomainSnapshotCreateFlags,
+    DomainSnapshotDeleteFlags,
+    DomainSnapshotRevertFlags,
+    DomainSnapshotXMLFlags,
+)
 from virtkit.drivers import snapshottree as st
+from virtkit.drivers.domainobj import (
+    PAUSED_SAVE,
+    RUNNING,
+    RUNNING_FROM_SNAPSHOT,
+    SHUTOFF_FROM_SNAPSHOT,
+    SnapshotGetters,
+    state_names,
+)
 from virtkit.drivers.persist import quarantine, write_atomic
 from virtkit.drivers.qemu import command
 from virtkit.drivers.qemu.defs import format_def, parse_def
@@ -52,12 +66,21 @@ _Q = ErrorDomain.QEMU
 _SNAP = ErrorDomain.DOMAIN_SNAPSHOT
 
 # virDomainSnapshotCreateFlags
-C_REDEFINE, C_CURRENT, C_NO_METADATA, C_HALT, C_DISK_ONLY = 1, 2, 4, 8, 16
-C_REUSE_EXT, C_QUIESCE, C_ATOMIC, C_LIVE, C_VALIDATE = 32, 64, 128, 256, 512
-_CREATE_ALLOWED = 0x3FF
+_C = DomainSnapshotCreateFlags
+C_REDEFINE, C_CURRENT, C_NO_METADATA = int(_C.REDEFINE), int(_C.CURRENT), int(_C.NO_METADATA)
+C_HALT, C_DISK_ONLY, C_REUSE_EXT = int(_C.HALT), int(_C.DISK_ONLY), int(_C.REUSE_EXT)
+C_QUIESCE, C_ATOMIC, C_LIVE, C_VALIDATE = (int(_C.QUIESCE), int(_C.ATOMIC), int(_C.LIVE),
+                                           int(_C.VALIDATE))
+_CREATE_ALLOWED = (C_REDEFINE | C_CURRENT | C_NO_METADATA | C_HALT | C_DISK_ONLY | C_REUSE_EXT
+                   | C_QUIESCE | C_ATOMIC | C_LIVE | C_VALIDATE)
 # virDomainSnapshotRevertFlags, virDomainSnapshotDeleteFlags
-R_RUNNING, R_PAUSED, R_FORCE, R_RESET_NVRAM = 1, 2, 4, 8
-D_CHILDREN, D_METADATA_ONLY, D_CHILDREN_ONLY = 1, 2, 4
+_R = DomainSnapshotRevertFlags
+R_RUNNING, R_PAUSED, R_FORCE, R_RESET_NVRAM = (int(_R.RUNNING), int(_R.PAUSED), int(_R.FORCE),
+                                               int(_R.RESET_NVRAM))
+_D = DomainSnapshotDeleteFlags
+D_CHILDREN, D_METADATA_ONLY, D_CHILDREN_ONLY = (int(_D.CHILDREN), int(_D.METADATA_ONLY),
+                                                int(_D.CHILDREN_ONLY))
+_XML_FLAGS = int(DomainSnapshotXMLFlags.SECURE)
 EV_DEFINED, DEF_FROM_SNAPSHOT = 0, 3
 EV_SUSPENDED, SUSP_FROM_SNAPSHOT = 3, 5
 
@@ -382,8 +405,6 @@ def _prepare(dom: QemuDomain, d: DomainSnapshotDef, defn: DomainDef) -> None:
 
 def create(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> str:
     """qemuSnapshotCreateXML; the new (or redefined) snapshot's name."""
-    from virtkit.drivers.qemu import node as qn
-
     _check_flags(flags, _CREATE_ALLOWED, "qemuSnapshotCreateXML")
     if flags & C_QUIESCE and not flags & C_DISK_ONLY:
         raise invalid_arg("Flag 'VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY' is required by flag "
@@ -411,7 +432,7 @@ def create(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> str:
         if flags & C_LIVE and (not dom.active or memory != "external"):
             raise _err(ErrorCode.OPERATION_UNSUPPORTED, "live snapshot creation is supported "
                        "only during full system snapshots")
-        _check_state((d.state or "") if redefine else qn._state_name(dom.state, dom.reason)[0],
+        _check_state((d.state or "") if redefine else state_names(dom.state, dom.reason)[0],
                      redefine)
         if redefine:
             _redefine(node, dom, d, flags)
@@ -444,8 +465,6 @@ def _redefine(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, flags: int)
 def _create(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, memory: str | None,
             flags: int) -> None:
     """qemuSnapshotCreate for internal snapshots."""
-    from virtkit.drivers.qemu import node as qn
-
     tree = dom.snapshots
     name = d.name or ""
     active = dom.active
@@ -454,7 +473,7 @@ def _create(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, memory: str |
     d.domain = _domain_element(defn)
     if active and dom.persistent is not None:
         d.inactive_domain = _domain_element(dom.persistent, "inactiveDomain")
-    state = qn._state_name(dom.state, dom.reason)[0]
+    state = state_names(dom.state, dom.reason)[0]
     d.state = state
     if active and memory == "no":
         raise _err(ErrorCode.OPERATION_UNSUPPORTED,
@@ -484,19 +503,17 @@ def _create(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, memory: str |
 
 def _create_active(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, flags: int) -> None:
     """qemuSnapshotCreateActiveInternal: pause, ``snapshot-save``, resume (or halt)."""
-    from virtkit.drivers.qemu import node as qn
-
     assert dom.live is not None
     disks = _internal_disks(d, dom.live)
     nodes = _nodes(dom, disks)
     if not nodes:
         raise _err(ErrorCode.CONFIG_UNSUPPORTED, "nothing selected for snapshot")
-    resume = dom.state == qn.RUNNING
+    resume = dom.state == RUNNING
     node.set_async_job(dom, "snapshot")
     try:
         if resume:
-            with node.lock:
-                dom.expect_stop = qn.PAUSED_SAVE
+            with dom.lock:
+                dom.expect_stop = PAUSED_SAVE
             dom.mon.execute("stop")
             node.wait_paused(dom)
         run_job(dom.mon, "snapshot-save", {"job-id": _job_id("snapshot-save"),
@@ -504,7 +521,7 @@ def _create_active(node: QemuNode, dom: QemuDomain, d: DomainSnapshotDef, flags:
                                            "devices": nodes})
         if flags & C_HALT:
             resume = False
-            node.destroy(dom, 0, reason=qn.SHUTOFF_FROM_SNAPSHOT)
+            node.destroy(dom, 0, reason=SHUTOFF_FROM_SNAPSHOT)
     finally:
         if resume and dom.active and dom.mon is not None:
             try:
@@ -577,24 +594,20 @@ def _assign_inactive(node: QemuNode, dom: QemuDomain, inactive: DomainDef) -> bo
     """virDomainObjAssignDef(live=false) + virDomainDefSave for a persistent domain."""
     if dom.persistent is None:
         return False
-    with node.lock:
+    with dom.lock:
         node.configs.save(dom.name, inactive.to_xml(), dom.uuid)
         dom.persistent = inactive
     return True
 
 
 def _stop(node: QemuNode, dom: QemuDomain) -> None:
-    from virtkit.drivers.qemu import node as qn
-
     if dom.active:
-        node.destroy(dom, 0, reason=qn.SHUTOFF_FROM_SNAPSHOT)
+        node.destroy(dom, 0, reason=SHUTOFF_FROM_SNAPSHOT)
 
 
 def _revert_active(node: QemuNode, dom: QemuDomain, snap: DomainSnapshotDef,
                    config: DomainDef, inactive: DomainDef, flags: int) -> bool:
     """Transitions to running/paused: a fresh QEMU, paused, loads the checkpoint."""
-    from virtkit.drivers.qemu import node as qn
-
     _stop(node, dom)
     defined = _assign_inactive(node, dom, inactive)
     disks = _internal_disks(snap, config)
@@ -612,8 +625,8 @@ def _revert_active(node: QemuNode, dom: QemuDomain, snap: DomainSnapshotDef,
     else:
         if not dom.active or dom.mon is None:
             raise _err(ErrorCode.INTERNAL_ERROR, "guest unexpectedly quit")
-        with node.lock:
-            dom.resume_reason = qn.RUNNING_FROM_SNAPSHOT
+        with dom.lock:
+            dom.resume_reason = RUNNING_FROM_SNAPSHOT
         dom.mon.execute("cont")
         node.wait_running(dom)
     return defined
@@ -740,17 +753,23 @@ def _discard_metadata(node: QemuNode, dom: QemuDomain, snap: DomainSnapshotDef) 
 # ============================================================================ driver table
 
 
-class SnapshotMixin:
-    """virDomainSnapshot* of the QEMU driver table (mixed into QemuDriver)."""
+class SnapshotMixin(SnapshotGetters):
+    """virDomainSnapshot* of the QEMU driver table (mixed into QemuDriver); the read-only
+    ones come from :class:`SnapshotGetters`."""
 
     _node: QemuNode
+    _snapshot_prefix = "qemu"
+    _snapshot_error_domain = _Q
 
     def _dom(self, ident: DomainIdent) -> QemuDomain:
         return self._node.get(ident)
 
-    def _snapdom(self, snap: SnapshotIdent) -> tuple[QemuDomain, DomainSnapshotDef]:
-        dom = self._dom(snap.domain)
-        return dom, dom.snapshots.get(snap.name)
+    def _snapshot_lock(self) -> AbstractContextManager[object]:
+        return self._node.lock
+
+    def _snapshot_domain(self, dom: DomainIdent) -> tuple[DomainIdent, st.SnapshotTree]:
+        d = self._dom(dom)
+        return d.ident(), d.snapshots
 
     def domain_snapshot_create_xml(self, dom: DomainIdent, xml: str,
                                    flags: int = 0) -> SnapshotIdent:
@@ -759,79 +778,9 @@ class SnapshotMixin:
         return SnapshotIdent(d.ident(), name)
 
     def domain_snapshot_get_xml_desc(self, snap: SnapshotIdent, flags: int = 0) -> str:
-        _check_flags(flags, 1, "qemuDomainSnapshotGetXMLDesc")
+        _check_flags(flags, _XML_FLAGS, "qemuDomainSnapshotGetXMLDesc")
         with self._node.lock, secure.public_xml(not flags & DomainSnapshotXMLFlags.SECURE):
-            return _public_xml(self._snapdom(snap)[1])
-
-    def _list(self, dom: QemuDomain, parent: str | None, flags: int,
-              function: str) -> list[DomainSnapshotDef]:
-        _check_flags(flags, st.LIST_ALLOWED, function)
-        with self._node.lock:
-            if parent is not None:
-                dom.snapshots.get(parent)
-            return dom.snapshots.list(parent, flags)
-
-    def domain_snapshot_num(self, dom: DomainIdent, flags: int = 0) -> int:
-        return len(self._list(self._dom(dom), None, flags, "qemuDomainSnapshotNum"))
-
-    def domain_snapshot_list_names(self, dom: DomainIdent, maxnames: int,
-                                   flags: int = 0) -> list[str]:
-        snaps = self._list(self._dom(dom), None, flags, "qemuDomainSnapshotListNames")
-        return [s.name or "" for s in snaps][:maxnames]
-
-    def domain_list_all_snapshots(self, dom: DomainIdent, flags: int = 0) -> list[SnapshotIdent]:
-        d = self._dom(dom)
-        ident = d.ident()
-        return [SnapshotIdent(ident, s.name or "")
-                for s in self._list(d, None, flags, "qemuDomainListAllSnapshots")]
-
-    def domain_snapshot_num_children(self, snap: SnapshotIdent, flags: int = 0) -> int:
-        d = self._dom(snap.domain)
-        return len(self._list(d, snap.name, flags, "qemuDomainSnapshotNumChildren"))
-
-    def domain_snapshot_list_all_children(self, snap: SnapshotIdent,
-                                          flags: int = 0) -> list[SnapshotIdent]:
-        d = self._dom(snap.domain)
-        ident = d.ident()
-        return [SnapshotIdent(ident, s.name or "")
-                for s in self._list(d, snap.name, flags, "qemuDomainSnapshotListAllChildren")]
-
-    def domain_snapshot_lookup_by_name(self, dom: DomainIdent, name: str,
-                                       flags: int = 0) -> SnapshotIdent:
-        _check_flags(flags, 0, "qemuDomainSnapshotLookupByName")
-        d = self._dom(dom)
-        with self._node.lock:
-            d.snapshots.get(name)
-        return SnapshotIdent(d.ident(), name)
-
-    def domain_has_current_snapshot(self, dom: DomainIdent, flags: int = 0) -> bool:
-        _check_flags(flags, 0, "qemuDomainHasCurrentSnapshot")
-        return self._dom(dom).snapshots.current is not None
-
-    def domain_snapshot_get_parent(self, snap: SnapshotIdent, flags: int = 0) -> SnapshotIdent:
-        _check_flags(flags, 0, "qemuDomainSnapshotGetParent")
-        d, s = self._snapdom(snap)
-        if s.parent is None:
-            raise _err(ErrorCode.NO_DOMAIN_SNAPSHOT, f"snapshot '{s.name}' does not have a parent")
-        return SnapshotIdent(d.ident(), s.parent)
-
-    def domain_snapshot_current(self, dom: DomainIdent, flags: int = 0) -> SnapshotIdent:
-        _check_flags(flags, 0, "qemuDomainSnapshotCurrent")
-        d = self._dom(dom)
-        current = d.snapshots.current
-        if current is None:
-            raise _err(ErrorCode.NO_DOMAIN_SNAPSHOT, "the domain does not have a current snapshot")
-        return SnapshotIdent(d.ident(), current)
-
-    def domain_snapshot_is_current(self, snap: SnapshotIdent, flags: int = 0) -> bool:
-        _check_flags(flags, 0, "qemuDomainSnapshotIsCurrent")
-        d, s = self._snapdom(snap)
-        return d.snapshots.current == s.name
-
-    def domain_snapshot_has_metadata(self, snap: SnapshotIdent, flags: int = 0) -> bool:
-        _check_flags(flags, 0, "qemuDomainSnapshotHasMetadata")
-        self._snapdom(snap)
-        return True
+            return _public_xml(self._dom(snap.domain).snapshots.get(snap.name))
 
     def domain_revert_to_snapshot(self, snap: SnapshotIdent, flags: int = 0) -> None:
         revert(self._node, self._dom(snap.domain), snap.name, flags)

@@ -17,6 +17,7 @@ from typing import ClassVar
 
 from virtkit.conf.storage_pool import StoragePoolDef
 from virtkit.conf.storage_vol import StorageVolDef
+from virtkit.drivers.links import SecretValues
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = [
@@ -87,6 +88,10 @@ class VolState:
     owner: int | None = None
     group: int | None = None
     timestamps: dict[str, str] = field(default_factory=dict)  # atime/mtime/ctime: "sec.nsec"
+    encryption: str | None = None  # "luks" when the image is LUKS-encrypted (probed)
+    # the <secret> its creation named, ("uuid" or "usage", value): libvirt shows it until
+    # the pool is refreshed (a probe cannot know it)
+    encryption_secret: tuple[str, str] | None = None
     extra: dict[str, object] = field(default_factory=dict)  # backend-private data
 
 
@@ -152,14 +157,17 @@ class PoolBackend:
 
         return os.path.join(self.target_path, name)
 
-    def create_vol(self, vol: StorageVolDef, flags: int = 0) -> VolState:
+    def create_vol(self, vol: StorageVolDef, flags: int = 0, *,
+                   secrets: SecretValues | None = None) -> VolState:
         """Make a new volume from ``vol`` (name, capacity, allocation, target format,
-        backing store are set; ``vol.target.path`` is already :meth:`vol_path`)."""
+        backing store are set; ``vol.target.path`` is already :meth:`vol_path`).
+        ``secrets`` gives the passphrase of an ``<encryption>`` (the secret driver)."""
         raise storage_error(ErrorCode.NO_SUPPORT, "storage pool does not support volume creation")
 
     def create_vol_from(self, vol: StorageVolDef, src: VolState, src_backend: PoolBackend,
-                        flags: int = 0) -> VolState:
-        """Make a new volume holding a copy of ``src`` (which may be in another pool)."""
+                        flags: int = 0, *, secrets: SecretValues | None = None) -> VolState:
+        """Make a new volume holding a copy of ``src`` (which may be in another pool);
+        ``secrets`` opens an encrypted source and encrypts the copy as ``vol`` asks."""
         raise storage_error(ErrorCode.NO_SUPPORT,
                             "storage pool does not support volume creation from an existing volume")
 

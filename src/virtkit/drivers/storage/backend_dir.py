@@ -7,7 +7,8 @@ import stat
 
 from virtkit.conf.storage_pool import Permissions
 from virtkit.conf.storage_vol import StorageVolDef
-from virtkit.drivers.storage import volumes
+from virtkit.drivers.links import SecretValues
+from virtkit.drivers.storage import encryption, volumes
 from virtkit.drivers.storage.backend import (
     VOL_DIR,
     PoolBackend,
@@ -134,9 +135,16 @@ class DirBackend(PoolBackend):
         perms = vol.target.permissions if vol.target else None
         return _mode(perms.mode if perms else None, DEFAULT_VOL_MODE)
 
-    def create_vol(self, vol: StorageVolDef, flags: int = 0) -> VolState:
+    def create_vol(self, vol: StorageVolDef, flags: int = 0, *,
+                   secrets: SecretValues | None = None) -> VolState:
         assert vol.target is not None and vol.target.path
         path, fmt = vol.target.path, self._fmt(vol)
+        key: bytes | None = None
+        if vol.target.encryption is not None and fmt != "dir":
+            # libvirt's order: the passphrase first, then the format checks
+            enc = encryption.parse_encryption(vol.target.encryption)
+            key = encryption.passphrase(enc, secrets)
+            encryption.check_creatable(enc, fmt)
         if fmt == "dir":
             if vol.backing_store is not None:
                 raise storage_error(ErrorCode.NO_SUPPORT,
@@ -153,7 +161,7 @@ class DirBackend(PoolBackend):
                 backing_fmt=(bs.format.type if bs is not None and bs.format is not None
                              else None),
                 prealloc_metadata=bool(flags & _PREALLOC_METADATA),
-                compat=vol.target.compat, mode=self._vol_mode(vol))
+                compat=vol.target.compat, mode=self._vol_mode(vol), passphrase=key)
         return self._probe_new(vol.name or "", path)
 
     def _probe_new(self, name: str, path: str) -> VolState:
@@ -163,15 +171,24 @@ class DirBackend(PoolBackend):
         return state
 
     def create_vol_from(self, vol: StorageVolDef, src: VolState, src_backend: PoolBackend,
-                        flags: int = 0) -> VolState:
+                        flags: int = 0, *, secrets: SecretValues | None = None) -> VolState:
         assert vol.target is not None and vol.target.path
         fmt = self._fmt(vol)
         if src.type == VOL_DIR or fmt == "dir":
             raise storage_error(ErrorCode.OPERATION_INVALID,
                                 "cannot copy from volume to a directory volume")
         capacity = max(vol.capacity or 0, src.capacity)
+        # libvirt's storageBackendCreateQemuImg: the new volume's passphrase, then the
+        # source's (a source whose secret is not known, after a refresh, is refused)
+        key = src_key = None
+        if vol.target.encryption is not None:
+            enc = encryption.parse_encryption(vol.target.encryption)
+            key = encryption.passphrase(enc, secrets)
+            encryption.check_creatable(enc, fmt)
+        if src.encryption:
+            src_key = encryption.passphrase(encryption.source_encryption(src), secrets)
         volumes.clone(src.path, src.format or "raw", vol.target.path, fmt, capacity,
-                      mode=self._vol_mode(vol))
+                      mode=self._vol_mode(vol), passphrase=key, src_passphrase=src_key)
         return self._probe_new(vol.name or "", vol.target.path)
 
     def delete_vol(self, vol: VolState, flags: int = 0) -> None:

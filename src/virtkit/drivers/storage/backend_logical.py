@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from virtkit.conf.storage_pool import StoragePoolDef
 from virtkit.conf.storage_vol import StorageVolDef
 from virtkit.constants import StoragePoolBuildFlags, StorageVolResizeFlags
+from virtkit.drivers.links import SecretValues
 from virtkit.drivers.storage.backend import (
     VOL_BLOCK,
     PoolBackend,
@@ -323,7 +324,8 @@ class LogicalBackend(PoolBackend):
                                 f"cannot find newly created volume '{self.vol_path(name)}'")
         return vol
 
-    def create_vol(self, vol: StorageVolDef, flags: int = 0) -> VolState:
+    def create_vol(self, vol: StorageVolDef, flags: int = 0, *,
+                   secrets: SecretValues | None = None) -> VolState:
         if flags:
             raise invalid_flags(flags, "virStorageBackendLogicalCreateVol", ErrorDomain.STORAGE)
         if vol.target is not None and vol.target.encryption is not None:

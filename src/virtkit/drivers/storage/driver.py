@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from virtkit.conf.storage_pool import Permissions, format_type
 from virtkit.conf.storage_vol import StorageVolDef, Timestamps, VolTarget
+from virtkit.conf.xmlutil import parse_xml
 from virtkit.drivers.base import StorageDriver, StoragePoolEventCallback
 from virtkit.drivers.objnode import NodeTable
 from virtkit.drivers.storage import node as sn
 from virtkit.drivers.storage.backend import VOL_BLOCK, VOL_DIR, VolState
 from virtkit.drivers.storage.caps import POOL_TYPES, pool_capabilities_xml
+from virtkit.drivers.storage.encryption import encryption_xml
 from virtkit.drivers.storage.node import PoolObj, StorageNode, err
 from virtkit.drivers.storage.streams import open_volume_stream
 from virtkit.errors import ErrorCode, ErrorDomain, invalid_flags, make_error
@@ -70,6 +72,8 @@ def vol_xml(pool: PoolObj, vol: VolState) -> str:
         ts.atime, ts.mtime, ts.ctime, ts.btime = (
             vol.timestamps.get(k) for k in ("atime", "mtime", "ctime", "btime"))
         t.timestamps = ts
+    if vol.encryption:  # the format from the probe; the secret only after a creation
+        t.encryption = parse_xml(encryption_xml(vol.encryption, vol.encryption_secret))
     d.target = t
     if vol.backing:
         b = VolTarget()

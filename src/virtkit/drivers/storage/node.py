@@ -18,10 +18,12 @@ from collections.abc import Callable
 
 from virtkit.conf.storage_pool import StoragePoolDef, validate_storage_pool_def
 from virtkit.conf.storage_vol import StorageVolDef, validate_storage_vol_def
+from virtkit.drivers.links import SecretValues
 from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.objnode import NodeObject, ObjectNode
 from virtkit.drivers.persist import ConfigStore, check_name
 from virtkit.drivers.storage.backend import VOL_BLOCK, PoolBackend, PoolSize, VolState
+from virtkit.drivers.storage.encryption import encryption_secret, parse_encryption
 from virtkit.drivers.storage.paths import StoragePaths
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 from virtkit.types import StoragePoolIdent, StorageVolIdent
@@ -115,6 +117,8 @@ class StorageNode(ObjectNode[PoolObj]):
         self.paths = paths
         # set by the QEMU driver: path -> name of the running domain using it, or None
         self.in_use: Callable[[str], str | None] | None = None
+        # set by drivers/compose.py: the secret node of the root (LUKS passphrases)
+        self.secrets: SecretValues | None = None
         self.statuses = ConfigStore(paths.status_dir)
         with self.lock:
             self.load_configs()
@@ -443,6 +447,8 @@ class StorageNode(ObjectNode[PoolObj]):
             raise err(ErrorCode.STORAGE_VOL_EXIST, f"'{d.name}'")
         assert d.target is not None
         d.target.path = obj.backend.vol_path(d.name or "")
+        if d.target.encryption is not None:
+            parse_encryption(d.target.encryption)  # its XML errors before anything is made
         return d
 
     def _check_space(self, obj: PoolObj, needed: int) -> None:
@@ -450,15 +456,22 @@ class StorageNode(ObjectNode[PoolObj]):
             raise err(ErrorCode.OPERATION_FAILED, "Not enough space left in storage pool")
 
     def _after_vol_change(self, obj: PoolObj) -> None:
+        known = {n: v.encryption_secret for n, v in obj.vols.items() if v.encryption_secret}
         with contextlib.suppress(VirtError):
             self._refresh(obj)
+        for name, secret in known.items():  # what only a pool-refresh forgets in libvirt
+            vol = obj.vols.get(name)
+            if vol is not None and vol.encryption:
+                vol.encryption_secret = secret
 
     def create_vol(self, ident: StoragePoolIdent, xml: str, flags: int) -> StorageVolIdent:
         with self.op():
             obj = self.active_pool(ident)
             d = self._parse_vol(obj, xml)
             self._check_space(obj, d.allocation or 0)
-            vol = obj.backend.create_vol(d, flags)
+            vol = obj.backend.create_vol(d, flags, secrets=self.secrets)
+            if d.target is not None and d.target.encryption is not None:
+                vol.encryption_secret = encryption_secret(d.target.encryption)
             obj.vols[vol.name] = vol
             self._after_vol_change(obj)
             return self.vol_ident(obj, obj.vols.get(vol.name, vol))
@@ -470,7 +483,10 @@ class StorageNode(ObjectNode[PoolObj]):
             src_obj, src_vol = self.vol(src)
             d = self._parse_vol(obj, xml)
             self._check_space(obj, min(d.allocation or 0, src_vol.capacity))
-            vol = obj.backend.create_vol_from(d, src_vol, src_obj.backend, flags)
+            vol = obj.backend.create_vol_from(d, src_vol, src_obj.backend, flags,
+                                              secrets=self.secrets)
+            if d.target is not None and d.target.encryption is not None:
+                vol.encryption_secret = encryption_secret(d.target.encryption)
             obj.vols[vol.name] = vol
             self._after_vol_change(obj)
             return self.vol_ident(obj, obj.vols.get(vol.name, vol))

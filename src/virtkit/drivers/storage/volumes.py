@@ -24,11 +24,12 @@ QEMU_IMG = "qemu-img"
 WRITABLE = ("raw", "qcow2", "qcow", "qed", "vmdk", "vdi", "vpc", "vhdx", "cloop", "luks")
 
 
-def qemu_img(*args: str) -> str:
+def qemu_img(*args: str, pass_fds: tuple[int, ...] = ()) -> str:
     """Run qemu-img; its stdout, or libvirt's "Child process ... unexpected exit" error."""
     cmd = [QEMU_IMG, *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600,
+                              pass_fds=pass_fds)
     except FileNotFoundError:
         raise storage_error(ErrorCode.INTERNAL_ERROR, "unable to find qemu-img") from None
     if proc.returncode != 0:
@@ -99,9 +100,15 @@ def _describe(name: str, path: str, st: os.stat_result, fd: int | None) -> VolSt
     if info is None:  # a format only qemu-img knows (or an unreadable file): ask it
         info = image_info(path)
     vol.format = str(info.get("format") or "raw")
-    # qemu rounds a raw file's size up to a sector; libvirt reports the file size
-    vol.capacity = (st.st_size if vol.format == "raw"
-                    else int(info.get("virtual-size") or st.st_size))
+    if vol.format == "luks":  # libvirt probes a LUKS image as raw with LUKS encryption
+        vol.format, vol.encryption = "raw", "luks"
+        vol.capacity = int(info.get("virtual-size") or st.st_size)  # without the header
+    else:
+        if info.get("encrypted"):
+            vol.encryption = "luks"
+        # qemu rounds a raw file's size up to a sector; libvirt reports the file size
+        vol.capacity = (st.st_size if vol.format == "raw"
+                        else int(info.get("virtual-size") or st.st_size))
     backing = info.get("full-backing-filename") or info.get("backing-filename")
     if backing:
         vol.backing = str(backing)
@@ -111,6 +118,7 @@ def _describe(name: str, path: str, st: os.stat_result, fd: int | None) -> VolSt
 
 _QCOW2_MAGIC = b"QFI\xfb"
 _QCOW2_EXT_BACKING_FORMAT = 0xE2792ACA
+_QCOW2_CRYPT_LUKS = 2  # the header's crypt_method
 _HEAD = 512
 # Headers of the formats read_header leaves to qemu-img: (offset, magic).
 _OTHER_MAGICS = (
@@ -160,6 +168,8 @@ def _header_of_fd(fd: int, path: str, size: int) -> dict[str, Any] | None:
 def _qcow2_info(fd: int, head: bytes, path: str) -> dict[str, Any]:
     info: dict[str, Any] = {"format": "qcow2",
                             "virtual-size": int.from_bytes(head[24:32], "big")}
+    if int.from_bytes(head[32:36], "big") == _QCOW2_CRYPT_LUKS:
+        info["encrypted"] = True
     version = int.from_bytes(head[4:8], "big")
     b_off, b_len = int.from_bytes(head[8:16], "big"), int.from_bytes(head[16:20], "big")
     if not b_off or not b_len:
@@ -205,14 +215,56 @@ def check_chain(path: str, fmt: str | None) -> None:
     qemu_img(*args, path)
 
 
+_LUKS_ATTEMPTS = 3
+_PBKDF_CLOCK = "Unable to get accurate CPU usage"
+
+
+def _secret_pipe(passphrase: bytes) -> int:
+    """A pipe's read end holding ``passphrase`` (then EOF): qemu-img reads it as
+    ``/dev/fd/N``, so the passphrase never touches a file."""
+    rfd, wfd = os.pipe()
+    try:
+        os.write(wfd, passphrase)  # a passphrase fits in the pipe's buffer
+    except BaseException:
+        os.close(rfd)
+        raise
+    finally:
+        os.close(wfd)
+    return rfd
+
+
 def create(path: str, fmt: str, capacity: int, allocation: int, *,
            backing: str | None = None, backing_fmt: str | None = None,
            prealloc_metadata: bool = False, compat: str | None = None,
-           mode: int = 0o600) -> None:
-    """Create a new volume file (refuses one that exists)."""
+           mode: int = 0o600, passphrase: bytes | None = None) -> None:
+    """Create a new volume file (refuses one that exists). With ``passphrase`` it is a
+    LUKS image: qcow2 with LUKS encryption, or (``raw``) a plain LUKS image."""
     if os.path.lexists(path):
         raise storage_error(ErrorCode.OPERATION_FAILED,
                             f"volume target path '{path}' already exists")
+    if passphrase is not None and fmt == "raw":
+        fmt = "luks"  # libvirt's storageBackendCreateQemuImgSetInfo
+    for attempt in range(1, _LUKS_ATTEMPTS + 1):
+        secret_fd = _secret_pipe(passphrase) if passphrase is not None else None
+        try:
+            _create(path, fmt, capacity, allocation, backing=backing, backing_fmt=backing_fmt,
+                    prealloc_metadata=prealloc_metadata, compat=compat, mode=mode,
+                    secret_fd=secret_fd)
+            return
+        except VirtError as exc:
+            # QEMU 7.2's PBKDF benchmark fails now and then when the thread's CPU clock
+            # has not ticked ("Unable to get accurate CPU usage"): nothing was made, retry
+            if secret_fd is None or _PBKDF_CLOCK not in exc.message or \
+                    attempt == _LUKS_ATTEMPTS:
+                raise
+        finally:
+            if secret_fd is not None:
+                os.close(secret_fd)
+
+
+def _create(path: str, fmt: str, capacity: int, allocation: int, *,
+            backing: str | None, backing_fmt: str | None, prealloc_metadata: bool,
+            compat: str | None, mode: int, secret_fd: int | None) -> None:
     if fmt == "raw":
         if backing:
             raise storage_error(ErrorCode.NO_SUPPORT,
@@ -237,6 +289,10 @@ def create(path: str, fmt: str, capacity: int, allocation: int, *,
     if compat:
         opts.append(f"compat={compat}")
     args = ["create", "-f", fmt]
+    if secret_fd is not None:
+        args += ["--object", f"secret,id=sec0,file=/dev/fd/{secret_fd}"]
+        opts += (["encrypt.format=luks", "encrypt.key-secret=sec0"] if fmt == "qcow2"
+                 else ["key-secret=sec0"])
     if backing:
         args += ["-b", backing, "-F", backing_fmt or image_info(backing).get("format", "raw")]
     if opts:
@@ -245,7 +301,7 @@ def create(path: str, fmt: str, capacity: int, allocation: int, *,
     if capacity or not backing:
         args.append(str(capacity))
     try:
-        qemu_img(*args)
+        qemu_img(*args, pass_fds=(secret_fd,) if secret_fd is not None else ())
         os.chmod(path, mode)
     except BaseException:
         _unlink_quietly(path)
@@ -272,12 +328,58 @@ def _create_raw(path: str, capacity: int, allocation: int, mode: int) -> None:
     os.close(fd)
 
 
+def _image_opts(fmt: str, path: str, secret: str) -> str:
+    """``--image-opts`` of a LUKS-encrypted image (qcow2, or a plain LUKS image)."""
+    path = path.replace(",", ",,")
+    if fmt == "qcow2":
+        return f"driver=qcow2,encrypt.key-secret={secret},file.filename={path}"
+    return f"driver=luks,key-secret={secret},file.filename={path}"
+
+
+def _clone_encrypted(src: str, src_fmt: str, path: str, fmt: str, capacity: int,
+                     passphrase: bytes | None, src_passphrase: bytes | None) -> None:
+    """libvirt's two steps: create the new image (encrypted when asked) at its capacity,
+    then ``qemu-img convert -n`` into it, the secrets passed through pipes."""
+    create(path, fmt, capacity, 0, passphrase=passphrase)
+    fds: list[int] = []
+    try:
+        args = ["convert", "-n"]
+        if passphrase is not None:
+            fds.append(_secret_pipe(passphrase))
+            args += ["--object", f"secret,id=sec0,file=/dev/fd/{fds[-1]}"]
+        if src_passphrase is not None:
+            fds.append(_secret_pipe(src_passphrase))
+            args += ["--object", f"secret,id=sec1,file=/dev/fd/{fds[-1]}",
+                     "--image-opts", _image_opts(src_fmt, src, "sec1")]
+        else:
+            args += ["-f", src_fmt, src]
+        if passphrase is not None:
+            args += ["--target-image-opts",
+                     _image_opts("qcow2" if fmt == "qcow2" else "luks", path, "sec0")]
+        else:
+            args += ["-O", fmt, path]
+        qemu_img(*args, pass_fds=tuple(fds))
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 def clone(src: str, src_fmt: str, path: str, fmt: str, capacity: int, *,
-          mode: int = 0o600) -> None:
-    """Create ``path`` as a copy of ``src`` converted to ``fmt``, grown to ``capacity``."""
+          mode: int = 0o600, passphrase: bytes | None = None,
+          src_passphrase: bytes | None = None) -> None:
+    """Create ``path`` as a copy of ``src`` converted to ``fmt``, grown to ``capacity``;
+    ``passphrase`` encrypts the copy (LUKS), ``src_passphrase`` opens an encrypted source."""
     if os.path.lexists(path):
         raise storage_error(ErrorCode.OPERATION_FAILED,
                             f"volume target path '{path}' already exists")
+    if passphrase is not None or src_passphrase is not None:
+        try:
+            _clone_encrypted(src, src_fmt, path, fmt, capacity, passphrase, src_passphrase)
+            os.chmod(path, mode)
+        except BaseException:
+            _unlink_quietly(path)
+            raise
+        return
     try:
         # No -U: QEMU's image lock decides (a running guest's writable disk is refused with
         # qemu-img's 'Failed to get shared "write" lock', as libvirt's clone is).

@@ -1,0 +1,1 @@
+"""The secret driver: secrets' definitions and values (libvirt's src/secret)."""
