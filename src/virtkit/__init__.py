@@ -27,7 +27,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from virtkit.connection import Connection
     from virtkit.events import DomainEvent, EventHandle, EventStream
-    from virtkit.handles import Domain, Network, Snapshot, StoragePool, StorageVolume
+    from virtkit.handles import (
+        Domain,
+        Network,
+        NWFilter,
+        NWFilterBinding,
+        Secret,
+        Snapshot,
+        StoragePool,
+        StorageVolume,
+    )
     from virtkit.uri import ParsedURI, parse_uri
 
 __all__ = [
@@ -39,6 +48,8 @@ __all__ = [
     "EventHandle",
     "EventStream",
     "InvalidArgError",
+    "NWFilter",
+    "NWFilterBinding",
     "Network",
     "NoDomainError",
     "NoNetworkError",
@@ -48,6 +59,7 @@ __all__ = [
     "OperationDeniedError",
     "OperationInvalidError",
     "ParsedURI",
+    "Secret",
     "Snapshot",
     "StoragePool",
     "StorageVolume",
@@ -104,6 +116,9 @@ _LAZY = {
     "Snapshot": "virtkit.handles",
     "StoragePool": "virtkit.handles",
     "StorageVolume": "virtkit.handles",
+    "NWFilter": "virtkit.handles",
+    "NWFilterBinding": "virtkit.handles",
+    "Secret": "virtkit.handles",
     "DomainEvent": "virtkit.events",
     "EventHandle": "virtkit.events",
     "EventStream": "virtkit.events",

@@ -40,7 +40,7 @@ from virtkit.types import (
 from virtkit.uri import ParsedURI
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from types import TracebackType
 
 __all__ = ["LIB_VERSION", "Connection", "canonical_uuid"]
@@ -81,6 +81,12 @@ def canonical_uuid(value: object, function: str, domain: int, message: str | Non
 def _libvirt_name(method: str) -> str:
     """``domain_get_xml_desc`` -> ``virDomainGetXMLDesc`` (for error messages)."""
     return "vir" + "".join(_UPPER.get(p, p.capitalize()) for p in method.split("_"))
+
+
+def _non_null(value: object, name: str, function: str) -> None:
+    """libvirt's virCheckNonNullArg (the API's own check, whatever the driver)."""
+    if value is None:
+        raise invalid_arg(f"{name} in {function} must not be NULL", ErrorDomain.DOMAIN)
 
 
 _UPPER = {"xml": "XML", "uuid": "UUID", "id": "ID", "cpu": "CPU", "os": "OS", "dhcp": "DHCP",
@@ -244,6 +250,45 @@ class Connection(HostObjectsMixin, NWFilterObjectsMixin, SecretObjectsMixin):
     def max_vcpus(self, type: str | None = None) -> int:
         """Maximum vCPUs of a guest of ``type`` (virConnectGetMaxVcpus)."""
         return self._hv.connect_get_max_vcpus(type)
+
+    # ------------------------------------------------------------ CPU models
+
+    def cpu_model_names(self, arch: str, flags: int = 0) -> list[str]:
+        """The CPU models the hypervisor knows for ``arch`` (virConnectGetCPUModelNames)."""
+        _non_null(arch, "arch", "virConnectGetCPUModelNames")
+        return self._hv.connect_get_cpu_model_names(arch, flags)
+
+    def compare_cpu(self, xml: str, flags: int = 0) -> int:
+        """virConnectCompareCPU: a ``<cpu>`` against the host CPU (a CPUCompareResult;
+        flags: ConnectCompareCPUFlags)."""
+        _non_null(xml, "xmlDesc", "virConnectCompareCPU")
+        return self._hv.connect_compare_cpu(xml, flags)
+
+    def baseline_cpu(self, xmls: Sequence[str], flags: int = 0) -> str:
+        """virConnectBaselineCPU: the CPU every ``<cpu>`` of ``xmls`` can run
+        (flags: ConnectBaselineCPUFlags)."""
+        _non_null(xmls, "xmlCPUs", "virConnectBaselineCPU")
+        return self._hv.connect_baseline_cpu(list(xmls), flags)
+
+    def compare_hypervisor_cpu(self, xml: str, *, emulator: str | None = None,
+                               arch: str | None = None, machine: str | None = None,
+                               virttype: str | None = None, flags: int = 0) -> int:
+        """virConnectCompareHypervisorCPU: a ``<cpu>`` against the CPU the hypervisor
+        offers guests of that emulator, arch, machine and virt type (None: its default)."""
+        _non_null(xml, "xmlCPU", "virConnectCompareHypervisorCPU")
+        self._check_write("virConnectCompareHypervisorCPU", ErrorDomain.DOMAIN)
+        return self._hv.connect_compare_hypervisor_cpu(emulator, arch, machine, virttype,
+                                                       xml, flags)
+
+    def baseline_hypervisor_cpu(self, xmls: Sequence[str], *, emulator: str | None = None,
+                                arch: str | None = None, machine: str | None = None,
+                                virttype: str | None = None, flags: int = 0) -> str:
+        """virConnectBaselineHypervisorCPU: the CPU every ``<cpu>`` of ``xmls`` can run
+        that the hypervisor also offers (flags: ConnectBaselineCPUFlags)."""
+        _non_null(xmls, "xmlCPUs", "virConnectBaselineHypervisorCPU")
+        self._check_write("virConnectBaselineHypervisorCPU", ErrorDomain.DOMAIN)
+        return self._hv.connect_baseline_hypervisor_cpu(emulator, arch, machine, virttype,
+                                                        list(xmls), flags)
 
     def is_alive(self) -> bool:
         """virConnectIsAlive (False once closed)."""

@@ -68,15 +68,19 @@ _REGISTRATION = {
                      "connect_storage_pool_event_register_any", "pool"),
     eventmsgs.NODEDEV: ("connect_node_device_event_register_any", "nodedev",
                         "connect_node_device_event_register_any", "dev"),
+    eventmsgs.SECRET: ("connect_secret_event_register_any", "secret",
+                       "connect_secret_event_register_any", "secret"),
 }
 # libvirt's wording for an event ID the daemon does not know ("unsupported ... event ID")
 _EVENT_WORDS = {eventmsgs.DOMAIN: "", eventmsgs.NETWORK: "network ",
-                eventmsgs.POOL: "storage pool ", eventmsgs.NODEDEV: "node device "}
+                eventmsgs.POOL: "storage pool ", eventmsgs.NODEDEV: "node device ",
+                eventmsgs.SECRET: "secret "}
 _DEREGISTER = {
     "hypervisor": "connect_domain_event_deregister_any",
     "network": "connect_network_event_deregister_any",
     "storage": "connect_storage_pool_event_deregister_any",
     "nodedev": "connect_node_device_event_deregister_any",
+    "secret": "connect_secret_event_deregister_any",
 }
 
 
@@ -126,10 +130,12 @@ class RemoteDispatcher:
             "connect_network_event_register_any": self._register(eventmsgs.NETWORK),
             "connect_storage_pool_event_register_any": self._register(eventmsgs.POOL),
             "connect_node_device_event_register_any": self._register(eventmsgs.NODEDEV),
+            "connect_secret_event_register_any": self._register(eventmsgs.SECRET),
             "connect_domain_event_callback_deregister_any": self._deregister,
             "connect_network_event_deregister_any": self._deregister,
             "connect_storage_pool_event_deregister_any": self._deregister,
             "connect_node_device_event_deregister_any": self._deregister,
+            "connect_secret_event_deregister_any": self._deregister,
         }
 
     def reload(self) -> bool:
@@ -387,7 +393,11 @@ class RemoteDispatcher:
                     return
                 session.send_message(REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, ek.proc.number, body)
 
-            reg = getattr(getattr(tables, table), method)(obj, event_id, deliver)
+            register = getattr(getattr(tables, table), method, None)
+            if register is None:  # a driver without these events (libvirt: no callback)
+                domain = ErrorDomain.SECRET if kind == eventmsgs.SECRET else ErrorDomain.NONE
+                raise make_error(ErrorCode.NO_SUPPORT, domain, bindings.api_name(method))
+            reg = register(obj, event_id, deliver)
             with state.lock:
                 state.callbacks[reg] = (table, reg)
             ident_box.append(reg)

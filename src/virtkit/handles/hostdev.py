@@ -110,6 +110,29 @@ class NodeDevice(Handle[NodeDeviceIdent]):
         self._conn._check_write("virNodeDeviceDestroy", _D)
         self._conn.tables.nodedev.node_device_destroy(self._ident)
 
+    # PCI assignment: libvirt's hypervisor table carries these (virNodeDeviceDettach...)
+
+    def detach(self, driver_name: str | None = None, flags: int = 0) -> None:
+        """Unbind the PCI device from its host driver for assignment to guests
+        (virNodeDeviceDetachFlags; ``driver_name``: "vfio", None for the default)."""
+        hv = self._conn.tables.hypervisor
+        if driver_name is None and not flags:
+            self._conn._check_write("virNodeDeviceDettach", _D)
+            hv.node_device_dettach(self._ident)
+            return
+        self._conn._check_write("virNodeDeviceDetachFlags", _D)
+        hv.node_device_detach_flags(self._ident, driver_name, flags)
+
+    def reattach(self) -> None:
+        """Give the PCI device back to its host driver (virNodeDeviceReAttach)."""
+        self._conn._check_write("virNodeDeviceReAttach", _D)
+        self._conn.tables.hypervisor.node_device_re_attach(self._ident)
+
+    def reset(self) -> None:
+        """Reset the PCI device (virNodeDeviceReset)."""
+        self._conn._check_write("virNodeDeviceReset", _D)
+        self._conn.tables.hypervisor.node_device_reset(self._ident)
+
 
 class HostObjectsMixin:
     """The Connection's interface and node device calls (mixed into Connection)."""

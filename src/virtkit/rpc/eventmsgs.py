@@ -18,11 +18,11 @@ from virtkit.rpc.protocol import REMOTE, Procedure
 from virtkit.rpc.wiretypes import converters
 from virtkit.rpc.xdr import Struct
 
-__all__ = ["DOMAIN", "KINDS", "NETWORK", "NODEDEV", "POOL", "EventKind", "event_for_proc",
-           "event_proc"]
+__all__ = ["DOMAIN", "KINDS", "NETWORK", "NODEDEV", "POOL", "SECRET", "EventKind",
+           "event_for_proc", "event_proc"]
 
-DOMAIN, NETWORK, POOL, NODEDEV = "domain", "network", "pool", "nodedev"
-KINDS = (DOMAIN, NETWORK, POOL, NODEDEV)
+DOMAIN, NETWORK, POOL, NODEDEV, SECRET = "domain", "network", "pool", "nodedev", "secret"
+KINDS = (DOMAIN, NETWORK, POOL, NODEDEV, SECRET)
 
 # virDomainEventID, in order (libvirt 9.0).
 _DOMAIN_EVENTS = (
@@ -36,13 +36,15 @@ _DOMAIN_EVENTS = (
 _NETWORK_EVENTS = ("lifecycle",)
 _POOL_EVENTS = ("lifecycle", "refresh")
 _NODEDEV_EVENTS = ("lifecycle", "update")
-_OBJECT_FIELDS = ("dom", "net", "pool", "dev")
+_SECRET_EVENTS = ("lifecycle", "value_changed")
+_OBJECT_FIELDS = ("dom", "net", "pool", "dev", "secret")
 # kind -> (event names by id, MESSAGE procedure prefix)
 _KIND_TABLE = {
     DOMAIN: (_DOMAIN_EVENTS, "domain_event"),
     NETWORK: (_NETWORK_EVENTS, "network_event"),
     POOL: (_POOL_EVENTS, "storage_pool_event"),
     NODEDEV: (_NODEDEV_EVENTS, "node_device_event"),
+    SECRET: (_SECRET_EVENTS, "secret_event"),
 }
 
 

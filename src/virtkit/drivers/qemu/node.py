@@ -93,7 +93,7 @@ from virtkit.drivers.domainobj import (
 from virtkit.drivers.domainobj import RUNNING as RUNNING  # (read by other QEMU modules)
 from virtkit.drivers.domainobj import SHUTOFF_FROM_SNAPSHOT as SHUTOFF_FROM_SNAPSHOT
 from virtkit.drivers.eventbus import EventBus
-from virtkit.drivers.links import LeaseLookup, NetworkPorts, VolumeResolver
+from virtkit.drivers.links import LeaseLookup, NetworkPorts, SecretValues, VolumeResolver
 from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.persist import ConfigStore
 from virtkit.drivers.qemu import agent, command, monitor, netif, process, recovery
@@ -219,6 +219,8 @@ class QemuNode:
         self.network_ports: NetworkPorts | None = None  # a port per network interface
         # (pool, volume) -> ("file" or "block", path): the storage driver's translation
         self.volume_resolver: VolumeResolver | None = None
+        # the secret node: passphrases of encrypted disks (drivers/compose.py links it)
+        self.secrets: SecretValues | None = None
         self._ports_reclaimed = False
         self._next_id = 1
         paths.ensure()
@@ -594,7 +596,8 @@ class QemuNode:
             if definition.devices is not None and definition.devices.emulator:
                 ctx = dataclasses.replace(ctx, emulator=definition.devices.emulator)
             try:
-                ctx = dataclasses.replace(ctx, volumes=self.translate_volumes(definition))
+                ctx = dataclasses.replace(ctx, volumes=self.translate_volumes(definition),
+                                          secrets=self.secrets)
                 cmd = command.build(definition, ctx)
                 _prepare_nvram(definition, ctx)
             except VirtError:

@@ -52,6 +52,8 @@ _EVENT_PROCS = {
                      "connect_storage_pool_event_deregister_any", "pool"),
     eventmsgs.NODEDEV: ("connect_node_device_event_register_any",
                         "connect_node_device_event_deregister_any", "dev"),
+    eventmsgs.SECRET: ("connect_secret_event_register_any",
+                       "connect_secret_event_deregister_any", "secret"),
 }
 
 
@@ -223,6 +225,14 @@ class RemoteDriver(
 
     def connect_node_device_event_deregister_any(self, callback_id: int) -> None:
         self._deregister(eventmsgs.NODEDEV, callback_id)
+
+    def connect_secret_event_register_any(
+        self, secret: Any, event_id: int, callback: Callable[..., None]
+    ) -> int:
+        return self._register(eventmsgs.SECRET, secret, event_id, callback)
+
+    def connect_secret_event_deregister_any(self, callback_id: int) -> None:
+        self._deregister(eventmsgs.SECRET, callback_id)
 
 
 def _forwarder(method: str) -> Callable[..., Any]:
