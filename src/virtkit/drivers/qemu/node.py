@@ -277,13 +277,13 @@ class QemuNode:
         if proc is None:
             log.warning("domain %s (pid %d) died while we were away", dom.name, entry.pid)
             self._forget_run(dom, run_dir)
-            dom.state, dom.reason = SHUTOFF, SHUTOFF_UNKNOWN
+            dom.set_state(SHUTOFF, SHUTOFF_UNKNOWN)
             if dom.persistent is None:
                 self._remove(dom)
             return
         dom.live = live
         dom.id = dom_id
-        dom.state, dom.reason = _state_value(entry.state, entry.reason)
+        dom.set_state(*_state_value(entry.state, entry.reason))
         dom.run_dir = run_dir
         dom.proc = proc
         dom.volumes = dict(entry.volumes)
@@ -319,7 +319,7 @@ class QemuNode:
         recovery.kill_all(found)
         netif.delete_taps(netif.taps_of(live))
         self._forget_run(dom, run_dir)
-        dom.state, dom.reason = SHUTOFF, DomainShutoffReason.FAILED
+        dom.set_state(SHUTOFF, DomainShutoffReason.FAILED)
         if dom.persistent is None:
             self._remove(dom)
 
@@ -371,9 +371,9 @@ class QemuNode:
             return
         with dom.lock:
             if running and dom.state != RUNNING:
-                dom.state, dom.reason = RUNNING, RUNNING_UNPAUSED
+                dom.set_state(RUNNING, RUNNING_UNPAUSED)
             elif not running and dom.state == RUNNING:
-                dom.state, dom.reason = PAUSED, PAUSED_UNKNOWN
+                dom.set_state(PAUSED, PAUSED_UNKNOWN)
             self._save_status(dom)
 
     def autostart_all(self) -> None:
@@ -627,7 +627,7 @@ class QemuNode:
                 with dom.lock:
                     dom.live, dom.id, dom.proc, dom.mon = definition, dom_id, proc, mon
                     dom.run_dir, dom.command, dom.volumes = run_dir, cmd, dict(ctx.volumes)
-                    dom.state, dom.reason = PAUSED, PAUSED_STARTING_UP
+                    dom.set_state(PAUSED, PAUSED_STARTING_UP)
                     dom.stopping, dom.guest_shutdown, dom.fake_reboot = None, False, False
                 proc.on_exit(self._exit_handler(dom, proc))
                 self._after_launch(dom)
@@ -660,13 +660,13 @@ class QemuNode:
                 raise
             with dom.lock:
                 if migrating:
-                    dom.state, dom.reason = PAUSED, _PAUSED_MIGRATION
+                    dom.set_state(PAUSED, _PAUSED_MIGRATION)
                 elif paused:
-                    dom.state = PAUSED
-                    dom.reason = PAUSED_FROM_SNAPSHOT if from_snapshot else PAUSED_USER
+                    dom.set_state(PAUSED,
+                                  PAUSED_FROM_SNAPSHOT if from_snapshot else PAUSED_USER)
                 else:
-                    dom.state = RUNNING
-                    dom.reason = RUNNING_RESTORED if image is not None else RUNNING_BOOTED
+                    dom.set_state(RUNNING,
+                                  RUNNING_RESTORED if image is not None else RUNNING_BOOTED)
                 self._save_status(dom)
                 detail = START_RESTORED if image is not None else START_BOOTED
                 if migrating:
@@ -998,7 +998,7 @@ class QemuNode:
                 reason = dom.expect_stop if dom.expect_stop is not None else PAUSED_UNKNOWN
                 dom.expect_stop = None
                 if dom.state != PAUSED or reason != dom.reason:
-                    dom.state, dom.reason = PAUSED, reason
+                    dom.set_state(PAUSED, reason)
                     self._save_status(dom)
                     if reason != PAUSED_STARTING_UP:
                         self.emit(dom, EV_SUSPENDED, _SUSP_MIGRATED
@@ -1007,15 +1007,15 @@ class QemuNode:
                 if dom.rebooting:  # the end of a fake reboot: the guest just runs on
                     dom.rebooting = False
                     if dom.state != RUNNING:
-                        dom.state, dom.reason = RUNNING, RUNNING_BOOTED
+                        dom.set_state(RUNNING, RUNNING_BOOTED)
                         self._save_status(dom)
                     return
                 was_starting = dom.reason == PAUSED_STARTING_UP
                 resume: int | None = dom.resume_reason
                 dom.resume_reason = None
                 if dom.state != RUNNING:
-                    dom.state = RUNNING
-                    dom.reason = RUNNING_UNPAUSED if resume is None else resume
+                    dom.set_state(RUNNING,
+                                  RUNNING_UNPAUSED if resume is None else resume)
                     self._save_status(dom)
                     if not was_starting:
                         self.emit(dom, EV_RESUMED, _RESUME_DETAIL.get(resume or 0, RES_UNPAUSED))
@@ -1030,14 +1030,14 @@ class QemuNode:
                         or data.get("reason") == "host-qmp-quit":
                     return  # our own quit (destroy, save, after a power-off): no event
                 dom.guest_shutdown = True
-                dom.state, dom.reason = SHUTDOWN, SHUTDOWN_UNKNOWN
+                dom.set_state(SHUTDOWN, SHUTDOWN_UNKNOWN)
                 self._save_status(dom)
                 self.emit(dom, EV_SHUTDOWN, SHUT_GUEST if guest else SHUT_HOST)
                 self._after_poweroff(dom)
             elif name == "RESET":
                 self.emit_other(dom, EVENT_ID_REBOOT, ())
             elif name == "GUEST_PANICKED":
-                dom.state, dom.reason = CRASHED, CRASHED_PANICKED
+                dom.set_state(CRASHED, CRASHED_PANICKED)
                 self._save_status(dom)
                 self.emit(dom, EV_CRASHED, CRASH_PANICKED)
                 action = (dom.live.on_crash if dom.live is not None else None) or "destroy"
@@ -1134,7 +1134,7 @@ class QemuNode:
         taps = netif.taps_of(dom.live) if dom.live is not None else []
         live = dom.live
         self._clear_run(dom)
-        dom.state, dom.reason = SHUTOFF, reason
+        dom.set_state(SHUTOFF, reason)
         return run_dir, taps, live
 
     def _network_ifaces(self, d: DomainDef) -> list[Any]:
