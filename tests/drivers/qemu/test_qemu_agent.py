@@ -175,3 +175,20 @@ def test_quiesced_disk_snapshot_freezes_through_the_agent(qroot: QemuRoot, conn:
     assert call(dom, "guest-fsfreeze-status") == "thawed"  # thawed again afterwards
     syslog = exec_out(dom, "/bin/cat", "/var/log/messages")  # qemu-ga logs each command there
     assert "qemu-ga: info: guest-fsfreeze called" in syslog, syslog
+
+
+@pytest.mark.parametrize(("link", "carrier"), [("down", "0"), ("up", "1")])
+def test_link_state_is_set_before_the_guest_runs(qroot: QemuRoot, conn: Any, guest: Any,
+                                                 link: str, carrier: str) -> None:
+    """``<link state='down'/>`` is accepted at define and honoured at start (QMP set_link
+    before the CPUs run, as qemuProcessSetLinkStates): the guest's NIC has no carrier."""
+    xml = domain_xml(guest, qroot.path, f"link{link}", extra_devices=AGENT).replace(
+        "<model type='virtio'/></interface>",
+        f"<model type='virtio'/><link state='{link}'/></interface>")
+    assert f"<link state='{link}'/>" in xml
+    dom = conn.define_domain(xml)
+    dom.start()
+    assert f"<link state='{link}'/>" in dom.xml()
+    wait_marker(console_log(qroot.path, f"link{link}"), guest.READY_MARKER, timeout=BOOT_TIMEOUT)
+    wait_agent(dom)
+    assert exec_out(dom, "/bin/cat", "/sys/class/net/eth0/carrier").strip() == carrier

@@ -126,3 +126,21 @@ def test_clone_of_a_read_only_disk_is_allowed(qroot: QemuRoot, conn: Any,
     assert copy.info().capacity == 16777216
     assert _download(vol)[:4] == b"QFI\xfb"
     conn.lookup_domain("vm1").destroy()
+
+
+@pytest.mark.parametrize("extra", [
+    "<sound model='ich9'/>",  # an element the command-line builder does not handle
+    "<interface type='user'><model type='virtio'/><coalesce><rx><frames max='7'/></rx>"
+    "</coalesce></interface>",  # a child it does not handle
+])
+def test_define_refuses_what_start_would_refuse(qroot: QemuRoot, conn: Any, guest: Any,
+                                                extra: str) -> None:
+    """A definition the driver cannot start is refused at define, with the error start
+    gives, and nothing is saved: no VM that can never start again."""
+    xml = domain_xml(guest, qroot.path, "norun", extra_devices=extra)
+    with pytest.raises(VirtError) as info:
+        conn.define_domain(xml)
+    assert info.value.code == ErrorCode.CONFIG_UNSUPPORTED
+    assert "is not supported by the qemu driver" in info.value.message
+    assert "norun" not in conn.list_defined_domain_names()
+    assert not list(Path(qroot.path).rglob("norun.xml"))

@@ -77,6 +77,7 @@ from virtkit.conf.dev_net import (
     InterfaceModel,
     InterfaceSource,
     InterfaceTarget,
+    Link,
     Mac,
 )
 from virtkit.conf.devices import Devices
@@ -344,7 +345,8 @@ _ALLOWED: dict[type[XmlModel], frozenset[str] | None] = {
     ControllerModel: _ALL,
     ControllerTarget: frozenset({"chassis", "port"}),
     Interface: frozenset({"type", "mac", "source", "target", "model", "boot", "alias",
-                          "address", "mtu", "filterref"}),
+                          "address", "mtu", "filterref", "link"}),
+    Link: frozenset({"state"}),  # set with QMP set_link before the CPUs start
     FilterRef: _ALL,  # instantiated on the tap by the nwfilter driver, not by QEMU
     Mtu: frozenset({"size"}),
     Mac: frozenset({"address"}),

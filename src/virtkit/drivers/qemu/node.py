@@ -415,6 +415,9 @@ class QemuNode:
 
     def define(self, xml: str) -> QemuDomain:
         d = parse_def(xml)
+        # what start would refuse is refused now (libvirt validates at define too), so no
+        # definition is saved that cannot run
+        command.check_supported(d)
         name = d.name or ""
         with self.lock:
             dom = self.domains.check_add(name, d.uuid, live=False)  # libvirt's collision rules
@@ -840,10 +843,28 @@ class QemuNode:
                 con, ser = d.devices.consoles[0], d.devices.serials[0]
                 if con.type == "pty" and ser.sources and ser.sources[0].path:
                     _set_pty_path(con, ser.sources[0].path)
+        self._set_link_states(dom, d)
         current, total = d.current_memory_kib, d.memory_kib
         balloon = d.devices.memballoon if d.devices is not None else None
         if current and total and current < total and (balloon is None or balloon.model != "none"):
             dom.mon.execute("balloon", {"value": current * 1024})
+
+    @staticmethod
+    def _set_link_states(dom: QemuDomain, d: DomainDef) -> None:
+        """qemuProcessSetLinkStates: ``<link state='down'/>`` interfaces go down before
+        the guest runs."""
+        assert dom.mon is not None
+        for iface in d.devices.interfaces if d.devices is not None else []:
+            if iface.link is None or iface.link.state != "down":
+                continue
+            alias = iface.alias.name if iface.alias is not None else None
+            if not alias:
+                raise _err(ErrorCode.INTERNAL_ERROR, "missing alias for network device")
+            try:
+                dom.mon.execute("set_link", {"name": alias, "up": False})
+            except VirtError:
+                raise _err(ErrorCode.OPERATION_FAILED,
+                           f"Couldn't set link state on interface: {alias}") from None
 
     # ------------------------------------------------------------ stopping
 
