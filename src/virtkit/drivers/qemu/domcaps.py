@@ -146,6 +146,30 @@ def _os(target: Target) -> Elem:
     return supported("os", True, [enum("firmware", kinds), loader])
 
 
+def _host_model(emulator: str, kvm: bool) -> list[Elem]:
+    """The host-model CPU as libvirt writes it in domain capabilities: the named model,
+    vendor and features QEMU's expansion of ``host``/``max`` decodes to
+    (virQEMUCapsInitHostCPUModel; virtkit/cpu has libvirt's decoder). Empty when the
+    probe fails (libvirt then prints the mode without a model)."""
+    from virtkit.drivers.qemu.cpuapi import hypervisor_cpu
+
+    try:
+        cpu = hypervisor_cpu(emulator, "kvm" if kvm else "tcg")[0]
+    except (VirtError, OSError):
+        return []
+    from virtkit.conf.xmlutil import parse_xml
+    from virtkit.cpu.cpudef import format_cpu
+
+    return [_elem(child) for child in parse_xml(format_cpu(cpu))]
+
+
+def _elem(node: Any) -> Elem:
+    """An XML element (lxml or ElementTree) as an ``Elem``, attributes in order."""
+    text = node.text.strip() if node.text and node.text.strip() else None
+    return Elem(node.tag, list(node.attrib.items()), text=text,
+                children=[_elem(c) for c in node if isinstance(c.tag, str)])
+
+
 def _cpu(probe: Probe, target: Target) -> Elem:
     kvm = target.virttype == VIRT_KVM
     accel = probe["accel"][VIRT_KVM if kvm else "tcg"]
@@ -161,7 +185,7 @@ def _cpu(probe: Probe, target: Target) -> Elem:
         supported("mode", kvm, migratable, [("name", "host-passthrough")]),
         supported("mode", True, [enum("maximumMigratable", ["on", "off"])],
                   [("name", "maximum")]),
-        supported("mode", True, [], [("name", "host-model")]),
+        supported("mode", True, _host_model(target.emulator, kvm), [("name", "host-model")]),
         supported("mode", True, models, [("name", "custom")]))
 
 
