@@ -106,12 +106,15 @@ from virtkit.drivers.qemu.qemucaps import QemuCaps
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = [
+    "CHARDEV_TYPES",
+    "GRAPHICS_TYPES",
     "Command",
     "CommandContext",
     "DiskNodes",
     "build",
     "build_command",
     "check_supported",
+    "device_kinds",
     "disk_blockdev_args",
     "disk_device_args",
     "disk_encryption",
@@ -122,6 +125,7 @@ __all__ = [
     "net_device_args",
     "net_netdev_args",
     "opt_escape",
+    "video_types",
 ]
 
 
@@ -371,6 +375,24 @@ _ALLOWED: dict[type[XmlModel], frozenset[str] | None] = {
     RngBackend: frozenset({"model", "path"}),
     Panic: frozenset({"model", "alias", "address"}),
 }
+
+
+# What the builder turns into QEMU arguments, for domain capabilities (domcaps.py): a
+# client is offered only what define and start accept.
+GRAPHICS_TYPES = frozenset({"vnc"})
+CHARDEV_TYPES = frozenset({"pty", "null", "file", "unix"})
+
+
+def device_kinds() -> frozenset[str]:
+    """The ``<devices>`` children (their model field names) the builder handles."""
+    kinds = _ALLOWED[Devices]
+    assert kinds is not None
+    return kinds
+
+
+def video_types() -> frozenset[str]:
+    """The ``<video><model type>`` values the builder handles as the first video."""
+    return frozenset(_VIDEO_PRIMARY) | {"none"}
 
 
 def _is_set(kind: str, value: Any) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from virtkit.conf.domaincaps import Elem, enum, supported
-from virtkit.drivers.qemu import firmware
+from virtkit.drivers.qemu import command, firmware
 from virtkit.drivers.qemu.cpumap import X86_MODEL_VENDORS
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
@@ -198,7 +198,10 @@ def _devices(probe: Probe, target: Target) -> Elem:
     spice = "query-spice" in commands
     graphics = [g for g, ok in (("sdl", "sdl" in displays), ("vnc", "query-vnc" in commands),
                                 ("spice", spice), ("egl-headless", "egl-headless" in displays),
-                                ("dbus", "dbus" in displays)) if ok]
+                                ("dbus", "dbus" in displays))
+                if ok and g in command.GRAPHICS_TYPES]
+    kinds = command.device_kinds()
+    videos = command.video_types()
     vfio = (os.path.exists("/dev/vfio/vfio") and bool(_listdir("/sys/kernel/iommu_groups"))
             and _has(probe, "vfio-pci"))
     tpm_models = [m for m in ("tpm-tis", "tpm-crb") if m in probe["tpm_models"]]
@@ -209,11 +212,11 @@ def _devices(probe: Probe, target: Target) -> Elem:
         supported("disk", True, [enum("diskDevice", ["disk", "cdrom", "floppy", "lun"]),
                                  enum("bus", buses), enum("model", virtio)]),
         supported("graphics", True, [enum("type", graphics)]),
-        supported("video", True, [enum("modelType", _pick(probe, (
+        supported("video", True, [enum("modelType", [m for m in _pick(probe, (
             ("vga", "VGA"), ("cirrus", "cirrus-vga"), ("vmvga", "vmware-svga"),
             ("qxl", "qxl-vga"), ("virtio", "virtio-gpu-pci"), ("none", ""),
-            ("bochs", "bochs-display"), ("ramfb", "ramfb"))))]),
-        supported("hostdev", True, [
+            ("bochs", "bochs-display"), ("ramfb", "ramfb"))) if m in videos])]),
+        supported("hostdev", "hostdevs" in kinds, [
             enum("mode", ["subsystem"]),
             enum("startupPolicy", ["default", "mandatory", "requisite", "optional"]),
             enum("subsysType", _pick(probe, (("usb", ""), ("pci", ""),
@@ -222,14 +225,15 @@ def _devices(probe: Probe, target: Target) -> Elem:
         supported("rng", _has(probe, "virtio-rng-pci"), [enum("model", virtio), enum(
             "backendModel", _pick(probe, (("random", "rng-random"), ("egd", "rng-egd"),
                                           ("builtin", "rng-builtin"))))]),
-        supported("filesystem", True, [enum("driverType", _pick(probe, (
+        supported("filesystem", "filesystems" in kinds, [enum("driverType", _pick(probe, (
             ("path", ""), ("handle", ""), ("virtiofs", "vhost-user-fs-device"))))]),
-        supported("tpm", bool(tpm_models and tpm_types), [
+        supported("tpm", bool(tpm_models and tpm_types) and "tpms" in kinds, [
             enum("model", tpm_models), enum("backendModel", tpm_types),
             enum("backendVersion", ["1.2", "2.0"])]),
-        supported("redirdev", _has(probe, "usb-redir"), [enum("bus", ["usb"])]),
-        supported("channel", True, [enum("type", ["pty", "unix"] + (["spicevmc"] if spice
-                                                                    else []))]))
+        supported("redirdev", _has(probe, "usb-redir") and "redirdevs" in kinds,
+                  [enum("bus", ["usb"])]),
+        supported("channel", True, [enum("type", [t for t in ["pty", "unix"] + (
+            ["spicevmc"] if spice else []) if t in command.CHARDEV_TYPES])]))
 
 
 def _features(probe: Probe) -> Elem:
