@@ -231,7 +231,8 @@ def test_cli_same_as_virsh(daemons: dict[str, tuple[str, Path]], batch: str, wan
                                       env=env, text=True)
                      for argv in ([VIRSH], _virtkit_argv())]
             try:
-                _wait_for(lambda: _clients(admin) >= before + 2, "both watchers to connect")
+                _wait_for(lambda a=admin, n=before: _clients(a) >= n + 2,
+                          "both watchers to connect")
                 time.sleep(0.5)  # connected: registering takes a round trip or two more
                 _act(conn)
                 outs[name] = [(p.communicate(timeout=60)[0], p.returncode) for p in procs]

@@ -1,5 +1,6 @@
 """virsh's node device commands: nodedev-create, nodedev-destroy, nodedev-dumpxml,
-nodedev-list, nodedev-event, nodedev-info."""
+nodedev-list (``--json``), nodedev-event, nodedev-info, and PCI assignment's
+nodedev-detach, nodedev-reattach, nodedev-reset."""
 
 from __future__ import annotations
 
@@ -103,6 +104,8 @@ def cmd_nodedev_list(ctl: Ctl, cmd: Cmd) -> bool:
     with ctl.failing("Failed to list node devices"):
         devices = ctl.conn.list_node_devices(flags)
     names = sorted((d.name for d in devices), key=str.lower)
+    if cmd.flag("json"):
+        return _list_json(ctl, devices, names)
     if not tree:
         for name in names:
             ctl.print(f"{name}\n")
@@ -115,6 +118,50 @@ def cmd_nodedev_list(ctl: Ctl, cmd: Cmd) -> bool:
         if parent is None:
             ctl.print("".join(f"{line}\n" for line in tree_lines(names, parents, i)))
     return True
+
+
+def _list_json(ctl: Ctl, devices: list[NodeDevice], names: list[str]) -> bool:
+    """nodedev-list --json: name, parent (null for the root) and capabilities of each
+    device, in the listing's order (the parents carry what --tree draws)."""
+    from virtkit.cli.output import to_json
+
+    by_name = {d.name: d for d in devices}
+    rows = []
+    for name in names:
+        dev = by_name[name]
+        with ctl.failing("Failed to list node devices"):
+            parent = None if name == "computer" else dev.parent()
+            caps = dev.caps()
+        rows.append({"name": name, "parent": parent, "capabilities": caps})
+    ctl.print(to_json(rows))
+    return True
+
+
+def _pci_call(ctl: Ctl, cmd: Cmd, verb: str, call: Callable[[NodeDevice], None],
+              done: str) -> bool:
+    """Look the device up by name (no 'wwnn,wwpn' form), run ``call``, say ``done``."""
+    name = ctl.opt_required(cmd, "device")
+    with ctl.failing(f"Could not find matching device '{name}'"):
+        dev = ctl.conn.lookup_node_device(name)
+    with ctl.failing(f"Failed to {verb} device {name}"):
+        call(dev)
+    ctl.print_extra(f"Device {name} {done}\n")
+    return True
+
+
+def cmd_nodedev_detach(ctl: Ctl, cmd: Cmd) -> bool:
+    """virsh's cmdNodeDeviceDetach: virNodeDeviceDetachFlags with --driver, else
+    virNodeDeviceDettach."""
+    driver = cmd.raw("driver") or None  # vshCommandOptStringQuiet: "" is no driver
+    return _pci_call(ctl, cmd, "detach", lambda dev: dev.detach(driver), "detached")
+
+
+def cmd_nodedev_reattach(ctl: Ctl, cmd: Cmd) -> bool:
+    return _pci_call(ctl, cmd, "re-attach", NodeDevice.reattach, "re-attached")
+
+
+def cmd_nodedev_reset(ctl: Ctl, cmd: Cmd) -> bool:
+    return _pci_call(ctl, cmd, "reset", NodeDevice.reset, "reset")
 
 
 def cmd_nodedev_event(ctl: Ctl, cmd: Cmd) -> bool:
@@ -179,5 +226,9 @@ COMMANDS: dict[str, CommandDef] = specs_to_defs(
         "nodedev-list": cmd_nodedev_list,
         "nodedev-event": cmd_nodedev_event,
         "nodedev-info": cmd_nodedev_info,
+        "nodedev-detach": cmd_nodedev_detach,
+        "nodedev-reattach": cmd_nodedev_reattach,
+        "nodedev-reset": cmd_nodedev_reset,
     },
+    json_commands=("nodedev-list",),
 )

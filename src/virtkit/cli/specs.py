@@ -118,6 +118,62 @@ GROUPS.append(
     )
 )
 
+_HV_CPU_OPTS = (
+    ("virttype", "STRING", "", "virtualization type (/domain/@type)"),
+    ("emulator", "STRING", "", "path to emulator binary (/domain/devices/emulator)"),
+    ("arch", "STRING", "", "CPU architecture (/domain/os/type/@arch)"),
+    ("machine", "STRING", "", "machine type (/domain/os/type/@machine)"),
+)
+_CPU_COMPARE_OPTS = (
+    ("error", "BOOL", "", "report error if CPUs are incompatible"),
+    ("validate", "BOOL", "", "validate the XML document against schema"),
+)
+_CPU_BASELINE_OPTS = (
+    ("features", "BOOL", "", "Show features that are part of the CPU model type"),
+    ("migratable", "BOOL", "", "Do not include features that block migration"),
+)
+
+# CPU model commands (virtkit.cli.cpu), merged into virsh's "host" group.
+GROUPS.append(
+    (
+        "Host and Hypervisor",
+        "host",
+        "cpu",
+        {
+            "cpu-baseline": (
+                "compute baseline CPU",
+                "Compute baseline CPU for a set of given CPUs.",
+                (("file", "DATA", "REQ", "file containing XML CPU descriptions"),
+                 *_CPU_BASELINE_OPTS),
+            ),
+            "cpu-compare": (
+                "compare host CPU with a CPU described by an XML file",
+                "compare CPU with host CPU",
+                (("file", "DATA", "REQ", "file containing an XML CPU description"),
+                 *_CPU_COMPARE_OPTS),
+            ),
+            "cpu-models": (
+                "CPU models",
+                "Get the CPU models for an arch.",
+                (("arch", "DATA", "REQ", "architecture"),),
+            ),
+            "hypervisor-cpu-baseline": (
+                "compute baseline CPU usable by a specific hypervisor",
+                "Compute baseline CPU for a set of given CPUs. The result will be tailored to the specified hypervisor.",
+                (("file", "STRING", "", "file containing XML CPU descriptions"),
+                 *_HV_CPU_OPTS, *_CPU_BASELINE_OPTS,
+                 ("model", "STRING", "", "Shortcut for calling the command with a single CPU model and no additional features")),
+            ),
+            "hypervisor-cpu-compare": (
+                "compare a CPU with the CPU created by a hypervisor on the host",
+                "compare CPU with hypervisor CPU",
+                (("file", "DATA", "REQ", "file containing an XML CPU description"),
+                 *_HV_CPU_OPTS, *_CPU_COMPARE_OPTS),
+            ),
+        },
+    )
+)
+
 GROUPS.append(
     (
         "Domain Management",
@@ -1377,6 +1433,24 @@ GROUPS.append(
                 "node device information",
                 "Returns basic information about the node device",
                 (("device", "DATA", "REQ", "device name or wwn pair in 'wwnn,wwpn' format"),),
+            ),
+            "nodedev-detach": (
+                "detach node device from its device driver",
+                "Detach node device from its device driver before assigning to a domain.",
+                (
+                    ("device", "DATA", "REQ", "device key"),
+                    ("driver", "STRING", "", "pci device assignment backend driver (e.g. 'vfio' or 'xen')"),
+                ),
+            ),
+            "nodedev-reattach": (
+                "reattach node device to its device driver",
+                "Reattach node device to its device driver once released by the domain.",
+                (("device", "DATA", "REQ", "device key"),),
+            ),
+            "nodedev-reset": (
+                "reset node device",
+                "Reset node device before or after assigning to a domain.",
+                (("device", "DATA", "REQ", "device key"),),
             ),
         },
     )

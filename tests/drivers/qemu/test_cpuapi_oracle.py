@@ -22,8 +22,11 @@ from typing import Any
 import pytest
 
 import virtkit
+from virtkit.constants import ConnectCompareCPUFlags, ConnectFlags, CPUCompareResult
 from virtkit.cpu.x86_map import FEATURES, MODELS
 from virtkit.errors import VirtError
+from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.testing.peers import start_virtkitd
 
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "bench"))
@@ -52,13 +55,25 @@ conn.close()
 json.dump(out, sys.stdout)
 """
 
-# libvirt-python method -> the virtkit driver method and how its arguments map
-VIRTKIT_METHODS = {
-    "getCPUModelNames": "connect_get_cpu_model_names",
-    "compareCPU": "connect_compare_cpu",
-    "baselineCPU": "connect_baseline_cpu",
-    "compareHypervisorCPU": "connect_compare_hypervisor_cpu",
-    "baselineHypervisorCPU": "connect_baseline_hypervisor_cpu",
+
+
+def _hypervisor_call(method: str) -> Any:
+    """libvirt-python's (emulator, arch, machine, virttype, xml, flags) order onto the
+    Connection method's keywords."""
+    def call(conn: virtkit.Connection, emulator: str | None, arch: str | None,
+             machine: str | None, virttype: str | None, xml: Any, flags: int) -> Any:
+        return getattr(conn, method)(xml, emulator=emulator, arch=arch, machine=machine,
+                                     virttype=virttype, flags=flags)
+    return call
+
+
+# libvirt-python method -> the same call on a virtkit Connection
+VIRTKIT_METHODS: dict[str, Any] = {
+    "getCPUModelNames": virtkit.Connection.cpu_model_names,
+    "compareCPU": virtkit.Connection.compare_cpu,
+    "baselineCPU": virtkit.Connection.baseline_cpu,
+    "compareHypervisorCPU": _hypervisor_call("compare_hypervisor_cpu"),
+    "baselineHypervisorCPU": _hypervisor_call("baseline_hypervisor_cpu"),
 }
 
 
@@ -121,12 +136,11 @@ def _calls(host_xml: str) -> list[list[Any]]:
     return calls
 
 
-def _virtkit(conn: Any, calls: list[list[Any]]) -> list[list[Any]]:
-    hv = conn._hv  # the QEMU driver of the embedded connection
+def _virtkit(conn: virtkit.Connection, calls: list[list[Any]]) -> list[list[Any]]:
     out: list[list[Any]] = []
     for method, *args in calls:
         try:
-            out.append(["ok", getattr(hv, VIRTKIT_METHODS[method])(*args)])
+            out.append(["ok", VIRTKIT_METHODS[method](conn, *args)])
         except VirtError as e:
             out.append(["err", int(e.code), int(e.domain), e.message])
     return out
@@ -152,13 +166,21 @@ def _libvirt(uri: str, calls: list[list[Any]]) -> list[list[Any]]:
 @pytest.mark.slow
 @pytest.mark.interop
 def test_cpu_apis_as_libvirtd(libvirtd: str, tmp_path: Path) -> None:
-    with virtkit.open(f"qemu:///embed?root={tmp_path}") as conn:
+    """The embedded driver, virtkitd through libvirt-python and virtkit's client through
+    libvirtd all answer as libvirt-python through libvirtd."""
+    with virtkit.open(f"qemu:///embed?root={tmp_path / 'embed'}") as conn:
         host_xml = _host_section_cpu(conn.capabilities())
         calls = _calls(host_xml)
-        vk = _virtkit(conn, calls)
+        embedded = _virtkit(conn, calls)
     lv = _libvirt(libvirtd, calls)
-    diffs = [(c, a, b) for c, a, b in zip(calls, lv, vk, strict=True) if a != b]
-    assert not diffs, "\n\n".join(f"{c}\nlibvirt: {a}\nvirtkit: {b}" for c, a, b in diffs[:5])
+    with start_virtkitd(tmp_path / "vk") as daemon:
+        over_rpc = _libvirt(daemon.uri("unix", "/system", "qemu"), calls)
+    with virtkit.open(libvirtd) as conn:
+        client = _virtkit(conn, calls)
+    for who, vk in (("embedded", embedded), ("virtkitd", over_rpc), ("client", client)):
+        diffs = [(c, a, b) for c, a, b in zip(calls, lv, vk, strict=True) if a != b]
+        assert not diffs, who + ":\n" + "\n\n".join(
+            f"{c}\nlibvirt: {a}\nvirtkit: {b}" for c, a, b in diffs[:5])
     # the generator reached every outcome (a batch of only errors would prove nothing)
     outcomes = {(c[0], r[0], r[1] if r[0] == "ok" and isinstance(r[1], int) else None)
                 for c, r in zip(calls, lv, strict=True)}
@@ -182,24 +204,46 @@ def _host_section_cpu(caps: str) -> str:
 def test_cpu_apis_without_daemon(tmp_path: Path) -> None:
     """The embedded driver: model names, the host CPU against itself, libvirt's errors."""
     with virtkit.open(f"qemu:///embed?root={tmp_path}") as conn:
-        hv: Any = conn._hv  # the QEMU driver (the CPU calls are not in the base table)
-        names = hv.connect_get_cpu_model_names("x86_64", 0)
+        names = conn.cpu_model_names("x86_64")
         assert names[0] == "486" and "EPYC-Milan" in names and len(names) == len(MODELS)
         host_xml = _host_section_cpu(conn.capabilities())
-        assert hv.connect_compare_cpu(host_xml, 0) == 1  # VIR_CPU_COMPARE_IDENTICAL
-        base = hv.connect_baseline_cpu([host_xml], 0)
+        assert conn.compare_cpu(host_xml) == CPUCompareResult.IDENTICAL
+        base = conn.baseline_cpu([host_xml])
         assert base.startswith("<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>")
         assert "osxsave" not in base  # libvirt keeps it from QEMU
         with pytest.raises(VirtError) as exc:
-            hv.connect_compare_cpu(host_xml, 8)
+            conn.compare_cpu(host_xml, 8)
         assert exc.value.message == ("unsupported flags (0x8) in function "
                                      "qemuConnectCompareCPU")
         with pytest.raises(VirtError) as exc:
-            hv.connect_compare_hypervisor_cpu(None, None, None, "qemu",
-                                              "<cpu><model>EPYC</model>"
-                                              "<feature name='hle'/></cpu>", 1)
+            conn.compare_hypervisor_cpu("<cpu><model>EPYC</model><feature name='hle'/></cpu>",
+                                        virttype="qemu",
+                                        flags=ConnectCompareCPUFlags.FAIL_INCOMPATIBLE)
         assert exc.value.message.startswith("the CPU is incompatible with host CPU: "
                                              "Host CPU does not provide required features")
+        # the public API's own checks (libvirt-host.c), whatever the driver
+        with pytest.raises(VirtError) as exc:
+            conn.compare_cpu(None)  # type: ignore[arg-type]
+        assert (exc.value.code, exc.value.domain, exc.value.message) == (
+            ErrorCode.INVALID_ARG, ErrorDomain.DOMAIN,
+            "xmlDesc in virConnectCompareCPU must not be NULL")
+
+
+def test_cpu_apis_read_only(tmp_path: Path) -> None:
+    """compare/baseline hypervisor CPU write (libvirt's ACL: connect:write); the others read."""
+    with virtkit.open(f"qemu:///embed?root={tmp_path}", ConnectFlags.RO) as conn:
+        host_xml = _host_section_cpu(conn.capabilities())
+        assert conn.compare_cpu(host_xml) == CPUCompareResult.IDENTICAL
+        assert conn.cpu_model_names("x86_64")
+        for call, name in ((lambda: conn.compare_hypervisor_cpu(host_xml),
+                            "virConnectCompareHypervisorCPU"),
+                           (lambda: conn.baseline_hypervisor_cpu([host_xml]),
+                            "virConnectBaselineHypervisorCPU")):
+            with pytest.raises(VirtError) as exc:
+                call()
+            assert (exc.value.code, exc.value.domain, exc.value.message) == (
+                ErrorCode.OPERATION_DENIED, ErrorDomain.DOMAIN,
+                f"operation forbidden: read only access prevents {name}")
 
 
 @pytest.mark.slow
