@@ -636,6 +636,31 @@ class HypervisorDriver:
         """Source, phase 5: kill the source, or resume it when ``cancelled``."""
         raise no_support("virDomainMigrateConfirm3Params")
 
+    # version 3 without typed parameters (virDomainMigrate, virDomainMigrateToURI2)
+
+    def domain_migrate_begin3(self, dom: DomainIdent, xmlin: str | None, flags: int,
+                              dname: str | None, resource: int) -> tuple[bytes, str]:
+        raise no_support("virDomainMigrateBegin3")
+
+    def domain_migrate_prepare3(self, cookie_in: bytes, uri_in: str | None, flags: int,
+                                dname: str | None, resource: int,
+                                dom_xml: str) -> tuple[bytes, str | None]:
+        raise no_support("virDomainMigratePrepare3")
+
+    def domain_migrate_perform3(self, dom: DomainIdent, xmlin: str | None, cookie_in: bytes,
+                                dconnuri: str | None, uri: str | None, flags: int,
+                                dname: str | None, resource: int) -> bytes:
+        raise no_support("virDomainMigratePerform3")
+
+    def domain_migrate_finish3(self, dname: str, cookie_in: bytes, dconnuri: str | None,
+                               uri: str | None, flags: int,
+                               cancelled: int) -> tuple[DomainIdent, bytes]:
+        raise no_support("virDomainMigrateFinish3")
+
+    def domain_migrate_confirm3(self, dom: DomainIdent, cookie_in: bytes, flags: int,
+                                cancelled: int) -> None:
+        raise no_support("virDomainMigrateConfirm3")
+
     def domain_migrate_get_max_downtime(self, dom: DomainIdent, flags: int = 0) -> int:
         raise no_support("virDomainMigrateGetMaxDowntime")
 

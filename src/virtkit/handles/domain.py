@@ -280,7 +280,7 @@ class Domain(Handle[DomainIdent]):
         VIR_MIGRATE_PARAM_* ``params``); the migrated domain on ``dest``. With
         PEER2PEER the source daemon drives it (:meth:`migrate_to_uri3` to ``dest``'s URI)."""
         from virtkit.constants import DomainMigrateFlags
-        from virtkit.drivers.qemu.migration import migrate_v3
+        from virtkit.drivers.migrate3 import migrate_v3
 
         self._conn._check_write("virDomainMigrate3", _D)
         dest._check_write("virDomainMigrate3", _D)

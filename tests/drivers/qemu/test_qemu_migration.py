@@ -245,3 +245,14 @@ def test_parameters_checked_as_libvirt(hosts: Hosts, guest: Any, params: dict[st
     assert exc.value.code == code and text in exc.value.message
     assert dom.state == DomainState.RUNNING
     assert hosts.cdst.list_domains() == []
+
+
+def test_a_domain_with_snapshots_stays(hosts: Hosts, guest: Any) -> None:
+    dom = hosts.csrc.define_domain(domain_xml(guest, hosts.shared, "mig-snap"))
+    full = dom.xml(2)  # INACTIVE
+    dom.create_snapshot(f"<domainsnapshot><name>s1</name><creationTime>1</creationTime>"
+                        f"<state>shutoff</state>{full}</domainsnapshot>", 1)  # REDEFINE
+    with pytest.raises(VirtError) as exc:
+        dom.migrate(hosts.cdst, F.OFFLINE | F.PERSIST_DEST, {})
+    assert exc.value.code == ErrorCode.OPERATION_INVALID
+    assert "cannot migrate domain with 1 snapshots" in exc.value.message

@@ -252,3 +252,26 @@ def test_virtkit_library_drives_libvirtd_and_virtkitd(hosts: TwoHosts, guest: An
     assert back.state_reason() == (DomainState.RUNNING, 2)
     assert virsh(ul, "domstate", "--reason", "vm1").stdout.strip() == "running (migrated)"
     assert "vm1" not in virsh(uv, "list", "--all", "--name").stdout
+
+
+def test_libvirt_python_migrate_and_migrate3(hosts: TwoHosts, guest: Any) -> None:
+    """libvirt-python's migrate() (protocol v3 without parameters) and migrate3()."""
+    h = hosts
+    ua, ub = _start(h, h.a), _start(h, h.b)
+    _boot(h, guest, ua)
+    code = f"""
+import libvirt
+s, d = libvirt.open({ua!r}), libvirt.open({ub!r})
+new = s.lookupByName('vm1').migrate(d, libvirt.VIR_MIGRATE_LIVE, 'vm2',
+                                    'tcp://{h.b.address}', 0)
+print(new.name(), new.state())
+back = new.migrate3(s, {{libvirt.VIR_MIGRATE_PARAM_URI: 'tcp://{h.a.address}',
+                        libvirt.VIR_MIGRATE_PARAM_DEST_NAME: 'vm1',
+                        libvirt.VIR_MIGRATE_PARAM_BANDWIDTH: 100}}, libvirt.VIR_MIGRATE_LIVE)
+print(back.name(), back.state())
+print(s.lookupByName('vm1').jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)['operation'])
+"""
+    done = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == ["vm2 [1, 2]", "vm1 [1, 2]", "5"]

@@ -25,6 +25,21 @@ _BANDWIDTH_MAX = (1 << 63) // (1024 * 1024) - 1
 _POSTCOPY = int(DomainMigrateMaxSpeedFlags.POSTCOPY)
 
 
+def _params(*, xml: str | None = None, dname: str | None = None, resource: int = 0,
+            uri: str | None = None) -> TypedParams:
+    """The typed parameters the non-params v3 arguments stand for."""
+    params: TypedParams = {}
+    if xml:
+        params["destination_xml"] = xml
+    if dname:
+        params["destination_name"] = dname
+    if resource:
+        params["bandwidth"] = resource
+    if uri:
+        params["migrate_uri"] = uri
+    return params
+
+
 class MigrateMixin:
     """The migration calls of the QEMU driver table."""
 
@@ -75,6 +90,37 @@ class MigrateMixin:
         migration.check_mask(flags, "qemuDomainMigrateConfirm3Params")
         migration.check_params(params)
         migration.confirm(self._node, self._dom(dom), params, cookie_in, flags, cancelled)
+
+    # ------------------------------------------------------------ v3 without parameters
+
+    def domain_migrate_begin3(self, dom: DomainIdent, xmlin: str | None, flags: int,
+                              dname: str | None, resource: int) -> tuple[bytes, str]:
+        return self.domain_migrate_begin3_params(
+            dom, _params(xml=xmlin, dname=dname, resource=resource), flags)
+
+    def domain_migrate_prepare3(self, cookie_in: bytes, uri_in: str | None, flags: int,
+                                dname: str | None, resource: int,
+                                dom_xml: str) -> tuple[bytes, str | None]:
+        return self.domain_migrate_prepare3_params(
+            _params(xml=dom_xml, dname=dname, resource=resource, uri=uri_in), cookie_in,
+            flags)
+
+    def domain_migrate_perform3(self, dom: DomainIdent, xmlin: str | None, cookie_in: bytes,
+                                dconnuri: str | None, uri: str | None, flags: int,
+                                dname: str | None, resource: int) -> bytes:
+        return self.domain_migrate_perform3_params(
+            dom, dconnuri, _params(xml=xmlin, dname=dname, resource=resource, uri=uri),
+            cookie_in, flags)
+
+    def domain_migrate_finish3(self, dname: str, cookie_in: bytes, dconnuri: str | None,
+                               uri: str | None, flags: int,
+                               cancelled: int) -> tuple[DomainIdent, bytes]:
+        return self.domain_migrate_finish3_params(
+            _params(dname=dname, uri=uri), cookie_in, flags, cancelled)
+
+    def domain_migrate_confirm3(self, dom: DomainIdent, cookie_in: bytes, flags: int,
+                                cancelled: int) -> None:
+        self.domain_migrate_confirm3_params(dom, {}, cookie_in, flags, cancelled)
 
     # ------------------------------------------------------------ tunables
 

@@ -10,9 +10,9 @@ Destination: ``prepare`` (QEMU started with ``-incoming defer``, paused, then
 and ``finish`` (wait for the stream, define the domain with PERSIST_DEST, resume it:
 RESUMED/MIGRATED; or kill it when cancelled).
 
-``migrate_v3`` is libvirt's virDomainMigrateVersion3Full with typed parameters: it drives
-the phases over two driver tables (a client's two connections in managed direct mode, or
-the source daemon and its connection to the destination in peer-to-peer mode).
+``peer2peer`` runs libvirt's virDomainMigrateVersion3Full (``drivers/migrate3.py``, the
+same code a client runs in managed direct mode) from the source daemon, with the
+destination opened through the remote driver.
 
 Each node has a host UUID of its own for the cookie's same-host check: the machine's for
 the system root ``/``, derived from the root's path for any other root (a test "host").
@@ -28,19 +28,21 @@ import time
 import uuid as uuidlib
 import weakref
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from virtkit.conf.migration_cookie import CookieFlag, CookieStats, MigrationCookie
 from virtkit.constants import (
     DomainEventID,
     DomainJobOperation,
     DomainMigrateFlags,
+    DomainPausedReason,
     DomainRunningReason,
     DomainShutoffReason,
 )
 from virtkit.drivers import nodeinfo
 from virtkit.drivers.domainjob import DEFAULT_MASK, AsyncJob, Job, JobStatus, job_mask
-from virtkit.drivers.domainobj import EV_DEFINED, EV_SUSPENDED, PAUSED_USER, SHUTOFF_FAILED
+from virtkit.drivers.domainobj import EV_DEFINED, EV_SUSPENDED, PAUSED, PAUSED_USER, SHUTOFF_FAILED
+from virtkit.drivers.migrate3 import MigrationPeer, migrate_v3
 from virtkit.drivers.qemu import node as qn
 from virtkit.drivers.qemu.defs import copy_def, drop_generated_paths, format_def, parse_def
 from virtkit.drivers.qemu.node import QemuDomain, QemuNode
@@ -56,7 +58,6 @@ __all__ = [
     "confirm",
     "finish",
     "host_uuid",
-    "migrate_v3",
     "perform",
     "prepare",
 ]
@@ -92,6 +93,7 @@ _RUNNING_MIGRATED = int(DomainRunningReason.MIGRATED)
 _RUNNING_CANCELED = int(DomainRunningReason.MIGRATION_CANCELED)
 _SHUTOFF_MIGRATED = int(DomainShutoffReason.MIGRATED)
 _PAUSED_MIGRATION = qn._PAUSED_MIGRATION
+_PAUSED_IOERROR = int(DomainPausedReason.IOERROR)
 _EVENT_JOB_COMPLETED = int(DomainEventID.JOB_COMPLETED)
 _WAIT_LIMIT = 3600.0  # hang guard for one migration stream (seconds)
 
@@ -178,6 +180,8 @@ class _Incoming:
     port: int
     origname: str
     flags: int
+    uuid: str = ""
+    xml: str = ""  # the definition Prepare took (an offline Finish defines it)
 
 
 @dataclass
@@ -186,6 +190,7 @@ class _Tunables:
 
     downtime_ms: int = 300  # QEMU's default downtime-limit
     speed_mib: int = 0  # 0: QEMU's default (unlimited in libvirt's terms)
+    was_running: bool = True  # before the last Perform: what a cancelled Confirm restores
 
 
 _incoming: weakref.WeakKeyDictionary[QemuNode, dict[str, _Incoming]] = \
@@ -271,10 +276,28 @@ def _check_begin(dom: QemuDomain, flags: int) -> None:
     if flags & F.ZEROCOPY and not flags & F.PARALLEL:
         raise _err(ErrorCode.OPERATION_INVALID,
                    "zero-copy is only available for parallel migration")
+    _check_allowed(dom, flags)
     check_flags(flags, "qemuMigrationSrcBegin")
     if dom.active and dom.job.async_active:
         raise _err(ErrorCode.OPERATION_INVALID,
                    f"another migration job is already running for domain '{dom.name}'")
+
+
+def _check_allowed(dom: QemuDomain, flags: int) -> None:
+    """qemuMigrationSrcIsAllowed (to a remote host): no snapshots, no migration blocker
+    QEMU reports (query-migrate's blocked-reasons), no I/O error pause with
+    ABORT_ON_ERROR."""
+    if len(dom.snapshots):
+        raise _err(ErrorCode.OPERATION_INVALID,
+                   f"cannot migrate domain with {len(dom.snapshots)} snapshots")
+    if flags & F.OFFLINE or not dom.active or dom.mon is None:
+        return
+    reasons = dom.mon.execute("query-migrate").get("blocked-reasons") or []
+    if reasons:
+        raise _err(ErrorCode.OPERATION_INVALID, f"cannot migrate domain: {'; '.join(reasons)}")
+    if flags & F.ABORT_ON_ERROR and dom.state == PAUSED \
+            and dom.reason == _PAUSED_IOERROR:
+        raise _err(ErrorCode.OPERATION_INVALID, "cannot migrate domain with I/O error")
 
 
 def _string(params: TypedParams, key: str) -> str | None:
@@ -336,25 +359,26 @@ def perform(node: QemuNode, dom: QemuDomain, params: TypedParams, cookie_in: byt
     with dom.job.running_async(AsyncJob.MIGRATION_OUT, DomainJobOperation.MIGRATION_OUT,
                                flags) as data:
         dom.job.set_mask(DEFAULT_MASK | job_mask(Job.SUSPEND) | job_mask(Job.MIGRATION_OP))
-        with dom.job:
-            if not dom.active or dom.mon is None:
-                raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
-            mon = dom.mon
-            tune = tunables(dom)
-            speed = int(bandwidth) if isinstance(bandwidth, int) and bandwidth else \
-                tune.speed_mib
-            settings: dict[str, Any] = {"downtime-limit": tune.downtime_ms}
-            if speed:
-                settings["max-bandwidth"] = speed * 1024 * 1024
-            mon.execute("migrate-set-parameters", settings)
-            was_running = dom.state == qn.RUNNING
-            with dom.lock:
-                dom.expect_stop = _PAUSED_MIGRATION  # QEMU's STOP at the switch-over
-            if was_running and not flags & F.LIVE:
-                mon.execute("stop")
-                node.wait_paused(dom)
-                data.stopped = int(time.time() * 1000)
+        was_running = dom.state == qn.RUNNING
+        tunables(dom).was_running = was_running
         try:
+            with dom.job:
+                if not dom.active or dom.mon is None:
+                    raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
+                mon = dom.mon
+                tune = tunables(dom)
+                speed = int(bandwidth) if isinstance(bandwidth, int) and bandwidth else \
+                    tune.speed_mib
+                settings: dict[str, Any] = {"downtime-limit": tune.downtime_ms}
+                if speed:
+                    settings["max-bandwidth"] = speed * 1024 * 1024
+                mon.execute("migrate-set-parameters", settings)
+                with dom.lock:
+                    dom.expect_stop = _PAUSED_MIGRATION  # QEMU's STOP at the switch-over
+                if was_running and not flags & F.LIVE:
+                    mon.execute("stop")
+                    node.wait_paused(dom)
+                    data.stopped = int(time.time() * 1000)
             _run_stream(dom, mon, _qemu_addr(host, port), data)
         except BaseException:
             _restore_source(node, dom, was_running)
@@ -452,7 +476,7 @@ def confirm(node: QemuNode, dom: QemuDomain, params: TypedParams, cookie_in: byt
             node.undefine(dom, 0)
         return
     if cancelled:
-        _restore_source(node, dom, was_running=True)
+        _restore_source(node, dom, was_running=tunables(dom).was_running)
         return
     completed = dom.job.take_completed(keep=True)
     with dom.job:
@@ -530,6 +554,7 @@ def prepare(node: QemuNode, params: TypedParams, cookie_in: bytes,
         release_port(port)
         with node.lock:
             node.domains.check_add(name, d.uuid, live=True)
+        _incoming_of(node)[name] = _Incoming(0, origname, flags, d.uuid, d.to_xml())
         return out.to_bytes(), uri_out
     with node.lock:
         existing = node.domains.check_add(name, d.uuid, live=True)
@@ -549,7 +574,7 @@ def prepare(node: QemuNode, params: TypedParams, cookie_in: bytes,
             if not dom.active and existing is None:
                 node._remove(dom)
         raise
-    _incoming_of(node)[dom.uuid] = _Incoming(port, origname, flags)
+    _incoming_of(node)[name] = _Incoming(port, origname, flags, d.uuid)
     return out.to_bytes(), uri_out
 
 
@@ -557,23 +582,30 @@ def finish(node: QemuNode, params: TypedParams, cookie_in: bytes, flags: int,
            cancelled: int) -> tuple[DomainIdent, bytes]:
     """Finish3: wait for the stream, persist, resume; or kill the incoming QEMU."""
     check_flags(flags, "qemuMigrationDstFinish")
-    d, origname = _dest_def(params)
-    name = d.name or ""
+    name = _string(params, "destination_name") or ""
+    if _string(params, "destination_xml"):
+        d, _ = _dest_def(params)
+        name = d.name or ""
+    inc = _incoming_of(node).pop(name, None)
     dom = node.by_name.get(name)
-    cookie = MigrationCookie.parse(cookie_in, accept=_ACCEPT_FINISH, name=None, uuid=d.uuid,
+    uuid = inc.uuid if inc is not None else dom.uuid if dom is not None else None
+    cookie = MigrationCookie.parse(cookie_in, accept=_ACCEPT_FINISH, name=None, uuid=uuid,
                                    local_hostuuid=host_uuid(node)) if cookie_in else None
-    out = _cookie(node, origname, d.uuid).to_bytes()
+    out = _cookie(node, inc.origname if inc is not None else name, uuid or "").to_bytes()
     if flags & F.OFFLINE:
         if cancelled:
             raise make_error(ErrorCode.MIGRATE_FINISH_OK, _Q)
         xml = cookie.persistent if cookie is not None and cookie.persistent else \
-            _string(params, "destination_xml")
-        assert xml is not None
+            _string(params, "destination_xml") or (inc.xml if inc is not None else None)
+        if not xml:
+            raise _err(ErrorCode.OPERATION_INVALID,
+                       f"domain '{name}' is not processing incoming migration")
         defined = node.define(_renamed(xml, name))
         return defined.ident(), out
     if dom is None:
+        if inc is not None:
+            release_port(inc.port)
         raise make_error(ErrorCode.NO_DOMAIN, _Q, f"no domain with matching name '{name}'")
-    inc = _incoming_of(node).pop(dom.uuid, None)
     try:
         if inc is None:
             raise _err(ErrorCode.OPERATION_INVALID,
@@ -668,94 +700,7 @@ def _kill_incoming(node: QemuNode, dom: QemuDomain) -> None:
 # ---------------------------------------------------------------- orchestration
 
 
-class _Hypervisor(Protocol):
-    def connect_supports_feature(self, feature: int) -> bool: ...
-
-    def domain_migrate_begin3_params(self, dom: DomainIdent, params: TypedParams,
-                                     flags: int = 0) -> tuple[bytes, str]: ...
-
-    def domain_migrate_prepare3_params(self, params: TypedParams, cookie_in: bytes,
-                                       flags: int = 0) -> tuple[bytes, str | None]: ...
-
-    def domain_migrate_perform3_params(self, dom: DomainIdent, dconnuri: str | None,
-                                       params: TypedParams, cookie_in: bytes,
-                                       flags: int = 0) -> bytes: ...
-
-    def domain_migrate_finish3_params(self, params: TypedParams, cookie_in: bytes,
-                                      flags: int, cancelled: int
-                                      ) -> tuple[DomainIdent, bytes]: ...
-
-    def domain_migrate_confirm3_params(self, dom: DomainIdent, params: TypedParams,
-                                       cookie_in: bytes, flags: int,
-                                       cancelled: int) -> None: ...
-
-
-def migrate_v3(src: _Hypervisor, dom: DomainIdent, dst: _Hypervisor, params: TypedParams,
-               flags: int, perform: Any = None) -> DomainIdent:
-    """virDomainMigrateVersion3Full (typed parameters): Begin on ``src``, Prepare on
-    ``dst``, Perform on ``src`` (``perform(params, cookie)`` instead when given: the
-    peer-to-peer source runs its own), Finish on ``dst``, Confirm on ``src``. The guest
-    is never lost: a failed Perform or Finish makes Confirm resume the source."""
-    params = dict(params)
-    # the source keeps its migration job from Begin to Confirm when it can
-    protection = int(F.CHANGE_PROTECTION) if src.connect_supports_feature(7) else 0
-    cookie, xml = src.domain_migrate_begin3_params(dom, params, flags | protection)
-    params["destination_xml"] = xml
-    destflags = flags & ~int(F.ABORT_ON_ERROR | F.AUTO_CONVERGE)
-    try:
-        cookie, uri_out = dst.domain_migrate_prepare3_params(params, cookie, destflags)
-    except BaseException:
-        if protection:  # Begin started a job there: Confirm (cancelled) ends it
-            with contextlib.suppress(VirtError):
-                src.domain_migrate_confirm3_params(dom, params, b"", flags | protection, 1)
-        raise
-    failure: BaseException | None = None
-    cancelled, notify_source = 0, True
-    if flags & F.OFFLINE:
-        cookie = b""
-    else:
-        if uri_out:
-            params["migrate_uri"] = uri_out
-        try:
-            if perform is not None:
-                cookie = perform(params, cookie)
-            else:
-                cookie = src.domain_migrate_perform3_params(
-                    dom, None, params, cookie, flags | protection)
-        except BaseException as exc:  # the source recovered by itself: no Confirm
-            failure, cancelled, notify_source, cookie = exc, 1, False, b""
-    params.setdefault("destination_name", dom.name)
-    ddom: DomainIdent | None = None
-    try:
-        ddom, cookie = dst.domain_migrate_finish3_params(params, cookie, destflags, cancelled)
-    except BaseException as exc:
-        cookie = b""
-        if failure is None or _finish_error_wins(failure, exc):
-            failure = exc
-    if notify_source:
-        try:
-            src.domain_migrate_confirm3_params(dom, params, cookie, flags | protection,
-                                               int(ddom is None))
-        except VirtError as exc:
-            log.warning("confirm of the migration of %s failed: %s", dom.name, exc)
-            if failure is None:
-                failure = exc
-    if failure is not None:
-        raise failure
-    assert ddom is not None
-    return ddom
-
-
-def _finish_error_wins(perform_error: BaseException, finish_error: BaseException) -> bool:
-    """virDomainMigrateVersion3Full: a QEMU "operation failed" from Perform gives way to
-    the destination's own QEMU error from Finish (it says what went wrong there)."""
-    return (isinstance(perform_error, VirtError) and isinstance(finish_error, VirtError)
-            and perform_error.domain == _Q and perform_error.code == ErrorCode.OPERATION_FAILED
-            and finish_error.domain == _Q
-            and finish_error.code != ErrorCode.MIGRATE_FINISH_OK)
-
-
-def peer2peer(node: QemuNode, dom: QemuDomain, src: _Hypervisor, dconnuri: str,
+def peer2peer(node: QemuNode, dom: QemuDomain, src: MigrationPeer, dconnuri: str,
               params: TypedParams, flags: int) -> None:
     """qemuMigrationSrcPerformPeer2Peer3: open ``dconnuri`` (virtkit's remote driver)
     and run every phase from here."""
