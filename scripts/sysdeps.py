@@ -40,9 +40,27 @@ PACKAGES = (
     "libvirt-daemon-driver-qemu", "iptables",
 )
 
-# Files taken from packages that are downloaded and unpacked, never installed:
-# libvirt-daemon-system's maintainer scripts expect systemd and start services this
-# machine does not want, but its libvirtd.conf is the file the config tests read.
+# Cockpit's Machines page and what it drives virtkitd through (tests/interop/
+# test_cockpit_machines.py), and the headless browser that loads it. cockpit-machines and
+# libvirt-dbus pull in libvirt-daemon-system, which expects systemd: installed without
+# recommends, keeping existing config files, under a policy-rc.d that starts nothing.
+CONTAINED = ("cockpit-ws", "cockpit-bridge", "cockpit-machines", "libvirt-dbus", "chromium")
+# Their dependencies' maintainer scripts write a "default" network and libvirt's stock
+# nwfilters into /etc/libvirt on first install. libvirtd peers of the tests read /etc
+# (bench/qemu_peers.py overlays it), so those objects would appear there and not in
+# virtkitd: removed again when this script installed the package and the file is still
+# the package's template (a copy someone changed is kept).
+GENERATED_CONFIGS = {
+    "libvirt-daemon-config-network": ("/usr/share/libvirt/networks",
+                                      "/etc/libvirt/qemu/networks"),
+    "libvirt-daemon-config-nwfilter": ("/usr/share/libvirt/nwfilter", "/etc/libvirt/nwfilter"),
+}
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+POLICY_DENY = "#!/bin/sh\n# written by virtkit's scripts/sysdeps.py: start no service\nexit 101\n"
+
+# Files taken from packages that are downloaded and unpacked: the pristine
+# libvirtd.conf of libvirt-daemon-system is the file the config tests read (the package
+# itself is installed only as CONTAINED's dependency, and /etc may hold an edited copy).
 # The version is the installed libvirt-daemon's, so the file matches the peer.
 UNPACKED = {
     "libvirt-daemon-system": ("libvirt-daemon", ("etc/libvirt/libvirtd.conf",)),
@@ -97,6 +115,61 @@ def install_missing(packages: tuple[str, ...]) -> None:
     run_logged(["apt-get", "install", "-y", "-q", *missing],
                "apt-get install")
     say(f"installed in {time.monotonic() - started:.0f} s")
+
+
+def _policy_denies() -> bool:
+    """True when policy-rc.d exists and refuses to start a service (exit 101)."""
+    if not os.access(POLICY_RC_D, os.X_OK):
+        return False
+    done = subprocess.run([str(POLICY_RC_D), "libvirtd.service", "start"],
+                          capture_output=True, check=False)
+    return done.returncode == 101
+
+
+def install_contained(packages: tuple[str, ...]) -> None:
+    """Install ``packages`` so that nothing is started or replaced: no recommends, old
+    config files kept, and a policy-rc.d that refuses every start for the install's
+    length (one already refusing is left alone; any other is put back afterwards)."""
+    missing = [p for p in packages if installed_version(p) is None]
+    if not missing:
+        return
+    fresh = [p for p in GENERATED_CONFIGS if installed_version(p) is None]
+    say(f"installing {' '.join(missing)} without starting services (log: {LOG})")
+    started = time.monotonic()
+    saved = POLICY_RC_D.with_name("policy-rc.d.virtkit-saved")
+    ours = not _policy_denies()
+    if ours:
+        if POLICY_RC_D.exists():
+            POLICY_RC_D.rename(saved)
+        POLICY_RC_D.write_text(POLICY_DENY)
+        POLICY_RC_D.chmod(0o755)
+    try:
+        run_logged(["apt-get", "update", "-q"], "apt-get update")
+        run_logged(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                    "-o", "Dpkg::Options::=--force-confold",
+                    "-o", "Dpkg::Options::=--force-confdef", *missing], "apt-get install")
+    finally:
+        if ours:
+            POLICY_RC_D.unlink(missing_ok=True)
+            if saved.exists():
+                saved.rename(POLICY_RC_D)
+    drop_generated_configs(fresh)
+    say(f"installed in {time.monotonic() - started:.0f} s")
+
+
+def drop_generated_configs(packages: list[str]) -> None:
+    """Remove the files ``packages``' maintainer scripts copied from their templates
+    (see GENERATED_CONFIGS) that still equal the template."""
+    for package in packages:
+        template_dir, config_dir = (Path(d) for d in GENERATED_CONFIGS[package])
+        removed = 0
+        for template in sorted(template_dir.glob("*.xml")):
+            config = config_dir / template.name
+            if config.is_file() and config.read_bytes() == template.read_bytes():
+                config.unlink()
+                removed += 1
+        if removed:
+            say(f"removed the {removed} stock files {package}'s install wrote in {config_dir}")
 
 
 def unpack(package: str, version_of: str, files: tuple[str, ...]) -> None:
@@ -190,6 +263,7 @@ def main(argv: list[str]) -> None:
         install_missing(tuple(argv))
         return
     install_missing(PACKAGES)
+    install_contained(CONTAINED)
     for package, (version_of, files) in UNPACKED.items():
         unpack(package, version_of, files)
     unpack_source("libvirt-daemon", "libvirt-source", SOURCE_FILES)
