@@ -80,7 +80,7 @@ def cmd_nodedev_dumpxml(ctl: Ctl, cmd: Cmd) -> bool:
 
 
 def cmd_nodedev_list(ctl: Ctl, cmd: Cmd) -> bool:
-    from virtkit.conf.nodedev_caps import CAP_TYPES
+    from virtkit.nodedev_caps import CAP_TYPES
 
     tree, inactive, every = cmd.flag("tree"), cmd.flag("inactive"), cmd.flag("all")
     cap_text = cmd.raw("cap")

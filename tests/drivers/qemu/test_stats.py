@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,26 +43,26 @@ class _Owner:
 
 
 def test_cpu_clock_is_nanoseconds_and_never_goes_back() -> None:
+    """On a busy child process (its threads all alive, like QEMU's vCPUs): schedstat's
+    nanoseconds, never going back."""
     clock = procstats.ProcessCpuClock()
     owner = _Owner()
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            sum(range(1000))
-
-    worker = threading.Thread(target=spin)
-    worker.start()
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        values = [clock.read(owner, os.getpid()) for _ in range(200)]
+        values = []
+        for _ in range(200):
+            values.append(clock.read(owner, busy.pid))
+            time.sleep(0.002)
     finally:
-        stop.set()
-        worker.join()
+        busy.kill()
+        busy.wait()
     assert values == sorted(values)
     assert values[-1] > values[0]
     # schedstat gives time at nanosecond resolution, not in clock ticks
     tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
     assert any(v % tick for v in values)
+    # a process that is gone reads as the last value, not as zero
+    assert clock.read(owner, busy.pid) == values[-1]
 
 
 def test_thread_readers_on_this_process() -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from virtkit.conf.nodedev_caps import CAP_TYPES
 from virtkit.drivers.inmemory.common import Base, check_flags, err
 from virtkit.drivers.inmemory.node import HostObj
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, XMLError, format_message
+from virtkit.nodedev_caps import CAP_TYPES
 from virtkit.types import NodeDeviceIdent
 
 if TYPE_CHECKING:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from virtkit.conf.nodedev_caps import CAP_TYPES
 from virtkit.constants import (
     ConnectListAllNodeDeviceFlags,
     NodeDeviceEventID,
@@ -20,6 +19,7 @@ from virtkit.drivers.nodedev.sysfs import HostPaths
 from virtkit.drivers.nodedev.table import EVENT_KIND, DeviceTable, release, table_for
 from virtkit.drivers.nodedev.xmlfmt import format_device
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, invalid_flags, make_error
+from virtkit.nodedev_caps import CAP_TYPES
 from virtkit.types import NodeDeviceIdent
 from virtkit.uri import ParsedURI
 

@@ -145,27 +145,40 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
                          for x in _devices(d).disks] + [len(_devices(d).disks)])
         volumes = {**dom.volumes, **node.translate_volumes(d, [dev])}
         nodes = command.disk_blockdev_args(dev, index, volumes)
+        fmt = nodes[-1]["node-name"] if nodes else None
+        device_args = command.disk_device_args(dev, alias, family, fmt)
+        # Written ahead: the status names the disk before QEMU gets it, so a daemon killed
+        # in between finds it in the status and keeps it only if QEMU has the device
+        # (recovery.reconcile_devices); QEMU never holds a device the status lacks, which
+        # a later save image would carry and a restore from the status would not expect.
+        command._set_alias(dev, alias)
+        if nodes and dev.source is not None:
+            dev.source.index = str(index)  # as at start: the live XML shows it
+        _devices(d).disks.append(dev)
+        old_volumes, dom.volumes = dom.volumes, volumes
+        target = dev.target.dev if dev.target is not None else None
+        if dom.command is not None and target is not None:
+            dom.command.disks[target] = command.DiskNodes(
+                alias, target, nodes[0]["node-name"] if nodes else None, fmt)
+        with dom.lock:
+            node._save_status(dom)
         added: list[str] = []
         try:
             for props in nodes:
                 mon.execute("blockdev-add", props)
                 added.append(props["node-name"])
-            fmt = nodes[-1]["node-name"] if nodes else None
-            mon.execute("device_add", command.disk_device_args(dev, alias, family, fmt))
-        except VirtError:
+            mon.execute("device_add", device_args)
+        except BaseException:
             for name in reversed(added):
                 with contextlib.suppress(VirtError):
                     mon.execute("blockdev-del", {"node-name": name})
+            _devices(d).disks.remove(dev)
+            dom.volumes = old_volumes
+            if dom.command is not None and target is not None:
+                dom.command.disks.pop(target, None)
+            with dom.lock:
+                node._save_status(dom)
             raise
-        command._set_alias(dev, alias)
-        if nodes and dev.source is not None:
-            dev.source.index = str(index)  # as at start: the live XML shows it
-        _devices(d).disks.append(dev)
-        dom.volumes = volumes
-        if dom.command is not None and dev.target is not None:
-            dom.command.disks[dev.target.dev] = command.DiskNodes(
-                alias, dev.target.dev, nodes[0]["node-name"] if nodes else None,
-                nodes[-1]["node-name"] if nodes else None)
     else:
         n = len(_devices(d).interfaces)
         used = {x.alias.name for x in _devices(d).interfaces if x.alias is not None}
@@ -184,6 +197,13 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
         except BaseException:
             node._release_ports(cast(Any, holder))
             raise
+        # written ahead, as disks are (see above)
+        command._set_alias(dev, alias)
+        _devices(d).interfaces.append(dev)
+        if dom.command is not None:
+            dom.command.netdevs[alias] = netdev
+        with dom.lock:
+            node._save_status(dom)
         try:
             if node.nwfilter is not None:
                 from virtkit.drivers import domain_nwfilter as hook
@@ -195,15 +215,16 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
             except VirtError:
                 mon.execute("netdev_del", {"id": netdev})
                 raise
-        except VirtError:
+        except BaseException:
             node._teardown_filters(taps)
             netif.delete_taps(taps)
             node._release_ports(cast(Any, holder))
+            _devices(d).interfaces.remove(dev)
+            if dom.command is not None:
+                dom.command.netdevs.pop(alias, None)
+            with dom.lock:
+                node._save_status(dom)
             raise
-        command._set_alias(dev, alias)
-        _devices(d).interfaces.append(dev)
-        if dom.command is not None:
-            dom.command.netdevs[alias] = netdev
     if dom.command is not None:
         dom.command.aliases[alias] = dev
 

@@ -305,6 +305,15 @@ class QemuNode:
         self._sync_state(dom)
         if entry.job in recovery.ASYNC_JOBS:
             self._recover_job(dom, entry.job)
+        if dom.mon is not None and recovery.reconcile_devices(dom.mon, live):
+            with dom.lock:
+                self._save_status(dom)
+            try:
+                ctx = dataclasses.replace(self._context(dom.name, dom_id, run_dir or ""),
+                                          volumes=dom.volumes)
+                dom.command = _rebuild_command(live, ctx)
+            except VirtError:
+                dom.command = None
         if dom.mon is not None and dom.command is not None:
             known = {n for nodes in dom.command.disks.values()
                      for n in (nodes.storage_node, nodes.format_node) if n}

@@ -132,6 +132,32 @@ def interrupted_job_cleanup(mon: Any, job: str, managed_save: str) -> None:
     _wait(lambda: _jobs_over(mon), _JOB_WAIT, "the interrupted snapshot jobs")
 
 
+def reconcile_devices(mon: Any, live: Any) -> list[str]:
+    """qemuProcessUpdateDevices: drop from the live definition the disks and interfaces
+    QEMU does not have (a hot-plug written ahead whose ``device_add`` never ran, or an
+    unplug QEMU finished while the daemon was away); returns the aliases dropped. QEMU's
+    devices are the children of ``/machine/peripheral`` (their ids are our aliases)."""
+    try:
+        present = {c.get("name") for c in mon.execute("qom-list",
+                                                      {"path": "/machine/peripheral"})}
+    except VirtError:
+        return []
+    devices = live.devices
+    if devices is None:
+        return []
+    dropped: list[str] = []
+    for group in (devices.disks, devices.interfaces):
+        for dev in list(group):
+            alias = dev.alias.name if dev.alias is not None else None
+            if alias and alias not in present:
+                group.remove(dev)
+                dropped.append(str(alias))
+    for alias in dropped:
+        log.warning("device %s is not in QEMU (an interrupted hot-plug): dropped from the "
+                    "live definition", alias)
+    return dropped
+
+
 def drop_orphan_nodes(mon: Any, known: set[str]) -> None:
     """Delete the block nodes an interrupted hot-plug or snapshot added (``blockdev-add``
     done, the live XML not updated): ours by name, unknown to the live definition. QEMU
