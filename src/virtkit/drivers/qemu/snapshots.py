@@ -27,12 +27,14 @@ from virtkit.conf import secure
 from virtkit.conf.snapshot import DomainSnapshotDef, SnapshotMemory, validate_snapshot_def
 from virtkit.conf.xmlutil import parse_xml
 from virtkit.constants import (
+    DomainJobOperation,
     DomainSnapshotCreateFlags,
     DomainSnapshotDeleteFlags,
     DomainSnapshotRevertFlags,
     DomainSnapshotXMLFlags,
 )
 from virtkit.drivers import snapshottree as st
+from virtkit.drivers.domainjob import AsyncJob
 from virtkit.drivers.domainobj import (
     PAUSED_SAVE,
     RUNNING,
@@ -413,7 +415,12 @@ def create(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> str:
         raise invalid_arg("Flags 'VIR_DOMAIN_SNAPSHOT_CREATE_LIVE' and "
                           "'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' are mutually exclusive", _Q)
     redefine = bool(flags & C_REDEFINE)
-    with dom.job:
+    # qemuSnapshotCreateXML: a snapshot of a running domain is the async job SNAPSHOT
+    # (queries and destroy go on meanwhile, job info shows it); otherwise a MODIFY job
+    job: AbstractContextManager[object] = (
+        dom.job.running_async(AsyncJob.SNAPSHOT, DomainJobOperation.SNAPSHOT)
+        if dom.active and not redefine else dom.job)
+    with job:
         if dom.persistent is None and flags & C_HALT:
             raise _err(ErrorCode.OPERATION_INVALID, "cannot halt after transient domain snapshot")
         d = DomainSnapshotDef.from_xml(xml)
