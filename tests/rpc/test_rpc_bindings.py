@@ -34,6 +34,7 @@ def test_every_table_method_has_a_procedure() -> None:
         "connect_is_encrypted",
         "connect_network_event_register_any",
         "connect_node_device_event_register_any",
+        "connect_secret_event_register_any",
         "connect_storage_pool_event_register_any",
     ]
 

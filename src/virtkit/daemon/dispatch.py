@@ -393,11 +393,7 @@ class RemoteDispatcher:
                     return
                 session.send_message(REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, ek.proc.number, body)
 
-            register = getattr(getattr(tables, table), method, None)
-            if register is None:  # a driver without these events (libvirt: no callback)
-                domain = ErrorDomain.SECRET if kind == eventmsgs.SECRET else ErrorDomain.NONE
-                raise make_error(ErrorCode.NO_SUPPORT, domain, bindings.api_name(method))
-            reg = register(obj, event_id, deliver)
+            reg = getattr(getattr(tables, table), method)(obj, event_id, deliver)
             with state.lock:
                 state.callbacks[reg] = (table, reg)
             ident_box.append(reg)

@@ -55,6 +55,7 @@ DomainEventCallback = Callable[[DomainIdent, int, tuple[object, ...]], None]
 NetworkEventCallback = Callable[[NetworkIdent, int, tuple[object, ...]], None]
 StoragePoolEventCallback = Callable[[StoragePoolIdent, int, tuple[object, ...]], None]
 NodeDeviceEventCallback = Callable[[NodeDeviceIdent, int, tuple[object, ...]], None]
+SecretEventCallback = Callable[[SecretIdent, int, tuple[object, ...]], None]
 
 
 class HypervisorDriver:
@@ -1149,6 +1150,16 @@ class SecretDriver:
 
     def secret_undefine(self, secret: SecretIdent) -> None:
         raise no_support("virSecretUndefine", ErrorDomain.SECRET)
+
+    # secret events (LIFECYCLE payload: (event, detail); VALUE_CHANGED: ())
+
+    def connect_secret_event_register_any(
+        self, secret: SecretIdent | None, event_id: int, callback: SecretEventCallback
+    ) -> int:
+        raise no_support("virConnectSecretEventRegisterAny", ErrorDomain.SECRET)
+
+    def connect_secret_event_deregister_any(self, callback_id: int) -> None:
+        raise no_support("virConnectSecretEventDeregisterAny", ErrorDomain.SECRET)
 
 
 class NWFilterDriver:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from virtkit.errors import invalid_arg, no_support
+from virtkit.errors import invalid_arg
 from virtkit.errtables import ErrorDomain
 from virtkit.handles.base import Handle
 from virtkit.types import SecretIdent
@@ -140,10 +140,7 @@ class SecretObjectsMixin:
         if event_id >= _EVENT_ID_LAST:
             raise invalid_arg(f"eventID in {_REGISTER} must be less than {_EVENT_ID_LAST}", _S)
         drv = self.tables.secret
-        register = getattr(drv, "connect_secret_event_register_any", None)
-        deregister = getattr(drv, "connect_secret_event_deregister_any", None)
-        if register is None or deregister is None:
-            raise no_support(_REGISTER, _S)
         relay = make_relay(lambda i: Secret(self._me(), i), callback, SecretEventLifecycleType)
-        cid = register(None if secret is None else secret._ident, event_id, relay)
-        return self._track(int(cid), deregister)
+        cid = drv.connect_secret_event_register_any(
+            None if secret is None else secret._ident, event_id, relay)
+        return self._track(cid, drv.connect_secret_event_deregister_any)

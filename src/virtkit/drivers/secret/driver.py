@@ -17,7 +17,7 @@ from collections.abc import Callable
 from virtkit.conf.secret import SecretDef
 from virtkit.constants import ConnectListAllSecretsFlags, SecretDefineFlags, SecretEventID
 from virtkit.drivers import state
-from virtkit.drivers.base import DriverTables, HypervisorDriver, SecretDriver
+from virtkit.drivers.base import DriverTables, HypervisorDriver, SecretDriver, SecretEventCallback
 from virtkit.drivers.secret import node as secret_nodes
 from virtkit.drivers.secret.node import EVENT_KIND, SecretNode
 from virtkit.drivers.secret.paths import SecretPaths
@@ -32,7 +32,6 @@ _LIST_FILTERS = (ConnectListAllSecretsFlags.EPHEMERAL | ConnectListAllSecretsFla
                  | ConnectListAllSecretsFlags.PRIVATE | ConnectListAllSecretsFlags.NO_PRIVATE)
 
 # callback(secret, event_id, payload): lifecycle (event, detail); value-changed ()
-SecretEventCallback = Callable[[SecretIdent, int, tuple[object, ...]], None]
 
 
 def _check_flags(flags: int, allowed: int, function: str) -> None:
