@@ -1205,6 +1205,31 @@ class NWFilterDriver:
         raise no_support("virNWFilterBindingGetXMLDesc")
 
 
+class SecondaryConnection(HypervisorDriver):
+    """The hypervisor table of a connection that opens one secondary driver only
+    (``secret:///``, ``nodedev:///``: libvirt's secretHypervisorDriver,
+    nodedevHypervisorDriver): its URI, close, and nothing else."""
+
+    def __init__(self, name: str, uri: str, on_close: list[Callable[[], None]]) -> None:
+        self.name = name
+        self._uri = uri
+        self._on_close = on_close
+
+    def connect_close(self) -> None:
+        for fn in self._on_close:
+            fn()
+        self._on_close = []
+
+    def connect_get_uri(self) -> str:
+        return self._uri
+
+    def connect_is_secure(self) -> bool:
+        return True  # served inside the daemon (or this process)
+
+    def connect_is_encrypted(self) -> bool:
+        return False
+
+
 class DriverTables:
     """The tables one connection uses; a driver may fill several with one object."""
 

@@ -4,14 +4,18 @@ backend), and the ``nodedev:///system`` connection of modular libvirt."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from virtkit.constants import (
     ConnectListAllNodeDeviceFlags,
     NodeDeviceEventID,
 )
 from virtkit.drivers import state
-from virtkit.drivers.base import DriverTables, HypervisorDriver, NodeDeviceDriver
+from virtkit.drivers.base import (
+    DriverTables,
+    NodeDeviceDriver,
+    NodeDeviceEventCallback,
+    SecondaryConnection,
+)
 from virtkit.drivers.links import PciInUse
 from virtkit.drivers.nodedev.hostdev import PCIHostdev
 from virtkit.drivers.nodedev.model import DeviceDef, SCSIHostCap
@@ -23,14 +27,12 @@ from virtkit.nodedev_caps import CAP_TYPES
 from virtkit.types import NodeDeviceIdent
 from virtkit.uri import ParsedURI
 
-__all__ = ["HostNodeDeviceDriver", "NodeDevConnection", "open_connection"]
+__all__ = ["HostNodeDeviceDriver", "open_connection"]
 
 _ND = ErrorDomain.NODEDEV
 _F = ConnectListAllNodeDeviceFlags
 _FILTERS_CAP = (1 << len(CAP_TYPES)) - 1
 _FILTERS_ALL = _FILTERS_CAP | _F.ACTIVE | _F.INACTIVE
-
-NodeDeviceEventCallback = Callable[[NodeDeviceIdent, int, tuple[object, ...]], None]
 
 
 def _no_device(name: str) -> VirtError:
@@ -174,30 +176,6 @@ class HostNodeDeviceDriver(NodeDeviceDriver):
         self.table.events.deregister(callback_id, self)
 
 
-class NodeDevConnection(HypervisorDriver):
-    """What a ``nodedev:///system`` connection has besides node devices."""
-
-    name = "nodedev"
-
-    def __init__(self, uri: str, on_close: list[Callable[[], None]]) -> None:
-        self._uri = uri
-        self._on_close = on_close
-
-    def connect_close(self) -> None:
-        for fn in self._on_close:
-            fn()
-        self._on_close = []
-
-    def connect_get_uri(self) -> str:
-        return self._uri
-
-    def connect_is_secure(self) -> bool:
-        return True
-
-    def connect_is_encrypted(self) -> bool:
-        return False
-
-
 def host_driver(paths: HostPaths | None = None) -> HostNodeDeviceDriver:
     """A driver on the host's table, taken on first use (``close()`` releases it)."""
     return HostNodeDeviceDriver(paths or HostPaths())
@@ -209,4 +187,4 @@ def open_connection(uri: ParsedURI, flags: int = 0,
     if (uri.path or "") != "/system" or ctx is None:
         return None
     drv = host_driver()
-    return DriverTables(NodeDevConnection(str(uri), [drv.close]), nodedev=drv)
+    return DriverTables(SecondaryConnection("nodedev", str(uri), [drv.close]), nodedev=drv)

@@ -12,12 +12,15 @@ to every client; the other drivers of the daemon get values through the node's
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from virtkit.conf.secret import SecretDef
 from virtkit.constants import ConnectListAllSecretsFlags, SecretDefineFlags, SecretEventID
 from virtkit.drivers import state
-from virtkit.drivers.base import DriverTables, HypervisorDriver, SecretDriver, SecretEventCallback
+from virtkit.drivers.base import (
+    DriverTables,
+    SecondaryConnection,
+    SecretDriver,
+    SecretEventCallback,
+)
 from virtkit.drivers.secret import node as secret_nodes
 from virtkit.drivers.secret.node import EVENT_KIND, SecretNode
 from virtkit.drivers.secret.paths import SecretPaths
@@ -25,7 +28,7 @@ from virtkit.errors import ErrorCode, ErrorDomain, invalid_flags, make_error
 from virtkit.types import SecretIdent
 from virtkit.uri import ParsedURI
 
-__all__ = ["SecretConnection", "SecretDriverImpl", "SecretEventCallback", "open_connection"]
+__all__ = ["SecretDriverImpl", "SecretEventCallback", "open_connection"]
 
 _SEC = ErrorDomain.SECRET
 _LIST_FILTERS = (ConnectListAllSecretsFlags.EPHEMERAL | ConnectListAllSecretsFlags.NO_EPHEMERAL
@@ -118,30 +121,6 @@ class SecretDriverImpl(SecretDriver):
         self.node.events.deregister(callback_id, self)
 
 
-class SecretConnection(HypervisorDriver):
-    """secretHypervisorDriver: what a ``secret:///`` connection has besides secrets."""
-
-    name = "secret"
-
-    def __init__(self, uri: str, on_close: list[Callable[[], None]]) -> None:
-        self._uri = uri
-        self._on_close = on_close
-
-    def connect_close(self) -> None:
-        for fn in self._on_close:
-            fn()
-        self._on_close = []
-
-    def connect_get_uri(self) -> str:
-        return self._uri
-
-    def connect_is_secure(self) -> bool:
-        return True  # always inside the daemon (or this process)
-
-    def connect_is_encrypted(self) -> bool:
-        return False
-
-
 def open_connection(uri: ParsedURI, flags: int = 0,
                     ctx: state.OpenContext | None = None) -> DriverTables | None:
     """``secret:///embed?root=DIR``; ``secret:///system`` inside virtkitd. None declines."""
@@ -157,5 +136,5 @@ def open_connection(uri: ParsedURI, flags: int = 0,
         return None
     node = secret_nodes.node_for(paths)
     drv = SecretDriverImpl(node)
-    hv = SecretConnection(str(uri), [drv.close, lambda: secret_nodes.release(node)])
+    hv = SecondaryConnection("secret", str(uri), [drv.close, lambda: secret_nodes.release(node)])
     return DriverTables(hv, secret=drv)
