@@ -100,8 +100,7 @@ def attach(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> None:
             dom.persistent = newdef
         if live:
             _attach_live(node, dom, kind, dev)
-            with dom.lock:
-                node._save_status(dom)
+            node._save_status(dom)
 
 
 def _add_device(d: Any, kind: str, dev: Any) -> None:
@@ -160,8 +159,7 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
         if dom.command is not None and target is not None:
             dom.command.disks[target] = command.DiskNodes(
                 alias, target, nodes[0]["node-name"] if nodes else None, fmt)
-        with dom.lock:
-            node._save_status(dom)
+        node._save_status(dom)
         added: list[str] = []
         try:
             for props in nodes:
@@ -176,8 +174,7 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
             dom.volumes = old_volumes
             if dom.command is not None and target is not None:
                 dom.command.disks.pop(target, None)
-            with dom.lock:
-                node._save_status(dom)
+            node._save_status(dom)
             raise
     else:
         n = len(_devices(d).interfaces)
@@ -202,8 +199,7 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
         _devices(d).interfaces.append(dev)
         if dom.command is not None:
             dom.command.netdevs[alias] = netdev
-        with dom.lock:
-            node._save_status(dom)
+        node._save_status(dom)
         try:
             if node.nwfilter is not None:
                 from virtkit.drivers import domain_nwfilter as hook
@@ -222,8 +218,7 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
             _devices(d).interfaces.remove(dev)
             if dom.command is not None:
                 dom.command.netdevs.pop(alias, None)
-            with dom.lock:
-                node._save_status(dom)
+            node._save_status(dom)
             raise
     if dom.command is not None:
         dom.command.aliases[alias] = dev
@@ -259,8 +254,7 @@ def detach(node: QemuNode, dom: QemuDomain, xml: str, flags: int) -> None:
             dom.persistent = newdef
         if live:
             _detach_live(node, dom, kind, dev)
-            with dom.lock:
-                node._save_status(dom)
+            node._save_status(dom)
 
 
 def _detach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:

@@ -306,8 +306,7 @@ class QemuNode:
         if entry.job in recovery.ASYNC_JOBS:
             self._recover_job(dom, entry.job)
         if dom.mon is not None and recovery.reconcile_devices(dom.mon, live):
-            with dom.lock:
-                self._save_status(dom)
+            self._save_status(dom)
             try:
                 ctx = dataclasses.replace(self._context(dom.name, dom_id, run_dir or ""),
                                           volumes=dom.volumes)

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from virtkit.drivers.qemu import procstats
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = [
@@ -44,8 +45,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _DOMAIN = ErrorDomain.QEMU
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-_NS_PER_TICK = 1_000_000_000 // _CLK_TCK
 # libvirt's virProcessKillPainfully: SIGKILL after 10 s of SIGTERM, then up to 30 s more.
 KILL_WAIT = 30.0
 # libvirt reads at most this much of QEMU's log into a start-up error.
@@ -122,16 +121,9 @@ def read_pid_file(path: str) -> int | None:
         return None
 
 
-def _cpu_ns(path: str) -> int:
-    fields = _stat_fields(path)
-    if fields is None or len(fields) < 13:
-        return 0
-    return (int(fields[11]) + int(fields[12])) * _NS_PER_TICK  # utime + stime
-
-
 def thread_cpu_time_ns(pid: int, tid: int) -> int:
     """CPU time (user + system) of thread ``tid`` of ``pid`` (0 when it is gone)."""
-    return _cpu_ns(f"/proc/{pid}/task/{tid}/stat")
+    return sum(procstats.stat_times(pid, tid))
 
 
 # -- the log ----------------------------------------------------------------------------
@@ -517,7 +509,7 @@ class QemuProcess:
 
     def cpu_time_ns(self) -> int:
         """User + system CPU time of the whole process, in nanoseconds (0 once gone)."""
-        return _cpu_ns(f"/proc/{self.pid}/stat") if self.alive() else 0
+        return sum(procstats.stat_times(self.pid)) if self.alive() else 0
 
     def rss_kib(self) -> int:
         """Resident set size (VmRSS) in KiB (0 once gone)."""

@@ -71,8 +71,7 @@ def _qmp(dom: QemuDomain, cmd: str, args: dict[str, Any] | None = None) -> Any:
     if dom.mon is None:
         return None
     try:
-        return dom.mon.execute(cmd, args, timeout=5.0) if args else dom.mon.execute(
-            cmd, timeout=5.0)
+        return dom.mon.execute(cmd, args, timeout=5.0)
     except VirtError:
         return None
 
