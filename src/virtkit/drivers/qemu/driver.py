@@ -452,7 +452,7 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
     def domain_interface_stats(self, dom: DomainIdent, device: str) -> DomainInterfaceStats:
         """domifstat: the counters of the interface's tap (named, or found by MAC), as the
         guest sees them (the host's rx is the guest's tx, as libvirt swaps them)."""
-        from virtkit.drivers.qemu.stats import _net_dev
+        from virtkit.drivers.qemu.procstats import net_dev
 
         d = self._dom(dom)
         if not d.active:
@@ -462,7 +462,7 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
             tap = str(iface.target.dev) if iface.target is not None and iface.target.dev else None
             mac = iface.mac.address.lower() if iface.mac is not None and iface.mac.address else None
             if tap and device in (tap, mac):
-                c = _net_dev().get(tap)
+                c = net_dev().get(tap)
                 if c is not None and len(c) >= 12:
                     return DomainInterfaceStats(c[8], c[9], c[10], c[11], c[0], c[1], c[2], c[3])
         raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.NONE,

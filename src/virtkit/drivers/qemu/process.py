@@ -513,16 +513,7 @@ class QemuProcess:
 
     def rss_kib(self) -> int:
         """Resident set size (VmRSS) in KiB (0 once gone)."""
-        if not self.alive():
-            return 0
-        try:
-            with open(f"/proc/{self.pid}/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"VmRSS:"):
-                        return int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            pass
-        return 0
+        return (procstats.rss_kib(self.pid) or 0) if self.alive() else 0
 
     def thread_cpu_time_ns(self, tid: int) -> int:
         """CPU time of one of this process's threads (a vCPU thread from query-cpus-fast)."""

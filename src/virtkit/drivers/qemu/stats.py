@@ -34,7 +34,6 @@ _ALL = (DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.B
         | DomainStatsTypes.PERF | DomainStatsTypes.IOTHREAD | DomainStatsTypes.MEMORY
         | DomainStatsTypes.DIRTYRATE | DomainStatsTypes.VM)
 _CPU_CLOCK = procstats.ProcessCpuClock()
-_net_dev = procstats.net_dev  # the driver's domifstat reads it
 
 # qom-get guest-stats: (QEMU's name, libvirt's tag, divisor), qemuMonitorJSONGetMemoryStats
 _GUEST_STATS = (
