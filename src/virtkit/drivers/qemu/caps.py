@@ -13,8 +13,6 @@ orders them, and ``kvm`` beside ``qemu`` when ``/dev/kvm`` can be opened.
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from xml.sax.saxutils import escape
@@ -54,26 +52,10 @@ GuestArch = tuple[str, str, int]
 
 @cache
 def _probe_machines(binary: str, size: int, mtime: int) -> tuple[Machine, ...]:
-    from virtkit.drivers.qemu.monitor import Monitor
+    from virtkit.drivers.qemu.qemucaps_probe import probe_monitor
 
-    with tempfile.TemporaryDirectory(prefix="virtkit-caps-") as tmp:
-        sock = os.path.join(tmp, "qmp.sock")
-        proc = subprocess.Popen(
-            [binary, "-machine", "none", "-accel", "tcg", "-nodefaults", "-nographic", "-S",
-             "-qmp", f"unix:{sock},server=on,wait=off"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
-        try:
-            mon = Monitor.connect(sock, timeout=_PROBE_TIMEOUT,
-                                  abort_if=lambda: proc.poll() is not None)
-            try:
-                reply = mon.execute("query-machines")
-            finally:
-                mon.close()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+    with probe_monitor(binary, "tcg", _PROBE_TIMEOUT) as mon:
+        reply = mon.execute("query-machines")
     return tuple(Machine(m["name"], m.get("alias"), int(m.get("cpu-max", 1)),
                          bool(m.get("deprecated")), bool(m.get("is-default")))
                  for m in reply if m["name"] != "none")

@@ -11,8 +11,6 @@ models QEMU reports usable), plus ``virConnectGetSysinfo``. The CPU logic lives 
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -70,32 +68,15 @@ def _signature_eax(family: int, model: int, stepping: int) -> int:
 def _expansion(binary: str, stamp: tuple[int, int], accel: str) -> dict[str, Any]:
     """QEMU's static expansion of ``max``/``host`` (props) and its CPU definitions,
     asked once per binary identity (path, size, mtime) as libvirt's caps cache does."""
-    from virtkit.drivers.qemu.monitor import Monitor
+    from virtkit.drivers.qemu.qemucaps_probe import probe_monitor
 
     model = "host" if accel == "kvm" else "max"
-    with tempfile.TemporaryDirectory(prefix="virtkit-cpu-") as tmp:
-        sock = os.path.join(tmp, "qmp.sock")
-        proc = subprocess.Popen(
-            [binary, "-machine", "none", "-accel", accel, "-nodefaults", "-nographic", "-S",
-             "-qmp", f"unix:{sock},server=on,wait=off"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
-        try:
-            mon = Monitor.connect(sock, timeout=_PROBE_TIMEOUT,
-                                  abort_if=lambda: proc.poll() is not None)
-            try:
-                mig = mon.execute("query-cpu-model-expansion",
-                                  {"type": "static", "model": {"name": model}})
-                nonmig = mon.execute("query-cpu-model-expansion", {
-                    "type": "static",
-                    "model": {"name": model, "props": {"migratable": False}}})
-                defs = mon.execute("query-cpu-definitions")
-            finally:
-                mon.close()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+    with probe_monitor(binary, accel, _PROBE_TIMEOUT) as mon:
+        mig = mon.execute("query-cpu-model-expansion",
+                          {"type": "static", "model": {"name": model}})
+        nonmig = mon.execute("query-cpu-model-expansion", {
+            "type": "static", "model": {"name": model, "props": {"migratable": False}}})
+        defs = mon.execute("query-cpu-definitions")
     return {"props": mig["model"]["props"], "nonmig": nonmig["model"]["props"],
             "models": {d["name"]: [qemu_feature_name(f)
                                    for f in d.get("unavailable-features", [])]

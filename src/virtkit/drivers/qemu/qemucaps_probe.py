@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from virtkit.drivers.qemu.monitor import Monitor
@@ -99,6 +100,17 @@ def _probe_all(binary: str) -> Probe:
 
 
 def _run_probe(binary: str, accel: str, *, common: bool) -> Probe:
+    with probe_monitor(binary, accel) as mon:
+        return _ask(mon, accel, common=common)
+
+
+@contextlib.contextmanager
+def probe_monitor(binary: str, accel: str = "tcg",
+                  timeout: float | None = None) -> Iterator[Monitor]:
+    """The QMP monitor of a ``-machine none -S`` QEMU of ``binary`` under ``accel``, as
+    libvirt's capabilities probe runs it; QEMU is killed when the block ends. Errors are
+    libvirt's: SYSTEM_ERROR "Cannot check QEMU binary", INTERNAL_ERROR "Failed to probe
+    capabilities for BINARY: <QEMU's stderr>"."""
     with tempfile.TemporaryDirectory(prefix="virtkit-qmp-") as tmp:
         sock = os.path.join(tmp, "qmp.sock")
         argv = [binary, "-machine", "none", "-accel", accel, "-nodefaults", "-nographic",
@@ -111,8 +123,8 @@ def _run_probe(binary: str, accel: str, *, common: bool) -> Probe:
                              f"Cannot check QEMU binary {binary}: {exc.strerror}") from None
         try:
             try:
-                mon = Monitor.connect(sock, timeout=_START_TIMEOUT,
-                                      abort_if=lambda: proc.poll() is not None)
+                mon = Monitor.connect(sock, timeout=_START_TIMEOUT if timeout is None
+                                      else timeout, abort_if=lambda: proc.poll() is not None)
             except VirtError:
                 err = b""
                 if proc.poll() is not None and proc.stderr is not None:
@@ -121,7 +133,7 @@ def _run_probe(binary: str, accel: str, *, common: bool) -> Probe:
                                  f"Failed to probe capabilities for {binary}: "
                                  f"{err.decode(errors='replace').strip()}") from None
             try:
-                return _ask(mon, accel, common=common)
+                yield mon
             finally:
                 mon.close()
         finally:
