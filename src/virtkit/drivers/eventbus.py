@@ -36,24 +36,30 @@ def _log_callback_failure(callback: object) -> None:
     logging.getLogger(__name__).exception("event callback %r raised", callback)
 
 
+def _key_of(ident: object) -> str | None:
+    """What a registration's ``key`` is compared with: the uuid, else the name."""
+    key = getattr(ident, "uuid", None)
+    return key if key is not None else getattr(ident, "name", None)
+
+
 class _Registration:
     """One callback registration (a plain slotted class: no dataclasses import at start-up)."""
 
-    __slots__ = ("callback", "callback_id", "event_id", "kind", "owner", "thread", "uuid")
+    __slots__ = ("callback", "callback_id", "event_id", "key", "kind", "owner", "thread")
 
     def __init__(
         self,
         callback_id: int,
         kind: str,
         event_id: int,
-        uuid: str | None,
+        key: str | None,
         callback: Callable[..., None],
         owner: object,
     ) -> None:
         self.callback_id = callback_id
         self.kind = kind
         self.event_id = event_id
-        self.uuid = uuid
+        self.key = key
         self.callback = callback
         self.owner = owner
         self.thread = threading.get_ident()  # whose flushes wait for its deliveries
@@ -123,15 +129,18 @@ class EventBus:
         self,
         kind: str,
         event_id: int,
-        uuid: str | None,
+        key: str | None,
         callback: Callable[..., None],
         owner: object,
     ) -> int:
-        """Add a callback; returns its id (libvirt numbers them from 0 per node)."""
+        """Add a callback; returns its id (libvirt numbers them from 0 per node).
+
+        ``key``: only the events of that object, named by its uuid (by its name for
+        objects without one, node devices); None: every object's."""
         with self._mutex:
             cid = self._next_id
             self._next_id += 1
-            self._regs[cid] = _Registration(cid, kind, event_id, uuid, callback, owner)
+            self._regs[cid] = _Registration(cid, kind, event_id, key, callback, owner)
             if id(owner) not in self._dispatchers:
                 self._dispatchers[id(owner)] = _Dispatcher(self)
             return cid
@@ -204,11 +213,11 @@ class EventBus:
             batches: dict[int, list[_Call]] = {}
             waits: set[int] = set()
             for kind, ident, event_id, payload in pending:
-                uuid = getattr(ident, "uuid", None)
+                obj_key = _key_of(ident)
                 for reg in regs:
                     if reg.kind != kind or reg.event_id != event_id:
                         continue
-                    if reg.uuid is not None and reg.uuid != uuid:
+                    if reg.key is not None and reg.key != obj_key:
                         continue
                     batches.setdefault(id(reg.owner), []).append((reg, ident, event_id, payload))
                     if reg.thread == me:

@@ -271,15 +271,8 @@ class NodeDeviceMixin(Base):
             raise err(ErrorCode.INVALID_ARG,
                       "eventID in virConnectNodeDeviceEventRegisterAny must be less than "
                       f"{_EVENT_ID_LAST}", ErrorDomain.NODEDEV)
-        relay = callback
-        if dev is not None:
-            name = dev.name
-
-            def relay(ident: NodeDeviceIdent, eid: int, payload: tuple[object, ...]) -> None:
-                if ident.name == name:
-                    callback(ident, eid, payload)
-
-        return self._node.events.register("nodedev", event_id, None, relay, self)
+        return self._node.events.register("nodedev", event_id,
+                                          None if dev is None else dev.name, callback, self)
 
     def connect_node_device_event_deregister_any(self, callback_id: int) -> None:
         self._node.events.deregister(callback_id, self)

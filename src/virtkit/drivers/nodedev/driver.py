@@ -162,15 +162,8 @@ class HostNodeDeviceDriver(NodeDeviceDriver):
             raise make_error(ErrorCode.INVALID_ARG, _ND,
                              "eventID in virConnectNodeDeviceEventRegisterAny must be less "
                              f"than {len(NodeDeviceEventID)}")
-        relay = callback
-        if dev is not None:
-            name = dev.name
-
-            def relay(ident: NodeDeviceIdent, eid: int, payload: tuple[object, ...]) -> None:
-                if ident.name == name:
-                    callback(ident, eid, payload)
-
-        return self.table.events.register(EVENT_KIND, event_id, None, relay, self)
+        return self.table.events.register(EVENT_KIND, event_id,
+                                          None if dev is None else dev.name, callback, self)
 
     def connect_node_device_event_deregister_any(self, callback_id: int) -> None:
         self.table.events.deregister(callback_id, self)
