@@ -9,9 +9,9 @@ events (CREATED / DELETED).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from virtkit.drivers.base import NodeDeviceEventCallback
 from virtkit.drivers.inmemory.common import Base, check_flags, err
 from virtkit.drivers.inmemory.node import HostObj
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, XMLError, format_message
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["NodeDeviceMixin"]
 
-NodeDeviceEventCallback = Callable[[NodeDeviceIdent, int, tuple[object, ...]], None]
 
 _FILTERS_CAP = (1 << len(CAP_TYPES)) - 1
 _CREATE_VALIDATE = 1
