@@ -242,3 +242,29 @@ def test_help_and_version_and_bad_option(capfd: pytest.CaptureFixture[str]) -> N
     assert capfd.readouterr().out.startswith("virtkitd (virtkit) ")
     assert main(["--nope"]) == 1
     assert capfd.readouterr().err.startswith("virtkitd: unrecognized option '--nope'")
+
+
+def test_first_client_sees_autostarted_objects(tmp_path: Path) -> None:
+    """As libvirtd (daemonRunStateInit), virtkitd accepts clients only once the state
+    drivers have loaded and autostarted: the very first call, made as soon as the socket
+    exists, finds the autostart pool running. (Before, a client could race the autostart
+    and, say, destroy a network that autostart then started again.)"""
+    import virtkit
+    from virtkit.drivers.storage.paths import StoragePaths
+    from virtkit.testing.peers import start_virtkitd
+
+    paths = StoragePaths.system(str(tmp_path))
+    Path(paths.config_dir, "autostart").mkdir(parents=True)
+    target = tmp_path / "images"
+    target.mkdir()
+    conf = Path(paths.config_dir, "early.xml")
+    conf.write_text(f"<pool type='dir'><name>early</name>"
+                    f"<target><path>{target}</path></target></pool>")
+    Path(paths.config_dir, "autostart", "early.xml").symlink_to(conf)
+    with start_virtkitd(tmp_path) as daemon:
+        conn = virtkit.open(f"qemu+unix:///system?socket={daemon.sock}")
+        try:
+            pool = conn.lookup_storage_pool("early")
+            assert pool.is_active() and pool.autostart
+        finally:
+            conn.close()

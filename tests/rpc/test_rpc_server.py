@@ -226,6 +226,29 @@ def test_call_round_trip_unix(env: Env) -> None:
     c.close()
 
 
+def test_disabled_services_queue_clients_until_enabled(env: Env) -> None:
+    """libvirt's daemon: listeners start disabled; a client connects (the backlog holds
+    it) but is not served until update_services(True); disabling stops new accepts."""
+    srv = env.make(services_enabled=False)
+    c = Client(env.path)  # connect() succeeds: the kernel queues it
+    c.send(ECHO, b"\x00\x00\x00\x01")
+    with pytest.raises(TimeoutError):
+        c.recv(timeout=0.3)
+    assert srv.clients == [] and env.disp.dispatched == 0
+    env.lt.loop.call_soon_threadsafe(srv.update_services, True)
+    assert c.recv().payload == b"\x00\x00\x00\x01"
+    env.lt.loop.call_soon_threadsafe(srv.update_services, False)
+    assert c.call(ECHO, b"").header.status == MessageStatus.OK  # accepted clients go on
+    late = Client(env.path)
+    late.send(ECHO, b"")
+    with pytest.raises(TimeoutError):
+        late.recv(timeout=0.3)
+    env.lt.loop.call_soon_threadsafe(srv.update_services, True)
+    assert late.recv().header.status == MessageStatus.OK
+    c.close()
+    late.close()
+
+
 def test_call_round_trip_tcp(env: Env) -> None:
     srv = env.make()
     port = env.lt.run(srv.listen_tcp("127.0.0.1", 0))

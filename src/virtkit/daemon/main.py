@@ -151,11 +151,8 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     try:
-        # System drivers (qemu:///system) live in this process, under the daemon's root:
-        # initialised and autostarted in the background, as libvirtd's state drivers.
         ctx = OpenContext(paths.root)
         states = StateDrivers(ctx)
-        threading.Thread(target=states.start, name="virtkit-state-init", daemon=True).start()
         dispatcher = RemoteDispatcher(config, paths, context=ctx)
         server = Server(
             dispatcher,
@@ -172,6 +169,7 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
             call_rate=config.max_client_call_rate,
             call_burst=config.max_client_call_burst,
             max_anonymous_message=config.max_anonymous_message,
+            services_enabled=False,
         )
         # The admin server (virt-admin): libvirtd's "admin" server, no priority workers.
         shutdown = AutoShutdown(opts.timeout)
@@ -184,9 +182,15 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
             min_workers=config.admin_min_workers, max_workers=config.admin_max_workers,
             prio_workers=0, max_client_requests=config.admin_max_client_requests,
             keepalive_interval=config.admin_keepalive_interval,
-            keepalive_count=config.admin_keepalive_count)
+            keepalive_count=config.admin_keepalive_count, services_enabled=False)
         admin.servers["admin"] = admin_server
         servers = [server, admin_server]
+        # System drivers (qemu:///system) live in this process, under the daemon's root:
+        # initialised and autostarted in the background, as libvirtd's state drivers; the
+        # servers accept clients only after that (libvirt's daemonRunStateInit), so no
+        # client races the autostart of an object or sees a driver half-loaded.
+        threading.Thread(target=_init_states, args=(states, servers, loop),
+                         name="virtkit-state-init", daemon=True).start()
     except PolicyError as e:
         log.error("Unable to initialize the access control: %s", e)
         return process.ERR_INIT
@@ -286,6 +290,21 @@ async def _serve(opts: DaemonOptions, config: DaemonConfig, paths: DaemonPaths,
         await _shutdown(servers, dispatcher, opened, reaper)
         states.cleanup()
     return 0
+
+
+def _init_states(states: Any, servers: list[Any], loop: asyncio.AbstractEventLoop) -> None:
+    """Initialise and autostart the state drivers, then let the servers accept clients."""
+    try:
+        states.start()
+    finally:
+        log.debug("state drivers initialised; accepting clients")
+        with contextlib.suppress(RuntimeError):  # the loop already closed: shutting down
+            loop.call_soon_threadsafe(_enable_services, servers)
+
+
+def _enable_services(servers: list[Any]) -> None:
+    for srv in servers:
+        srv.update_services(True)
 
 
 async def _start_metrics(config: DaemonConfig, ctx: Any) -> Any:

@@ -891,7 +891,8 @@ class Server:
                  keepalive_interval: float = 5, keepalive_count: int = 5,
                  auth_timeout: float = 0, call_rate: float = 0, call_burst: int = 0,
                  max_anonymous_message: int = MESSAGE_MAX,
-                 max_client_output: int = MAX_CLIENT_OUTPUT) -> None:
+                 max_client_output: int = MAX_CLIENT_OUTPUT,
+                 services_enabled: bool = True) -> None:
         self.max_clients = max_clients
         # Clients that have not authenticated yet (listeners with auth != none).
         self.max_anonymous_clients = max_anonymous_clients
@@ -932,6 +933,9 @@ class Server:
         self._unfinished: set[Session] = set()
         self._close_futures: set[asyncio.Future[None]] = set()
         self._listeners: list[_Listener] = []
+        # libvirt's services start disabled in the daemon: sockets listen (clients queue in
+        # the backlog) but nothing is accepted until the state drivers are initialised.
+        self._services_enabled = services_enabled
         self._next_id = 1
         self._stopping = False
         self._stats_lock = threading.Lock()
@@ -1167,9 +1171,23 @@ class Server:
         if self._stopping:
             raise RuntimeError("server is stopping")
 
+    def update_services(self, enabled: bool) -> None:
+        """Accept clients on every listener, or stop accepting (libvirt's
+        virNetServerUpdateServices). Called on the server's loop."""
+        self._services_enabled = enabled
+        loop = self._loop
+        if loop is None:  # nothing listens yet: listeners added later follow the flag
+            return
+        for lst in self._listeners:
+            if enabled:
+                lst.start(loop, self._on_accept)
+            else:
+                lst.stop_accepting(loop)
+
     def _add_listener(self, lst: _Listener) -> None:
         self._listeners.append(lst)
-        lst.start(self._loop_or_fail(), self._on_accept)
+        if self._services_enabled:
+            lst.start(self._loop_or_fail(), self._on_accept)
         log.info("listening on %s %s%s%s", lst.transport, lst.name,
                  " (TLS)" if lst.tls is not None else "", " (read-only)" if lst.readonly else "")
 
@@ -1314,11 +1332,17 @@ class _Listener:
             loop.add_reader(self.sock.fileno(), on_accept, self)
             self._active = True
 
-    def pause(self, loop: asyncio.AbstractEventLoop, delay: float,
-              on_accept: Callable[[_Listener], None]) -> None:
+    def stop_accepting(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
         if self._active:
             loop.remove_reader(self.sock.fileno())
             self._active = False
+
+    def pause(self, loop: asyncio.AbstractEventLoop, delay: float,
+              on_accept: Callable[[_Listener], None]) -> None:
+        self.stop_accepting(loop)
         self._resume = loop.call_later(delay, self.start, loop, on_accept)
 
     def close(self, loop: asyncio.AbstractEventLoop) -> None:
