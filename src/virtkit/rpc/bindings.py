@@ -34,6 +34,7 @@ from virtkit.constants import NodeGetCPUStatsAllCPUs
 from virtkit.drivers import base
 from virtkit.drivers.nodeinfo import KSM_PARAMS
 from virtkit.errors import ErrorDomain, VirtError, no_support
+from virtkit.rpc import fdcalls
 from virtkit.rpc import remote_procs as rp
 from virtkit.rpc.message import rpc_error
 from virtkit.rpc.protocol import REMOTE, Procedure
@@ -537,6 +538,9 @@ def server_call(proc_number: int) -> ServerCall | None:
     proc = REMOTE.get(proc_number)
     if proc is None:
         return None
+    fd_call = fdcalls.SERVER.get(proc.name)
+    if fd_call is not None:  # methods only some drivers have (rpc/fdcalls.py)
+        return ServerCall(proc, "hypervisor", fdcalls.FD_METHODS[proc.name][0], fd_call)
     target = method_for_proc(proc.name)
     if target is None:
         return None

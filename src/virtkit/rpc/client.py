@@ -26,20 +26,24 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import Any
 
 from virtkit.errors import VirtError, make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.rpc import fdpass
 from virtkit.rpc.message import (
     HEADER_SIZE,
     MESSAGE_LEGACY_PAYLOAD_MAX,
     MESSAGE_MAX,
+    MESSAGE_NUM_FDS_MAX,
     Header,
     Message,
     MessageStatus,
     MessageType,
+    encode_message,
     remote_error,
     rpc_error,
     stream_hole,
@@ -75,6 +79,8 @@ _RECV_SIZE = 262144
 _CALL = int(MessageType.CALL)
 _REPLY = int(MessageType.REPLY)
 _REPLY_WITH_FDS = int(MessageType.REPLY_WITH_FDS)
+_CALL_WITH_FDS = int(MessageType.CALL_WITH_FDS)
+_NUM_FDS = struct.Struct(">I")
 _MESSAGE = int(MessageType.MESSAGE)
 _STREAM = int(MessageType.STREAM)
 _STREAM_HOLE = int(MessageType.STREAM_HOLE)
@@ -109,7 +115,7 @@ class _Pending:
     the connection's failure) is in; whoever pops the call from the pending
     table owns releasing it."""
 
-    __slots__ = ("error", "lock", "mtype", "payload", "proc", "status")
+    __slots__ = ("error", "fds", "lock", "mtype", "payload", "proc", "status")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -119,6 +125,7 @@ class _Pending:
         self.status = 0
         self.payload = b""
         self.error: VirtError | None = None
+        self.fds: list[int] = []  # a REPLY_WITH_FDS's descriptors (the caller's to close)
 
 
 class Client:
@@ -136,6 +143,8 @@ class Client:
                  max_message: int = MESSAGE_MAX) -> None:
         sock.settimeout(None)  # the reader blocks in recv(); timeouts are per call
         self._sock = sock
+        # only a unix socket carries file descriptors (virNetSocketHasPassFD)
+        self.can_pass_fds = isinstance(sock, socket.socket) and sock.family == socket.AF_UNIX
         self.on_message = on_message
         self.on_close = on_close
         self._max_message = max_message
@@ -190,6 +199,18 @@ class Client:
         the error that closed it.  ``timeout`` (seconds; libvirt has none)
         raises ``VIR_ERR_OPERATION_TIMEOUT`` and discards the late reply."""
         return self._call(prog, vers, proc, payload, timeout, None)
+
+    def call_with_fds(self, prog: int, vers: int, proc: int, payload: bytes,
+                      fds: Sequence[int] = (), *,
+                      timeout: float | None = None) -> tuple[bytes, list[int]]:
+        """A call that sends ``fds`` (``CALL_WITH_FDS``; the caller keeps them) and returns
+        the reply's payload and descriptors (now the caller's).  Only on a unix socket:
+        elsewhere libvirt's "Sending file descriptors is not supported on this socket"."""
+        if fds and not self.can_pass_fds:
+            raise fdpass.send_unsupported()
+        received: list[int] = []
+        payload = self._call(prog, vers, proc, payload, timeout, None, fds, received)
+        return payload, received
 
     def open_stream(self, prog: int, vers: int, proc: int, payload: bytes = b"", *,
                     timeout: float | None = None) -> tuple[bytes, Stream]:
@@ -255,9 +276,13 @@ class Client:
     # --- calls -----------------------------------------------------------
 
     def _call(self, prog: int, vers: int, proc: int, payload: bytes,
-              timeout: float | None, stream: Stream | None) -> bytes:
+              timeout: float | None, stream: Stream | None, fds: Sequence[int] = (),
+              received: list[int] | None = None) -> bytes:
         if HEADER_SIZE + len(payload) > MESSAGE_MAX:
             raise rpc_error("Unable to encode message payload")
+        if len(fds) > MESSAGE_NUM_FDS_MAX:
+            raise rpc_error(f"Too many FDs to send {len(fds)}, "
+                            f"expected {MESSAGE_NUM_FDS_MAX} maximum")
         slot = _Pending()
         with self._send_lock:
             if self._closed:
@@ -269,8 +294,16 @@ class Client:
                 stream.serial = serial
                 self._streams[serial] = stream._handle
             try:
-                self._sock.sendall(_HDR.pack(HEADER_SIZE + len(payload), prog, vers, proc,
-                                             _CALL, serial, _OK) + payload)
+                if fds:
+                    self._sock.sendall(encode_message(
+                        Header(prog, vers, proc, _CALL_WITH_FDS, serial, _OK), payload,
+                        num_fds=len(fds)))
+                    for fd in fds:  # each with its byte, right after the message
+                        if not fdpass.send_fd(self._sock, fd):
+                            raise BlockingIOError(errno.EAGAIN, "socket full")
+                else:
+                    self._sock.sendall(_HDR.pack(HEADER_SIZE + len(payload), prog, vers, proc,
+                                                 _CALL, serial, _OK) + payload)
             except OSError as e:
                 failure: OSError | None = e
             else:
@@ -290,9 +323,15 @@ class Client:
                 raise make_error(ErrorCode.OPERATION_TIMEOUT, ErrorDomain.RPC,
                                  f"no reply to procedure {proc} within {timeout} seconds")
             slot.lock.acquire()  # the reply (or the failure) won the race
+        got, slot.fds = slot.fds, []
         if slot.error is None and slot.status == _OK and slot.mtype in (_REPLY, _REPLY_WITH_FDS) \
                 and slot.proc == proc:
+            if received is not None:
+                received.extend(got)
+            else:
+                fdpass.close_fds(got)  # descriptors nobody asked for
             return slot.payload
+        fdpass.close_fds(got)
         if stream is not None:
             self._streams.pop(serial, None)
         raise self._reply_error(slot, proc)
@@ -390,7 +429,22 @@ class Client:
 
     def _read_frames(self) -> tuple[int, VirtError]:
         """Read until the connection ends; return the close reason and error."""
-        recv = self._sock.recv
+        fds: deque[int] = deque()
+        try:
+            return self._read_frames_fds(fds)
+        finally:
+            fdpass.close_fds(fds)  # received and never given to a reply
+
+    def _read_frames_fds(self, fds: deque[int]) -> tuple[int, VirtError]:
+        """``_read_frames``; ``fds``: descriptors received and not yet given to a reply.
+
+        A REPLY_WITH_FDS's descriptors come one per byte right after it: its call
+        completes once they are in (virNetClientIOReadMessage)."""
+        sock = self._sock
+        recv = sock.recv
+        pass_fds = self.can_pass_fds
+        skip = 0  # descriptor bytes still due
+        waiting: tuple[int, int] | None = None  # (serial, count) of the reply they are for
         pending = self._pending
         limit = self._max_message
         unpack_len = _LEN.unpack_from
@@ -398,7 +452,11 @@ class Client:
         partial: bytearray | None = None
         while True:
             try:
-                data = recv(_RECV_SIZE)
+                if pass_fds:
+                    data, got = fdpass.recv_with_fds(sock, _RECV_SIZE)
+                    fds.extend(got)
+                else:
+                    data = recv(_RECV_SIZE)
             except OSError as e:
                 if self._closed:
                     return CloseReason.CLIENT, _closed_error()
@@ -417,7 +475,26 @@ class Client:
                 view = data
             end = len(view)
             pos = 0
-            while end - pos >= 4:
+            while True:
+                if skip:
+                    k = min(skip, end - pos)
+                    skip -= k
+                    pos += k
+                    if skip == 0 and waiting is not None:
+                        serial, count = waiting
+                        waiting = None
+                        if len(fds) < count:
+                            return CloseReason.ERROR, _internal(
+                                "Failed to recv file descriptor")
+                        got_fds = [fds.popleft() for _ in range(count)]
+                        slot = pending.pop(serial, None)
+                        if slot is None:  # abandoned, or failed meanwhile
+                            fdpass.close_fds(got_fds)
+                        else:
+                            slot.fds = got_fds
+                            slot.lock.release()
+                if end - pos < 4:
+                    break
                 (length,) = unpack_len(view, pos)
                 if length < HEADER_SIZE:
                     return CloseReason.ERROR, rpc_error(
@@ -431,7 +508,30 @@ class Client:
                 _, prog, vers, proc, mtype, serial, status = unpack_hdr(view, pos)
                 body = view[pos + HEADER_SIZE:pos + length]
                 pos += length
+                nfds = 0
+                if mtype == _REPLY_WITH_FDS:
+                    if len(body) < _NUM_FDS.size:
+                        return CloseReason.ERROR, rpc_error(
+                            "message with file descriptors lacks the descriptor count")
+                    (nfds,) = _NUM_FDS.unpack_from(body, 0)
+                    body = body[_NUM_FDS.size:]
+                    if nfds > MESSAGE_NUM_FDS_MAX:
+                        return CloseReason.ERROR, rpc_error(
+                            f"Too many FDs to receive {nfds}, "
+                            f"expected {MESSAGE_NUM_FDS_MAX} maximum")
+                    if nfds and not pass_fds:
+                        return CloseReason.ERROR, fdpass.recv_unsupported()
                 if mtype in (_REPLY, _REPLY_WITH_FDS):
+                    if nfds:  # completed once its descriptors are in
+                        if serial not in pending:
+                            with self._state_lock:
+                                self._abandoned.discard(serial)
+                        slot = pending.get(serial)
+                        if slot is not None:
+                            slot.mtype, slot.proc, slot.status = mtype, proc, status
+                            slot.payload = bytes(body)
+                        skip, waiting = nfds, (serial, nfds)
+                        continue
                     slot = pending.pop(serial, None)
                     if slot is None:
                         with self._state_lock:
@@ -442,8 +542,6 @@ class Client:
                         return CloseReason.ERROR, rpc_error(
                             f"no call waiting for reply with prog {prog} vers {vers} "
                             f"serial {serial}")
-                    if mtype == _REPLY_WITH_FDS:
-                        body = body[4:]  # descriptor passing is not supported: drop the count
                     slot.mtype = mtype
                     slot.proc = proc
                     slot.status = status
@@ -569,6 +667,8 @@ class Stream:
         self._error: VirtError | None = None
         self._eof = False
         self._done = False
+        self._sent_data = False  # an upload (or a console): send() has been used
+        self._remote_error: VirtError | None = None  # the server's error, seen early
 
     def _handle(self, msg: Message | None) -> None:
         """Reader thread: queue one message, then hold the reader while more than
@@ -578,6 +678,11 @@ class Stream:
         self._queue.put(msg)
         if msg is None:
             return
+        if msg.header.type == _STREAM and msg.header.status == _ERROR and self._sent_data:
+            # an upload learns of the server's failure at its next send (libvirt's
+            # virNetClientStreamRaiseError), not only when it finishes
+            with contextlib.suppress(XDRError):
+                self._remote_error = virt_from_error(remote_error.decode(msg.payload))
         with self._drained:
             self._queued += len(msg.payload)
             client = self._client
@@ -589,6 +694,9 @@ class Stream:
     def send(self, data: bytes) -> None:
         """Send data (split into libvirt's 256 KiB stream packets)."""
         self._check()
+        if self._remote_error is not None:
+            raise self._remote_error
+        self._sent_data = True
         view = memoryview(data)
         for off in range(0, len(view), MESSAGE_LEGACY_PAYLOAD_MAX):
             self._client.send_stream(self.prog, self.vers, self.proc, self.serial, _CONTINUE,

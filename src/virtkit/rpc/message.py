@@ -11,7 +11,7 @@ buffering for it happens.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
@@ -125,11 +125,14 @@ class Header:
 @dataclass(slots=True)
 class Message:
     """One decoded frame: header, raw payload bytes, and the FD count
-    announced by ``*_WITH_FDS`` messages (0 otherwise)."""
+    announced by ``*_WITH_FDS`` messages (0 otherwise).  ``fds`` holds the
+    descriptors received for it (``virtkit.rpc.fdpass``; owned by whoever holds
+    the message)."""
 
     header: Header
     payload: bytes = b""
     num_fds: int = 0
+    fds: list[int] = field(default_factory=list)
 
     def decode_payload(self, xdr_type: XDRType) -> Any:
         """Decode the payload as ``xdr_type`` (exactly, no trailing bytes)."""
@@ -196,12 +199,19 @@ def decode_message(frame: bytes | bytearray | memoryview, *, limit: int = MESSAG
 class FrameReader:
     """Incremental frame reader: ``feed()`` bytes as they arrive, get back the
     complete messages.  After a :class:`FrameError` the stream cannot be
-    resynchronised and every later ``feed()`` raises again."""
+    resynchronised and every later ``feed()`` raises again.
 
-    def __init__(self, limit: int = MESSAGE_MAX) -> None:
+    With ``fd_bytes`` (a unix socket that passes descriptors) the bytes that carry
+    a ``*_WITH_FDS`` message's descriptors (one each, right after the message:
+    libvirt's virSocketSendFD) are skipped and counted in ``fd_bytes_seen``."""
+
+    def __init__(self, limit: int = MESSAGE_MAX, *, fd_bytes: bool = False) -> None:
         self.limit = limit
         self._buf = bytearray()
         self._error: FrameError | None = None
+        self._fd_bytes = fd_bytes
+        self._skip = 0  # descriptor bytes still due after the last message
+        self.fd_bytes_seen = 0
 
     @property
     def buffered(self) -> int:
@@ -211,6 +221,8 @@ class FrameReader:
     def wanted(self) -> int:
         """How many more bytes complete the next message (or its length word)."""
         buf = self._buf
+        if self._skip:
+            return self._skip
         if len(buf) < MESSAGE_LEN_MAX:
             return MESSAGE_LEN_MAX - len(buf)
         length: int = _LEN.unpack_from(buf, 0)[0]
@@ -229,13 +241,23 @@ class FrameReader:
             view = data  # common case: parse straight from the caller's bytes
         end = len(view)
         try:
-            while end - pos >= MESSAGE_LEN_MAX:
+            while True:
+                if self._skip:
+                    k = min(self._skip, end - pos)
+                    self._skip -= k
+                    self.fd_bytes_seen += k
+                    pos += k
+                if end - pos < MESSAGE_LEN_MAX:
+                    break
                 (length,) = _LEN.unpack_from(view, pos)
                 _check_length(length, self.limit)
                 if end - pos < length:
                     break
-                out.append(_parse(view, pos, pos + length))
+                msg = _parse(view, pos, pos + length)
+                out.append(msg)
                 pos += length
+                if self._fd_bytes:
+                    self._skip = msg.num_fds
         except FrameError as e:
             self._error = e
             self._buf = bytearray()

@@ -35,12 +35,13 @@ import stat
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from virtkit.errors import VirtError, make_error
 from virtkit.errtables import ErrorCode, ErrorDomain
+from virtkit.rpc import fdpass
 from virtkit.rpc.message import (
     HEADER_SIZE,
     MESSAGE_MAX,
@@ -77,6 +78,8 @@ _REPLY = MessageType.REPLY.value
 _MESSAGE = MessageType.MESSAGE.value
 _STREAM = MessageType.STREAM.value
 _STREAM_TYPES = (_STREAM, MessageType.STREAM_HOLE.value)
+_CALL_FDS = MessageType.CALL_WITH_FDS.value
+_REPLY_FDS = MessageType.REPLY_WITH_FDS.value
 _OK = MessageStatus.OK.value
 _ERROR = MessageStatus.ERROR.value
 
@@ -304,12 +307,20 @@ class Session:
         self._fd = sock.fileno()
         self._tls: ServerTLS | None = None  # a TLS listener's client (set before reading)
         self._lingering = ""  # refused and half-closed: why (see _linger_close)
+        # Only a unix socket carries file descriptors (rpc/fdpass.py): those received and
+        # not yet given to their message, how many ever came, the message still missing
+        # some (event loop only).
+        self._unix = sock.family == socket.AF_UNIX
+        self._fds: collections.deque[int] = collections.deque()
+        self._fds_in = 0
+        self._fd_wait: Message | None = None
         # Until it authenticates a client may only send small messages (auth calls).
         self._reader = FrameReader(server.max_message if self.authenticated
-                                   else min(server.max_message, server.max_anonymous_message))
+                                   else min(server.max_message, server.max_anonymous_message),
+                                   fd_bytes=self._unix)
         # Shared with worker threads, guarded by _lock.
         self._lock = threading.Lock()
-        self._out: collections.deque[bytes | memoryview] = collections.deque()
+        self._out: collections.deque[bytes | memoryview | _PassFD] = collections.deque()
         self._closed = False        # socket closed; nothing more is sent
         self._closing = False       # close requested: flush, then close
         self._inflight = 0
@@ -447,21 +458,29 @@ class Session:
 
     # --- output (any thread) ---------------------------------------------
 
-    def _send(self, data: bytes, reply: bool = False) -> bool:
+    def _send(self, data: bytes, reply: bool = False, fds: Sequence[int] = ()) -> bool:
         """Write ``data`` now if nothing is queued, else queue it; False if dropped.
-        A ``reply`` holds its call's slot until it has been written."""
+        A ``reply`` holds its call's slot until it has been written.  ``fds`` (unix
+        sockets only) follow ``data`` and are closed once sent or dropped."""
         need_writer = False
         error: OSError | None = None
         with self._lock:
             if self._closed or self._closing:
+                fdpass.close_fds(fds)
                 return False
             self.bytes_out += len(data)
             if self._tls is not None:
                 data = self._tls.wrap(data)  # the ciphertext, in the order it is queued
                 if not data:
                     return True
-            self._queued_total += len(data)
-            if self._out:
+            self._queued_total += len(data) + len(fds) * len(fdpass.FD_BYTE)
+            if fds:
+                self._out.append(data)
+                self._out.extend(_PassFD(fd) for fd in fds)
+                if len(self._out) == len(fds) + 1:  # nothing was queued before: write now
+                    error = self._write_out()
+                    need_writer = error is None and bool(self._out)
+            elif self._out:
                 self._out.append(data)
             else:
                 try:
@@ -551,6 +570,16 @@ class Session:
         try:
             while out:
                 chunk = out[0]
+                if isinstance(chunk, _PassFD):
+                    try:
+                        if not fdpass.send_fd(self._sock, chunk.fd):
+                            break
+                    except OSError as e:
+                        return e
+                    out.popleft()
+                    fdpass.close_fds((chunk.fd,))
+                    self._sent_total += len(fdpass.FD_BYTE)
+                    continue
                 try:
                     n = self._sock.send(chunk)
                 except (BlockingIOError, InterruptedError):
@@ -570,7 +599,7 @@ class Session:
     def _finish_close(self) -> None:
         if self._torn_down:
             return
-        self._pending.clear()
+        self._drop_pending()
         self._update_reading()
         with self._lock:
             flushed = not self._out
@@ -609,8 +638,18 @@ class Session:
     def _on_readable(self) -> None:
         server = self._server
         try:
-            n = self._sock.recv_into(server._rbuf)
+            if self._unix:
+                n, fds = fdpass.recv_into_with_fds(self._sock, server._rview)
+                if fds:
+                    self._fds.extend(fds)
+                    self._fds_in += len(fds)
+            else:
+                n = self._sock.recv_into(server._rbuf)
         except (BlockingIOError, InterruptedError):
+            return
+        except FrameError as e:
+            log.warning("%s: bad file descriptors: %s", self.tag, e)
+            self._teardown(f"protocol error: {e}")
             return
         except OSError as e:
             self._teardown(f"read error: {e.strerror or e}")
@@ -637,6 +676,12 @@ class Session:
             log.warning("%s: bad frame: %s", self.tag, e)
             self._teardown(f"protocol error: {e}")
             return
+        if self._unix and (self._fds_in or self._reader.fd_bytes_seen
+                           or (messages and messages[-1].num_fds)):
+            ready = self._attach_fds(messages)
+            if ready is None:
+                return
+            messages = ready
         pending = self._pending
         for msg in messages:
             if pending or not self._process(msg):
@@ -645,6 +690,29 @@ class Session:
                 return
         if pending:
             self._update_reading()
+
+    def _attach_fds(self, messages: list[Message]) -> list[Message] | None:
+        """Give each ``*_WITH_FDS`` message the descriptors that came with its bytes, in
+        order; one whose descriptors are still on their way waits (the reader skips their
+        bytes, so nothing after it was parsed).  A descriptor byte without a descriptor
+        or a descriptor without its byte closes the client, as libvirt's RecvFD failure
+        does.  None when the session was torn down."""
+        if self._fds_in != self._reader.fd_bytes_seen:
+            log.warning("%s: %d file descriptors received for %d announced", self.tag,
+                        self._fds_in, self._reader.fd_bytes_seen)
+            self._teardown("protocol error: file descriptors do not match their messages")
+            return None
+        fds = self._fds
+        ready: list[Message] = []
+        for msg in ([self._fd_wait] if self._fd_wait is not None else []) + messages:
+            if msg.num_fds and not msg.fds:
+                if len(fds) < msg.num_fds:
+                    self._fd_wait = msg
+                    return ready
+                msg.fds = [fds.popleft() for _ in range(msg.num_fds)]
+            ready.append(msg)
+        self._fd_wait = None
+        return ready
 
     def _tls_receive(self, raw: bytes | memoryview) -> bytes:
         """Decrypt ``raw``; first drive the handshake, then libvirt's check of the
@@ -688,12 +756,18 @@ class Session:
         h = msg.header
         mtype = h.type
         server = self._server
-        if mtype == _CALL:
+        if mtype in (_CALL, _CALL_FDS):
+            if msg.num_fds and not self._unix:  # libvirt's RecvFD fails: client closed
+                log.warning("%s: %s", self.tag, fdpass.recv_unsupported().message)
+                self._teardown("protocol error: file descriptors on a socket without them")
+                return True
             if (h.prog, h.vers) not in server._programs:
+                fdpass.close_fds(msg.fds)
                 self._send_error(h, rpc_error(
                     f"Cannot find program {_s32(h.prog)} version {_s32(h.vers)}"))
                 return True
             if h.status != _OK:
+                fdpass.close_fds(msg.fds)
                 self._send_error(h, rpc_error(f"Unexpected message status {h.status}"))
                 return True
             if server.call_rate > 0 and not self._take_call_token():
@@ -737,11 +811,6 @@ class Session:
                 except Exception:
                     log.exception("%s: stream handler failed", self.tag)
                     self._teardown("stream handler error")
-            return True
-        if mtype == MessageType.CALL_WITH_FDS:
-            # The FDs themselves were discarded by recv(); refuse the call cleanly.
-            self._send_error(h, rpc_error("file descriptor passing is not supported"),
-                             MessageType.REPLY_WITH_FDS)
             return True
         log.warning("%s: protocol error: unexpected message type %d (prog=%#x proc=%d)",
                     self.tag, mtype, h.prog, h.proc)
@@ -835,6 +904,15 @@ class Session:
         self._send(_PING)
         self._ka_handle = self._loop.call_later(interval, self._ka_tick)
 
+    def _drop_pending(self) -> None:
+        """Forget the calls not yet started, closing the descriptors they brought."""
+        waiting = [self._fd_wait] if self._fd_wait is not None else []
+        for msg in [*self._pending, *waiting]:
+            fdpass.close_fds(msg.fds)
+            msg.fds = []
+        self._pending.clear()
+        self._fd_wait = None
+
     def _teardown(self, reason: str) -> None:
         """Close the socket now (loop thread); queued output is dropped."""
         if self._torn_down:
@@ -843,7 +921,9 @@ class Session:
         loop = self._loop
         with self._lock:
             self._closed = True
-            self._out.clear()  # drop the queued replies now, not when the session goes
+            # drop the queued replies now, not when the session goes
+            fdpass.close_fds(c.fd for c in self._out if isinstance(c, _PassFD))
+            self._out.clear()
             self._reply_ends.clear()
             self._queued_total = self._sent_total
             self._reader = FrameReader(0)
@@ -861,13 +941,24 @@ class Session:
             if handle is not None:
                 handle.cancel()
         self._ka_handle = self._flush_handle = self._auth_handle = self._rate_handle = None
-        self._pending.clear()
+        self._drop_pending()
+        fdpass.close_fds(self._fds)
+        self._fds.clear()
         server = self._server
         server._sessions.pop(self.id, None)
         server.stats.bytes_out += self.bytes_out
         log.info("%s: disconnected (%s) after %d calls", self.tag, reason, self.calls)
         if inflight == 0:
             server._finalize(self)
+
+
+class _PassFD:
+    """A descriptor queued for a client, sent with its byte after the reply before it."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
 
 
 def _error_frame(h: Header, err: VirtError, mtype: int = _REPLY) -> bytes:
@@ -1257,9 +1348,12 @@ class Server:
     def _run_call(self, session: Session, msg: Message) -> None:
         """Worker thread: dispatch one call and send its reply."""
         h = msg.header
+        reply_fds: list[int] = []
         try:
             try:
-                result = self._dispatcher.dispatch(session, h, msg.payload)
+                with fdpass.call_context(msg.fds, session._unix) as ctx:
+                    reply_fds = ctx.reply
+                    result = self._dispatcher.dispatch(session, h, msg.payload)
             except VirtError as e:
                 self._count_error()
                 session._send(_error_frame(h, e), reply=True)
@@ -1280,9 +1374,18 @@ class Server:
                 session._send(_error_frame(h, rpc_error(
                     f"reply of {n} bytes exceeds maximum {self.max_message}")), reply=True)
                 return
+            if reply_fds:  # REPLY_WITH_FDS: the count follows the header
+                frame = encode_message(Header(h.prog, h.vers, h.proc, _REPLY_FDS, h.serial, _OK),
+                                       result, num_fds=len(reply_fds))
+                fds, reply_fds = reply_fds, []
+                session._send(frame, reply=True, fds=fds)
+                return
             session._send(_FRAME.pack(n, h.prog, h.vers, h.proc, _REPLY, h.serial, _OK) + result,
                           reply=True)
         finally:
+            fdpass.close_fds(reply_fds)  # not sent: an error, or the dispatcher replied
+            fdpass.close_fds(msg.fds)
+            msg.fds = []
             session._call_done()
 
     def _count_error(self) -> None:
