@@ -1015,6 +1015,105 @@ GROUPS.append(
     )
 )
 
+_META_IMPACT = (
+    ("live", "BOOL", "", "modify/get running state"),
+    ("config", "BOOL", "", "modify/get persistent configuration"),
+    ("current", "BOOL", "", "modify/get current state configuration"),
+)
+GROUPS.append(
+    (
+        "Domain Management",
+        "domain",
+        "domupdate",
+        {
+            "change-media": (
+                "Change media of CD or floppy drive",
+                "Change media of CD or floppy drive.",
+                (
+                    _DOM,
+                    ("path", "DATA", "REQ", "Fully-qualified path or target of disk device"),
+                    ("source", "STRING", "", "source of the media"),
+                    ("eject", "BOOL", "", "Eject the media"),
+                    ("insert", "BOOL", "", "Insert the media"),
+                    ("update", "BOOL", "", "Update the media"),
+                    ("current", "BOOL", "", "can be either or both of --live and --config, depends on implementation hypervisor driver"),
+                    ("live", "BOOL", "", "alter live configuration of running domain"),
+                    ("config", "BOOL", "", "alter persistent configuration, effect observed on next boot"),
+                    ("force", "BOOL", "", "force media changing"),
+                    ("print-xml", "BOOL", "", "print XML document rather than change media"),
+                    ("block", "BOOL", "", "source media is a block device"),
+                ),
+            ),
+            "desc": (
+                "show or set domain's description or title",
+                "Allows setting or modifying the description or title of a domain.",
+                (
+                    _DOM,
+                    *_META_IMPACT,
+                    ("title", "BOOL", "", "modify/get the title instead of description"),
+                    ("edit", "BOOL", "", "open an editor to modify the description"),
+                    ("new-desc", "ARGV", "", "message"),
+                ),
+            ),
+            "domif-setlink": (
+                "set link state of a virtual interface",
+                "Set link state of a domain's virtual interface. This command wraps usage of update-device command.",
+                (
+                    _DOM,
+                    ("interface", "DATA", "REQ", "interface device (MAC Address)"),
+                    ("state", "DATA", "REQ", "new state of the device"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("print-xml", "BOOL", "", "print XML document rather than set the interface link state"),
+                ),
+            ),
+            "metadata": (
+                "show or set domain's custom XML metadata",
+                "Shows or modifies the XML metadata of a domain.",
+                (
+                    _DOM,
+                    ("uri", "DATA", "REQ", "URI of the namespace"),
+                    *_META_IMPACT,
+                    ("edit", "BOOL", "", "use an editor to change the metadata"),
+                    ("key", "STRING", "", "key to be used as a namespace identifier"),
+                    ("set", "STRING", "", "new metadata to set"),
+                    ("remove", "BOOL", "", "remove the metadata corresponding to an uri"),
+                ),
+            ),
+            "update-device": (
+                "update device from an XML file",
+                "Update device from an XML <file>.",
+                (
+                    _DOM,
+                    ("file", "DATA", "REQ", "XML file"),
+                    ("persistent", "BOOL", "", "make live change persistent"),
+                    ("config", "BOOL", "", "affect next boot"),
+                    ("live", "BOOL", "", "affect running domain"),
+                    ("current", "BOOL", "", "affect current domain"),
+                    ("force", "BOOL", "", "force device update"),
+                ),
+            ),
+        },
+    )
+)
+GROUPS.append(
+    (
+        "Domain Monitoring",
+        "monitor",
+        "domupdate",
+        {
+            "domif-getlink": (
+                "get link state of a virtual interface",
+                "Get link state of a domain's virtual interface.",
+                (
+                    _DOM,
+                    ("interface", "DATA", "REQ", "interface device (MAC Address)"),
+                    ("config", "BOOL", "", "Get persistent interface state"),
+                ),
+            ),
+        },
+    )
+)
+
 # The guest-side monitoring commands of virsh's "Domain Monitoring" group, also in cli/domtuning.py.
 GROUPS.append(
     (
@@ -2053,6 +2152,16 @@ GROUPS.append(
                     *_PKI_COMMON,
                 ),
             ),
+            "pki-qemu": (
+                "issue QEMU's TLS certificates for migration",
+                "Issue the server and client certificates QEMU uses for TLS migration (libvirt's migrate_tls_x509_cert_dir, /etc/pki/qemu): ca-cert.pem, server-cert.pem, server-key.pem, client-cert.pem and client-key.pem in /etc/pki/qemu under --root (or in --dir). The server certificate names every host name and address given, as the source checks them against the migration URI's host or --tls-destination.",
+                (
+                    ("host", "DATA", "REQ", "host names and IP addresses of this host, comma separated"),
+                    ("client-dn", "STRING", "", "distinguished name of the client certificate (default O=<the CA's O>,CN=<first host>)"),
+                    _PKI_CA_DIR,
+                    *_PKI_COMMON,
+                ),
+            ),
             "pki-client": (
                 "issue a TLS client certificate",
                 "Issue a client certificate (TLS Web Client) with the distinguished name given, as tls_allowed_dn_list matches it, and its key: /etc/pki/libvirt/clientcert.pem and /etc/pki/libvirt/private/clientkey.pem (or clientcert.pem and clientkey.pem in --dir, with a copy of cacert.pem; ~/.pki/libvirt for a non-root user).",
@@ -2149,6 +2258,16 @@ GROUPS.append(
                 "Get the maximum migration bandwidth",
                 "Get the maximum migration bandwidth (in MiB/s) for a domain.",
                 (_MIG_DOM, ("postcopy", "BOOL", "", "get post-copy migration bandwidth")),
+            ),
+            "migrate-compcache": (
+                "get/set compression cache size",
+                "Get/set size of the cache (in bytes) used for compressing repeatedly transferred memory pages during live migration.",
+                (_MIG_DOM, ("size", "INT", "REQ_OPT", "requested size of the cache (in bytes) used for compression")),
+            ),
+            "migrate-postcopy": (
+                "Switch running migration from pre-copy to post-copy",
+                "Switch running migration from pre-copy to post-copy. The migration must have been started with --postcopy option.",
+                (_MIG_DOM,),
             ),
         },
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +41,13 @@ from virtkit.types import (
 )
 
 if TYPE_CHECKING:
+    from virtkit.conf import metadata as domain_metadata
     from virtkit.conf import xmlutil
     from virtkit.drivers.inmemory import defs
 else:
     defs = lazy_module("virtkit.drivers.inmemory.defs")
     xmlutil = lazy_module("virtkit.conf.xmlutil")
+    domain_metadata = lazy_module("virtkit.conf.metadata")
 
 MAX_VCPUS = 32
 # testDomainScreenshot streams this file (shipped with libvirt); without it, a 1x1 PNG.
@@ -68,7 +69,6 @@ _STATS_LIST_FLAGS = (int(_G.ACTIVE) | int(_G.INACTIVE) | int(_G.PERSISTENT) | in
                      | int(_G.RUNNING) | int(_G.PAUSED) | int(_G.SHUTOFF) | int(_G.OTHER))
 _STATS_NOWAIT, _STATS_BACKING = int(_G.NOWAIT), int(_G.BACKING)
 _STATS_ENFORCE = int(_G.ENFORCE_STATS)
-_METADATA_DESCRIPTION, _METADATA_TITLE, _METADATA_ELEMENT = 0, 1, 2
 
 
 def _real_time_us() -> int:
@@ -111,18 +111,6 @@ def _defs(obj: DomainObj, flags: int) -> tuple[Any, Any]:
         pers = config_def(obj) if flags & AFFECT_CONFIG else None
         return live, pers
     return None, obj.defn
-
-
-def _strip_ns(el: Any) -> Any:
-    """A copy of a metadata element with its namespace removed, as libvirt returns it."""
-    el = copy.deepcopy(el)
-    for node in el.iter():
-        if isinstance(node.tag, str) and node.tag.startswith("{"):
-            node.tag = node.tag.split("}", 1)[1]
-    from lxml import etree
-
-    etree.cleanup_namespaces(el)
-    return el
 
 
 class DomainConfigMixin(Base):
@@ -225,30 +213,12 @@ class DomainConfigMixin(Base):
     def domain_get_metadata(
         self, dom: DomainIdent, type: int, uri: str | None = None, flags: int = 0
     ) -> str:
-        from lxml import etree
-
         check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "testDomainGetMetadata")
         with self._node.lock:
             obj = self._dom(dom)
-            if type > _METADATA_ELEMENT or type < 0:
-                raise err(ErrorCode.INVALID_ARG, f"unknown metadata type '{type}'",
-                          ErrorDomain.DOMAIN)
+            domain_metadata.check_type(type)
             d, _ = _one_def(obj, flags, for_write=False)
-            value: str | None = None
-            if type == _METADATA_DESCRIPTION:
-                value = d.description
-            elif type == _METADATA_TITLE:
-                value = d.title
-            elif d.metadata is not None:
-                for child in d.metadata:
-                    if isinstance(child.tag, str) and child.tag.startswith("{" + (uri or "") + "}"):
-                        value = etree.tostring(_strip_ns(child), encoding="unicode",
-                                               with_tail=False)
-                        break
-            if value is None:
-                raise err(ErrorCode.NO_DOMAIN_METADATA,
-                          "Requested metadata element is not present", ErrorDomain.DOMAIN)
-            return value
+            return domain_metadata.get_metadata(d, type, uri)
 
     def domain_set_metadata(
         self,
@@ -263,22 +233,9 @@ class DomainConfigMixin(Base):
         with self._txn():
             obj = self._dom(dom)
             live, pers = _defs(obj, flags)
-            if type > _METADATA_ELEMENT or type < 0:
-                raise err(ErrorCode.INVALID_ARG, f"unknown metadata type '{type}'",
-                          ErrorDomain.DOMAIN)
-            new_el = None
-            if type == _METADATA_ELEMENT and metadata:
-                parsed = xmlutil.parse_xml(metadata, "(metadata_xml)")
-                new_el = _inject_ns(parsed, uri or "", key or "")
             for d in (live, pers):
-                if d is None:
-                    continue
-                if type == _METADATA_DESCRIPTION:
-                    d.description = metadata or None
-                elif type == _METADATA_TITLE:
-                    d.title = metadata or None
-                else:
-                    _set_element(d, uri or "", new_el)
+                if d is not None:
+                    domain_metadata.set_metadata(d, type, metadata, key, uri)
             events = self._node.events
             if events.active:
                 events.queue("domain", obj.refresh_ident(), 23, (type, uri))
@@ -491,38 +448,3 @@ class DomainConfigMixin(Base):
                     params["state.reason"] = obj.reason
                 records.append(DomainStatsRecord(obj.ident, params))
             return records
-
-
-def _inject_ns(el: Any, uri: str, key: str) -> Any:
-    """virXMLInjectNamespace: put ``el`` and its descendants in ``uri`` with prefix ``key``."""
-    from lxml import etree
-
-    root = etree.Element(f"{{{uri}}}{el.tag}", nsmap={key: uri})
-    for k, v in el.attrib.items():
-        root.set(k, v)
-    root.text = el.text
-    for child in el:
-        root.append(_renamespace(child, uri))
-    return root
-
-
-def _renamespace(el: Any, uri: str) -> Any:
-    el = copy.deepcopy(el)
-    for node in el.iter():
-        if isinstance(node.tag, str) and not node.tag.startswith("{"):
-            node.tag = f"{{{uri}}}{node.tag}"
-    return el
-
-
-def _set_element(d: Any, uri: str, new_el: Any) -> None:
-    from lxml import etree
-
-    if d.metadata is None:
-        if new_el is None:
-            return
-        d.metadata = etree.Element("metadata")
-    for child in list(d.metadata):
-        if isinstance(child.tag, str) and child.tag.startswith("{" + uri + "}"):
-            d.metadata.remove(child)
-    if new_el is not None:
-        d.metadata.append(copy.deepcopy(new_el))
