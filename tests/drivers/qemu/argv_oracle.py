@@ -228,12 +228,22 @@ def virtkit_argv(name: str, xml: str) -> list[str]:
         for g in d.devices.graphics:  # the driver allocates VNC ports; libvirt's is 5900
             if g.type == "vnc" and (g.autoport == "yes" or g.port in (None, "-1")):
                 g.port = "5900"
-    domdir = f"/var/lib/libvirt/qemu/domain--1-{dname}"
+            if g.type == "spice":  # domxml-to-native: 5901 (qemuProcessSPICEAllocatePorts)
+                auto = g.autoport == "yes" or (g.port == "-1" and g.tlsPort == "-1")
+                if auto:
+                    g.port, g.tlsPort = "0", "0"
+                listen = g.listens[0].type if g.listens else None
+                if (auto and listen in (None, "address", "network")) or g.port == "-1":
+                    g.port = "5901"
+                if g.tlsPort == "-1":
+                    g.tlsPort = "5902"
+    short = dname[:20]  # libvirt's virDomainDefGetShortName
+    domdir = f"/var/lib/libvirt/qemu/domain--1-{short}"
     ctx = CommandContext(
         emulator=QEMU, qmp_socket=f"{domdir}/monitor.sock",
         pid_file=f"/run/libvirt/qemu/{dname}.pid",
         log_file=f"/var/log/libvirt/qemu/{dname}.log",
-        runtime_dir=f"/var/lib/libvirt/qemu/channel/target/domain--1-{dname}",
+        runtime_dir=f"/var/lib/libvirt/qemu/channel/target/domain--1-{short}",
         kvm_available=True, ovmf_code="/usr/share/OVMF/OVMF_CODE_4M.fd",
         ovmf_vars_template="/usr/share/OVMF/OVMF_VARS_4M.fd",
         nvram_path=f"/var/lib/libvirt/qemu/nvram/{dname}_VARS.fd",
@@ -406,6 +416,7 @@ _RULES: list[tuple[str, frozenset[str], str]] = [
      "net-vdpa"),
     ("oracle-net-conversion", frozenset({"~-device:virtio-net-pci"}), "pc-efi-kernel"),
     ("oracle-net-conversion", frozenset({"~-device:rtl8139"}), "net-user-addr"),
+    ("oracle-net-conversion", frozenset({"~-device:rtl8139"}), "graphics-spice-timeout"),
     ("usb-companion-order", frozenset({"order"}), "ich9-ehci"),
 ]
 

@@ -47,7 +47,7 @@ ERROR_CASES = [
 # offers only what its command-line builder runs (so define and start accept what domain
 # capabilities say, and virt-manager or virt-install never pick what would be refused).
 # libvirtd's answer is cut down by the limits the builder declares (docs/compat.md):
-UNSUPPORTED_KINDS = ("hostdev", "filesystem", "tpm", "redirdev")
+UNSUPPORTED_KINDS = ("hostdev", "filesystem", "tpm")
 
 
 def _normalise(text: str) -> str:
@@ -109,7 +109,10 @@ def test_domcapabilities_as_libvirtd(peers: tuple[str, str], args: tuple[str, ..
     vk_rc, vk_out = _virsh(peers[1], *args)
     assert lv_rc == 0 and vk_rc == 0, (lv_out, vk_out)
     assert "<mode name='host-model' supported='yes'>\n      <model fallback=" in vk_out
-    assert "<value>spice</value>" in lv_out and "<value>spice</value>" not in vk_out
+    # virt-manager's and virt-install's defaults are offered as libvirtd offers them
+    for value in ("spice", "qxl", "spicevmc"):
+        assert f"<value>{value}</value>" in lv_out and f"<value>{value}</value>" in vk_out
+    assert "<redirdev supported='yes'>" in vk_out
     assert _normalise(vk_out) == _normalise(_virtkit_limits(lv_out))
 
 

@@ -32,14 +32,17 @@ def _system(msg: str, exc: OSError) -> VirtError:
 
 
 def statvfs_size(path: str) -> PoolSize:
-    """Capacity, allocation and available bytes of the file system holding ``path``."""
+    """Capacity, allocation and available bytes of the file system holding ``path``, as
+    libvirt's virStorageBackendRefreshLocal computes them: available is the free blocks
+    (``f_bfree``, the root-reserved ones included, not ``f_bavail``) and allocation the
+    rest of the capacity."""
     try:
         sv = os.statvfs(path)
     except OSError as exc:
         raise _system(f"cannot statvfs path '{path}'", exc) from None
-    return PoolSize(capacity=sv.f_blocks * sv.f_frsize,
-                    allocation=(sv.f_blocks - sv.f_bfree) * sv.f_frsize,
-                    available=sv.f_bavail * sv.f_frsize)
+    capacity = sv.f_frsize * sv.f_blocks
+    available = sv.f_bfree * sv.f_frsize
+    return PoolSize(capacity=capacity, allocation=capacity - available, available=available)
 
 
 def _mode(text: str | None, default: int) -> int:
@@ -161,7 +164,11 @@ class DirBackend(PoolBackend):
                 backing_fmt=(bs.format.type if bs is not None and bs.format is not None
                              else None),
                 prealloc_metadata=bool(flags & _PREALLOC_METADATA),
-                compat=vol.target.compat, mode=self._vol_mode(vol), passphrase=key)
+                compat=vol.target.compat, mode=self._vol_mode(vol), passphrase=key,
+                cluster_size=vol.target.cluster_size,
+                features=(vol.target.features.names if vol.target.features is not None
+                          else None),
+                nocow=vol.target.nocow)
         return self._probe_new(vol.name or "", path)
 
     def _probe_new(self, name: str, path: str) -> VolState:
@@ -187,8 +194,12 @@ class DirBackend(PoolBackend):
             encryption.check_creatable(enc, fmt)
         if src.encryption:
             src_key = encryption.passphrase(encryption.source_encryption(src), secrets)
+        t = vol.target
         volumes.clone(src.path, src.format or "raw", vol.target.path, fmt, capacity,
-                      mode=self._vol_mode(vol), passphrase=key, src_passphrase=src_key)
+                      mode=self._vol_mode(vol), passphrase=key, src_passphrase=src_key,
+                      compat=t.compat, cluster_size=t.cluster_size,
+                      features=t.features.names if t.features is not None else None,
+                      nocow=t.nocow)
         return self._probe_new(vol.name or "", vol.target.path)
 
     def delete_vol(self, vol: VolState, flags: int = 0) -> None:

@@ -7,13 +7,16 @@ file removes it again when it fails.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
 import stat
 import subprocess
+from collections.abc import Sequence
 from typing import Any
 
+from virtkit.drivers.storage import qemuimg_opts
 from virtkit.drivers.storage.backend import VOL_DIR, VOL_FILE, VolState, storage_error
 from virtkit.errors import ErrorCode, VirtError
 
@@ -236,9 +239,12 @@ def _secret_pipe(passphrase: bytes) -> int:
 def create(path: str, fmt: str, capacity: int, allocation: int, *,
            backing: str | None = None, backing_fmt: str | None = None,
            prealloc_metadata: bool = False, compat: str | None = None,
-           mode: int = 0o600, passphrase: bytes | None = None) -> None:
+           mode: int = 0o600, passphrase: bytes | None = None,
+           cluster_size: int | None = None, features: Sequence[str] | None = None,
+           nocow: bool = False) -> None:
     """Create a new volume file (refuses one that exists). With ``passphrase`` it is a
-    LUKS image: qcow2 with LUKS encryption, or (``raw``) a plain LUKS image."""
+    LUKS image: qcow2 with LUKS encryption, or (``raw``) a plain LUKS image. The other
+    keywords are the volume's ``<target>`` settings qemu-img gets (qemuimg_opts)."""
     if os.path.lexists(path):
         raise storage_error(ErrorCode.OPERATION_FAILED,
                             f"volume target path '{path}' already exists")
@@ -247,8 +253,10 @@ def create(path: str, fmt: str, capacity: int, allocation: int, *,
     for attempt in range(1, _LUKS_ATTEMPTS + 1):
         secret_fd = _secret_pipe(passphrase) if passphrase is not None else None
         try:
-            _create(path, fmt, capacity, allocation, backing=backing, backing_fmt=backing_fmt,
-                    prealloc_metadata=prealloc_metadata, compat=compat, mode=mode,
+            opts = qemuimg_opts.ImgOptions(
+                fmt, capacity, allocation, prealloc=prealloc_metadata, compat=compat,
+                cluster_size=cluster_size, features=features, nocow=nocow)
+            _create(path, opts, backing=backing, backing_fmt=backing_fmt, mode=mode,
                     secret_fd=secret_fd)
             return
         except VirtError as exc:
@@ -262,44 +270,42 @@ def create(path: str, fmt: str, capacity: int, allocation: int, *,
                 os.close(secret_fd)
 
 
-def _create(path: str, fmt: str, capacity: int, allocation: int, *,
-            backing: str | None, backing_fmt: str | None, prealloc_metadata: bool,
-            compat: str | None, mode: int, secret_fd: int | None) -> None:
+def _create(path: str, opts: qemuimg_opts.ImgOptions, *, backing: str | None,
+            backing_fmt: str | None, mode: int, secret_fd: int | None) -> None:
+    fmt, capacity, prealloc_metadata = opts.fmt, opts.capacity, opts.prealloc
     if fmt == "raw":
         if backing:
             raise storage_error(ErrorCode.NO_SUPPORT,
                                 "backing storage not supported for raw volumes")
         if prealloc_metadata:
-            raise storage_error(ErrorCode.NO_SUPPORT,
+            raise storage_error(ErrorCode.CONFIG_UNSUPPORTED,
                                 "metadata preallocation is not supported for raw volumes")
-        _create_raw(path, capacity, allocation, mode)
+        _create_raw(path, capacity, opts.allocation, mode)
         return
     if fmt not in WRITABLE:
         raise storage_error(ErrorCode.OPERATION_FAILED,
                             f"creation of non-raw file images is not supported "
                             f"without qemu-img (format {fmt})")
-    opts: list[str] = []
     if backing:
         if prealloc_metadata:
             raise storage_error(ErrorCode.INVALID_ARG,
                                 "metadata preallocation conflicts with backing store")
         check_chain(backing, backing_fmt)
-    if prealloc_metadata:
-        opts.append("preallocation=metadata")
-    if compat:
-        opts.append(f"compat={compat}")
     args = ["create", "-f", fmt]
+    if backing:
+        backing_fmt = backing_fmt or image_info(backing).get("format", "raw")
+        args += ["-b", backing]
     if secret_fd is not None:
         args += ["--object", f"secret,id=sec0,file=/dev/fd/{secret_fd}"]
-        opts += (["encrypt.format=luks", "encrypt.key-secret=sec0"] if fmt == "qcow2"
-                 else ["key-secret=sec0"])
-    if backing:
-        args += ["-b", backing, "-F", backing_fmt or image_info(backing).get("format", "raw")]
-    if opts:
-        args += ["-o", ",".join(opts)]
+    encrypt = ((["encrypt.format=luks", "encrypt.key-secret=sec0"] if fmt == "qcow2"
+                else ["key-secret=sec0"]) if secret_fd is not None else [])
+    options = qemuimg_opts.create_options(dataclasses.replace(
+        opts, backing_fmt=backing_fmt if backing else None, encryption=encrypt))
+    if options:
+        args += ["-o", ",".join(options)]
     args.append(path)
     if capacity or not backing:
-        args.append(str(capacity))
+        args.append(qemuimg_opts.size_arg(capacity))
     try:
         qemu_img(*args, pass_fds=(secret_fd,) if secret_fd is not None else ())
         os.chmod(path, mode)
@@ -366,9 +372,12 @@ def _clone_encrypted(src: str, src_fmt: str, path: str, fmt: str, capacity: int,
 
 def clone(src: str, src_fmt: str, path: str, fmt: str, capacity: int, *,
           mode: int = 0o600, passphrase: bytes | None = None,
-          src_passphrase: bytes | None = None) -> None:
+          src_passphrase: bytes | None = None, compat: str | None = None,
+          cluster_size: int | None = None, features: Sequence[str] | None = None,
+          nocow: bool = False) -> None:
     """Create ``path`` as a copy of ``src`` converted to ``fmt``, grown to ``capacity``;
-    ``passphrase`` encrypts the copy (LUKS), ``src_passphrase`` opens an encrypted source."""
+    ``passphrase`` encrypts the copy (LUKS), ``src_passphrase`` opens an encrypted source.
+    The new volume's ``<target>`` settings become ``-o`` options as for a create."""
     if os.path.lexists(path):
         raise storage_error(ErrorCode.OPERATION_FAILED,
                             f"volume target path '{path}' already exists")
@@ -383,7 +392,12 @@ def clone(src: str, src_fmt: str, path: str, fmt: str, capacity: int, *,
     try:
         # No -U: QEMU's image lock decides (a running guest's writable disk is refused with
         # qemu-img's 'Failed to get shared "write" lock', as libvirt's clone is).
-        qemu_img("convert", "-f", src_fmt, "-O", fmt, src, path)
+        # raw to raw is a plain copy in libvirt (storageBackendCreateRaw): no options
+        options = [] if src_fmt == fmt == "raw" else qemuimg_opts.create_options(
+            qemuimg_opts.ImgOptions(fmt, capacity, compat=compat, cluster_size=cluster_size,
+                                    features=features, nocow=nocow))
+        qemu_img("convert", "-f", src_fmt, "-O", fmt,
+                 *(["-o", ",".join(options)] if options else []), src, path)
         cur = int(image_info(path).get("virtual-size") or 0)
         if capacity > cur:
             qemu_img("resize", "-f", fmt, path, str(capacity))
