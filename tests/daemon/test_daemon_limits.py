@@ -92,10 +92,24 @@ def _alive(daemon: Daemon) -> None:
         assert conn.version > 0
 
 
+def _until_no_client(d: Daemon) -> None:
+    """Until the daemon's server lists no client (asked over the admin socket, a server
+    of its own with its own limits)."""
+    import virtkit.admin
+
+    admin = f"libvirtd:///system?socket={d.root / 'run' / 'libvirt' / 'libvirt-admin-sock'}"
+    deadline = time.monotonic() + 30  # hang guard
+    with virtkit.admin.open(admin) as adm:
+        srv = adm.lookup_server("libvirtd")
+        while srv.list_clients():
+            assert time.monotonic() < deadline, "the readiness probe is never counted off"
+            time.sleep(0.02)
+
+
 @pytest.fixture
 def daemon(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Daemon]:
     d = start_virtkitd(tmp_path, extra_conf=getattr(request, "param", ""))
-    time.sleep(0.3)  # start_virtkitd's readiness probe has been counted off
+    _until_no_client(d)  # start_virtkitd's readiness probe has been counted off
     try:
         yield d
     finally:

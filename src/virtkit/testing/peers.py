@@ -90,20 +90,59 @@ class Daemon:
         self.stop()
 
 
+def _tcp_listening(port: int) -> bool:
+    """Whether a socket of this network namespace listens on TCP ``port`` (read from
+    /proc, so no connection is made that the daemon would count as a client)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def _serves(path: str) -> bool:
+    """Whether the daemon answers a call on its unix socket ``path`` (REMOTE_PROC_AUTH_LIST,
+    answered before authentication). Daemons accept clients only once their drivers are
+    initialised, so this also waits for that."""
+    from virtkit.rpc.message import FrameReader, Header, MessageType, encode_message
+    from virtkit.rpc.protocol import REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION
+
+    auth_list = 66  # REMOTE_PROC_AUTH_LIST
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            sock.connect(path)
+            sock.sendall(encode_message(Header(REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION,
+                                               auth_list, MessageType.CALL, 1), b""))
+            reader = FrameReader()
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    return False
+                if reader.feed(data):
+                    return True
+    except OSError:
+        return False
+
+
 def _wait_for(proc: subprocess.Popen[bytes], paths: list[str], port: int, log: Path,
               timeout: float, tls_port: int = 0) -> None:
+    """Until the sockets exist, the TCP ports listen and the daemon serves (its drivers
+    initialised). No TCP connection is made: the limit tests count every client."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"daemon exited with {proc.returncode}:\n{log.read_text()}")
-        if all(os.path.exists(p) for p in paths):
-            try:
-                for p in (port, tls_port) if tls_port else (port,):
-                    with socket.create_connection(("127.0.0.1", p), timeout=0.2):
-                        pass
-                return
-            except OSError:
-                pass
+        if all(os.path.exists(p) for p in paths) \
+                and all(_tcp_listening(p) for p in ((port, tls_port) if tls_port else (port,))) \
+                and _serves(paths[0]):
+            return
         time.sleep(0.02)
     proc.kill()
     proc.wait(5)
