@@ -12,6 +12,8 @@ a run without --only/--remote includes them.
 bench/qemu_bench.py); no other run includes them.
 --storage runs only the storage figures (1 GiB upload/download and a 10,000-volume
 pool refresh against libvirtd's storage driver; bench/storage_bench.py).
+--migration runs only the migration figures (virtkitd->virtkitd against
+libvirtd->libvirtd in two network namespaces, TCG guests; bench/migration_bench.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import migration_bench
 import qemu_bench
 import remote
 import storage_bench
@@ -264,6 +267,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     qemu_bench.add_arguments(p)
     p.add_argument("--storage", action="store_true", help="only the storage figures (minutes)")
     storage_bench.add_arguments(p)
+    p.add_argument("--migration", action="store_true",
+                   help="only the migration figures (minutes)")
+    migration_bench.add_arguments(p)
     p.add_argument(
         "--calibrate",
         action="store_true",
@@ -281,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         return qemu_bench.run_qemu(args)
     if args.storage:
         return storage_bench.run_storage(args)
+    if args.migration:
+        return migration_bench.run_migration(args)
     keys = [s.key for s in API_SPECS] + ["cli_list"] + remote.KEYS
     if args.list:
         print("\n".join(keys))

@@ -268,3 +268,38 @@ def test_first_client_sees_autostarted_objects(tmp_path: Path) -> None:
             assert pool.is_active() and pool.autostart
         finally:
             conn.close()
+
+
+def test_host_uuid_in_capabilities_and_migration_cookie(tmp_path: Path) -> None:
+    """The node's host UUID is one: capabilities' <host><uuid> equals the migration
+    cookie's <hostuuid> (Begin3), derived from the root for a root other than /; the
+    libvirtd.conf ``host_uuid`` setting replaces it in both (libvirt's virSetHostUUIDStr)."""
+    import re
+
+    import virtkit
+    from virtkit.constants import DomainMigrateFlags
+    from virtkit.testing.peers import start_virtkitd
+
+    def uuids(root: Path, conf: str) -> tuple[str, str]:
+        with start_virtkitd(root, extra_conf=conf) as daemon:
+            conn = virtkit.open(f"qemu+unix:///system?socket={daemon.sock}")
+            try:
+                caps = conn.capabilities()
+                host = re.search(r"<host>\s*<uuid>([^<]+)</uuid>", caps)
+                assert host is not None, caps
+                dom = conn.define_domain(
+                    "<domain type='qemu'><name>c1</name><memory>65536</memory>"
+                    "<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>")
+                offline = int(DomainMigrateFlags.OFFLINE | DomainMigrateFlags.PERSIST_DEST)
+                cookie, _ = conn._hv.domain_migrate_begin3_params(dom._ident, {}, offline)
+                found = re.search(rb"<hostuuid>([^<]+)</hostuuid>", cookie)
+                assert found is not None, cookie
+                return host.group(1), found.group(1).decode()
+            finally:
+                conn.close()
+
+    caps_a, cookie_a = uuids(tmp_path / "a", "")
+    caps_b, cookie_b = uuids(tmp_path / "b", "")
+    assert caps_a == cookie_a and caps_b == cookie_b and caps_a != caps_b
+    fixed = "2f1c9a6e-4b7d-4e61-9a3c-0d5e8b7f6a21"
+    assert uuids(tmp_path / "c", f'host_uuid = "{fixed}"') == (fixed, fixed)

@@ -136,7 +136,7 @@ def test_remote_program_is_complete() -> None:
     assert {p.name for p in REMOTE if p.stream} == {
         "domain_open_console", "domain_open_channel", "storage_vol_upload",
         "storage_vol_download", "domain_screenshot", "domain_migrate_prepare_tunnel",
-        "domain_migrate_prepare_tunnel3"}
+        "domain_migrate_prepare_tunnel3", "domain_migrate_prepare_tunnel3_params"}
 
 
 def test_known_procedures() -> None:

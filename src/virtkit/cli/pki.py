@@ -82,8 +82,38 @@ def cmd_pki_client(ctl: Ctl, cmd: Cmd) -> bool:
     return True
 
 
+def cmd_pki_qemu(ctl: Ctl, cmd: Cmd) -> bool:
+    """QEMU's x509 credentials for TLS migration in one directory (default
+    ROOT/etc/pki/qemu), signed by the CA of --ca-dir (default ROOT/etc/pki/CA)."""
+    from virtkit.pki import DEFAULT_DAYS, Layout, ca_layout, make_client, make_server
+
+    hosts = [h.strip() for h in ctl.opt_required(cmd, "host").split(",")]
+    out_dir, root = ctl.opt_string(cmd, "dir"), ctl.opt_string(cmd, "root")
+    if out_dir is not None and root is not None:
+        ctl.error("Options --dir and --root are mutually exclusive")
+        raise CmdFailed
+    qemu_dir = out_dir or os.path.join(root or "/", "etc", "pki", "qemu")
+    ca_dir = ctl.opt_string(cmd, "ca-dir")
+    ca = ca_layout(ca_dir) if ca_dir is not None else Layout.system(root or "/")
+
+    def j(name: str) -> str:
+        return os.path.join(qemu_dir, name)
+
+    out = Layout(j("ca-cert.pem"), ca.cakey, j("server-cert.pem"), j("server-key.pem"),
+                 j("client-cert.pem"), j("client-key.pem"))
+    days, bits = _numbers(ctl, cmd, DEFAULT_DAYS).values()
+    server = make_server(out, hosts, ca=ca, force=cmd.flag("force"), days=days, bits=bits)
+    dn = ctl.opt_string(cmd, "client-dn") or server.subject.rfc4514_string()
+    make_client(out, dn, ca=ca, force=cmd.flag("force"), days=days, bits=bits)
+    ctl.print(f"CA certificate: {out.cacert}\nServer certificate: {out.servercert}\n"
+              f"Server private key: {out.serverkey}\nClient certificate: {out.clientcert}\n"
+              f"Client private key: {out.clientkey}\n")
+    return True
+
+
 COMMANDS: dict[str, CommandDef] = specs_to_defs(
     next(cmds for _, kw, _, cmds in GROUPS if kw == "pki"),
-    {"pki-ca": cmd_pki_ca, "pki-server": cmd_pki_server, "pki-client": cmd_pki_client},
-    noconnect=("pki-ca", "pki-server", "pki-client"),
+    {"pki-ca": cmd_pki_ca, "pki-server": cmd_pki_server, "pki-client": cmd_pki_client,
+     "pki-qemu": cmd_pki_qemu},
+    noconnect=("pki-ca", "pki-server", "pki-client", "pki-qemu"),
 )

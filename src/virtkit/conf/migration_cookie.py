@@ -344,14 +344,17 @@ def _parse_netif(el: Element) -> CookieNetIf:
 def _parse_nbd(el: Element) -> CookieNBD:
     """qemuMigrationCookieNBDXMLParse: a port, and each disk's target and capacity."""
     port = el.get("port")
-    nbd = CookieNBD(int(port) if port and port.isdigit() else 0)
+    try:
+        nbd = CookieNBD(int(port) if port else 0)
+    except ValueError:
+        raise _err(f"Malformed nbd port '{port}'") from None
     for disk in el.findall("disk"):
         target = disk.get("target")
         if not target:
             raise _err("Malformed disk target")
-        cap = disk.get("capacity") or "0"
-        if not cap.isdigit():
-            raise _err(f"Malformed disk capacity: '{cap}'")
+        cap = disk.get("capacity")
+        if cap is None or not cap.isdigit():
+            raise _err(f"Malformed disk capacity: '{cap if cap is not None else '(null)'}'")
         nbd.disks.append((target, int(cap)))
     return nbd
 

@@ -68,11 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         log.error("Can't load config file: %s: %s", e, opts.config_file or paths.config_file)
         return 1
     try:
-        host_uuid(config, paths)
+        configured_uuid = host_uuid(config, paths)
     except ConfigError as e:
         log.error("%s", e)
         log.error("Can't setup host uuid")
         return 1
+    if configured_uuid is not None:  # libvirt's virSetHostUUIDStr: capabilities, cookies
+        from virtkit.drivers.qemu.caps import set_host_uuid
+
+        set_host_uuid(configured_uuid)
     pid_file = opts.pid_file
     if pid_file:
         pid_file = os.path.abspath(pid_file)  # --daemon changes directory to /

@@ -552,6 +552,36 @@ class HypervisorDriver:
         """The screen as an image: its MIME type and a read stream of its bytes."""
         raise no_support("virDomainScreenshot")
 
+    # The calls that pass file descriptors (over a unix socket, rpc/fdcalls.py).
+
+    def domain_open_graphics(self, dom: DomainIdent, idx: int, fd: int, flags: int = 0) -> None:
+        """Connect display ``idx`` to the caller's socket ``fd`` (the caller keeps it)."""
+        raise no_support("virDomainOpenGraphics", ErrorDomain.DOMAIN)
+
+    def domain_open_graphics_fd(self, dom: DomainIdent, idx: int, flags: int = 0) -> int:
+        """A new socket connected to display ``idx`` (the caller's to close)."""
+        raise no_support("virDomainOpenGraphicsFD", ErrorDomain.DOMAIN)
+
+    def domain_create_xml_with_files(self, xml: str, files: Sequence[int],
+                                     flags: int = 0) -> DomainIdent:
+        """Create and start a transient domain, passing ``files`` to it."""
+        raise no_support("virDomainCreateXMLWithFiles", ErrorDomain.DOMAIN)
+
+    def domain_create_with_files(self, dom: DomainIdent, files: Sequence[int],
+                                 flags: int = 0) -> DomainIdent:
+        """Start a defined domain, passing ``files`` to it."""
+        raise no_support("virDomainCreateWithFiles", ErrorDomain.DOMAIN)
+
+    def domain_fd_associate(self, dom: DomainIdent, name: str, fds: Sequence[int],
+                            flags: int = 0) -> None:
+        """Hand ``fds`` to the driver as group ``name`` (the caller keeps them)."""
+        raise no_support("virDomainFDAssociate", ErrorDomain.DOMAIN)
+
+    def domain_open_channel(self, dom: DomainIdent, name: str | None = None,
+                            flags: int = 0) -> DataStream:
+        """A two-way stream to channel ``name`` (None: the first)."""
+        raise no_support("virDomainOpenChannel", ErrorDomain.DOMAIN)
+
     # ------------------------------------------------------------------ devices
 
     def domain_attach_device_flags(self, dom: DomainIdent, xml: str, flags: int = 0) -> None:
@@ -621,6 +651,12 @@ class HypervisorDriver:
         """Destination, phase 2: ``(cookie_out, uri_out)``."""
         raise no_support("virDomainMigratePrepare3Params")
 
+    def domain_migrate_prepare_tunnel3_params(self, params: TypedParams, cookie_in: bytes,
+                                              flags: int = 0) -> tuple[bytes, DataStream]:
+        """Destination, phase 2 of a tunnelled migration: ``(cookie_out, stream)``; the
+        source writes QEMU's migration stream into ``stream`` and finishes it."""
+        raise no_support("virDomainMigratePrepareTunnel3Params")
+
     def domain_migrate_perform3_params(self, dom: DomainIdent, dconnuri: str | None,
                                        params: TypedParams, cookie_in: bytes,
                                        flags: int = 0) -> bytes:
@@ -647,6 +683,11 @@ class HypervisorDriver:
                                 dname: str | None, resource: int,
                                 dom_xml: str) -> tuple[bytes, str | None]:
         raise no_support("virDomainMigratePrepare3")
+
+    def domain_migrate_prepare_tunnel3(self, cookie_in: bytes, flags: int, dname: str | None,
+                                       resource: int,
+                                       dom_xml: str) -> tuple[bytes, DataStream]:
+        raise no_support("virDomainMigratePrepareTunnel3")
 
     def domain_migrate_perform3(self, dom: DomainIdent, xmlin: str | None, cookie_in: bytes,
                                 dconnuri: str | None, uri: str | None, flags: int,
@@ -675,6 +716,16 @@ class HypervisorDriver:
     def domain_migrate_set_max_speed(self, dom: DomainIdent, bandwidth: int,
                                      flags: int = 0) -> None:
         raise no_support("virDomainMigrateSetMaxSpeed")
+
+    def domain_migrate_get_compression_cache(self, dom: DomainIdent, flags: int = 0) -> int:
+        raise no_support("virDomainMigrateGetCompressionCache")
+
+    def domain_migrate_set_compression_cache(self, dom: DomainIdent, cache_size: int,
+                                             flags: int = 0) -> None:
+        raise no_support("virDomainMigrateSetCompressionCache")
+
+    def domain_migrate_start_post_copy(self, dom: DomainIdent, flags: int = 0) -> None:
+        raise no_support("virDomainMigrateStartPostCopy")
 
     # ------------------------------------------------------------------ snapshots
 

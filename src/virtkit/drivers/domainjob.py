@@ -247,6 +247,7 @@ class DomainJob:
         self.async_owner_api: str | None = None
         self.mask = DEFAULT_MASK
         self.api_flags = 0
+        self.phase = ""  # the async job's phase (libvirt's job.phase: "begin3", "perform3", ...)
         self.current: JobData | None = None
         self.completed: JobData | None = None
         self._abort = False
@@ -334,7 +335,7 @@ class DomainJob:
                        and self._owner in (None, me), Job.ASYNC, me, deadline)
             self.async_job, self._async_owner = async_job, me
             self.async_owner_api = current_job_name()
-            self.mask, self.api_flags = DEFAULT_MASK, flags
+            self.mask, self.api_flags, self.phase = DEFAULT_MASK, flags, ""
             self._abort, self._canceller = False, None
             self.current = JobData(operation=operation)
             return self.current
@@ -346,10 +347,40 @@ class DomainJob:
             if self._async_owner != threading.get_ident():
                 raise RuntimeError("async job ended by a thread that does not own it")
             self.async_job, self._async_owner, self.async_owner_api = AsyncJob.NONE, None, None
-            self.mask, self.api_flags = DEFAULT_MASK, 0
+            self.mask, self.api_flags, self.phase = DEFAULT_MASK, 0, ""
             self._abort, self._canceller = False, None
             self.current = None
             self._cond.notify_all()
+
+    def release_async(self) -> None:
+        """qemuDomainObjReleaseAsyncJob: the async job stays, owned by no thread, until a
+        later call (the next migration phase) takes it with ``start_phase``."""
+        with self._cond:
+            self._async_owner = None
+            self._cond.notify_all()
+
+    def start_phase(self, phase: str) -> None:
+        """qemuDomainObjStartJobPhase: this thread owns the async job from now on, in
+        ``phase``."""
+        with self._cond:
+            self._async_owner = threading.get_ident()
+            self.phase = phase
+            self._cond.notify_all()
+
+    def set_phase(self, phase: str) -> None:
+        """qemuDomainObjSetJobPhase (by the thread that owns the async job)."""
+        with self._cond:
+            self.phase = phase
+
+    @property
+    def owned_by_me(self) -> bool:
+        """This thread runs the async job."""
+        return self._async_owner == threading.get_ident()
+
+    @property
+    def async_owned(self) -> bool:
+        """Some thread runs the async job now (False while it waits for its next phase)."""
+        return self._async_owner is not None
 
     @contextlib.contextmanager
     def running_async(self, async_job: AsyncJob, operation: DomainJobOperation,

@@ -14,7 +14,8 @@ import logging
 from typing import Any, Protocol
 
 from virtkit.constants import DomainMigrateFlags
-from virtkit.errors import ErrorCode, ErrorDomain, VirtError
+from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
+from virtkit.streams import DataStream
 from virtkit.types import DomainIdent, TypedParams
 
 __all__ = ["MigrationPeer", "migrate_v3"]
@@ -37,6 +38,9 @@ class MigrationPeer(Protocol):
     def domain_migrate_prepare3_params(self, params: TypedParams, cookie_in: bytes,
                                        flags: int = 0) -> tuple[bytes, str | None]: ...
 
+    def domain_migrate_prepare_tunnel3_params(self, params: TypedParams, cookie_in: bytes,
+                                              flags: int = 0) -> tuple[bytes, DataStream]: ...
+
     def domain_migrate_perform3_params(self, dom: DomainIdent, dconnuri: str | None,
                                        params: TypedParams, cookie_in: bytes,
                                        flags: int = 0) -> bytes: ...
@@ -56,15 +60,24 @@ def migrate_v3(src: MigrationPeer, dom: DomainIdent, dst: MigrationPeer, params:
     ``dst``, Perform on ``src`` (``perform(params, cookie)`` instead when given: the
     peer-to-peer source runs its own), Finish on ``dst``, Confirm on ``src``. The guest
     is never lost: a failed Perform or Finish makes Confirm resume the source."""
+    if flags & F.TUNNELLED and perform is None:  # virDomainMigrate3's own check
+        raise make_error(ErrorCode.INVALID_ARG, ErrorDomain.DOMAIN,
+                         "cannot perform tunnelled migration without using peer2peer flag")
     params = dict(params)
+    tunnel: DataStream | None = None
     # the source keeps its migration job from Begin to Confirm when it can
     protection = (int(F.CHANGE_PROTECTION)
                   if src.connect_supports_feature(_FEATURE_MIGRATE_CHANGE_PROTECTION) else 0)
     cookie, xml = src.domain_migrate_begin3_params(dom, params, flags | protection)
     params["destination_xml"] = xml
     destflags = flags & ~int(F.ABORT_ON_ERROR | F.AUTO_CONVERGE)
+    uri_out: str | None = None
     try:
-        cookie, uri_out = dst.domain_migrate_prepare3_params(params, cookie, destflags)
+        if flags & F.TUNNELLED:  # qemuMigrationSrcPerformPeer2Peer3: a stream to feed
+            cookie, tunnel = dst.domain_migrate_prepare_tunnel3_params(params, cookie,
+                                                                       destflags)
+        else:
+            cookie, uri_out = dst.domain_migrate_prepare3_params(params, cookie, destflags)
     except BaseException:
         if protection:  # Begin started a job there: Confirm (cancelled) ends it
             with contextlib.suppress(VirtError):
@@ -78,13 +91,18 @@ def migrate_v3(src: MigrationPeer, dom: DomainIdent, dst: MigrationPeer, params:
         if uri_out:
             params["migrate_uri"] = uri_out
         try:
-            if perform is not None:
+            if tunnel is not None:
+                cookie = perform(params, cookie, tunnel=tunnel)
+            elif perform is not None:
                 cookie = perform(params, cookie)
             else:
                 cookie = src.domain_migrate_perform3_params(
                     dom, None, params, cookie, flags | protection)
         except BaseException as exc:  # the source recovered by itself: no Confirm
             failure, cancelled, notify_source, cookie = exc, 1, False, b""
+            if tunnel is not None:  # Perform may fail before it used the stream
+                with contextlib.suppress(VirtError, OSError):
+                    tunnel.abort()
     params.setdefault("destination_name", dom.name)
     ddom: DomainIdent | None = None
     try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from virtkit.constants import DomainState
@@ -24,6 +27,7 @@ from virtkit.types import (
 
 if TYPE_CHECKING:
     from virtkit.connection import Connection
+    from virtkit.migration_check import MigrationBlocker
     from virtkit.streams import DataStream
 
 __all__ = ["Domain"]
@@ -208,6 +212,50 @@ class Domain(Handle[DomainIdent]):
         self._conn._check_write("virDomainOpenConsole", _D)
         return self._conn._hv.domain_open_console(self._ident, dev_name, flags)
 
+    def open_graphics(self, idx: int, fd: int, flags: int = 0) -> None:
+        """virDomainOpenGraphics: connect display ``idx`` to the caller's socket ``fd``
+        (flags: DomainOpenGraphicsFlags); the caller keeps ``fd``."""
+        try:
+            is_socket = stat.S_ISSOCK(os.fstat(fd).st_mode)
+        except OSError as e:  # libvirt-domain.c checks before anything else
+            raise make_error(ErrorCode.SYSTEM_ERROR, _D,
+                             f"Unable to access file descriptor {fd}: {e.strerror}") from None
+        if not is_socket:
+            raise invalid_arg(f"fd {fd} must be a socket", _D)
+        self._conn._check_write("virDomainOpenGraphics", _D)
+        self._conn._hv.domain_open_graphics(self._ident, idx, fd, flags)
+
+    def open_graphics_fd(self, idx: int = 0, flags: int = 0) -> int:
+        """virDomainOpenGraphicsFD: a new socket connected to display ``idx`` (the
+        caller's to close; flags: DomainOpenGraphicsFlags)."""
+        self._conn._check_write("virDomainOpenGraphicsFD", _D)
+        fd: int = self._conn._hv.domain_open_graphics_fd(
+            self._ident, idx, flags)
+        return fd
+
+    def fd_associate(self, name: str, fds: Sequence[int], flags: int = 0) -> None:
+        """virDomainFDAssociate: hand ``fds`` to the driver as group ``name`` (the caller
+        keeps them; flags: DomainFDAssociateFlags)."""
+        self._conn._check_write("virDomainFDAssociate", _D)
+        self._conn._hv.domain_fd_associate(
+            self._ident, name, list(fds), flags)
+
+    def open_channel(self, name: str | None = None, flags: int = 0) -> DataStream:
+        """virDomainOpenChannel: a two-way stream to channel ``name`` (its alias or
+        virtio target name; None: the first)."""
+        self._conn._check_write("virDomainOpenChannel", _D)
+        stream: DataStream = self._conn._hv.domain_open_channel(
+            self._ident, name, flags)
+        return stream
+
+    def create_with_files(self, files: Sequence[int], flags: int = 0) -> None:
+        """virDomainCreateWithFiles: start the domain, passing ``files`` to it."""
+        self._conn._check_write("virDomainCreateWithFiles", _D)
+        ident = self._conn._hv.domain_create_with_files(
+            self._ident, list(files), flags)
+        if isinstance(ident, DomainIdent):
+            self._ident = ident
+
     def destroy(self, flags: int = 0) -> None:
         """virDomainDestroyFlags (flags: DomainDestroyFlags); ``id`` becomes -1."""
         self._conn._check_write("virDomainDestroyFlags" if flags else "virDomainDestroy", _D)
@@ -303,6 +351,15 @@ class Domain(Handle[DomainIdent]):
         self._conn._hv.domain_migrate_perform3_params(self._ident, dconnuri, params or {},
                                                       b"", flags)
 
+    def migrate_check(self, dest: Connection, flags: int = 0,
+                      params: TypedParams | None = None) -> list[MigrationBlocker]:
+        """The migration pre-check (``virtkit migrate --dry-run``): every reason
+        :meth:`migrate` to ``dest`` with these ``flags`` and ``params`` would fail, found
+        on both sides at once, nothing moved or changed (see virtkit.migration_check)."""
+        from virtkit.migration_check import check_migration
+
+        return check_migration(self, dest, flags, params)
+
     def migrate_max_downtime(self) -> int:
         """virDomainMigrateGetMaxDowntime (ms)."""
         return self._conn._hv.domain_migrate_get_max_downtime(self._ident, 0)
@@ -320,6 +377,20 @@ class Domain(Handle[DomainIdent]):
         """virDomainMigrateSetMaxSpeed (MiB/s)."""
         self._conn._check_write("virDomainMigrateSetMaxSpeed", _D)
         self._conn._hv.domain_migrate_set_max_speed(self._ident, bandwidth_mib, flags)
+
+    def migrate_compression_cache(self) -> int:
+        """virDomainMigrateGetCompressionCache (bytes)."""
+        return self._conn._hv.domain_migrate_get_compression_cache(self._ident, 0)
+
+    def migrate_set_compression_cache(self, cache_size: int) -> None:
+        """virDomainMigrateSetCompressionCache (bytes)."""
+        self._conn._check_write("virDomainMigrateSetCompressionCache", _D)
+        self._conn._hv.domain_migrate_set_compression_cache(self._ident, cache_size, 0)
+
+    def migrate_start_post_copy(self, flags: int = 0) -> None:
+        """virDomainMigrateStartPostCopy: switch the running migration to post-copy."""
+        self._conn._check_write("virDomainMigrateStartPostCopy", _D)
+        self._conn._hv.domain_migrate_start_post_copy(self._ident, flags)
 
     def rename(self, new_name: str) -> None:
         """virDomainRename (an inactive, persistent domain)."""

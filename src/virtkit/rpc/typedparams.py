@@ -22,6 +22,7 @@ from virtkit.types import TypedParams, TypedValue
 
 __all__ = [
     "FIELD_LENGTH",
+    "MULTI_FIELDS",
     "STRING_OKAY",
     "ParamType",
     "TypedParam",
@@ -35,6 +36,11 @@ FIELD_LENGTH = 80
 """``VIR_TYPED_PARAM_FIELD_LENGTH``: a field name's buffer, NUL included."""
 STRING_OKAY = 1 << 2
 """``VIR_TYPED_PARAM_STRING_OKAY``: the caller accepts STRING parameters."""
+
+
+MULTI_FIELDS = frozenset({"migrate_disks", "compression"})
+"""Fields a caller may repeat (VIR_MIGRATE_PARAM_MIGRATE_DISKS, _COMPRESSION): in a dict,
+several values are a list (one wire parameter each)."""
 
 
 class ParamType(IntEnum):
@@ -131,7 +137,8 @@ def encode_params(
                 items.append(TypedParam(name, ParamType(v.type), v.value))
                 continue
             t = hints.get(name) if hints is not None else None
-            items.append(TypedParam(name, t if t is not None else _infer(v), v))
+            for one in v if isinstance(v, list | tuple) else (v,):  # a repeated field
+                items.append(TypedParam(name, t if t is not None else _infer(one), one))
     else:
         for p in params:
             if not isinstance(p, TypedParam):
@@ -169,8 +176,13 @@ def decode_params(remote: Iterable[Mapping[str, Any]], *, limit: int | None = No
 
 def params_to_dict(params: Iterable[TypedParam]) -> TypedParams:
     """A dict of the values; for a repeated field the first wins (as
-    ``virTypedParamsGet`` finds it)."""
-    out: TypedParams = {}
+    ``virTypedParamsGet`` finds it), except the fields of :data:`MULTI_FIELDS`, whose
+    repeated values become a list (as ``virTypedParamsGetStringList`` reads them)."""
+    out: dict[str, Any] = {}
     for p in params:
-        out.setdefault(p.field, p.value)
+        if p.field in out and p.field in MULTI_FIELDS:
+            prev = out[p.field]
+            out[p.field] = [*prev, p.value] if isinstance(prev, list) else [prev, p.value]
+        else:
+            out.setdefault(p.field, p.value)
     return out

@@ -226,9 +226,10 @@ def test_virtkit_cli_migrate_and_tunables(hosts: TwoHosts, guest: Any) -> None:
     dom.migrate_to_uri3(h.a.tcp_uri(), 1 | 2 | 16,  # LIVE | PEER2PEER | UNDEFINE_SOURCE
                         {"migrate_uri": f"tcp://{h.a.address}", "destination_name": "vm1"})
     assert virsh(ua, "domstate", "--reason", "vm1").stdout.strip() == "running (migrated)"
-    refused = vk(ua, "migrate", "--live", "--tunnelled", "--p2p", "vm1", h.b.tcp_uri())
+    refused = vk(ua, "migrate", "--live", "--tunnelled", "--p2p", "vm1", h.b.tcp_uri(),
+                 "--migrateuri", f"tcp://{h.b.address}")
     assert refused.returncode == 1
-    assert "tunnelled migration is not supported by virtkit" in refused.stderr
+    assert "migration URI is not supported by tunnelled migration" in refused.stderr
     assert virsh(ua, "domstate", "vm1").stdout.strip() == "running"
 
 

@@ -13,6 +13,7 @@ orders them, and ``kvm`` beside ``qemu`` when ``/dev/kvm`` can be opened.
 from __future__ import annotations
 
 import os
+import uuid as uuidlib
 from dataclasses import dataclass
 from functools import cache
 from xml.sax.saxutils import escape
@@ -112,12 +113,12 @@ def host_cpu_def() -> CPUDef:
         return CPUDef(type=HOST, mode=None, arch=info.model, topology=topology)
 
 
-def _host_lines() -> list[str]:
+def _host_lines(host_uuid: str) -> list[str]:
     info = nodeinfo.node_info()
     host = nodeinfo.host()
     cpu_xml = format_cpu(host_cpu_def()).splitlines()
     pages = [f"  <pages unit='KiB' size='{size}'/>" for size in host.page_sizes()]
-    lines = [f"<uuid>{_host_uuid()}</uuid>", *cpu_xml[:-1], *pages, cpu_xml[-1],
+    lines = [f"<uuid>{host_uuid}</uuid>", *cpu_xml[:-1], *pages, cpu_xml[-1],
              "<power_management/>", f"<iommu support='{_iommu()}'/>",
              "<migration_features>", "  <live/>", "  <uri_transports>",
              "    <uri_transport>tcp</uri_transport>",  # no rdma: virtkit migrates over tcp
@@ -191,7 +192,32 @@ def _attr(text: str) -> str:
     return escape(text, {"'": "&apos;"})
 
 
+_configured_host_uuid: str | None = None
+
+
+def set_host_uuid(value: str | None) -> None:
+    """The daemon's ``host_uuid`` / ``host_uuid_source`` setting (libvirt's
+    virSetHostUUIDStr): it replaces the machine's UUID in capabilities and cookies."""
+    global _configured_host_uuid
+    _configured_host_uuid = value
+
+
+def node_host_uuid(root: str, embedded: bool) -> str:
+    """The UUID a node under ``root`` reports (capabilities' ``<host><uuid>``, the
+    migration cookie's ``<hostuuid>``): the configured one (libvirtd.conf ``host_uuid``)
+    as it is; else the machine's for the system root ``/`` and, for any other root, one
+    derived from it and the root's path, so two roots on one machine are two hosts."""
+    if _configured_host_uuid is not None:
+        return _configured_host_uuid
+    machine = _host_uuid()
+    if root == "/" and not embedded:
+        return machine
+    return str(uuidlib.uuid5(uuidlib.UUID(machine), root))
+
+
 def _host_uuid() -> str:
+    if _configured_host_uuid is not None:
+        return _configured_host_uuid
     for path in ("/sys/class/dmi/id/product_uuid", "/etc/machine-id"):
         try:
             with open(path) as f:
@@ -205,11 +231,12 @@ def _host_uuid() -> str:
     return "00000000-0000-0000-0000-000000000000"
 
 
-def capabilities_xml(emulator: str = EMULATOR) -> str:
+def capabilities_xml(emulator: str = EMULATOR, host_uuid: str | None = None) -> str:
     """The whole ``<capabilities>`` document for this host (``emulator``: the x86_64
-    binary; i686 guests use ``qemu-system-i386`` beside it when installed)."""
+    binary; i686 guests use ``qemu-system-i386`` beside it when installed; ``host_uuid``:
+    the node's, :func:`node_host_uuid`, default the machine's)."""
     out = ["<capabilities>", "", "  <host>"]
-    out += [f"    {line}" for line in _host_lines()]
+    out += [f"    {line}" for line in _host_lines(host_uuid or _host_uuid())]
     out += ["  </host>", ""]
     for arch, binary, wordsize in GUEST_ARCHS:
         if arch == "x86_64":

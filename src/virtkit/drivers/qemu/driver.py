@@ -6,7 +6,7 @@ import contextlib
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -33,6 +33,7 @@ from virtkit.drivers.domainobj import LIST_DOMAINS_ALL, DomainObjBase, matches
 from virtkit.drivers.links import HostDevices
 from virtkit.drivers.qemu import node as qn
 from virtkit.drivers.qemu.cpuapi import CpuApiMixin
+from virtkit.drivers.qemu.fdgroups import FDGroups
 from virtkit.drivers.qemu.jobapi import JobMixin
 from virtkit.drivers.qemu.migrateapi import MIGRATION_FEATURES, MigrateMixin
 from virtkit.drivers.qemu.node import QemuDomain, QemuNode
@@ -154,6 +155,7 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
         self._on_close = on_close or []  # the connection's other tables (network ...)
         # the node-device driver's PCI devices, linked by drivers/compose.py
         self.hostdevs: Callable[[], HostDevices] | None = None
+        self._fd_groups = FDGroups()  # virDomainFDAssociate's, until the connection closes
 
     def _dom(self, ident: DomainIdent) -> QemuDomain:
         return self._node.get(ident)
@@ -184,6 +186,7 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
         if not self._closed:
             self._closed = True
             self._node.events.drop_owner(self)
+            self._fd_groups.close()
             qn.release(self._node)
             for close in self._on_close:
                 close()
@@ -207,9 +210,10 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
         return 255 if (type or "kvm").lower() == "qemu" else 288
 
     def connect_get_capabilities(self) -> str:
-        from virtkit.drivers.qemu.caps import capabilities_xml
+        from virtkit.drivers.qemu.caps import capabilities_xml, node_host_uuid
 
-        return capabilities_xml()
+        paths = self._node.paths
+        return capabilities_xml(host_uuid=node_host_uuid(paths.root, paths.embedded))
 
     def connect_get_domain_capabilities(
         self,
@@ -238,7 +242,8 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
         return not self._closed
 
     def connect_supports_feature(self, feature: int) -> bool:
-        return feature == 9 or feature in MIGRATION_FEATURES  # TYPED_PARAM_STRING, migration
+        # FD_PASSING, TYPED_PARAM_STRING, migration
+        return feature in (8, 9) or feature in MIGRATION_FEATURES
 
     # ------------------------------------------------------------ node
 
@@ -406,6 +411,29 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
         from virtkit.drivers.qemu import hotplug
 
         hotplug.detach(self._node, self._dom(dom), xml, flags)
+
+    def domain_update_device_flags(self, dom: DomainIdent, xml: str, flags: int = 0) -> None:
+        _check_flags(flags, _DEVICE_FLAGS | int(DomainDeviceModifyFlags.FORCE),
+                     "qemuDomainUpdateDeviceFlags")
+        from virtkit.drivers.qemu import devupdate
+
+        devupdate.update(self._node, self._dom(dom), xml, flags)
+
+    # ------------------------------------------------------------ metadata
+
+    def domain_get_metadata(self, dom: DomainIdent, type: int, uri: str | None = None,
+                            flags: int = 0) -> str:
+        from virtkit.drivers.qemu import metadata
+
+        return metadata.get_metadata(self._dom(dom), type, uri, flags)
+
+    def domain_set_metadata(self, dom: DomainIdent, type: int, metadata: str | None,
+                            key: str | None = None, uri: str | None = None,
+                            flags: int = 0) -> None:
+        _check_flags(flags, _AFFECT, "qemuDomainSetMetadata")
+        from virtkit.drivers.qemu import metadata as qmeta
+
+        qmeta.set_metadata(self._node, self._dom(dom), type, metadata, key, uri, flags)
 
     def _disk_counters(self, dom: DomainIdent, path: str) -> dict[str, int]:
         """QEMU's counters of the disk named by target or source path; all disks summed
@@ -668,7 +696,18 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
     def domain_memory_stats(self, dom: DomainIdent, flags: int = 0) -> dict[int, int]:
         from virtkit.drivers.qemu.stats import memory_stats
 
-        return memory_stats(self._node, self._dom(dom))
+        _check_flags(flags, 0, "qemuDomainMemoryStats")
+        d = self._dom(dom)
+        if not d.active:  # virDomainObjCheckActive
+            raise make_error(ErrorCode.OPERATION_INVALID, ErrorDomain.DOMAIN,
+                             "domain is not running")
+        return memory_stats(self._node, d)
+
+    def domain_set_memory_stats_period(self, dom: DomainIdent, period: int,
+                                       flags: int = 0) -> None:
+        from virtkit.drivers.qemu import balloon
+
+        balloon.set_memory_stats_period(self._node, self._dom(dom), period, flags)
 
     # ------------------------------------------------------------ streams
 
@@ -707,6 +746,32 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
             raise make_error(ErrorCode.INTERNAL_ERROR, _Q,
                              f"cannot find character device {dev_name or '<null>'}")
         return PtyStream(path)
+
+    # ------------------------------------------------------------ file descriptors
+
+    def domain_open_graphics(self, dom: DomainIdent, idx: int, fd: int, flags: int = 0) -> None:
+        """virDomainOpenGraphics: attach the caller's socket ``fd`` to display ``idx``."""
+        from virtkit.drivers.qemu.graphicsfd import open_graphics
+
+        open_graphics(self._dom(dom), idx, fd, flags)
+
+    def domain_open_graphics_fd(self, dom: DomainIdent, idx: int, flags: int = 0) -> int:
+        """virDomainOpenGraphicsFD: a socket connected to display ``idx`` (the caller's)."""
+        from virtkit.drivers.qemu.graphicsfd import open_graphics_fd
+
+        return open_graphics_fd(self._dom(dom), idx, flags)
+
+    def domain_open_channel(self, dom: DomainIdent, name: str | None = None,
+                            flags: int = 0) -> DataStream:
+        """virDomainOpenChannel: a two-way stream to the channel's unix socket."""
+        from virtkit.drivers.qemu.channel import open_channel
+
+        return open_channel(self._dom(dom), name, flags)
+
+    def domain_fd_associate(self, dom: DomainIdent, name: str, fds: Sequence[int],
+                            flags: int = 0) -> None:
+        """virDomainFDAssociate: keep copies of ``fds`` as group ``name`` of the domain."""
+        self._fd_groups.associate(self._dom(dom).uuid, name, list(fds), flags)
 
     # ------------------------------------------------------------ events
 

@@ -10,6 +10,10 @@ Destination: ``prepare`` (QEMU started with ``-incoming defer``, paused, then
 and ``finish`` (wait for the stream, define the domain with PERSIST_DEST, resume it:
 RESUMED/MIGRATED; or kill it when cancelled).
 
+The migration async jobs span the phases (MIGRATION_OUT from Begin, or Perform, to
+Confirm; MIGRATION_IN from Prepare to Finish), each phase in the status file:
+``migration_job``; a daemon restarted mid-migration ends it: ``migration_recovery``.
+
 ``peer2peer`` runs libvirt's virDomainMigrateVersion3Full (``drivers/migrate3.py``, the
 same code a client runs in managed direct mode) from the source daemon, with the
 destination opened through the remote driver.
@@ -25,29 +29,33 @@ import logging
 import socket
 import threading
 import time
-import uuid as uuidlib
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from virtkit.conf.migration_cookie import CookieFlag, CookieStats, MigrationCookie
 from virtkit.constants import (
     DomainEventID,
-    DomainJobOperation,
     DomainMigrateFlags,
     DomainPausedReason,
     DomainRunningReason,
     DomainShutoffReason,
 )
 from virtkit.drivers import nodeinfo
-from virtkit.drivers.domainjob import DEFAULT_MASK, AsyncJob, Job, JobStatus, job_mask
+from virtkit.drivers.domainjob import AsyncJob, Job, JobStatus
 from virtkit.drivers.domainobj import EV_DEFINED, EV_SUSPENDED, PAUSED, PAUSED_USER, SHUTOFF_FAILED
 from virtkit.drivers.migrate3 import MigrationPeer, migrate_v3
+from virtkit.drivers.qemu import migration_job as mj
+from virtkit.drivers.qemu import migration_nbd as nbd
+from virtkit.drivers.qemu import migration_params as mparams
+from virtkit.drivers.qemu import migration_recovery, migration_tunnel
 from virtkit.drivers.qemu import node as qn
 from virtkit.drivers.qemu.defs import copy_def, drop_generated_paths, format_def, parse_def
 from virtkit.drivers.qemu.node import QemuDomain, QemuNode
 from virtkit.drivers.qemu.saveimage import migration_stats
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, invalid_flags, make_error
+from virtkit.streams import DataStream
 from virtkit.types import DomainIdent, TypedParams
 
 __all__ = [
@@ -74,12 +82,7 @@ MIGRATION_FLAGS = int(
     | F.COMPRESSED | F.ABORT_ON_ERROR | F.AUTO_CONVERGE | F.RDMA_PIN_ALL | F.POSTCOPY
     | F.TLS | F.PARALLEL | F.NON_SHARED_SYNCHRONOUS_WRITES | F.POSTCOPY_RESUME | F.ZEROCOPY)
 # Accepted flags virtkit does not carry out yet: refused, never silently ignored.
-_NOT_YET = {F.TUNNELLED: "tunnelled migration", F.NON_SHARED_DISK: "non-shared storage",
-            F.NON_SHARED_INC: "non-shared storage", F.COMPRESSED: "compressed migration",
-            F.RDMA_PIN_ALL: "RDMA migration", F.POSTCOPY: "post-copy migration",
-            F.TLS: "TLS migration", F.PARALLEL: "parallel migration",
-            F.NON_SHARED_SYNCHRONOUS_WRITES: "non-shared storage",
-            F.POSTCOPY_RESUME: "post-copy migration", F.ZEROCOPY: "zero-copy migration"}
+_NOT_YET = {F.RDMA_PIN_ALL: "RDMA migration", F.POSTCOPY_RESUME: "post-copy migration"}
 # The cookie sections each phase accepts (the flags libvirt's phases parse with).
 _ACCEPT_PREPARE = (CookieFlag.LOCKSTATE | CookieFlag.NBD | CookieFlag.MEMORY_HOTPLUG
                    | CookieFlag.CPU_HOTPLUG | CookieFlag.CPU | CookieFlag.ALLOW_REBOOT
@@ -108,12 +111,9 @@ def _err(code: int, detail: str) -> VirtError:
 def host_uuid(node: QemuNode) -> str:
     """The UUID this node puts in cookies: the machine's for root ``/``, else one
     derived from the root (so two roots on one machine are two hosts)."""
-    from virtkit.drivers.qemu.caps import _host_uuid
+    from virtkit.drivers.qemu.caps import node_host_uuid
 
-    machine = _host_uuid()
-    if node.paths.root == "/" and not node.paths.embedded:
-        return machine
-    return str(uuidlib.uuid5(uuidlib.UUID(machine), node.paths.root))
+    return node_host_uuid(node.paths.root, node.paths.embedded)
 
 
 _ports_lock = threading.Lock()
@@ -240,6 +240,8 @@ def check_params(params: TypedParams) -> None:
         expected = PARAM_TYPES.get(name)
         if expected is None:
             raise _err(ErrorCode.ARGUMENT_UNSUPPORTED, f"parameter '{name}' not supported")
+        if name == "migrate_disks" and isinstance(value, (list, tuple)):
+            value = nbd.migrate_disks(params)[0] if value else ""  # repeated: all strings
         if (expected == "string") != isinstance(value, str) or isinstance(value, bool) \
                 or (expected != "string" and not isinstance(value, int)):
             got = "string" if isinstance(value, str) else type(value).__name__
@@ -273,12 +275,13 @@ def _check_begin(dom: QemuDomain, flags: int) -> None:
     if flags & F.POSTCOPY and (not flags & F.LIVE or flags & F.PAUSED):
         raise _err(ErrorCode.ARGUMENT_UNSUPPORTED,
                    "post-copy migration is not supported with non-live or paused migration")
+    mparams.check_begin(flags)
     if flags & F.ZEROCOPY and not flags & F.PARALLEL:
         raise _err(ErrorCode.OPERATION_INVALID,
                    "zero-copy is only available for parallel migration")
     _check_allowed(dom, flags)
     check_flags(flags, "qemuMigrationSrcBegin")
-    if dom.active and dom.job.async_active:
+    if dom.active and dom.job.async_active and not flags & F.CHANGE_PROTECTION:
         raise _err(ErrorCode.OPERATION_INVALID,
                    f"another migration job is already running for domain '{dom.name}'")
 
@@ -324,9 +327,28 @@ def _migratable_xml(node: QemuNode, d: Any) -> str:
 # ---------------------------------------------------------------- source
 
 
-def begin(node: QemuNode, dom: QemuDomain, params: TypedParams,
-          flags: int) -> tuple[bytes, str]:
-    """Begin3: check, then the domain XML to send and the first cookie."""
+def begin(node: QemuNode, dom: QemuDomain, params: TypedParams, flags: int,
+          closing: list[Callable[[], None]] | None = None) -> tuple[bytes, str]:
+    """Begin3: check, then the domain XML to send and the first cookie. With
+    CHANGE_PROTECTION the async job MIGRATION_OUT starts here (phase begin3) and waits
+    for Perform; the connection's ``closing`` list drops it if the client goes."""
+    if not flags & F.CHANGE_PROTECTION:
+        return _begin_phase(node, dom, params, flags)
+    check_mask(flags, "qemuDomainMigrateBegin3Params")
+    mj.start(node, dom, AsyncJob.MIGRATION_OUT, flags, mj.BEGIN3)
+    try:
+        out = _begin_phase(node, dom, params, flags)
+    except BaseException:
+        mj.finish(node, dom)
+        raise
+    mj.watch_connection(closing, node, dom)
+    mj.release(dom)
+    return out
+
+
+def _begin_phase(node: QemuNode, dom: QemuDomain, params: TypedParams,
+                 flags: int) -> tuple[bytes, str]:
+    """qemuMigrationSrcBeginPhase: checks, the XML and the cookie."""
     xmlin = _string(params, "destination_xml")
     with dom.job.using(Job.QUERY):
         _check_begin(dom, flags)
@@ -338,27 +360,49 @@ def begin(node: QemuNode, dom: QemuDomain, params: TypedParams,
             assert dom.persistent is not None
             xml = _migratable_xml(node, dom.persistent)
         cookie = _cookie(node, dom.name, dom.uuid)
+        if dom.active and nbd.check_begin(dom.live, flags, nbd.migrate_disks(params)):
+            nbd.add_begin_nbd(dom, cookie)
     return cookie.to_bytes(), xml
 
 
 def perform(node: QemuNode, dom: QemuDomain, params: TypedParams, cookie_in: bytes,
-            flags: int) -> bytes:
-    """Perform3 (native): stream the guest to the destination's listener; the cookie
-    out carries the job's statistics and, with PERSIST_DEST, the persistent definition."""
+            flags: int, tunnel: DataStream | None = None) -> bytes:
+    """Perform3 (native, or with ``tunnel``: into the destination's PrepareTunnel3
+    stream): stream the guest to the destination; the cookie out carries the job's
+    statistics and, with PERSIST_DEST, the persistent definition. The job (phase
+    perform3, then perform3_done) waits for Confirm; a failure ends it."""
+    try:
+        out = _perform_phase(node, dom, params, cookie_in, flags, tunnel)
+    except BaseException:
+        if mj.abandon(node, dom):  # failed after the stream: the guest runs on here
+            _restore_source(node, dom, tunables(dom).was_running)
+        raise
+    mj.release(dom)
+    return out
+
+
+def _perform_phase(node: QemuNode, dom: QemuDomain, params: TypedParams, cookie_in: bytes,
+                   flags: int, tunnel: DataStream | None = None) -> bytes:
+    """qemuMigrationSrcPerformPhase."""
     check_flags(flags, "qemuMigrationSrcPerform")
-    uri = _string(params, "migrate_uri")
-    if not uri:
+    if flags & F.TUNNELLED and tunnel is None:  # only peer2peer has the stream
+        raise _err(ErrorCode.OPERATION_INVALID,
+                   "cannot perform tunnelled migration without using peer2peer flag")
+    host, port = "", 0
+    uri = None if tunnel is not None else _string(params, "migrate_uri")
+    if tunnel is None and not uri:
         raise _err(ErrorCode.INVALID_ARG, "migration URI is required")
-    host, port = parse_uri(uri)
-    if not host or not port:
-        raise _err(ErrorCode.INVALID_ARG, f"migration URI {uri} needs a host and a port")
-    if cookie_in:
-        MigrationCookie.parse(cookie_in, accept=_ACCEPT_PERFORM, name=dom.name, uuid=dom.uuid,
-                              local_hostuuid=host_uuid(node))
+    if uri:
+        host, port = parse_uri(uri)
+        if not host or not port:
+            raise _err(ErrorCode.INVALID_ARG, f"migration URI {uri} needs a host and a port")
+    mig = MigrationCookie.parse(cookie_in, accept=_ACCEPT_PERFORM, name=dom.name,
+                                uuid=dom.uuid, local_hostuuid=host_uuid(node)) \
+        if cookie_in else None
+    mp = mparams.from_flags(params, flags, mparams.Party.SOURCE)
     bandwidth = params.get("bandwidth")
-    with dom.job.running_async(AsyncJob.MIGRATION_OUT, DomainJobOperation.MIGRATION_OUT,
-                               flags) as data:
-        dom.job.set_mask(DEFAULT_MASK | job_mask(Job.SUSPEND) | job_mask(Job.MIGRATION_OP))
+    copy: nbd.SourceCopy | None = None
+    with mj.perform_job(node, dom, flags) as data:  # Begin's job, or one from here
         was_running = dom.state == qn.RUNNING
         tunables(dom).was_running = was_running
         try:
@@ -372,22 +416,38 @@ def perform(node: QemuNode, dom: QemuDomain, params: TypedParams, cookie_in: byt
                 settings: dict[str, Any] = {"downtime-limit": tune.downtime_ms}
                 if speed:
                     settings["max-bandwidth"] = speed * 1024 * 1024
-                mon.execute("migrate-set-parameters", settings)
+                mparams.apply_source(node, dom, mp, host, settings)
+                copy = nbd.SourceCopy.start(dom, mig, host, params, flags, speed)
+            if copy is not None:  # without the job: queries and domjobabort meanwhile
+                copy.wait_ready(data)
+            with dom.job:
                 with dom.lock:
                     dom.expect_stop = _PAUSED_MIGRATION  # QEMU's STOP at the switch-over
                 if was_running and not flags & F.LIVE:
                     mon.execute("stop")
                     node.wait_paused(dom)
                     data.stopped = int(time.time() * 1000)
-            _run_stream(dom, mon, _qemu_addr(host, port), data)
+            if tunnel is not None:
+                migration_tunnel.run_tunnelled(
+                    dom, tunnel, lambda target: _run_stream(dom, mon, target, data, copy))
+            else:
+                _run_stream(dom, mon, _qemu_addr(host, port), data, copy)
+            if copy is not None:
+                copy.finish()
         except BaseException:
+            if copy is not None:
+                copy.abort()
             _restore_source(node, dom, was_running)
+            mparams.reset(dom)
             raise
         if not data.stopped:
             data.stopped = int(time.time() * 1000)
         dom.job.complete()
     node.events.flush()
     cookie = _cookie(node, dom.name, dom.uuid)
+    if copy is not None and dom.active:
+        with dom.job:
+            nbd.add_begin_nbd(dom, cookie)  # libvirt's Perform cookie: <nbd> with the disks
     completed = dom.job.take_completed(keep=True)
     if completed is not None:
         cookie.stats = CookieStats(completed.started, completed.stopped,
@@ -403,9 +463,11 @@ def perform(node: QemuNode, dom: QemuDomain, params: TypedParams, cookie_in: byt
     return cookie.to_bytes()
 
 
-def _run_stream(dom: QemuDomain, mon: Any, uri: str, data: Any) -> None:
+def _run_stream(dom: QemuDomain, mon: Any, uri: str, data: Any,
+                copy: nbd.SourceCopy | None = None) -> None:
     """``migrate`` and poll query-migrate to the end; job data kept current; an abort
-    (``domjobabort``) cancels the stream."""
+    (``domjobabort``) cancels the stream. With a storage ``copy``: its progress and
+    failures while the stream runs, its mirrors ended at ``pre-switchover``."""
     dom.job.on_abort(lambda: mon.execute("migrate_cancel"))
     data.status = JobStatus.MIGRATING
     try:
@@ -413,6 +475,7 @@ def _run_stream(dom: QemuDomain, mon: Any, uri: str, data: Any) -> None:
         if dom.job.abort_requested:
             mon.execute("migrate_cancel")
         deadline = time.monotonic() + _WAIT_LIMIT
+        stall = migration_recovery.StallGuard()
         while True:
             try:
                 info = mon.execute("query-migrate")
@@ -423,9 +486,23 @@ def _run_stream(dom: QemuDomain, mon: Any, uri: str, data: Any) -> None:
                 raise
             status = info.get("status")
             data.stats.update(migration_stats(info))
+            mparams.note_pass(dom, data)  # MIGRATION_ITERATION events
             data.update_time()
             if status == "completed":
                 return
+            if status == "postcopy-active":  # the source's part ends at the switch
+                mparams.source_postcopy(dom, data)
+                return
+            if copy is not None and status not in ("cancelled", "failed"):
+                try:
+                    if status == "pre-switchover":
+                        copy.switchover(data)
+                        mon.execute("migrate-continue", {"state": "pre-switchover"})
+                        continue
+                    copy.poll(data)
+                except VirtError:
+                    nbd.cancel_stream(mon)
+                    raise
             if status == "cancelled" or (status == "failed" and dom.job.abort_requested):
                 data.status = JobStatus.CANCELED
                 raise _err(ErrorCode.OPERATION_ABORTED, "job 'migration out' canceled by client")
@@ -434,6 +511,10 @@ def _run_stream(dom: QemuDomain, mon: Any, uri: str, data: Any) -> None:
                 desc = info.get("error-desc")
                 raise _err(ErrorCode.OPERATION_FAILED, f"job 'migration out' failed: {desc}"
                            if desc else "job 'migration out' unexpectedly failed")
+            if stall.stalled(info):  # a cut link: give up rather than wait for TCP
+                data.status = JobStatus.FAILED
+                migration_recovery.cancel_migration(mon)
+                raise _err(ErrorCode.OPERATION_FAILED, "Lost connection to destination host")
             if time.monotonic() > deadline:
                 mon.execute("migrate_cancel")
                 raise _err(ErrorCode.OPERATION_TIMEOUT,
@@ -466,8 +547,16 @@ def _restore_source(node: QemuNode, dom: QemuDomain, was_running: bool) -> None:
 def confirm(node: QemuNode, dom: QemuDomain, params: TypedParams, cookie_in: bytes,
             flags: int, cancelled: int) -> None:
     """Confirm3: the migration succeeded (stop the source: STOPPED/MIGRATED, undefine it
-    with UNDEFINE_SOURCE) or was cancelled (resume the source)."""
+    with UNDEFINE_SOURCE) or was cancelled (resume the source); the job Begin or Perform
+    left (phase confirm3 or confirm3_cancelled) ends."""
     check_flags(flags, "qemuMigrationSrcConfirm")
+    with mj.confirm_job(node, dom, flags, cancelled):
+        _confirm_phase(node, dom, params, cookie_in, flags, cancelled)
+
+
+def _confirm_phase(node: QemuNode, dom: QemuDomain, params: TypedParams, cookie_in: bytes,
+                   flags: int, cancelled: int) -> None:
+    """qemuMigrationSrcConfirmPhase."""
     if cookie_in:
         MigrationCookie.parse(cookie_in, accept=_ACCEPT_CONFIRM, name=None, uuid=dom.uuid,
                               local_hostuuid=host_uuid(node))
@@ -476,8 +565,12 @@ def confirm(node: QemuNode, dom: QemuDomain, params: TypedParams, cookie_in: byt
             node.undefine(dom, 0)
         return
     if cancelled:
+        if mparams.source_postcopy_failed(node, dom, flags):
+            return  # paused/post-copy failed: neither resumed nor killed
         _restore_source(node, dom, was_running=tunables(dom).was_running)
+        mparams.reset(dom)
         return
+    mparams.wait_source_done(dom, flags)
     completed = dom.job.take_completed(keep=True)
     with dom.job:
         if dom.active and dom.proc is not None:
@@ -522,32 +615,42 @@ def _drop_default_partition(d: Any) -> None:
         d.resource = None
 
 
-def prepare(node: QemuNode, params: TypedParams, cookie_in: bytes,
-            flags: int) -> tuple[bytes, str | None]:
+def prepare(node: QemuNode, params: TypedParams, cookie_in: bytes, flags: int,
+            incoming: Callable[[QemuDomain], None] | None = None,
+            closing: list[Callable[[], None]] | None = None) -> tuple[bytes, str | None]:
     """Prepare3: start the incoming QEMU and its listener (or, offline, only check);
-    ``(cookie_out, uri_out)``."""
+    ``(cookie_out, uri_out)``. ``incoming(dom)``: a tunnelled migration's listener on
+    the new QEMU, instead of a TCP port (migrateapi's PrepareTunnel3Params)."""
     check_flags(flags, "qemuMigrationDstPrepare")
+    mp = mparams.from_flags(params, flags, mparams.Party.DESTINATION)
     d, origname = _dest_def(params)
     name = d.name or ""
     hu = host_uuid(node)
-    if cookie_in:
-        MigrationCookie.parse(cookie_in, accept=_ACCEPT_PREPARE, name=origname, uuid=d.uuid,
-                              local_hostuuid=hu)
+    mig = MigrationCookie.parse(cookie_in, accept=_ACCEPT_PREPARE, name=origname,
+                                uuid=d.uuid, local_hostuuid=hu) if cookie_in else None
     out = _cookie(node, origname, d.uuid)
+    storage = nbd.storage_requested(flags) and mig is not None and mig.nbd is not None \
+        and not flags & F.OFFLINE
+    wanted = nbd.migrate_disks(params)
+    if storage:
+        assert mig is not None
+        nbd.precreate_storage(node, d, mig.nbd, wanted, bool(flags & F.NON_SHARED_INC))
     uri_in = _string(params, "migrate_uri")
     listen = _string(params, "listen_address") or ""
     uri_out: str | None = None
     port = 0
+    if incoming is not None:  # tunnelled: the stream comes over the RPC connection
+        uri_in = None
     if uri_in:
         host, port = parse_uri(uri_in)
         listen = listen or host
-    if not port:
+    if not port and incoming is None:
         port = allocate_port(listen)
         if not uri_in:
             uri_out = f"tcp:{nodeinfo.hostname()}:{port}"
         else:
             uri_out = _qemu_addr(parse_uri(uri_in)[0], port)
-    else:
+    elif port:
         with _ports_lock:
             _ports_taken.add(port)
     if flags & F.OFFLINE:  # libvirt answers with a URI all the same (virsh insists)
@@ -564,17 +667,30 @@ def prepare(node: QemuNode, params: TypedParams, cookie_in: bytes,
             node._add(dom)
 
     def listen_now(dom: QemuDomain) -> None:
+        if storage:
+            out.nbd = nbd.dest_cookie_nbd(dom, nbd.start_server(dom, params, listen, wanted,
+                                                                flags))
         dom.mon.execute("migrate-incoming", {"uri": _qemu_addr(listen or "0.0.0.0", port)})
 
+    def start_incoming(dom: QemuDomain) -> None:
+        mparams.apply_incoming(node, dom, mp)  # capabilities before migrate-incoming
+        (incoming or listen_now)(dom)
+
+    mj.start(node, dom, AsyncJob.MIGRATION_IN, flags, mj.PREPARE)  # until Finish
     try:
-        node.start(dom, 0, definition=d, migrating=True, prepare=listen_now)
+        node.start(dom, 0, definition=d, migrating=True, prepare=start_incoming)
     except BaseException:
+        mj.finish(node, dom)
+        nbd.stop_server(dom)
         release_port(port)
         with node.lock:
             if not dom.active and existing is None:
                 node._remove(dom)
         raise
     _incoming_of(node)[name] = _Incoming(port, origname, flags, d.uuid)
+    mj.set_phase(node, dom, mj.PREPARE)  # the status file of the started QEMU
+    mj.watch_connection(closing, node, dom)
+    mj.release(dom)
     return out.to_bytes(), uri_out
 
 
@@ -606,15 +722,22 @@ def finish(node: QemuNode, params: TypedParams, cookie_in: bytes, flags: int,
         if inc is not None:
             release_port(inc.port)
         raise make_error(ErrorCode.NO_DOMAIN, _Q, f"no domain with matching name '{name}'")
+    resumed = False  # post-copy: the guest runs here before the stream ends
+    owned = False  # Prepare's job MIGRATION_IN, phase finish3
     try:
         if inc is None:
             raise _err(ErrorCode.OPERATION_INVALID,
                        f"domain '{name}' is not processing incoming migration")
+        owned = mj.finish_phase(node, dom)
         if cancelled:  # libvirt's "successful" NULL: VIR_ERR_MIGRATE_FINISH_OK
+            nbd.stop_server(dom)
             _kill_incoming(node, dom)
             raise make_error(ErrorCode.MIGRATE_FINISH_OK, _Q)
+        resumed = mparams.dest_postcopy(node, dom, flags)
         _wait_incoming(dom)
+        mparams.reset(dom)
         with dom.job:
+            nbd.stop_server(dom)
             if flags & F.PERSIST_DEST:
                 xml = cookie.persistent if cookie is not None and cookie.persistent else \
                     format_def(copy_def(dom.live), -1) if dom.live is not None else None
@@ -625,18 +748,23 @@ def finish(node: QemuNode, params: TypedParams, cookie_in: bytes, flags: int,
                     dom.reason = PAUSED_USER
                     node._save_status(dom)
                     node.emit(dom, EV_SUSPENDED, qn.SUSP_PAUSED)
+            elif resumed:
+                mparams.dest_completed(node, dom)
             else:
                 with dom.lock:
                     dom.resume_reason = _RUNNING_MIGRATED
                 dom.mon.execute("cont")
                 node.wait_running(dom)
     except BaseException:
-        if dom.active and inc is not None and not cancelled:
+        nbd.stop_server(dom)
+        if dom.active and inc is not None and not cancelled and not resumed:
             _kill_incoming(node, dom)
         raise
     finally:
         if inc is not None:
             release_port(inc.port)
+        if owned:
+            mj.finish(node, dom)
     node.events.flush()
     return dom.ident(), out
 
@@ -703,9 +831,10 @@ def _kill_incoming(node: QemuNode, dom: QemuDomain) -> None:
 def peer2peer(node: QemuNode, dom: QemuDomain, src: MigrationPeer, dconnuri: str,
               params: TypedParams, flags: int) -> None:
     """qemuMigrationSrcPerformPeer2Peer3: open ``dconnuri`` (virtkit's remote driver)
-    and run every phase from here."""
+    and run every phase from here (TUNNELLED: QEMU's stream over that connection)."""
     import virtkit
 
+    migration_tunnel.check_peer2peer(params, flags)
     try:
         dconn = virtkit.open(dconnuri)
     except VirtError as exc:
@@ -719,10 +848,13 @@ def peer2peer(node: QemuNode, dom: QemuDomain, src: MigrationPeer, dconnuri: str
                            f"Destination libvirt does not support migration {what} protocol")
         local_flags = flags & ~int(F.PEER2PEER)
 
-        def run(p: TypedParams, cookie: bytes) -> bytes:
-            return perform(node, dom, p, cookie, local_flags)
+        def run(p: TypedParams, cookie: bytes, tunnel: DataStream | None = None) -> bytes:
+            # migrate_v3's Begin (on this driver) took the job: change protection
+            return perform(node, dom, p, cookie, local_flags | int(F.CHANGE_PROTECTION),
+                           tunnel)
 
-        migrate_v3(src, dom.ident(), dst, params, local_flags, perform=run)
+        with mj.driven_here():  # one job from Begin to Confirm, whoever closes
+            migrate_v3(src, dom.ident(), dst, params, local_flags, perform=run)
     finally:
         with contextlib.suppress(VirtError):
             dconn.close()

@@ -36,7 +36,7 @@ from virtkit.constants import (
     DomainShutoffReason,
 )
 from virtkit.drivers import domain_nwfilter, domainobj
-from virtkit.drivers.domainjob import AsyncJob
+from virtkit.drivers.domainjob import AsyncJob, Job
 from virtkit.drivers.domainobj import (
     CRASHED,
     CRASHED_EVENT_PANICKED,
@@ -96,7 +96,16 @@ from virtkit.drivers.eventbus import EventBus
 from virtkit.drivers.links import LeaseLookup, NetworkPorts, SecretValues, VolumeResolver
 from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.persist import ConfigStore
-from virtkit.drivers.qemu import agent, command, monitor, netif, process, recovery
+from virtkit.drivers.qemu import (
+    agent,
+    command,
+    command_spice,
+    migration_recovery,
+    monitor,
+    netif,
+    process,
+    recovery,
+)
 from virtkit.drivers.qemu.defs import (
     copy_def,
     drop_backing_chains,
@@ -141,7 +150,8 @@ _STOP_MIGRATED = int(DomainEventStoppedDetailType.MIGRATED)
 _RESUME_DETAIL = {RUNNING_FROM_SNAPSHOT: RES_FROM_SNAPSHOT,
                   int(DomainRunningReason.MIGRATED): int(DomainEventResumedDetailType.MIGRATED),
                   int(DomainRunningReason.MIGRATION_CANCELED):
-                      int(DomainEventResumedDetailType.MIGRATED)}
+                      int(DomainEventResumedDetailType.MIGRATED),
+                  int(DomainRunningReason.POSTCOPY): int(DomainEventResumedDetailType.POSTCOPY)}
 
 
 def _err(code: int, detail: str) -> VirtError:
@@ -174,6 +184,8 @@ class QemuDomain(DomainObjBase):
         self.resume_reason: int | None = None  # running reason for our own next ``cont``
         self.reverting = False  # a snapshot revert restarts it: keep it even when transient
         self.async_job = ""  # libvirt's async job under way ("save", "snapshot"), in the status
+        self.async_phase = ""  # its phase (migrations: "begin3", "perform3", ...)
+        self.async_flags = 0  # the flags of the API that started it
         # held while a QEMU exit is handled (state, status, taps, ports): a start waits for it
         self.stop_lock = threading.Lock()
 
@@ -206,6 +218,9 @@ class QemuNode:
 
     def __init__(self, paths: QemuPaths, *, autostart: bool = False) -> None:
         self.paths = paths
+        # qemu.conf's SPICE settings (ROOT/etc/libvirt/qemu.conf; embedded: ROOT/etc/qemu.conf)
+        self.spice = command_spice.load_config(
+            os.path.join(os.path.dirname(paths.config_dir), "qemu.conf"))
         self.lock = threading.RLock()
         self.domains: DomainList[QemuDomain] = DomainList(ErrorDomain.QEMU)
         self.by_name = self.domains.by_name  # the list's indexes, by their old names
@@ -305,6 +320,9 @@ class QemuNode:
         self._sync_state(dom)
         if entry.job in recovery.ASYNC_JOBS:
             self._recover_job(dom, entry.job)
+        elif entry.job in migration_recovery.MIGRATION_JOBS \
+                and not migration_recovery.recover(self, dom, entry):
+            return  # the migration's end killed it
         if dom.mon is not None and recovery.reconcile_devices(dom.mon, live):
             self._save_status(dom)
             try:
@@ -425,7 +443,7 @@ class QemuNode:
         d = parse_def(xml)
         # what start would refuse is refused now (libvirt validates at define too), so no
         # definition is saved that cannot run
-        command.check_supported(d)
+        command.check_supported(d, spice=self.spice)
         name = d.name or ""
         with self.lock:
             dom = self.domains.check_add(name, d.uuid, live=False)  # libvirt's collision rules
@@ -545,6 +563,7 @@ class QemuNode:
             kvm_available=os.access("/dev/kvm", os.R_OK | os.W_OK),
             start_paused=paused,
             incoming=incoming,
+            spice=self.spice,
         )
 
     def _pid_file(self, name: str) -> str:
@@ -766,11 +785,12 @@ class QemuNode:
         drop_generated_paths(d, self.paths.lib_dir)
         return format_def(d, -1)
 
-    def set_async_job(self, dom: QemuDomain, job: str) -> None:
-        """Record in the status that an async job (save, snapshot) is under way, or ended
-        (""), so a restarted daemon can recover from its interruption."""
+    def set_async_job(self, dom: QemuDomain, job: str, phase: str = "", flags: int = 0) -> None:
+        """Record in the status that an async job (save, snapshot, migration: with its
+        phase and flags) is under way, or ended (""), so a restarted daemon can recover
+        from its interruption."""
         with dom.lock:
-            dom.async_job = job
+            dom.async_job, dom.async_phase, dom.async_flags = job, phase, flags
             self._save_status(dom)
 
     def restore(self, path: str, dxml: str | None, flags: int) -> QemuDomain:
@@ -809,6 +829,9 @@ class QemuNode:
                      and other.live.devices is not None
                      for g in other.live.devices.graphics if g.port and g.port.isdigit()}
         for g in graphics:
+            if g.type == "spice":  # port (and TLS port) as qemuProcessSPICEAllocatePorts
+                command_spice.allocate_ports(g, self.spice, taken)
+                continue
             if g.type != "vnc" or g.socket:
                 continue
             if g.port not in (None, "-1") and g.autoport != "yes":
@@ -852,6 +875,13 @@ class QemuNode:
                 if con.type == "pty" and ser.sources and ser.sources[0].path:
                     _set_pty_path(con, ser.sources[0].path)
         self._set_link_states(dom, d)
+        for g in d.devices.graphics if d.devices is not None else []:
+            default = self.spice.password if g.type == "spice" else None
+            for name, args in command_spice.password_commands(g, default):  # CPUs not run
+                dom.mon.execute(name, args)
+        from virtkit.drivers.qemu.balloon import apply_period
+
+        apply_period(dom)
         current, total = d.current_memory_kib, d.memory_kib
         balloon = d.devices.memballoon if d.devices is not None else None
         if current and total and current < total and (balloon is None or balloon.model != "none"):
@@ -878,8 +908,9 @@ class QemuNode:
 
     def destroy(self, dom: QemuDomain, flags: int, reason: int = SHUTOFF_DESTROYED) -> None:
         """Stop QEMU now (flags: VIR_DOMAIN_DESTROY_GRACEFUL=1: SIGTERM only); ``reason``
-        is the shut-off reason recorded (a snapshot revert or halt: FROM_SNAPSHOT)."""
-        with dom.job:
+        is the shut-off reason recorded (a snapshot revert or halt: FROM_SNAPSHOT). A DESTROY
+        job: an async job (an incoming migration) lets it in."""
+        with dom.job.using(Job.DESTROY):
             if not dom.active:
                 raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
             proc = dom.proc
@@ -1078,6 +1109,10 @@ class QemuNode:
                 if alias:
                     dom.removed.add(alias)
                     self.emit_other(dom, 15, (alias,))  # VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED
+            elif name == "DEVICE_TRAY_MOVED":
+                from virtkit.drivers.qemu.devupdate import tray_moved
+
+                tray_moved(self, dom, data)
 
     def _after_poweroff(self, dom: QemuDomain) -> None:
         """The guest powered off: on_poweroff decides (QEMU may be stopped, not gone)."""
@@ -1240,7 +1275,7 @@ class QemuNode:
         dom.id = -1
         dom.stopping = None
         dom.expect_stop = None
-        dom.async_job = ""
+        dom.async_job, dom.async_phase, dom.async_flags = "", "", 0
 
     def _forget_run(self, dom: QemuDomain, run_dir: str | None) -> None:
         self.statuses.delete(dom.name)
@@ -1261,7 +1296,9 @@ class QemuNode:
             state=state, reason=reason, start_time=dom.proc.start_time,
             argv0=dom.proc.argv0, monitor_path=os.path.join(dom.run_dir or "", "monitor.sock"),
             log_file=self.paths.log_file(dom.name), volumes=dict(dom.volumes),
-            pid_file=self._pid_file(dom.name), job=dom.async_job), dom.uuid)
+            pid_file=self._pid_file(dom.name), job=dom.async_job,
+            job_phase=dom.async_phase if dom.async_job else "",
+            job_flags=dom.async_flags if dom.async_job else 0), dom.uuid)
 
     def _write_start(self, dom: QemuDomain, record: _StartRecord,
                      proc: process.QemuProcess | None) -> None:

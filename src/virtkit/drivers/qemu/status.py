@@ -2,7 +2,7 @@
 
 ``<domstatus state= reason= pid=>`` with ``<monitor path= type='unix'/>``,
 ``<vcpus>``, what virtkit needs to re-attach (``<process>`` with the
-``pidfile``, ``<job async=>`` while a save or snapshot runs, ``<ptys>``),
+``pidfile``, ``<job async= phase=>`` while a save, snapshot or migration runs, ``<ptys>``),
 then the live ``<domain>``. It is written before QEMU is spawned
 (``paused``/``starting up``, pid 0). Files, atomic writes and quarantine are
 ``drivers/persist.py``'s.
@@ -51,6 +51,8 @@ class DomainStatus:
     volumes: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     pid_file: str = ""  # the -pidfile QEMU writes (and keeps locked while it runs)
     job: str = ""  # libvirt's async job in progress ("save", "snapshot"), "" for none
+    job_phase: str = ""  # its phase ("begin3", "perform3", ...: migration jobs have them)
+    job_flags: int = 0  # the flags of the API that started it (libvirt's apiFlags)
 
     @property
     def starting(self) -> bool:
@@ -82,7 +84,12 @@ class DomainStatus:
             proc.set("pidfile", self.pid_file)
         kids.append(proc)
         if self.job:
-            kids.append(_element("job", type="none", **{"async": self.job}))
+            job = _element("job", type="none", **{"async": self.job})
+            if self.job_phase:
+                job.set("phase", self.job_phase)
+            if self.job_flags:
+                job.set("flags", hex(self.job_flags))
+            kids.append(job)
         if self.ptys:
             kids.append(_element("ptys", *(_element("pty", alias=k, path=v)
                                            for k, v in sorted(self.ptys.items()))))
@@ -121,6 +128,11 @@ class DomainStatus:
         job = root.find("job")
         if job is not None:
             st.job = job.get("async", "") if job.get("async") != "none" else ""
+            st.job_phase = job.get("phase", "") if st.job else ""
+            try:
+                st.job_flags = int(job.get("flags", "0"), 0) if st.job else 0
+            except ValueError:
+                raise bad(f"invalid job flags '{job.get('flags')}'") from None
         for v in root.iterfind("vcpus/vcpu"):
             st.vcpus[_int(v.get("id"), bad, "vcpu id")] = _int(v.get("pid"), bad, "vcpu pid")
         for p in root.iterfind("ptys/pty"):
