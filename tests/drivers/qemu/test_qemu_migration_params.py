@@ -82,6 +82,25 @@ def test_compressed_defaults_to_xbzrle() -> None:
     assert "xbzrle" not in mp.from_flags({}, F.LIVE, SRC).caps
 
 
+def test_several_compression_methods() -> None:
+    """`compression` given several times (a list after the wire, rpc/typedparams.py):
+    every method counts, a repeated one is refused as libvirt does; the driver's
+    parameter check takes the list."""
+    from virtkit.drivers.qemu.migration import check_params
+
+    params: dict[str, Any] = {"compression": ["xbzrle", "mt"], "compression.mt.threads": 2}
+    check_params(params)
+    got = mp.from_flags(params, F.LIVE | F.COMPRESSED, SRC)
+    assert got.methods == ["xbzrle", "mt"] and {"xbzrle", "compress"} <= got.caps
+    with pytest.raises(VirtError) as exc:
+        mp.from_flags({"compression": ["mt", "mt"]}, F.LIVE | F.COMPRESSED, SRC)
+    assert exc.value.code == ErrorCode.INVALID_ARG
+    assert "Compression method 'mt' is specified twice" in exc.value.message
+    with pytest.raises(VirtError) as exc:
+        check_params({"compression": ["xbzrle", 3]})
+    assert exc.value.code == ErrorCode.INVALID_ARG
+
+
 @pytest.mark.parametrize("params,flags,code,text", [
     ({"auto_converge.initial": 20}, F.LIVE, ErrorCode.INVALID_ARG,
      "Turn auto convergence on to tune it"),

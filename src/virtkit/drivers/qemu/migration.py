@@ -240,8 +240,9 @@ def check_params(params: TypedParams) -> None:
         expected = PARAM_TYPES.get(name)
         if expected is None:
             raise _err(ErrorCode.ARGUMENT_UNSUPPORTED, f"parameter '{name}' not supported")
-        if name == "migrate_disks" and isinstance(value, (list, tuple)):
-            value = nbd.migrate_disks(params)[0] if value else ""  # repeated: all strings
+        if name in ("migrate_disks", "compression") and isinstance(value, (list, tuple)):
+            # given several times (rpc/typedparams.py MULTI_FIELDS): every value a string
+            value = next((v for v in value if not isinstance(v, str)), "")
         if (expected == "string") != isinstance(value, str) or isinstance(value, bool) \
                 or (expected != "string" and not isinstance(value, int)):
             got = "string" if isinstance(value, str) else type(value).__name__

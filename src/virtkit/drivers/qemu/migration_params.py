@@ -185,7 +185,9 @@ def from_flags(params: TypedParams, flags: int, party: Party) -> MigrationParams
 def _compression(params: TypedParams, flags: int, mp: MigrationParams) -> None:
     """qemuMigrationParamsSetCompression."""
     methods = params.get("compression")
-    for method in [methods] if isinstance(methods, str) else []:
+    given = [methods] if isinstance(methods, str) else \
+        list(methods) if isinstance(methods, (list, tuple)) else []
+    for method in given:
         cap = COMPRESS_METHODS.get(method)
         if cap is None:
             raise _err(ErrorCode.INVALID_ARG, f"Unsupported compression method '{method}'")
