@@ -22,7 +22,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from virtkit import __version__
+from virtkit import __version__, hostid
 from virtkit.daemon import process
 from virtkit.daemon.config import (
     ConfigError,
@@ -73,10 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", e)
         log.error("Can't setup host uuid")
         return 1
-    if configured_uuid is not None:  # libvirt's virSetHostUUIDStr: capabilities, cookies
-        from virtkit.drivers.qemu.caps import set_host_uuid
-
-        set_host_uuid(configured_uuid)
+    hostid.set_configured(configured_uuid)  # virSetHostUUIDStr: capabilities, cookies
     pid_file = opts.pid_file
     if pid_file:
         pid_file = os.path.abspath(pid_file)  # --daemon changes directory to /

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -243,26 +243,49 @@ def test_libvirt_python_gets_what_libvirtd_gives(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
     import qemu_peers
 
-    results = []
-    lv = qemu_peers.start_libvirtd_qemu(tmp_path / "lv", extra_modules=("secret", "storage"))
-    try:
-        results.append(_run(lv.uri, tmp_path / "lvdata"))
-    finally:
-        lv.stop()
-    vk = start_virtkitd(tmp_path / "vk")
-    try:
-        results.append(_run(vk.uri(driver="qemu", path="/system"), tmp_path / "vkdata"))
-    finally:
-        vk.stop()
+    def libvirtd(root: Path) -> list[Any] | None:
+        lv = qemu_peers.start_libvirtd_qemu(root, extra_modules=("secret", "storage"))
+        try:
+            return _run(lv.uri, root / "data")
+        finally:
+            lv.stop()
+
+    def virtkitd(root: Path) -> list[Any] | None:
+        vk = start_virtkitd(root)
+        try:
+            return _run(vk.uri(driver="qemu", path="/system"), root / "data")
+        finally:
+            vk.stop()
+
+    results = [_with_fresh_daemons(libvirtd, tmp_path / "lv"),
+               _with_fresh_daemons(virtkitd, tmp_path / "vk")]
     theirs, ours = results
     assert len(theirs) == 10 and theirs[-1] == ["a.qcow2", "a.raw"]
     for a, b in zip(theirs, ours, strict=True):
         assert a == b
 
 
-def _run(uri: str, data: Path) -> list[Any]:
+# QEMU's LUKS key-slot benchmark (crypto/pbkdf.c) gives up when the CPU time it measures
+# does not advance, which a loaded machine can cause; qemu-img then fails with this text
+# whichever daemon ran it. Such a run is repeated (twice at most) on fresh daemons.
+_PBKDF_TIMING = "Unable to get accurate CPU usage"
+
+
+def _with_fresh_daemons(run: Callable[[Path], list[Any] | None],
+                        base: Path) -> list[Any]:
+    for attempt in range(3):
+        out = run(base / f"try{attempt}")
+        if out is not None:
+            return out
+    raise AssertionError(f"qemu-img kept failing with {_PBKDF_TIMING!r}")
+
+
+def _run(uri: str, data: Path) -> list[Any] | None:
+    """The script's results, or None when qemu-img hit QEMU's PBKDF timing failure."""
     res = subprocess.run(["/usr/bin/python3", "-c", _LIBVIRT_SCRIPT, uri, str(data)],
                          capture_output=True, text=True, timeout=300)
+    if res.returncode != 0 and _PBKDF_TIMING in res.stderr:
+        return None
     assert res.returncode == 0, res.stderr
     out: list[Any] = json.loads(res.stdout)
     return out

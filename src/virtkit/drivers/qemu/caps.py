@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from xml.sax.saxutils import escape
 
+from virtkit import hostid
 from virtkit.cpu import hosttopo
 from virtkit.cpu.cpudef import HOST, CPUDef, format_cpu
 from virtkit.cpu.host import host_cpu
@@ -192,23 +193,14 @@ def _attr(text: str) -> str:
     return escape(text, {"'": "&apos;"})
 
 
-_configured_host_uuid: str | None = None
-
-
-def set_host_uuid(value: str | None) -> None:
-    """The daemon's ``host_uuid`` / ``host_uuid_source`` setting (libvirt's
-    virSetHostUUIDStr): it replaces the machine's UUID in capabilities and cookies."""
-    global _configured_host_uuid
-    _configured_host_uuid = value
-
-
 def node_host_uuid(root: str, embedded: bool) -> str:
     """The UUID a node under ``root`` reports (capabilities' ``<host><uuid>``, the
     migration cookie's ``<hostuuid>``): the configured one (libvirtd.conf ``host_uuid``)
     as it is; else the machine's for the system root ``/`` and, for any other root, one
     derived from it and the root's path, so two roots on one machine are two hosts."""
-    if _configured_host_uuid is not None:
-        return _configured_host_uuid
+    configured = hostid.configured()
+    if configured is not None:
+        return configured
     machine = _host_uuid()
     if root == "/" and not embedded:
         return machine
@@ -216,8 +208,9 @@ def node_host_uuid(root: str, embedded: bool) -> str:
 
 
 def _host_uuid() -> str:
-    if _configured_host_uuid is not None:
-        return _configured_host_uuid
+    configured = hostid.configured()
+    if configured is not None:
+        return configured
     for path in ("/sys/class/dmi/id/product_uuid", "/etc/machine-id"):
         try:
             with open(path) as f:
