@@ -26,8 +26,9 @@ from qemu_e2e import (
     wait_until,
 )
 from test_qemu_migration import Counter, Hosts, _boot
-from test_qemu_migration_hosts import URIS, _libvirtd, virsh
+from test_qemu_migration_hosts import _libvirtd, virsh
 from test_qemu_migration_hosts import _start as _start_virtkitd
+from test_qemu_migration_hosts import hosts as hosts_fixture
 
 import virtkit
 from virtkit.constants import DomainEventID, DomainMigrateFlags, DomainState
@@ -438,23 +439,8 @@ def test_tls_destination_must_match_the_certificate(hosts: Hosts, guest: Any,
 # ---------------------------------------------------------------- interop (slow)
 
 
-@pytest.fixture
-def two() -> Iterator[TwoHosts]:
-    """Two network namespaces (test_qemu_migration_hosts' set-up and teardown)."""
-    h = TwoHosts()
-    URIS[id(h)] = []
-    try:
-        yield h
-    finally:
-        for uri in URIS.pop(id(h)):
-            done = virsh(uri, "list", "--name", check=False)
-            for name in done.stdout.split() if done.returncode == 0 else []:
-                virsh(uri, "destroy", name, check=False)
-        h.close()
-        left = [p for root in (h.a.root, h.b.root, h.shared) for p in qemu_pids(str(root))]
-        for pid in left:
-            kill_pid(pid)
-    assert not left, f"QEMU processes left running: {left}"
+# test_qemu_migration_hosts' two-namespace set-up and teardown, under this file's name
+two = hosts_fixture
 
 
 def _debug_monitor_log(libvirtd_uri: str, log: Path) -> None:

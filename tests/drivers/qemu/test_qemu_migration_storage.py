@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from qemu_e2e import console_log, domain_xml, kill_pid, qemu_pids, wait_marker, wait_until
 from test_qemu_migration import Counter, Hosts
-from test_qemu_migration_hosts import URIS, _libvirtd, _start, virsh
+from test_qemu_migration_hosts import _libvirtd, _start, virsh
+from test_qemu_migration_hosts import hosts as hosts_fixture
 
 import virtkit
 from virtkit.constants import DomainMigrateFlags, DomainState
@@ -273,23 +274,8 @@ def test_abort_during_the_copy(hosts: Hosts, guest: Any) -> None:
 # ---------------------------------------------------------------- two hosts, stock virsh
 
 
-@pytest.fixture
-def nshosts() -> Iterator[TwoHosts]:
-    """Two network namespaces with a daemon each (see test_qemu_migration_hosts.py)."""
-    h = TwoHosts()
-    URIS[id(h)] = []
-    try:
-        yield h
-    finally:
-        for uri in URIS.pop(id(h)):
-            done = virsh(uri, "list", "--name", check=False)
-            for name in done.stdout.split() if done.returncode == 0 else []:
-                virsh(uri, "destroy", name, check=False)
-        h.close()
-        left = [p for root in (h.a.root, h.b.root, h.shared) for p in qemu_pids(str(root))]
-        for pid in left:
-            kill_pid(pid)
-    assert not left, f"QEMU processes left running: {left}"
+# test_qemu_migration_hosts' two-namespace set-up and teardown, under this file's name
+nshosts = hosts_fixture
 
 
 @pytest.mark.parametrize("pair", [("virtkitd", "virtkitd"), ("virtkitd", "libvirtd"),
