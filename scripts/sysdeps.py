@@ -44,7 +44,13 @@ PACKAGES = (
 # test_cockpit_machines.py), and the headless browser that loads it. cockpit-machines and
 # libvirt-dbus pull in libvirt-daemon-system, which expects systemd: installed without
 # recommends, keeping existing config files, under a policy-rc.d that starts nothing.
-CONTAINED = ("cockpit-ws", "cockpit-bridge", "cockpit-machines", "libvirt-dbus", "chromium")
+CONTAINED = ("cockpit-ws", "cockpit-bridge", "cockpit-machines", "libvirt-dbus", "chromium",
+             # virt-manager (tests/interop/test_virt_manager.py) with the SPICE viewer it
+             # only recommends, under Xvfb, driven through its accessibility tree (dogtail,
+             # AT-SPI on a private session bus) and xdotool; xauth/xwd for screenshots
+             "virt-manager", "gir1.2-spiceclientgtk-3.0", "gir1.2-spiceclientglib-2.0",
+             "xvfb", "xauth", "x11-apps", "python3-dogtail", "xdotool", "dbus-x11",
+             "at-spi2-core")
 # Their dependencies' maintainer scripts write a "default" network and libvirt's stock
 # nwfilters into /etc/libvirt on first install. libvirtd peers of the tests read /etc
 # (bench/qemu_peers.py overlays it), so those objects would appear there and not in
