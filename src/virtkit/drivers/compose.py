@@ -77,6 +77,7 @@ def _linked(qemu: QemuPaths, net: NetworkPaths, storage: StoragePaths,
     node.lease_lookup = nodes.net.leases_for_mac
     node.network_ports = nodes.net
     node.volume_resolver = nodes.storage.resolve_volume
+    node.volume_creation = nodes.storage
     node.secrets = nodes.secret
     nodes.storage.in_use = node.path_in_use
     node.nwfilter = nodes.nwfilter

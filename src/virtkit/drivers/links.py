@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from virtkit.conf.networkport import NetworkPortDef
-from virtkit.types import NetworkDHCPLease
+from virtkit.types import NetworkDHCPLease, StorageVolIdent
 
-__all__ = ["LeaseLookup", "NetworkPorts", "PathInUse", "SecretValues", "VolumeResolver"]
+__all__ = ["LeaseLookup", "NetworkPorts", "PathInUse", "SecretValues", "VolumeCreation",
+           "VolumeResolver"]
 
 # MAC address -> the DHCP leases the node's networks hold for it (domain_interface_addresses)
 LeaseLookup = Callable[[str], list[NetworkDHCPLease]]
@@ -47,6 +48,23 @@ class NetworkPorts(Protocol):
 
     def port_release(self, network: str, uuid: str) -> None:
         """The interface went away: delete its port (silent when already gone)."""
+        ...
+
+
+class VolumeCreation(Protocol):
+    """The storage node's pools, as a migration destination pre-creating the disks to
+    copy uses them (libvirt's qemuMigrationDstPrecreateDisk opens a storage connection)."""
+
+    def pool_at_directory(self, path: str) -> str | None:
+        """The name of the active pool whose target directory is ``path``, or None."""
+        ...
+
+    def pool_known(self, name: str) -> bool:
+        """Whether a pool named ``name`` is defined."""
+        ...
+
+    def create_volume_in(self, pool: str, xml: str, flags: int) -> StorageVolIdent:
+        """virStorageVolCreateXML in the pool ``pool`` (VIR_ERR_NO_STORAGE_POOL ...)."""
         ...
 
 

@@ -29,7 +29,7 @@ import time
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 from urllib.parse import urlsplit
 
 from virtkit.conf.migration_cookie import CookieNBD, MigrationCookie
@@ -157,23 +157,6 @@ def _drive_alias(disk: Any) -> str:
 # ---------------------------------------------------------------- destination: storage
 
 
-@runtime_checkable
-class _Pools(Protocol):
-    """The storage node calls pre-creation needs (the storage driver of the same root)."""
-
-    lock: Any
-    by_name: dict[str, Any]
-
-    def create_vol(self, ident: Any, xml: str, flags: int) -> Any: ...
-
-
-def _pools_of(node: QemuNode) -> _Pools | None:
-    """The storage node behind the QEMU node's volume resolver (compose.py links the
-    two; libvirt opens a storage connection, virGetConnectStorage)."""
-    owner = getattr(node.volume_resolver, "__self__", None)
-    return owner if isinstance(owner, _Pools) else None
-
-
 def precreate_storage(node: QemuNode, d: Any, nbd: CookieNBD | None,
                       wanted: Sequence[str], incremental: bool) -> None:
     """qemuMigrationDstPrecreateStorage: create each disk to copy whose source does not
@@ -218,26 +201,18 @@ def _precreate_disk(node: QemuNode, disk: Any, capacity: int) -> None:
         base, _, vol_name = path.rpartition("/")
         if not _:
             raise _err(ErrorCode.INVALID_ARG, f"malformed disk path: {path}")
-        pools = _pools_of(node)
-        pool = None
-        if pools is not None:
-            want = os.path.normpath(base or "/")
-            with pools.lock:
-                for obj in pools.by_name.values():
-                    if obj.active and obj.target_path() == want:
-                        pool = obj
-                        break
-        if pool is None:
+        pools = node.volume_creation
+        pool = pools.pool_at_directory(base or "/") if pools is not None else None
+        if pools is None or pool is None:
             raise make_error(ErrorCode.NO_STORAGE_POOL, ErrorDomain.STORAGE,
                              f"no storage pool with matching target path '{base}'")
         compat = "1.1" if fmt == "qcow2" else None
     elif kind == "volume":
-        pools = _pools_of(node)
-        pool = pools.by_name.get(src.pool) if pools is not None and src is not None else None
-        if pool is None:
+        pools = node.volume_creation
+        pool = src.pool if src is not None else None
+        if pools is None or not pool or not pools.pool_known(pool):
             raise make_error(ErrorCode.NO_STORAGE_POOL, ErrorDomain.STORAGE,
-                             f"no storage pool with matching name "
-                             f"'{src.pool if src is not None else ''}'")
+                             f"no storage pool with matching name '{pool or ''}'")
         vol_name, compat = src.volume or "", None
     elif kind == "network":
         return  # libvirt skips network disks
@@ -248,8 +223,7 @@ def _precreate_disk(node: QemuNode, disk: Any, capacity: int) -> None:
            f"  <target>\n    <format type='{fmt}'/>\n"
            + (f"    <compat>{compat}</compat>\n" if compat else "")
            + "  </target>\n</volume>\n")
-    assert pools is not None
-    pools.create_vol(pool.ident, xml, _PREALLOC_METADATA if fmt == "qcow2" else 0)
+    pools.create_volume_in(pool, xml, _PREALLOC_METADATA if fmt == "qcow2" else 0)
 
 
 # ---------------------------------------------------------------- destination: NBD server

@@ -93,7 +93,13 @@ from virtkit.drivers.domainobj import (
 from virtkit.drivers.domainobj import RUNNING as RUNNING  # (read by other QEMU modules)
 from virtkit.drivers.domainobj import SHUTOFF_FROM_SNAPSHOT as SHUTOFF_FROM_SNAPSHOT
 from virtkit.drivers.eventbus import EventBus
-from virtkit.drivers.links import LeaseLookup, NetworkPorts, SecretValues, VolumeResolver
+from virtkit.drivers.links import (
+    LeaseLookup,
+    NetworkPorts,
+    SecretValues,
+    VolumeCreation,
+    VolumeResolver,
+)
 from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.persist import ConfigStore
 from virtkit.drivers.qemu import (
@@ -234,6 +240,8 @@ class QemuNode:
         self.network_ports: NetworkPorts | None = None  # a port per network interface
         # (pool, volume) -> ("file" or "block", path): the storage driver's translation
         self.volume_resolver: VolumeResolver | None = None
+        # the storage pools, where a migration destination pre-creates disks
+        self.volume_creation: VolumeCreation | None = None
         # the secret node: passphrases of encrypted disks (drivers/compose.py links it)
         self.secrets: SecretValues | None = None
         self._ports_reclaimed = False

@@ -169,6 +169,29 @@ class StorageNode(ObjectNode[PoolObj]):
                           f"no storage vol with matching name '{volume}'")
             return ("block" if vol.type == VOL_BLOCK else "file"), vol.path
 
+    def pool_at_directory(self, path: str) -> str | None:
+        """The name of the active pool whose target directory is ``path`` (normalised),
+        or None (virStoragePoolLookupByTargetPath, as migration's disk pre-creation asks)."""
+        want = os.path.normpath(path or "/")
+        with self.lock:
+            for obj in self.by_name.values():
+                if obj.active and obj.target_path() == want:
+                    return obj.name
+        return None
+
+    def pool_known(self, name: str) -> bool:
+        """Whether a pool named ``name`` is defined (active or not)."""
+        with self.lock:
+            return name in self.by_name
+
+    def create_volume_in(self, pool: str, xml: str, flags: int) -> StorageVolIdent:
+        """virStorageVolCreateXML in the pool named ``pool``."""
+        with self.lock:
+            obj = self.by_name.get(pool)
+        if obj is None:
+            raise err(ErrorCode.NO_STORAGE_POOL, f"no storage pool with matching name '{pool}'")
+        return self.create_vol(obj.ident, xml, flags)
+
     def vol_ident(self, obj: PoolObj, vol: VolState) -> StorageVolIdent:
         return StorageVolIdent(obj.name, vol.name, vol.key)
 
