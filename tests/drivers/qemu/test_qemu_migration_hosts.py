@@ -24,9 +24,11 @@ from virtkit.testing.twohosts import TwoHosts
 pytestmark = pytest.mark.slow
 
 
-def virsh(uri: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def virsh(uri: str, *args: str, check: bool = True,
+          timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Stock virsh on ``uri`` (``timeout``: a hang guard); asserts success with ``check``."""
     done = subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=timeout)
     if check:
         assert done.returncode == 0, f"virsh {' '.join(args)}: {done.stderr}"
     return done

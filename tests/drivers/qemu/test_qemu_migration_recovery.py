@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from qemu_e2e import console_log, domain_xml, kill_pid, qemu_pids, wait_marker, wait_until
 from test_qemu_migration import Counter
+from test_qemu_migration_hosts import virsh
 
 import virtkit
 from virtkit.constants import DomainMigrateFlags
@@ -117,15 +118,6 @@ def test_a_stream_that_moves_nothing_is_stalled() -> None:
 
 
 # ---------------------------------------------------------------- two hosts, stock virsh
-
-
-def virsh(uri: str, *args: str, check: bool = True,
-          timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True,
-                          timeout=timeout)
-    if check:
-        assert done.returncode == 0, f"virsh {' '.join(args)}: {done.stderr}"
-    return done
 
 
 class Pair:
