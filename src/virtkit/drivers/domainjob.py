@@ -359,6 +359,20 @@ class DomainJob:
             self._async_owner = None
             self._cond.notify_all()
 
+    def discard_released_async(self) -> bool:
+        """virDomainObjDiscardAsyncJob as libvirt's qemuProcessCleanupMigrationJob runs it
+        when the domain stops: an async job that waits, owned by no thread (a migration
+        between two phases, or kept after a failed post-copy), ends. True when one did."""
+        with self._cond:
+            if self.async_job == AsyncJob.NONE or self._async_owner is not None:
+                return False
+            self.async_job, self.async_owner_api = AsyncJob.NONE, None
+            self.mask, self.api_flags, self.phase = DEFAULT_MASK, 0, ""
+            self._abort, self._canceller = False, None
+            self.current = None
+            self._cond.notify_all()
+            return True
+
     def start_phase(self, phase: str) -> None:
         """qemuDomainObjStartJobPhase: this thread owns the async job from now on, in
         ``phase``."""

@@ -364,8 +364,15 @@ def test_postcopy_failure_leaves_the_source_paused(hosts: Hosts, guest: Any) -> 
     assert exc.value.code == ErrorCode.OPERATION_TIMEOUT
     assert dom.state_reason() == (DomainState.PAUSED, 13)
     assert dom.job_stats(0)[0] != 0  # a job is still there (domjobinfo)
-    dom.destroy()  # an explicit destroy still ends it
+    # kept by Confirm itself, released, in libvirt's phase postcopy_failed (status file)
+    statuses = [f.read_text() for f in hosts.src.path.rglob("mp-fail.xml")]
+    assert any("async='migration out' phase='postcopy_failed'" in text
+               for text in statuses), statuses
+    dom.destroy()  # an explicit destroy still ends it, and the job with it
     assert not dom.is_active()
+    dom.start()  # no job is left to wait for
+    assert dom.state_reason()[0] == DomainState.RUNNING
+    dom.destroy()
 
 
 def _pki(ca: Path, root: Path) -> None:

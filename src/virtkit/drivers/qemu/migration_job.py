@@ -22,8 +22,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from virtkit.constants import DomainJobOperation, DomainMigrateFlags
+from virtkit.constants import DomainJobOperation, DomainMigrateFlags, DomainPausedReason
 from virtkit.drivers.domainjob import DEFAULT_MASK, AsyncJob, Job, JobData, job_mask
+from virtkit.drivers.domainobj import PAUSED
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 if TYPE_CHECKING:
@@ -37,11 +38,13 @@ __all__ = [
     "PERFORM3",
     "PERFORM3_DONE",
     "PHASES",
+    "POSTCOPY_FAILED",
     "PREPARE",
     "abandon",
     "confirm_job",
     "connection_closed",
     "driven_here",
+    "failed_postcopy",
     "finish",
     "finish_phase",
     "perform_job",
@@ -57,8 +60,9 @@ log = logging.getLogger("virtkit.drivers.qemu.migration")
 
 # qemuMigrationJobPhase, in libvirt's order (the protocol never goes backwards)
 PHASES = ("none", "perform2", "begin3", "perform3", "perform3_done", "confirm3_cancelled",
-          "confirm3", "prepare", "finish2", "finish3")
+          "confirm3", "prepare", "finish2", "finish3", "postcopy_failed")
 BEGIN3, PERFORM3, PERFORM3_DONE = "begin3", "perform3", "perform3_done"
+POSTCOPY_FAILED = "postcopy_failed"
 CONFIRM3_CANCELLED, CONFIRM3, PREPARE, FINISH3 = ("confirm3_cancelled", "confirm3",
                                                   "prepare", "finish3")
 _MIGRATIONS = (AsyncJob.MIGRATION_OUT, AsyncJob.MIGRATION_IN)
@@ -94,6 +98,12 @@ def start(node: QemuNode, dom: QemuDomain, kind: AsyncJob, flags: int,
     dom.job.set_phase(phase)
     _record(node, dom)
     return data
+
+
+def failed_postcopy(dom: QemuDomain) -> bool:
+    """virDomainObjIsFailedPostcopy: paused with reason post-copy failed."""
+    return dom.active and dom.state == PAUSED \
+        and dom.reason == DomainPausedReason.POSTCOPY_FAILED
 
 
 def require(dom: QemuDomain, kind: AsyncJob) -> None:
@@ -178,11 +188,18 @@ def confirm_job(node: QemuNode, dom: QemuDomain, flags: int,
         yield
         return
     require(dom, AsyncJob.MIGRATION_OUT)
-    start_phase(node, dom, CONFIRM3_CANCELLED if cancelled else CONFIRM3)
+    if failed_postcopy(dom):  # an earlier Confirm kept the job: it keeps its phase
+        start_phase(node, dom, dom.job.phase)
+    else:
+        start_phase(node, dom, CONFIRM3_CANCELLED if cancelled else CONFIRM3)
     try:
         yield
     finally:
-        finish(node, dom)
+        if failed_postcopy(dom):  # the job stays, released, until the domain stops
+            set_phase(node, dom, POSTCOPY_FAILED)
+            release(dom)
+        else:
+            finish(node, dom)
 
 
 def finish_phase(node: QemuNode, dom: QemuDomain) -> bool:

@@ -30,12 +30,11 @@ from virtkit.constants import (
     DomainEventID,
     DomainEventResumedDetailType,
     DomainEventSuspendedDetailType,
-    DomainJobOperation,
     DomainMigrateFlags,
     DomainPausedReason,
     DomainRunningReason,
 )
-from virtkit.drivers.domainjob import DEFAULT_MASK, AsyncJob, Job, JobStatus, job_mask
+from virtkit.drivers.domainjob import DEFAULT_MASK, Job, JobStatus, job_mask
 from virtkit.drivers.domainobj import EV_RESUMED, EV_SUSPENDED, PAUSED, RUNNING
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 from virtkit.types import TypedParams
@@ -412,8 +411,9 @@ def source_postcopy_failed(node: QemuNode, dom: QemuDomain, flags: int) -> bool:
     """qemuMigrationSrcPostcopyFailed: a migration cancelled after the switch to
     post-copy cannot give the guest back (part of its memory is on the destination):
     it stays paused/post-copy failed (SUSPENDED/POSTCOPY_FAILED) and the migration job
-    stays (libvirt's asyncPaused): resume waits for it and times out, domjobinfo says
-    POSTCOPY_PAUSED, destroy ends it. True when that is the case."""
+    stays (libvirt's asyncPaused: :func:`migration_job.confirm_job` keeps it, released,
+    and the domain's stop discards it): resume waits for it and times out, domjobinfo
+    says POSTCOPY_PAUSED, destroy ends it. True when that is the case."""
     if not flags & F.POSTCOPY or not dom.active or not in_postcopy(dom):
         return False
     with dom.lock:
@@ -424,31 +424,10 @@ def source_postcopy_failed(node: QemuNode, dom: QemuDomain, flags: int) -> bool:
         node._save_status_locked(dom)
         node.emit(dom, EV_SUSPENDED, _SUSP_POSTCOPY_FAILED)
     node.events.flush()
-    held = threading.Event()
-    busy = dom.job.async_active  # Confirm's own job (change protection): taken when it ends
-    threading.Thread(target=_hold_job, args=(dom, flags, held), daemon=True,
-                     name=f"virtkit-postcopy-failed-{dom.name}").start()
-    if not busy:
-        held.wait(2.0)
+    dom.job.set_mask(DEFAULT_MASK | job_mask(Job.SUSPEND) | job_mask(Job.MIGRATION_OP))
+    if dom.job.current is not None:
+        dom.job.current.status = JobStatus.POSTCOPY_PAUSED
     return True
-
-
-def _hold_job(dom: QemuDomain, flags: int, held: threading.Event) -> None:
-    """The failed migration's job, kept until the domain stops (destroy)."""
-    try:
-        data = dom.job.begin_async(AsyncJob.MIGRATION_OUT, DomainJobOperation.MIGRATION_OUT,
-                                   flags, timeout=_WAIT_LIMIT)
-    except VirtError:
-        held.set()
-        return
-    try:
-        dom.job.set_mask(DEFAULT_MASK | job_mask(Job.SUSPEND) | job_mask(Job.MIGRATION_OP))
-        data.status = JobStatus.POSTCOPY_PAUSED
-        held.set()
-        while dom.active:
-            time.sleep(0.2)
-    finally:
-        dom.job.end_async()
 
 
 def dest_postcopy(node: QemuNode, dom: QemuDomain, flags: int) -> bool:

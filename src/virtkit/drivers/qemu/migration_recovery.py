@@ -16,6 +16,8 @@ perform3_done           the stream ended, the destination's Finish is unknown: t
 confirm3_cancelled      Finish failed: the guest runs again
 confirm3                the guest runs on the destination: QEMU is stopped
                         (shut off/migrated)
+postcopy_failed         the guest stays paused/post-copy failed; the job is not
+                        restored (libvirt keeps it, released, until destroy)
 ======================  ==========================================================
 
 Incoming (the destination): in *prepare* the domain is killed (the source's Confirm

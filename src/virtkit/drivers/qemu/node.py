@@ -106,6 +106,7 @@ from virtkit.drivers.qemu import (
     agent,
     command,
     command_spice,
+    diskfds,
     migration_recovery,
     monitor,
     netif,
@@ -119,6 +120,7 @@ from virtkit.drivers.qemu.defs import (
     format_def,
     parse_def,
 )
+from virtkit.drivers.qemu.fdgroups import FDGroups
 from virtkit.drivers.qemu.paths import QemuPaths
 from virtkit.drivers.qemu.saveimage import SaveImage, migrate_to_file, restore_from_file
 from virtkit.drivers.qemu.status import DomainStatus, StatusStore
@@ -244,6 +246,8 @@ class QemuNode:
         self.volume_creation: VolumeCreation | None = None
         # the secret node: passphrases of encrypted disks (drivers/compose.py links it)
         self.secrets: SecretValues | None = None
+        # virDomainFDAssociate's descriptor groups, by domain (<source fdgroup> disks)
+        self.fd_groups = FDGroups()
         self._ports_reclaimed = False
         self._next_id = 1
         paths.ensure()
@@ -426,6 +430,7 @@ class QemuNode:
 
     def _remove(self, dom: QemuDomain) -> None:
         self.domains.remove(dom)
+        self.fd_groups.drop_domain(dom.uuid)  # they lived in the domain object
         if len(dom.snapshots):  # libvirt drops a removed domain's snapshot metadata
             from virtkit.drivers.qemu import snapshots
 
@@ -633,12 +638,16 @@ class QemuNode:
                                 incoming="defer" if image is not None or migrating else None)
             if definition.devices is not None and definition.devices.emulator:
                 ctx = dataclasses.replace(ctx, emulator=definition.devices.emulator)
+            fdsets: dict[str, diskfds.DiskFDSet] = {}
             try:
+                fdsets = diskfds.prepare(definition.devices.disks if definition.devices
+                                         is not None else [], self.fd_groups, dom.uuid)
                 ctx = dataclasses.replace(ctx, volumes=self.translate_volumes(definition),
-                                          secrets=self.secrets)
+                                          secrets=self.secrets, fdsets=fdsets)
                 cmd = command.build(definition, ctx)
                 _prepare_nvram(definition, ctx)
             except VirtError:
+                diskfds.close(fdsets.values())
                 shutil.rmtree(run_dir, ignore_errors=True)
                 self._teardown_filters(taps)
                 netif.delete_taps(taps)
@@ -648,8 +657,12 @@ class QemuNode:
             try:
                 record = _StartRecord(definition, dom_id, ctx)
                 self._write_start(dom, record, None)  # before QEMU exists: found after a crash
-                proc = process.QemuProcess.spawn([ctx.emulator, *cmd.argv],
-                                                 log_file=ctx.log_file, pid_file=ctx.pid_file)
+                try:
+                    proc = process.QemuProcess.spawn(
+                        [ctx.emulator, *cmd.argv], log_file=ctx.log_file,
+                        pid_file=ctx.pid_file, pass_fds=diskfds.all_fds(fdsets))
+                finally:  # QEMU holds its own copies now (or never will)
+                    diskfds.close(fdsets.values())
                 self._write_start(dom, record, proc)
                 try:
                     mon = monitor.Monitor.connect(ctx.qmp_socket, timeout=30.0,
@@ -1181,6 +1194,8 @@ class QemuNode:
                     return
                 cleanup = self._stopped_state(dom, status_code)
             run_dir, taps, live = cleanup
+            if dom.job.discard_released_async():
+                log.info("domain %s stopped: its waiting migration job ends", dom.name)
             self._forget_run(dom, run_dir)
             self._teardown_filters(taps)
             netif.delete_taps(taps)
