@@ -26,6 +26,7 @@ from typing import Any
 
 from virtkit.conf.domain import DomainDef
 from virtkit.constants import (
+    DomainEventID,
     DomainEventResumedDetailType,
     DomainEventStartedDetailType,
     DomainEventStoppedDetailType,
@@ -1129,7 +1130,7 @@ class QemuNode:
                 alias = data.get("device")
                 if alias:
                     dom.removed.add(alias)
-                    self.emit_other(dom, 15, (alias,))  # VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED
+                    self.emit_other(dom, DomainEventID.DEVICE_REMOVED, (alias,))
             elif name == "DEVICE_TRAY_MOVED":
                 from virtkit.drivers.qemu.devupdate import tray_moved
 
