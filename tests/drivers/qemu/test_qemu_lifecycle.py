@@ -34,6 +34,7 @@ STARTED_BOOTED = (EV.STARTED, 0)
 SUSPENDED_PAUSED = (EV.SUSPENDED, 0)
 RESUMED_UNPAUSED = (EV.RESUMED, 0)
 SHUTDOWN_GUEST = (EV.SHUTDOWN, 1)
+SHUTDOWN_HOST = (EV.SHUTDOWN, 2)
 STOPPED_SHUTDOWN = (EV.STOPPED, 0)
 STOPPED_DESTROYED = (EV.STOPPED, 1)
 # virDomainShutoffReason / virDomainRunningReason / virDomainPausedReason
@@ -79,7 +80,8 @@ def test_full_lifecycle(qroot: QemuRoot, conn: Any, guest: Any) -> None:
     assert "id=" not in dom.xml(flags=2).split(">", 1)[0]  # INACTIVE: no id, no aliases
     assert "<alias" not in dom.xml(flags=2)
 
-    assert lifecycle(events, until=STARTED_BOOTED) == [STARTED_BOOTED]
+    # libvirtd 9.0: the CPUs' RESUME (RESUMED/UNPAUSED) precedes STARTED/BOOTED
+    assert lifecycle(events, until=STARTED_BOOTED) == [RESUMED_UNPAUSED, STARTED_BOOTED]
     dom.suspend()
     assert dom.state_reason() == (DomainState.PAUSED, PAUSED_USER)
     assert lifecycle(events, until=SUSPENDED_PAUSED) == [SUSPENDED_PAUSED]
@@ -186,7 +188,8 @@ def test_destroy_running_guest(qroot: QemuRoot, conn: Any, guest: Any) -> None:
     assert dom.id == -1
     assert not pid_alive(pid)  # destroy() returned once QEMU was gone
     assert dom.state_reason() == (DomainState.SHUTOFF, SHUTOFF_DESTROYED)
-    assert got == [STOPPED_DESTROYED]  # libvirt: no SHUTDOWN event for QEMU's SIGTERM
+    # libvirtd 9.0: QEMU's SHUTDOWN on the SIGTERM is "Shutdown Finished after host request"
+    assert got == [SHUTDOWN_HOST, STOPPED_DESTROYED]
     with pytest.raises(VirtError) as exc:
         dom.destroy()
     assert exc.value.code == ErrorCode.OPERATION_INVALID
@@ -308,7 +311,7 @@ def test_transient_domain(qroot: QemuRoot, conn: Any, guest: Any) -> None:
     assert conn.list_domains() == []
     assert not (root / "etc" / "qemu" / "tr1.xml").exists()
     assert not list((root / "run" / "qemu").glob("*.xml"))
-    assert got == [STARTED_BOOTED, STOPPED_DESTROYED]
+    assert got == [RESUMED_UNPAUSED, STARTED_BOOTED, SHUTDOWN_HOST, STOPPED_DESTROYED]
 
 
 def test_start_twice_is_refused(qroot: QemuRoot, conn: Any, guest: Any) -> None:

@@ -156,7 +156,8 @@ _PAUSED_MIGRATION = int(DomainPausedReason.MIGRATION)
 _SUSP_MIGRATED = int(DomainEventSuspendedDetailType.MIGRATED)
 _SHUTOFF_MIGRATED = int(DomainShutoffReason.MIGRATED)
 _STOP_MIGRATED = int(DomainEventStoppedDetailType.MIGRATED)
-_RESUME_DETAIL = {RUNNING_FROM_SNAPSHOT: RES_FROM_SNAPSHOT,
+# qemuDomainRunningReasonToResumeEvent (others: UNPAUSED)
+_RESUME_DETAIL = {RUNNING_FROM_SNAPSHOT: RES_FROM_SNAPSHOT, RUNNING_RESTORED: RES_FROM_SNAPSHOT,
                   int(DomainRunningReason.MIGRATED): int(DomainEventResumedDetailType.MIGRATED),
                   int(DomainRunningReason.MIGRATION_CANCELED):
                       int(DomainEventResumedDetailType.MIGRATED),
@@ -187,7 +188,8 @@ class QemuDomain(DomainObjBase):
         # What the driver asked for, so QMP events and the exit get the right reason.
         self.expect_stop: int | None = None  # paused reason for our own STOP
         self.stopping: int | None = None  # shutoff reason for an exit we caused
-        self.guest_shutdown = False
+        self.guest_shutdown = False  # QEMU's SHUTDOWN seen (its event emitted): once per run
+        self.signalled = False  # destroy sent SIGTERM: QEMU shuts down "after host request"
         self.fake_reboot = False
         self.rebooting = False  # between the fake reboot's reset and the guest running again
         self.resume_reason: int | None = None  # running reason for our own next ``cont``
@@ -687,8 +689,13 @@ class QemuNode:
                     restore_from_file(mon, image)
                 if prepare is not None:
                     prepare(dom)
-                if not paused:
+                if not paused:  # qemuProcessStartCPUs: RESUMED (detail by reason) precedes STARTED
+                    with dom.lock:
+                        dom.resume_reason = (RUNNING_FROM_SNAPSHOT if from_snapshot else
+                                             RUNNING_RESTORED if image is not None else
+                                             RUNNING_BOOTED)
                     mon.execute("cont")
+                    self.wait_running(dom)
             except BaseException as exc:
                 failure: BaseException = exc
                 if isinstance(exc, VirtError) and proc is not None and _gone_within(proc, 2):
@@ -937,7 +944,8 @@ class QemuNode:
                 raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
             proc = dom.proc
             with dom.lock:
-                dom.stopping = reason
+                # the destroy API (not a revert or recovery, libvirt's qemuProcessStop)
+                dom.stopping, dom.signalled = reason, reason == SHUTOFF_DESTROYED
             if flags & 1:
                 proc.terminate(grace=10.0, force=False)
             else:
@@ -1092,15 +1100,13 @@ class QemuNode:
                         dom.set_state(RUNNING, RUNNING_BOOTED)
                         self._save_status(dom)
                     return
-                was_starting = dom.reason == PAUSED_STARTING_UP
                 resume: int | None = dom.resume_reason
                 dom.resume_reason = None
-                if dom.state != RUNNING:
+                if dom.state != RUNNING:  # qemuProcessHandleResume: a start's CPUs too
                     dom.set_state(RUNNING,
                                   RUNNING_UNPAUSED if resume is None else resume)
                     self._save_status(dom)
-                    if not was_starting:
-                        self.emit(dom, EV_RESUMED, _RESUME_DETAIL.get(resume or 0, RES_UNPAUSED))
+                    self.emit(dom, EV_RESUMED, _RESUME_DETAIL.get(resume or 0, RES_UNPAUSED))
             elif name == "SHUTDOWN":
                 guest = bool(data.get("guest"))
                 if dom.fake_reboot:
@@ -1108,9 +1114,12 @@ class QemuNode:
                     dom.rebooting = True
                     _spawn("reboot", dom, self._finish_fake_reboot, dom)
                     return
-                if dom.guest_shutdown or dom.stopping is not None \
-                        or data.get("reason") == "host-qmp-quit":
-                    return  # our own quit (destroy, save, after a power-off): no event
+                if dom.guest_shutdown or data.get("reason") == "host-qmp-quit":
+                    return  # our own quit (save, migration, after a power-off): no event
+                if dom.stopping is not None:  # destroy's SIGTERM: libvirt's SHUTDOWN/HOST
+                    if dom.signalled and data.get("reason") == "host-signal":
+                        self._host_shutdown(dom)
+                    return
                 dom.guest_shutdown = True
                 dom.set_state(SHUTDOWN, SHUTDOWN_UNKNOWN)
                 self._save_status(dom)
@@ -1205,6 +1214,14 @@ class QemuNode:
             if dom.persistent is None and not dom.reverting:
                 self._remove_if_gone(dom)
 
+    def _host_shutdown(self, dom: QemuDomain) -> None:
+        """qemuProcessHandleShutdown for QEMU ending on destroy's SIGTERM (under
+        ``dom.lock``): SHUTDOWN/HOST once, before STOPPED, as libvirtd 9.0 sends them."""
+        if not dom.guest_shutdown:
+            dom.guest_shutdown = True
+            dom.set_state(SHUTDOWN, SHUTDOWN_UNKNOWN)
+            self.emit(dom, EV_SHUTDOWN, SHUT_HOST)
+
     def _stopped_state(self, dom: QemuDomain, status_code: int | None
                        ) -> tuple[str | None, list[str], DomainDef | None]:
         """The state part of ``_stopped`` (under ``dom.lock``): returns what to clean up."""
@@ -1217,6 +1234,8 @@ class QemuNode:
                   SHUTOFF_FROM_SNAPSHOT: STOP_FROM_SNAPSHOT}.get(reason, STOP_CRASHED)
         log.info("domain %s stopped (reason %d, exit status %s)", dom.name, reason,
                  status_code)
+        if dom.signalled and status_code == 0:  # its SHUTDOWN event is not handled yet
+            self._host_shutdown(dom)
         self.emit(dom, EV_STOPPED, detail)
         run_dir = dom.run_dir
         taps = netif.taps_of(dom.live) if dom.live is not None else []
@@ -1298,6 +1317,7 @@ class QemuNode:
         dom.live = None
         dom.id = -1
         dom.stopping = None
+        dom.signalled = False
         dom.expect_stop = None
         dom.async_job, dom.async_phase, dom.async_flags = "", "", 0
 
