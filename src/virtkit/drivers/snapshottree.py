@@ -271,6 +271,15 @@ def _location(value: str | None) -> str | None:
     return None if value in (None, "default") else value
 
 
+def _configured(domdisk: Any) -> str | None:
+    """A domain disk's own snapshot mode: a read-only disk (a CD-ROM) that names none is
+    'no' (libvirt's virDomainDiskDefPostParse), so snapshots leave it out."""
+    mode = _location(domdisk.snapshot)
+    if mode is None and (domdisk.readonly or domdisk.device == "cdrom"):
+        return "no"
+    return mode
+
+
 def _conf_err(detail: str) -> VirtError:
     return make_error(ErrorCode.CONFIG_UNSUPPORTED, _SNAP, detail)
 
@@ -297,7 +306,7 @@ def align_disks(d: DomainSnapshotDef, dom: Any, default: str, uniform_internal: 
         if dst in given:
             raise _conf_err(f"disk '{name}' specified twice")
         given[dst] = snapdisk
-        wanted, configured = _location(snapdisk.snapshot), _location(domdisk.snapshot)
+        wanted, configured = _location(snapdisk.snapshot), _configured(domdisk)
         if wanted is None:
             if configured is not None and (not require_match or configured == "no"):
                 snapdisk.snapshot = configured
@@ -318,7 +327,7 @@ def align_disks(d: DomainSnapshotDef, dom: Any, default: str, uniform_internal: 
             continue
         snapdisk = SnapshotDisk()
         snapdisk.name = dst
-        snapdisk.snapshot = "no" if domdisk_empty(domdisk) else _location(domdisk.snapshot)
+        snapdisk.snapshot = "no" if domdisk_empty(domdisk) else _configured(domdisk)
         snapdisk.snapshot = snapdisk.snapshot or default
         aligned.append(snapdisk)
     d.disks = aligned

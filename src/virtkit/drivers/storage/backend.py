@@ -22,7 +22,8 @@ from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
 __all__ = [
     "VOL_BLOCK", "VOL_DIR", "VOL_FILE", "VOL_NETWORK", "VOL_PLOOP",
-    "PoolBackend", "PoolSize", "VolState", "sources_xml", "storage_error", "xml_escape",
+    "PoolBackend", "PoolSize", "TargetFacts", "VolState", "sources_xml", "storage_error",
+    "xml_escape",
 ]
 
 # virStorageVolType
@@ -65,6 +66,17 @@ class PoolSize:
     available: int = 0
 
 
+@dataclass(frozen=True)
+class TargetFacts:
+    """A volume's ``<compat>``, ``<clusterSize>`` (bytes) and ``<features>`` names, as read
+    from a qcow2 header or named by the definition that created the volume (None: no
+    such element)."""
+
+    compat: str | None = None
+    cluster_size: int | None = None
+    features: tuple[str, ...] | None = None
+
+
 @dataclass
 class VolState:
     """What a backend knows of one volume.
@@ -92,6 +104,10 @@ class VolState:
     # the <secret> its creation named, ("uuid" or "usage", value): libvirt shows it until
     # the pool is refreshed (a probe cannot know it)
     encryption_secret: tuple[str, str] | None = None
+    # what the qcow2 header says (virStorageSourceGetMetadataFromBuf), and what the creating
+    # definition said: libvirt shows the latter until a pool refresh re-reads the header
+    header: TargetFacts | None = None
+    created: TargetFacts | None = None
     extra: dict[str, object] = field(default_factory=dict)  # backend-private data
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from virtkit.conf.storage_pool import Permissions, format_type
-from virtkit.conf.storage_vol import StorageVolDef, Timestamps, VolTarget
+from virtkit.conf.storage_vol import StorageVolDef, Timestamps, VolFeatures, VolTarget
 from virtkit.conf.xmlutil import parse_xml
 from virtkit.drivers.base import StorageDriver, StoragePoolEventCallback
 from virtkit.drivers.objnode import NodeTable
@@ -74,6 +74,11 @@ def vol_xml(pool: PoolObj, vol: VolState) -> str:
         t.timestamps = ts
     if vol.encryption:  # the format from the probe; the secret only after a creation
         t.encryption = parse_xml(encryption_xml(vol.encryption, vol.encryption_secret))
+    facts = vol.created or vol.header
+    if facts is not None:
+        t.compat, t.cluster_size = facts.compat, facts.cluster_size
+        if facts.features is not None:
+            t.features = VolFeatures(names=list(facts.features))
     d.target = t
     if vol.backing:
         b = VolTarget()

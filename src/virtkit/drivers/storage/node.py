@@ -22,7 +22,13 @@ from virtkit.drivers.links import SecretValues
 from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.objnode import NodeObject, ObjectNode
 from virtkit.drivers.persist import ConfigStore, check_name
-from virtkit.drivers.storage.backend import VOL_BLOCK, PoolBackend, PoolSize, VolState
+from virtkit.drivers.storage.backend import (
+    VOL_BLOCK,
+    PoolBackend,
+    PoolSize,
+    TargetFacts,
+    VolState,
+)
 from virtkit.drivers.storage.encryption import encryption_secret, parse_encryption
 from virtkit.drivers.storage.paths import StoragePaths
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
@@ -480,12 +486,25 @@ class StorageNode(ObjectNode[PoolObj]):
 
     def _after_vol_change(self, obj: PoolObj) -> None:
         known = {n: v.encryption_secret for n, v in obj.vols.items() if v.encryption_secret}
+        created = {n: v.created for n, v in obj.vols.items() if v.created is not None}
         with contextlib.suppress(VirtError):
             self._refresh(obj)
         for name, secret in known.items():  # what only a pool-refresh forgets in libvirt
             vol = obj.vols.get(name)
             if vol is not None and vol.encryption:
                 vol.encryption_secret = secret
+        for name, facts in created.items():
+            vol = obj.vols.get(name)
+            if vol is not None:
+                vol.created = facts
+
+    def _reread(self, obj: PoolObj, vol: VolState) -> VolState:
+        """The volume re-read from its file (libvirt's refreshVol), keeping what only a
+        pool refresh forgets: the creating definition's <compat>/<clusterSize>/<features>."""
+        new = obj.backend.vol_state(vol)
+        if new is not vol:
+            new.created = vol.created
+        return new
 
     def create_vol(self, ident: StoragePoolIdent, xml: str, flags: int) -> StorageVolIdent:
         with self.op():
@@ -495,6 +514,7 @@ class StorageNode(ObjectNode[PoolObj]):
             vol = obj.backend.create_vol(d, flags, secrets=self.secrets)
             if d.target is not None and d.target.encryption is not None:
                 vol.encryption_secret = encryption_secret(d.target.encryption)
+            vol.created = _created_facts(d)
             obj.vols[vol.name] = vol
             self._after_vol_change(obj)
             return self.vol_ident(obj, obj.vols.get(vol.name, vol))
@@ -510,6 +530,7 @@ class StorageNode(ObjectNode[PoolObj]):
                                               secrets=self.secrets)
             if d.target is not None and d.target.encryption is not None:
                 vol.encryption_secret = encryption_secret(d.target.encryption)
+            vol.created = _created_facts(d)
             obj.vols[vol.name] = vol
             self._after_vol_change(obj)
             return self.vol_ident(obj, obj.vols.get(vol.name, vol))
@@ -539,7 +560,7 @@ class StorageNode(ObjectNode[PoolObj]):
             if allocate:
                 self._check_space(obj, capacity - vol.allocation)
             obj.backend.resize_vol(vol, capacity, flags & ~2)
-            obj.vols[vol.name] = obj.backend.vol_state(vol)
+            obj.vols[vol.name] = self._reread(obj, vol)
             self._after_vol_change(obj)
 
     def wipe_vol(self, ident: StorageVolIdent, algorithm: int, flags: int) -> None:
@@ -547,7 +568,7 @@ class StorageNode(ObjectNode[PoolObj]):
             obj, vol = self.vol(ident)
             self.check_not_in_use(vol, obj)
             obj.backend.wipe_vol(vol, algorithm, flags)
-            obj.vols[vol.name] = obj.backend.vol_state(vol)
+            obj.vols[vol.name] = self._reread(obj, vol)
 
     def vol_updated(self, ident: StorageVolIdent) -> None:
         """Re-read a volume after an upload finished."""
@@ -555,9 +576,18 @@ class StorageNode(ObjectNode[PoolObj]):
             obj = self.by_name.get(ident.pool)
             if obj is None or not obj.active or ident.name not in obj.vols:
                 return
-            obj.vols[ident.name] = obj.backend.vol_state(obj.vols[ident.name])
+            obj.vols[ident.name] = self._reread(obj, obj.vols[ident.name])
             with contextlib.suppress(VirtError):
                 self._refresh(obj)
+
+
+def _created_facts(d: StorageVolDef) -> TargetFacts:
+    """What libvirt keeps of the creating definition's <target> until a pool refresh."""
+    t = d.target
+    if t is None:
+        return TargetFacts()
+    return TargetFacts(t.compat, t.cluster_size or None,
+                       tuple(t.features.names) if t.features is not None else None)
 
 
 # The list filter bit of each pool type (virConnectListAllStoragePoolsFlags).

@@ -17,12 +17,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from virtkit.drivers.storage import qemuimg_opts
-from virtkit.drivers.storage.backend import VOL_DIR, VOL_FILE, VolState, storage_error
+from virtkit.drivers.storage.backend import (
+    VOL_DIR,
+    VOL_FILE,
+    TargetFacts,
+    VolState,
+    storage_error,
+)
 from virtkit.errors import ErrorCode, VirtError
 
 __all__ = ["clone", "create", "probe", "qemu_img", "read_header", "resize"]
 
 QEMU_IMG = "qemu-img"
+TARGET_FACTS = "virtkit-target"  # read_header's key of a qcow2 image's TargetFacts
 # formats qemu-img can write; the rest of libvirt's file formats are refused
 WRITABLE = ("raw", "qcow2", "qcow", "qed", "vmdk", "vdi", "vpc", "vhdx", "cloop", "luks")
 
@@ -112,6 +119,9 @@ def _describe(name: str, path: str, st: os.stat_result, fd: int | None) -> VolSt
         # qemu rounds a raw file's size up to a sector; libvirt reports the file size
         vol.capacity = (st.st_size if vol.format == "raw"
                         else int(info.get("virtual-size") or st.st_size))
+    facts = info.get(TARGET_FACTS)
+    if vol.format == "qcow2" and isinstance(facts, TargetFacts):
+        vol.header = facts
     backing = info.get("full-backing-filename") or info.get("backing-filename")
     if backing:
         vol.backing = str(backing)
@@ -175,6 +185,7 @@ def _qcow2_info(fd: int, head: bytes, path: str) -> dict[str, Any]:
         info["encrypted"] = True
     version = int.from_bytes(head[4:8], "big")
     b_off, b_len = int.from_bytes(head[8:16], "big"), int.from_bytes(head[16:20], "big")
+    info[TARGET_FACTS] = _qcow2_facts(head, version, b_off, b_len)
     if not b_off or not b_len:
         return info
     backing = os.pread(fd, b_len, b_off).decode("utf-8", "replace")
@@ -198,6 +209,30 @@ def _qcow2_info(fd: int, head: bytes, path: str) -> dict[str, Any]:
             break
         i += 8 + (length + 7) // 8 * 8
     return info
+
+
+# libvirt's header probe (storage_file_probe.c): the bytes it reads, the longest backing
+# name it accepts; the qcow2 v3 feature bits it knows
+_PROBE_HEADER = 0x8200
+_PROBE_BACKING_MAX = 1023
+_COMPAT_LAZY_REFCOUNTS = 1 << 0
+_INCOMPAT_EXTENDED_L2 = 1 << 4
+
+
+def _qcow2_facts(head: bytes, version: int, b_off: int, b_len: int) -> TargetFacts:
+    """``<compat>``, ``<clusterSize>`` and ``<features>`` as libvirt reads them from a qcow2
+    header: version 3 is compat 1.1 with its features; version 2 has neither (nor has a
+    header whose backing name libvirt finds invalid)."""
+    bits = int.from_bytes(head[20:24], "big", signed=True)
+    cluster = 1 << bits if 0 < bits < 64 else None
+    if version < 3 or len(head) < 104 or (b_off and b_len and (
+            b_len > _PROBE_BACKING_MAX or b_off + b_len > _PROBE_HEADER)):
+        return TargetFacts(cluster_size=cluster)
+    incompat = int.from_bytes(head[72:80], "big")
+    compat = int.from_bytes(head[80:88], "big")
+    names = (["lazy_refcounts"] if compat & _COMPAT_LAZY_REFCOUNTS else []) + (
+        ["extended_l2"] if incompat & _INCOMPAT_EXTENDED_L2 else [])
+    return TargetFacts(compat="1.1", cluster_size=cluster, features=tuple(names))
 
 
 def image_info(path: str) -> dict[str, Any]:
