@@ -645,12 +645,17 @@ class Client:
 STREAM_WINDOW = 4 * MESSAGE_LEGACY_PAYLOAD_MAX
 """Unread stream bytes a client buffers before it stops reading the socket."""
 
+_CLOSED = Message(Header(0, 0, 0, _STREAM, 0, _OK), b"")
+"""Queued by a finish/abort once it is over: wakes a thread still waiting in recv()."""
+
 
 class Stream:
     """Client end of a libvirt stream opened by :meth:`Client.open_stream`.
 
     Data from the server is queued by the reader thread; :meth:`recv`
-    returns it chunk by chunk and ``b""`` at end of stream."""
+    returns it chunk by chunk and ``b""`` at end of stream.  Another thread may
+    :meth:`finish` or :meth:`abort` while one waits in :meth:`recv`: the server's
+    confirmation goes to the closing call and the waiting one gets ``b""``."""
 
     def __init__(self, client: Client, prog: int, vers: int, proc: int) -> None:
         self._client = client
@@ -729,10 +734,22 @@ class Stream:
             except queue.Empty:
                 raise make_error(ErrorCode.OPERATION_TIMEOUT, ErrorDomain.RPC,
                                  "no stream data") from None
+            if msg is _CLOSED:  # another thread finished or aborted the stream
+                self._queue.put(msg)  # for any other waiter
+                self._eof = True
+                return b""
             if msg is not None:
                 with self._drained:
                     self._queued -= len(msg.payload)
                     self._drained.notify_all()
+            if self._closing and _ends_stream(msg):
+                # the confirmation of another thread's finish()/abort(): it is that call's
+                # (as libvirt's virNetClientCallDispatchStream hands it over); to us the
+                # stream ends here (with the error, if it brings one)
+                self._queue.put(msg)
+                if msg is not None and msg.header.status == _OK:
+                    self._eof = True
+                    return b""
             self._take(msg)
             if msg is not None and msg.header.type == _STREAM \
                     and msg.header.status == _CONTINUE:
@@ -812,13 +829,21 @@ class Stream:
                 except queue.Empty:
                     raise make_error(ErrorCode.OPERATION_TIMEOUT, ErrorDomain.RPC,
                                      "no stream confirmation") from None
+                if msg is _CLOSED:  # another thread's finish()/abort() got there first
+                    return
                 self._take(msg)
                 if msg is not None and msg.header.type == _STREAM and msg.header.status == _OK:
                     return
         finally:
             self._finish_local()
+            self._queue.put(_CLOSED)  # a thread waiting in recv() sees the end of stream
 
     def _finish_local(self) -> None:
         self._done = True
         self._client.unregister_stream(self.serial)
+
+
+def _ends_stream(msg: Message | None) -> bool:
+    """A lost connection, or the server's last STREAM message (OK or ERROR)."""
+    return msg is None or (msg.header.type == _STREAM and msg.header.status != _CONTINUE)
 

@@ -1351,9 +1351,13 @@ class Server:
         reply_fds: list[int] = []
         try:
             try:
-                with fdpass.call_context(msg.fds, session._unix) as ctx:
-                    reply_fds = ctx.reply
-                    result = self._dispatcher.dispatch(session, h, msg.payload)
+                try:
+                    with fdpass.call_context(msg.fds, session._unix) as ctx:
+                        reply_fds = ctx.reply
+                        result = self._dispatcher.dispatch(session, h, msg.payload)
+                finally:  # before the reply, as virNetServerProgramDispatchCall closes them
+                    fdpass.close_fds(msg.fds)
+                    msg.fds = []
             except VirtError as e:
                 self._count_error()
                 session._send(_error_frame(h, e), reply=True)

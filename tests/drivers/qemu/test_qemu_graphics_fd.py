@@ -180,8 +180,48 @@ def greeting(fd: int) -> bytes:
     return data
 
 
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def fd_table(pid: int) -> dict[int, str]:
+    """A process's open descriptors and what each refers to (``socket:[inode]`` ...);
+    one closed while this reads is left out."""
+    table: dict[int, str] = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            table[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+    return table
+
+
+def _being_written(target: str) -> bool:
+    """A status file the daemon is writing on its own (persist.write_atomic: the temp file,
+    then the directory it syncs), e.g. after QEMU reported that qemu-ga connected."""
+    return target.endswith(".tmp") or os.path.isdir(target)
+
+
+def quiet_table(pid: int) -> dict[int, str]:
+    """``pid``'s descriptor table at a moment no status file is being written: the baseline
+    the daemon's descriptors must come back to."""
+    table: dict[int, str] = {}
+
+    def quiet() -> bool:
+        table.clear()
+        table.update(fd_table(pid))
+        return not any(_being_written(t) for t in table.values())
+
+    wait_until(quiet, 10, "no status file being written")
+    return table
+
+
+def wait_table(pid: int, expected: dict[int, str], what: str) -> None:
+    """Until ``pid``'s descriptor table is exactly ``expected``: the daemon closes its copy
+    of a reply's descriptor, the descriptors a call brought and the socket of a client that
+    hung up on its own threads, after the client has seen the reply or hung up.  A leaked
+    descriptor never leaves, so this still fails (after the hang guard)."""
+    try:
+        wait_until(lambda: fd_table(pid) == expected, 10, what)
+    except AssertionError:
+        now = fd_table(pid)
+        extra = {fd: t for fd, t in now.items() if expected.get(fd) != t}
+        missing = {fd: t for fd, t in expected.items() if now.get(fd) != t}
+        raise AssertionError(f"{what}: extra {extra}, missing {missing}") from None
 
 
 @pytest.fixture
@@ -244,8 +284,8 @@ def test_virtkit_client_and_descriptor_bookkeeping(daemon: Daemon, qroot: QemuRo
     pid = daemon.proc.pid
     with virtkit.open(uri) as conn:
         dom = boot(conn, guest, qroot.path)
+        baseline = quiet_table(pid)  # no call in flight
         assert greeting(dom.open_graphics_fd(0)) == RFB_GREETING
-        before = open_fds(pid)
         for _ in range(3):
             assert greeting(dom.open_graphics_fd(
                 0, DomainOpenGraphicsFlags.SKIPAUTH)) == RFB_GREETING
@@ -255,23 +295,36 @@ def test_virtkit_client_and_descriptor_bookkeeping(daemon: Daemon, qroot: QemuRo
                 theirs.close()
                 assert greeting(ours.detach()) == RFB_GREETING
         # QEMU's end of each pair closes with the VNC client; the daemon keeps none
-        wait_until(lambda: open_fds(pid) == before, 10, "daemon descriptors back to before")
+        wait_table(pid, baseline, "daemon descriptors back to the baseline")
         with virtkit.open(uri) as other:
             odom = other.lookup_domain("gfx")
-            connected = open_fds(pid)  # with the second connection's socket
+            connected = quiet_table(pid)  # with the second connection's socket
+            assert len(connected) == len(baseline) + 1
+            assert baseline.items() <= connected.items()
             r, w = os.pipe()
+            pipe = f"pipe:[{os.fstat(r).st_ino}]"
             odom.fd_associate("group", [r, w])
             os.close(r)
             os.close(w)
-            assert open_fds(pid) == connected + 2  # the daemon's copies
-        wait_until(lambda: open_fds(pid) == before, 10, "associated descriptors dropped")
+
+            def copies_kept() -> bool:
+                """The daemon holds exactly its two copies of the pipe and nothing else new
+                (the call's own copies are gone)."""
+                table = fd_table(pid)
+                new = [t for fd, t in table.items() if connected.get(fd) != t]
+                return connected.items() <= table.items() and new == [pipe, pipe]
+
+            wait_until(copies_kept, 10, "the daemon's two copies of the associated pipe")
+            assert odom.is_active()  # a later call: the copies are the group's, not the call's
+            wait_until(copies_kept, 10, "the associated pipe still held after another call")
+        wait_table(pid, baseline, "associated descriptors dropped with their connection")
         # over TCP the call is refused and the connection goes on
         with virtkit.open(daemon.uri("tcp", "/system", "qemu")) as tcp:
             tdom = tcp.lookup_domain("gfx")
             with pytest.raises(VirtError, match="Sending file descriptors is not supported"):
                 tdom.open_graphics_fd(0)
             assert tdom.is_active()
-        assert open_fds(pid) == before
+        wait_table(pid, baseline, "the TCP client's socket closed")
 
 
 def test_embedded_driver_and_channel_exclusivity(qroot: QemuRoot, conn: Any,
