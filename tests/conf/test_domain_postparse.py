@@ -165,3 +165,16 @@ def test_disk_order_matches_libvirts_insertion() -> None:
         devices.disks = list(disks)
         order_disks(devices)
         assert [id(d) for d in devices.disks] == [id(d) for d in _libvirt_disk_insert(disks)]
+
+
+def test_disk_cache_default_is_not_kept() -> None:
+    """cache='default' is the enum's 0 value: accepted, never formatted (what Cockpit's
+    Add disk sends); an explicit mode stays."""
+    xml = XML.replace("<source file='/a.img'/>",
+                      "<driver name='qemu' type='raw' cache='default'/><source file='/a.img'/>")
+    d = DomainDef.from_xml(xml)
+    apply_generic_defaults(d)
+    assert "<driver name='qemu' type='raw'/>" in d.to_xml()
+    d = DomainDef.from_xml(xml.replace("cache='default'", "cache='none'"))
+    apply_generic_defaults(d)
+    assert "<driver name='qemu' type='raw' cache='none'/>" in d.to_xml()

@@ -210,6 +210,37 @@ def insert_controller(devices: Devices, controller: Controller) -> None:
         devices.controllers.insert(insert_at, controller)
 
 
+def parse_order(controllers: list[Controller]) -> list[Controller]:
+    """The controllers in the order libvirt's parser keeps them
+    (virDomainControllerInsertPreAlloced for each, in document order): by index within a
+    type, a USB master before its companions of the same index, a type where it first
+    appeared. Address assignment walks them in this order."""
+    ordered: list[Controller] = []
+    for new in controllers:
+        index = _int(new.index)
+        insert_at = -1
+        for pos in range(len(ordered) - 1, -1, -1):
+            current = ordered[pos]
+            if current.type != new.type:
+                continue
+            if index is None:
+                insert_at = pos + 1
+                break
+            current_index = _int(current.index)
+            if current_index is not None and current_index > index:
+                insert_at = pos
+            elif new.master is None and current.master is not None \
+                    and current_index == index:
+                insert_at = pos  # a master goes before its companions
+            elif insert_at == -1:
+                insert_at = pos + 1
+        if insert_at == -1:
+            ordered.append(new)
+        else:
+            ordered.insert(insert_at, new)
+    return ordered
+
+
 # (controller type, disk bus) in virDomainDefAddImplicitControllers' order
 _DISK_CONTROLLERS = (("scsi", "scsi"), ("fdc", "fdc"), ("ide", "ide"), ("sata", "sata"))
 
@@ -439,5 +470,5 @@ def add_implicit_devices(d: DomainDef, devices: Devices,
 __all__ = [
     "MAX_ISA_SERIAL_PORTS", "VideoTypeDefault", "add_implicit_devices", "chr_defaults",
     "console_compat", "console_view", "default_video_ram", "device_defaults",
-    "graphics_listen_defaults", "sources_equal",
+    "graphics_listen_defaults", "parse_order", "sources_equal",
 ]

@@ -103,6 +103,8 @@ def disk_defaults(disk: Disk) -> None:
         disk.device = "disk"
     if disk.device == "cdrom":
         disk.readonly = True  # libvirt forces CDROMs read-only
+    if disk.driver is not None and disk.driver.cache == "default":
+        disk.driver.cache = None  # parsed as the enum's 0 value, which is never formatted
     target = disk.target
     if target is not None and target.dev and target.bus is None:
         # virDomainDiskDefPostParse: floppies on fdc, else by the name's prefix, else ide

@@ -47,6 +47,7 @@ LIBVIRT_DBUS = "/usr/sbin/libvirt-dbus"
 CHROMIUM = "/usr/bin/chromium"
 DBUS_DAEMON = "/usr/bin/dbus-daemon"
 MACHINES = "/usr/share/cockpit/machines/manifest.json"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 _BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -127,7 +128,10 @@ class CockpitStack:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus_address, LANG="C.UTF-8")
+        # the system's PATH, as for a service: the page runs ``python3`` (its OS list
+        # comes from Debian's python3-gi + libosinfo) and virt-install found there
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus_address, LANG="C.UTF-8",
+                   PATH=SYSTEM_PATH)
         env.pop("LIBVIRT_DEFAULT_URI", None)
         env.pop("DBUS_SESSION_BUS_ADDRESS", None)
         return env
@@ -260,12 +264,22 @@ class DevTools:
                 return message.decode()
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Send one command; skip events until its reply; its ``result``."""
+        """Send one command; skip events until its reply; its ``result``.
+
+        A JavaScript dialog opening meanwhile (Cockpit's "leave this page?" while a
+        console is connected would block a navigation) is accepted."""
         self._next_id += 1
-        self._send(json.dumps({"id": self._next_id, "method": method, "params": params}))
+        want = self._next_id
+        self._send(json.dumps({"id": want, "method": method, "params": params}))
         while True:
             reply = json.loads(self._recv())
-            if reply.get("id") == self._next_id:
+            if reply.get("method") == "Page.javascriptDialogOpening":
+                self._next_id += 1
+                self._send(json.dumps({"id": self._next_id,
+                                       "method": "Page.handleJavaScriptDialog",
+                                       "params": {"accept": True}}))
+                continue
+            if reply.get("id") == want:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
                 result: dict[str, Any] = reply.get("result", {})
@@ -343,6 +357,31 @@ class Chromium:
                     return value
             time.sleep(0.25)
         return None
+
+    def set_value(self, selector: str, value: str) -> None:
+        """Set a React-controlled ``input``/``textarea``/``select`` (the first element
+        matching the CSS ``selector``) as typing or choosing would: the prototype's value
+        setter, then the ``input`` (or ``change``) event React listens to."""
+        self.evaluate(f"""(() => {{
+            const e = document.querySelector({json.dumps(selector)});
+            const proto = {{TEXTAREA: HTMLTextAreaElement, SELECT: HTMLSelectElement}}
+                [e.tagName] || HTMLInputElement;
+            const setter = Object.getOwnPropertyDescriptor(proto.prototype, 'value').set;
+            setter.call(e, {json.dumps(value)});
+            e.dispatchEvent(new Event(e.tagName == 'SELECT' ? 'change' : 'input',
+                                      {{bubbles: true}}));
+        }})()""")
+
+    def type_keys(self, text: str) -> None:
+        """Key presses of ``text`` into the focused element ("\\r" is Enter), for widgets
+        that read keyboard events rather than values (xterm.js)."""
+        tools = self._devtools()
+        for ch in text:
+            down: dict[str, Any] = {"type": "keyDown", "key": ch, "text": ch}
+            if ch == "\r":
+                down.update(key="Enter", code="Enter", windowsVirtualKeyCode=13)
+            tools.call("Input.dispatchKeyEvent", **down)
+            tools.call("Input.dispatchKeyEvent", type="keyUp", key=down["key"])
 
     def screenshot(self, path: Path) -> Path:
         data = self._devtools().call("Page.captureScreenshot", format="png")["data"]

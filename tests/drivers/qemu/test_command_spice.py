@@ -155,8 +155,38 @@ def test_autoport_allocation() -> None:
     assert (g3.devices.graphics[0].port, g3.devices.graphics[0].tlsPort) == (None, "5900")
 
 
+def test_vnc_password_on_and_its_rules(tmp_path: Path) -> None:
+    """-vnc ...,password=on with a passwd (the password itself goes by QMP set_password),
+    or with qemu.conf's vnc_password; connected='keep' only (virDomainGraphicsAuthDefParseXML)."""
+    vnc = "<graphics type='vnc' port='5901' passwd='s3cret' passwdValidTo='2001-01-01T00:00:00'/>"
+    argv = argv_of(vnc)
+    assert opt(argv, "-vnc") == ["127.0.0.1:1,password=on,audiodev=audio1"]
+    assert "s3cret" not in " ".join(argv)
+    d = domain(vnc)
+    assert d.devices is not None
+    assert command_spice.password_commands(d.devices.graphics[0], now=1e9) == [
+        ("set_password", {"protocol": "vnc", "password": "s3cret", "connected": "keep"}),
+        ("expire_password", {"protocol": "vnc", "time": "now"})]
+    assert opt(argv_of("<graphics type='vnc' port='5901'/>"), "-vnc") == [
+        "127.0.0.1:1,audiodev=audio1"]
+    conf = tmp_path / "qemu.conf"
+    conf.write_text('vnc_password = "fromconf"\n')
+    cfg = command_spice.load_config(str(conf))
+    assert cfg.vnc_password == "fromconf" and cfg.password is None
+    g = domain("<graphics type='vnc' port='5901'/>").devices.graphics[0]  # type: ignore[union-attr]
+    assert command_spice.default_password(g, cfg) == "fromconf"
+    argv = argv_of("<graphics type='vnc' port='5901'/>", spice=cfg)
+    assert opt(argv, "-vnc") == ["127.0.0.1:1,password=on,audiodev=audio1"]
+    err = refused("<graphics type='vnc' port='5901' passwd='x' connected='disconnect'/>")
+    assert (err.code, err.message) == (ErrorCode.CONFIG_UNSUPPORTED,
+                                       "unsupported configuration: VNC supports "
+                                       "connected='keep' only")
+    err = refused("<graphics type='vnc' port='5901' passwd='x' connected='bogus'/>")
+    assert err.message == "unsupported configuration: unknown connected value bogus"
+
+
 def test_vnc_still_refuses_spice_attributes() -> None:
-    for extra in ("tlsPort='5901'", "passwd='x'", "defaultMode='any'"):
+    for extra in ("tlsPort='5901'", "defaultMode='any'"):
         err = refused(f"<graphics type='vnc' port='5900' {extra}/>")
         name = extra.split("=")[0]
         assert err.message.endswith(f"attribute '{name}' of <domain/devices/graphics> is "

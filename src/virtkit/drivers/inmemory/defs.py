@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from virtkit.conf.chr_inactive import drop_live_chr_details, drop_tty
 from virtkit.conf.domain import DomainDef, validate_domain_def
 from virtkit.conf.domain_implicit import console_view
 from virtkit.conf.domain_os import OsDef, OsType
@@ -58,6 +59,8 @@ def _post_parse(d: DomainDef) -> None:
     if d.os.type.arch is None:
         d.os.type.arch = DEFAULT_ARCH
     apply_generic_defaults(d, default_video_type)
+    drop_tty(d)  # the test driver parses with VIR_DOMAIN_DEF_PARSE_INACTIVE only
+    drop_live_chr_details(d)
     generate_ifnames(d)
 
 

@@ -6,8 +6,9 @@ allocation for ``autoport`` (``allocate_ports``), and the QMP commands that set 
 graphics password before the CPUs start (``password_commands``; the password never
 appears on the command line, as in libvirt).
 
-``SpiceConfig`` carries qemu.conf's SPICE settings; its defaults are libvirt's
-(``spice_tls = 0``, ``spice_listen = "127.0.0.1"``, no default password, no SASL).
+``SpiceConfig`` carries qemu.conf's SPICE settings and ``vnc_password``; its defaults are
+libvirt's (``spice_tls = 0``, ``spice_listen = "127.0.0.1"``, no default password, no SASL).
+``validate_vnc`` holds the password rules VNC graphics share with SPICE.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 __all__ = [
     "SpiceConfig",
     "allocate_ports",
+    "default_password",
     "listen_of",
     "load_config",
     "password_commands",
+    "render_node",
     "spice_args",
     "validate",
+    "validate_vnc",
 ]
 
 # virDomainGraphicsSpiceChannelName / Mode, and the compression enums (domain_conf.c)
@@ -51,13 +55,14 @@ REMOTE_PORT_MAX = 65535
 
 @dataclass(frozen=True)
 class SpiceConfig:
-    """qemu.conf's SPICE settings (libvirt's defaults)."""
+    """qemu.conf's SPICE settings and VNC's default password (libvirt's defaults)."""
 
     tls: bool = False  # spice_tls
     tls_x509_cert_dir: str = "/etc/pki/libvirt-spice"  # spice_tls_x509_cert_dir
     listen: str = "127.0.0.1"  # spice_listen
     password: str | None = None  # spice_password
     sasl: bool = False  # spice_sasl
+    vnc_password: str | None = None  # vnc_password: VNC graphics without passwd get it
 
 
 def load_config(path: str) -> SpiceConfig:
@@ -94,7 +99,8 @@ def load_config(path: str) -> SpiceConfig:
                          f"spice_tls_x509_cert_dir directory '{cert_dir}' does not exist")
     return SpiceConfig(tls=tls, tls_x509_cert_dir=cert_dir,
                        listen=string("spice_listen") or SpiceConfig.listen,
-                       password=string("spice_password"), sasl=flag("spice_sasl"))
+                       password=string("spice_password"), sasl=flag("spice_sasl"),
+                       vnc_password=string("vnc_password"))
 
 
 def _unsupported(detail: str) -> VirtError:
@@ -170,9 +176,24 @@ def validate(g: Graphics, cfg: SpiceConfig) -> None:
     if g.connected is not None and g.connected not in CONNECTED_ACTIONS:
         raise _xml_error(f"Invalid value for attribute 'connected' in element 'graphics': "
                          f"'{g.connected}'.")
-    if g.gl is not None and g.gl.enable == "yes":
-        # QEMU_CAPS_SPICE_GL: this QEMU is built without OpenGL (no EGL render node here)
-        raise _unsupported("This QEMU doesn't support spice OpenGL")
+    # <gl enable='yes'/>: this QEMU has QEMU_CAPS_SPICE_GL and _RENDERNODE (Debian builds
+    # it with OpenGL), so define accepts it; start needs a DRM render node (render_node)
+
+
+def validate_vnc(g: Graphics) -> None:
+    """virDomainGraphicsAuthDefParseXML's rule for VNC: with a password, ``connected`` may
+    only be ``keep`` (QEMU cannot drop VNC clients when the password changes)."""
+    if g.passwd is not None and g.connected not in (None, "keep"):
+        if g.connected not in CONNECTED_ACTIONS:
+            raise make_error(ErrorCode.CONFIG_UNSUPPORTED, ErrorDomain.DOMAIN,
+                             f"unknown connected value {g.connected}")
+        raise make_error(ErrorCode.CONFIG_UNSUPPORTED, ErrorDomain.DOMAIN,
+                         "VNC supports connected='keep' only")
+
+
+def default_password(g: Graphics, cfg: SpiceConfig) -> str | None:
+    """qemu.conf's password for ``g``'s type (spice_password / vnc_password)."""
+    return cfg.password if g.type == "spice" else cfg.vnc_password if g.type == "vnc" else None
 
 
 def _needs(g: Graphics, cfg: SpiceConfig) -> tuple[bool, bool]:
@@ -323,11 +344,32 @@ def spice_args(g: Graphics, cfg: SpiceConfig, socket_path: Callable[[], str]) ->
         opts.append("disable-copy-paste=on")
     if g.filetransfer is not None and g.filetransfer.enable == "no":
         opts.append("disable-agent-file-xfer=on")
+    if g.gl is not None and g.gl.enable == "yes":
+        if not g.gl.rendernode:  # qemuProcessGraphicsSetupRenderNode: the live XML shows it
+            g.gl.rendernode = render_node()
+        opts += ["gl=on", f"rendernode={_escape(g.gl.rendernode)}"]
     opts.append("seamless-migration=on")
     argv = ["-spice", ",".join(opts)]
     if g.keymap:
         argv += ["-k", g.keymap]
     return argv
+
+
+DRI_DIR = "/dev/dri"
+
+
+def render_node(dri_dir: str = DRI_DIR) -> str:
+    """The first DRM render node (virHostGetDRMRenderNode), with libvirt's errors: a host
+    without ``/dev/dri`` (no GPU, as this one) fails the start of a SPICE ``<gl>``."""
+    try:
+        names = sorted(os.listdir(dri_dir))
+    except OSError as exc:
+        raise make_error(ErrorCode.SYSTEM_ERROR, ErrorDomain.NONE,
+                         f"cannot open directory '{dri_dir}': {exc.strerror}") from None
+    for name in names:
+        if name.startswith("renderD"):
+            return f"{dri_dir}/{name}"
+    raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE, "No DRM render nodes available")
 
 
 _CHANNEL_ORDER = ("main", "display", "inputs", "cursor", "playback", "record", "smartcard",
@@ -366,9 +408,9 @@ def password_commands(g: Graphics, default: str | None = None,
     password = g.passwd if g.passwd is not None else default
     if password is None or g.type not in ("vnc", "spice"):
         return []
-    args: dict[str, Any] = {"protocol": g.type, "password": password}
-    if g.connected:
-        args["connected"] = g.connected
+    # qemuMonitorSetPassword: connected defaults to "keep"
+    args: dict[str, Any] = {"protocol": g.type, "password": password,
+                            "connected": g.connected or "keep"}
     cmds: list[tuple[str, dict[str, Any]]] = [("set_password", args)]
     valid_to = _valid_to(g.passwdValidTo)
     current = time.time() if now is None else now

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 
+from virtkit.conf.chr_inactive import drop_tty
 from virtkit.conf.dev_net import Mac
 from virtkit.conf.domain import DomainDef, validate_domain_def
 from virtkit.conf.domain_implicit import console_view
 from virtkit.conf.domain_os import OsDef, OsType
 from virtkit.conf.domain_postparse import apply_generic_defaults
+from virtkit.drivers.qemu import chrstate, usbaddr
 from virtkit.errors import ErrorCode, ErrorDomain, make_error
 
 __all__ = ["copy_def", "drop_backing_chains", "drop_generated_paths", "format_def", "parse_def"]
@@ -40,6 +42,7 @@ def parse_def(xml: str) -> DomainDef:
     if d.os.type.machine is None:
         d.os.type.machine = "pc"
     apply_generic_defaults(d, _default_video_type)
+    drop_tty(d)  # an output-only attribute (virDomainChrDefFormat's tty_compat)
     devices = d.devices
     if devices is not None:
         if devices.emulator is None:
@@ -49,6 +52,7 @@ def parse_def(xml: str) -> DomainDef:
                 iface.mac = Mac()
             if not iface.mac.address:
                 iface.mac.address = "52:54:00:" + ":".join(f"{b:02x}" for b in os.urandom(3))
+        usbaddr.assign_usb_addresses(devices)  # libvirt's address callback of the parser
     return d
 
 
@@ -69,6 +73,8 @@ def format_def(d: DomainDef, dom_id: int) -> str:
     devices = d.devices
     held = devices.consoles if devices is not None else []
     view = console_view(d)  # console 0 of an HVM guest is written from serial 0
+    if dom_id > 0 and devices is not None:  # live XML: console 0's pty path as its tty
+        view = chrstate.console_tty_view(view if view is not None else devices.consoles) or view
     try:
         if devices is not None and view is not None:
             devices.consoles = view

@@ -3,11 +3,12 @@
 Live: a CD-ROM's medium (``blockdev-open-tray`` / ``blockdev-remove-medium`` /
 ``blockdev-add`` + ``blockdev-insert-medium`` / ``blockdev-close-tray``, as
 qemuDomainChangeMediaBlockdev; QEMU's DEVICE_TRAY_MOVED events become TRAY_CHANGE
-events in node.py); an interface's ``<link state>`` (``set_link``) and ``<filterref>``
-(the nwfilter binding of its tap); a graphics password and its expiry
-(``set_password`` / ``expire_password``). Other changes are refused with libvirt's
-"cannot modify ..." errors. Config: the device replaces its match in the persistent
-definition, which must still be one start accepts (``command.check_supported``).
+events in node.py); an interface's ``<link state>`` (``set_link``), ``<bandwidth>`` (tc on
+its tap, netif.change_bandwidth) and ``<filterref>`` (the nwfilter binding of its tap); a
+graphics password and its expiry (``set_password`` / ``expire_password``). Other changes
+are refused with libvirt's "cannot modify ..." errors. Config: the device replaces its
+match in the persistent definition, which must still be one start accepts
+(``command.check_supported``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from virtkit.conf.devices import device_from_xml
 from virtkit.constants import DomainDeviceModifyFlags, DomainEventID, DomainEventTrayChangeReason
-from virtkit.drivers.qemu import command
+from virtkit.drivers.qemu import command, netif
 from virtkit.drivers.qemu.defs import copy_def
 from virtkit.drivers.qemu.metadata import modification_impact
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
@@ -329,8 +330,10 @@ def _change_net(node: QemuNode, dom: QemuDomain, new: Any) -> None:
                                                                             "network")
             or _field(old, "source", "bridge") != _field(new, "source", "bridge")):
         raise refuse(f"unable to change config on '{new.type}' network type")
-    # <bandwidth>, <vlan>, <coalesce> ...: refused as define refuses them
+    # <vlan>, <coalesce> ...: refused as define refuses them
     command.check_supported(new, "domain/devices", node.spice)
+    netif.change_bandwidth(old, new)  # tc on the tap; the live XML takes the new one
+    old.bandwidth = copy.deepcopy(new.bandwidth)
     if _filter(old) != _filter(new):
         _change_filter(node, d, old, new)
         old.filterref = copy.deepcopy(new.filterref)
@@ -376,7 +379,9 @@ def _listens(g: Any) -> list[tuple[str | None, str | None]]:
     """(type, address, network or socket) of each listen; without ``<listen>``, the one
     libvirt's parser makes from the legacy attributes (an address, maybe none)."""
     if g.listens:
-        return [(x.type or "address", x.address or x.network or x.socket) for x in g.listens]
+        # a network listen compares by its network (the live one has the address too)
+        return [(x.type or "address", x.network if x.type == "network"
+                 else x.address or x.socket) for x in g.listens]
     if g.type not in ("vnc", "spice"):
         return []
     return [("socket", g.socket)] if g.socket else [("address", g.listen)]
@@ -388,7 +393,7 @@ def _autoport(g: Any) -> bool:
 
 def _change_graphics(node: QemuNode, dom: QemuDomain, new: Any) -> None:
     """qemuDomainChangeGraphics: only the password, its expiry and ``connected``."""
-    from virtkit.drivers.qemu.command_spice import password_commands
+    from virtkit.drivers.qemu.command_spice import default_password, password_commands
 
     d, mon = dom.live, dom.mon
     assert d is not None and mon is not None
@@ -425,7 +430,7 @@ def _change_graphics(node: QemuNode, dom: QemuDomain, new: Any) -> None:
     if (old.passwdValidTo or new.passwdValidTo or old.connected != new.connected
             or (kind == "spice" and new.connected == "disconnect")
             or old.passwd != new.passwd):
-        for name, args in password_commands(new):
+        for name, args in password_commands(new, default_password(new, node.spice)):
             mon.execute(name, args)
         old.passwd = new.passwd
         old.passwdValidTo = new.passwdValidTo

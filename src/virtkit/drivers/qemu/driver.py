@@ -33,7 +33,6 @@ from virtkit.drivers.domainobj import LIST_DOMAINS_ALL, DomainObjBase, matches
 from virtkit.drivers.links import HostDevices
 from virtkit.drivers.qemu import node as qn
 from virtkit.drivers.qemu.cpuapi import CpuApiMixin
-from virtkit.drivers.qemu.fdgroups import FDGroups
 from virtkit.drivers.qemu.jobapi import JobMixin
 from virtkit.drivers.qemu.migrateapi import MIGRATION_FEATURES, MigrateMixin
 from virtkit.drivers.qemu.node import QemuDomain, QemuNode
@@ -155,7 +154,6 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
         self._on_close = on_close or []  # the connection's other tables (network ...)
         # the node-device driver's PCI devices, linked by drivers/compose.py
         self.hostdevs: Callable[[], HostDevices] | None = None
-        self._fd_groups = FDGroups()  # virDomainFDAssociate's, until the connection closes
 
     def _dom(self, ident: DomainIdent) -> QemuDomain:
         return self._node.get(ident)
@@ -186,7 +184,7 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
         if not self._closed:
             self._closed = True
             self._node.events.drop_owner(self)
-            self._fd_groups.close()
+            self._node.fd_groups.close(self)  # the groups this connection associated
             qn.release(self._node)
             for close in self._on_close:
                 close()
@@ -771,7 +769,7 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
     def domain_fd_associate(self, dom: DomainIdent, name: str, fds: Sequence[int],
                             flags: int = 0) -> None:
         """virDomainFDAssociate: keep copies of ``fds`` as group ``name`` of the domain."""
-        self._fd_groups.associate(self._dom(dom).uuid, name, list(fds), flags)
+        self._node.fd_groups.associate(self._dom(dom).uuid, name, list(fds), flags, self)
 
     # ------------------------------------------------------------ events
 

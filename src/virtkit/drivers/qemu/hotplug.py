@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from virtkit.conf.devices import device_from_xml
-from virtkit.drivers.qemu import command, netif
+from virtkit.drivers.qemu import command, diskfds, netif
 from virtkit.drivers.qemu.defs import copy_def
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
@@ -143,9 +143,17 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
         index = 1 + max([int(getattr(getattr(x, "source", None), "index", None) or 0)
                          for x in _devices(d).disks] + [len(_devices(d).disks)])
         volumes = {**dom.volumes, **node.translate_volumes(d, [dev])}
-        nodes = command.disk_blockdev_args(dev, index, volumes)
-        fmt = nodes[-1]["node-name"] if nodes else None
-        device_args = command.disk_device_args(dev, alias, family, fmt)
+        fdset = None  # a <source fdgroup> disk: the group's descriptors as a new fd set
+        if diskfds.fdgroup_of(dev) is not None:
+            fdset = diskfds.prepare_disk(dev, node.fd_groups, dom.uuid,
+                                         diskfds.next_set_id(mon))
+        try:
+            nodes = command.disk_blockdev_args(dev, index, volumes, fdset=fdset)
+            fmt = nodes[-1]["node-name"] if nodes else None
+            device_args = command.disk_device_args(dev, alias, family, fmt)
+        except BaseException:
+            diskfds.close([fdset] if fdset is not None else [])
+            raise
         # Written ahead: the status names the disk before QEMU gets it, so a daemon killed
         # in between finds it in the status and keeps it only if QEMU has the device
         # (recovery.reconcile_devices); QEMU never holds a device the status lacks, which
@@ -162,6 +170,11 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
         node._save_status(dom)
         added: list[str] = []
         try:
+            if fdset is not None:
+                try:
+                    diskfds.transfer_monitor(mon, fdset, nodes[0]["node-name"])
+                finally:  # QEMU holds its own copies now
+                    diskfds.close([fdset])
             for props in nodes:
                 mon.execute("blockdev-add", props)
                 added.append(props["node-name"])
@@ -170,6 +183,8 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
             for name in reversed(added):
                 with contextlib.suppress(VirtError):
                     mon.execute("blockdev-del", {"node-name": name})
+            if fdset is not None:
+                diskfds.remove_set(mon, fdset.set_id)
             _devices(d).disks.remove(dev)
             dom.volumes = old_volumes
             if dom.command is not None and target is not None:
@@ -211,6 +226,14 @@ def _attach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
             except VirtError:
                 mon.execute("netdev_del", {"id": netdev})
                 raise
+            if dev.link is not None and dev.link.state == "down":
+                # qemuDomainAttachNetDevice: the new NIC's link goes down right away
+                try:
+                    mon.execute("set_link", {"name": alias, "up": False})
+                except VirtError:
+                    with contextlib.suppress(VirtError):
+                        mon.execute("device_del", {"id": alias})
+                    raise
         except BaseException:
             node._teardown_filters(taps)
             netif.delete_taps(taps)
@@ -282,6 +305,8 @@ def _detach_live(node: QemuNode, dom: QemuDomain, kind: str, dev: Any) -> None:
             if name:
                 with contextlib.suppress(VirtError):
                     mon.execute("blockdev-del", {"node-name": name})
+        if nodes is not None and nodes.storage_node and diskfds.fdgroup_of(found):
+            diskfds.remove_sets_of(mon, nodes.storage_node)
     elif cmd is not None:
         netdev = cmd.netdevs.pop(alias, None)
         if netdev:

@@ -5,8 +5,10 @@ Before QEMU starts, each such interface gets a persistent tap: named by
 libvirt does), with the guest MAC's first byte replaced by 0xfe (so the bridge
 never takes the guest's address), the MTU asked for, plugged into the bridge
 (``<source bridge>``, or the bridge of ``<source network>`` as the network driver
-reports it) and up. QEMU opens it by name (``-netdev tap,ifname=...``). When the
-domain stops, the taps it got are deleted.
+reports it) and up, with ``noqueue`` as its root qdisc and the interface's ``<bandwidth>``
+set with tc (drivers/netbandwidth.py; the guest's inbound is the tap's transmit), as
+libvirt's qemuInterface*Connect. QEMU opens it by name (``-netdev tap,ifname=...``). When
+the domain stops, the taps it got are deleted (and their qdiscs with them).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from virtkit.drivers import netbandwidth
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
-__all__ = ["NetworkResolver", "delete_taps", "prepare_taps"]
+__all__ = ["NetworkResolver", "change_bandwidth", "delete_taps", "prepare_taps"]
 
 log = logging.getLogger("virtkit.drivers.qemu.netif")
 
@@ -68,6 +71,7 @@ def prepare_taps(defn: Any, resolve: NetworkResolver | None = None) -> list[str]
                                    f"Cannot get interface MTU on '{bridge}': No such device")
                     settings["master"] = found[0]
                 ipr.link("set", index=index, **settings)
+                _start_qos(iface, name)
     except VirtError:
         delete_taps(created)
         raise
@@ -75,6 +79,48 @@ def prepare_taps(defn: Any, resolve: NetworkResolver | None = None) -> list[str]
         delete_taps(created)
         raise _err(ErrorCode.SYSTEM_ERROR, f"Unable to create tap device: {exc}") from None
     return created
+
+
+def _spec(iface: Any) -> netbandwidth.BandwidthSpec | None:
+    """The interface's bandwidth; a ``floor`` needs a network with inbound QoS, which
+    virtkit's networks never have (libvirt's networkCheckBandwidth)."""
+    spec = netbandwidth.parse(iface.bandwidth, allow_floor=iface.type == "network")
+    if spec is not None and spec.has_floor:
+        mac = iface.mac.address if iface.mac is not None else ""
+        network = iface.source.network if iface.source is not None else ""
+        raise make_error(ErrorCode.OPERATION_UNSUPPORTED, ErrorDomain.NETWORK,
+                         f"Invalid use of 'floor' on interface with MAC address {mac} - "
+                         f"network '{network}' has no inbound QoS set")
+    return spec
+
+
+def _swapped(iface: Any) -> bool:
+    return not netbandwidth.shares_host_view(iface.type)
+
+
+def _start_qos(iface: Any, tap: str) -> None:
+    """qemuDomainInterfaceSetDefaultQDisc (its failure ignored) then virNetDevBandwidthSet."""
+    netbandwidth.set_root_qdisc(tap, "noqueue")
+    netbandwidth.set_bandwidth(tap, _spec(iface), swapped=_swapped(iface))
+
+
+def change_bandwidth(old: Any, new: Any) -> None:
+    """qemuDomainChangeNet's bandwidth part for a running interface: set the new QoS on
+    the tap (or clear it), then ``noqueue`` again when the tap's transmit is unshaped."""
+    spec = _spec(new)
+    if netbandwidth.parse(old.bandwidth, allow_floor=True) == spec:
+        return
+    if new.type not in _TAP_KINDS:
+        return  # check_supported refused <bandwidth> there; removing one changes nothing
+    tap = old.target.dev if old.target is not None else None
+    if spec is not None:
+        netbandwidth.set_bandwidth(tap, spec, swapped=_swapped(new))
+    else:
+        netbandwidth.clear(tap)
+    shaped = spec.inbound if _swapped(new) and spec is not None else (
+        spec.outbound if spec is not None else None)
+    if tap and (shaped is None or shaped.average == 0):
+        netbandwidth.set_root_qdisc(tap, "noqueue")
 
 
 def _bridge_of(iface: Any, resolve: NetworkResolver) -> str | None:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from virtkit.conf.chr_inactive import drop_live_chr_details
 from virtkit.conf.domain import DomainDef
 from virtkit.constants import (
     DomainEventID,
@@ -105,9 +106,12 @@ from virtkit.drivers.noderegistry import NodeRegistry
 from virtkit.drivers.persist import ConfigStore
 from virtkit.drivers.qemu import (
     agent,
+    chrstate,
     command,
     command_spice,
     diskfds,
+    graphics_listen,
+    listen_attr,
     migration_recovery,
     monitor,
     netif,
@@ -333,6 +337,10 @@ class QemuNode:
         proc.on_exit(self._exit_handler(dom, proc))
         log.info("re-attached domain %s (id %d, pid %d)", dom.name, dom.id, proc.pid)
         self._sync_state(dom)
+        if dom.mon is not None:  # qemuProcessReconnect: qemuRefreshVirtioChannelState
+            with contextlib.suppress(VirtError):
+                if self._refresh_channels(dom, dom.mon.execute("query-chardev"), False):
+                    self._save_status(dom)
         if entry.job in recovery.ASYNC_JOBS:
             self._recover_job(dom, entry.job)
         elif entry.job in migration_recovery.MIGRATION_JOBS \
@@ -457,6 +465,7 @@ class QemuNode:
 
     def define(self, xml: str) -> QemuDomain:
         d = parse_def(xml)
+        drop_live_chr_details(d)  # VIR_DOMAIN_DEF_PARSE_INACTIVE: no pty path, no state
         # what start would refuse is refused now (libvirt validates at define too), so no
         # definition is saved that cannot run
         command.check_supported(d, spice=self.spice)
@@ -545,6 +554,7 @@ class QemuNode:
 
     def create_transient(self, xml: str, flags: int) -> QemuDomain:
         d = parse_def(xml)
+        drop_live_chr_details(d)  # VIR_DOMAIN_DEF_PARSE_INACTIVE: no pty path, no state
         with self.lock:
             # libvirt's collision rules; an inactive persistent domain of the same name and
             # uuid runs with this definition (its persistent one stays)
@@ -643,11 +653,15 @@ class QemuNode:
                 ctx = dataclasses.replace(ctx, emulator=definition.devices.emulator)
             fdsets: dict[str, diskfds.DiskFDSet] = {}
             try:
+                graphics_listen.resolve_network_listens(  # <listen type='network'>
+                    definition, self.network_resolver,
+                    {"vnc": "127.0.0.1", "spice": self.spice.listen})
                 fdsets = diskfds.prepare(definition.devices.disks if definition.devices
                                          is not None else [], self.fd_groups, dom.uuid)
                 ctx = dataclasses.replace(ctx, volumes=self.translate_volumes(definition),
                                           secrets=self.secrets, fdsets=fdsets)
                 cmd = command.build(definition, ctx)
+                listen_attr.sync_listen_attributes(definition)  # the addresses QEMU got
                 _prepare_nvram(definition, ctx)
             except VirtError:
                 diskfds.close(fdsets.values())
@@ -903,9 +917,10 @@ class QemuNode:
                 con, ser = d.devices.consoles[0], d.devices.serials[0]
                 if con.type == "pty" and ser.sources and ser.sources[0].path:
                     _set_pty_path(con, ser.sources[0].path)
+        self._refresh_channels(dom, chardevs, booted=True)
         self._set_link_states(dom, d)
         for g in d.devices.graphics if d.devices is not None else []:
-            default = self.spice.password if g.type == "spice" else None
+            default = command_spice.default_password(g, self.spice)
             for name, args in command_spice.password_commands(g, default):  # CPUs not run
                 dom.mon.execute(name, args)
         from virtkit.drivers.qemu.balloon import apply_period
@@ -915,6 +930,16 @@ class QemuNode:
         balloon = d.devices.memballoon if d.devices is not None else None
         if current and total and current < total and (balloon is None or balloon.model != "none"):
             dom.mon.execute("balloon", {"value": current * 1024})
+
+    def _refresh_channels(self, dom: QemuDomain, chardevs: list[dict[str, Any]],
+                          booted: bool) -> bool:
+        """qemuProcessRefreshChannelVirtioState: virtio channels' state from
+        ``query-chardev``, AGENT_LIFECYCLE for the agent's (True: a state changed)."""
+        assert dom.live is not None
+        changed, agent_events = chrstate.refresh_channel_states(dom.live, chardevs, booted)
+        for payload in agent_events:
+            self.emit_other(dom, DomainEventID.AGENT_LIFECYCLE, payload)
+        return changed
 
     @staticmethod
     def _set_link_states(dom: QemuDomain, d: DomainDef) -> None:
@@ -1144,6 +1169,13 @@ class QemuNode:
                 from virtkit.drivers.qemu.devupdate import tray_moved
 
                 tray_moved(self, dom, data)
+            elif name == "VSERPORT_CHANGE" and dom.live is not None:  # processSerialChangedEvent
+                found, payload = chrstate.serial_changed(dom.live, str(data.get("id", "")),
+                                                         bool(data.get("open")))
+                if found:
+                    self._save_status_locked(dom)
+                if payload is not None:
+                    self.emit_other(dom, DomainEventID.AGENT_LIFECYCLE, payload)
 
     def _after_poweroff(self, dom: QemuDomain) -> None:
         """The guest powered off: on_poweroff decides (QEMU may be stopped, not gone)."""

@@ -281,7 +281,8 @@ class QemuProcess:
     def spawn(cls, argv: Sequence[str], *, log_file: str, pid_file: str,
               env: Mapping[str, str] | None = None, cwd: str | None = None,
               qemu_version: str | None = None,
-              timeout: float = _SPAWN_TIMEOUT) -> QemuProcess:
+              timeout: float = _SPAWN_TIMEOUT,
+              pass_fds: Sequence[int] = ()) -> QemuProcess:
         """Start QEMU detached from us (own session), output appended to ``log_file``.
 
         The log gets libvirt's "starting up" header and the command line first.
@@ -290,6 +291,7 @@ class QemuProcess:
         file is written here. A stale pid file is left in place: QEMU holds a
         lock on it while it runs, so a second QEMU with the same pid file
         refuses to start ("Cannot lock pid file"). ``env`` replaces the environment when given.
+        ``pass_fds``: descriptors QEMU inherits under the same numbers (``-add-fd``).
         If QEMU exits first, VirtError "internal error: process exited while
         connecting to monitor: <end of the log>" is raised.
         """
@@ -308,7 +310,7 @@ class QemuProcess:
                 popen = subprocess.Popen(
                     list(argv), stdin=subprocess.DEVNULL, stdout=logfd, stderr=logfd,
                     env=dict(env) if env is not None else None, cwd=cwd,
-                    close_fds=True, start_new_session=True)
+                    close_fds=True, pass_fds=tuple(pass_fds), start_new_session=True)
             except OSError as exc:
                 raise _sys_error(f"Cannot find QEMU binary {argv[0]}"
                                  if isinstance(exc, FileNotFoundError)
