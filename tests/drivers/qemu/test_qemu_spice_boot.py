@@ -18,6 +18,7 @@ import pytest
 from qemu_e2e import QemuRoot, console_log, domain_xml, wait_marker
 
 from virtkit.conf.domain import DomainDef
+from virtkit.errors import ErrorCode, VirtError
 
 VIRT_INSTALL_DEVICES = """
     <controller type='usb' model='qemu-xhci' ports='15'/>
@@ -142,3 +143,39 @@ def test_spice_tls_port_with_spice_tls_in_qemu_conf(guest: Any, qroot: QemuRoot)
     assert spice["enabled"] is True and spice["tls-port"] == int(g.tlsPort)
     assert "port" not in spice
     dom.destroy()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_one_vnc_and_one_spice_display(guest: Any, qroot: QemuRoot) -> None:
+    """libvirt allows one graphics device of each type: VNC and SPICE together run, each
+    on its own autoport; two of one type are refused at start with libvirt's error."""
+    conn = qroot.open()
+    xml = domain_xml(guest, qroot.path, "twodisp", memory_mib=128, extra_devices=(
+        "<graphics type='vnc' autoport='yes'/><graphics type='spice' autoport='yes'/>"
+        "<video><model type='qxl'/></video>"))
+    dom = conn.define_domain(xml)
+    dom.start()
+    live = DomainDef.from_xml(dom.xml())
+    assert live.devices is not None
+    vnc, spice = live.devices.graphics
+    assert (vnc.type, spice.type) == ("vnc", "spice")
+    assert int(vnc.port or 0) >= 5900 and int(spice.port or 0) >= 5900
+    assert vnc.port != spice.port
+    mon = _mon(conn, "twodisp")
+    assert mon.execute("query-vnc")["service"] == vnc.port
+    assert mon.execute("query-spice")["port"] == int(spice.port or 0)
+    for port in (vnc.port, spice.port):
+        with socket.create_connection(("127.0.0.1", int(port or 0)), timeout=10):
+            pass
+    dom.destroy()
+
+    two = conn.define_domain(domain_xml(guest, qroot.path, "twovnc", memory_mib=128,
+                                        extra_devices="<graphics type='vnc' autoport='yes'/>"
+                                        "<graphics type='vnc' autoport='yes'/>"))
+    with pytest.raises(VirtError) as exc:
+        two.start()
+    assert exc.value.code == ErrorCode.CONFIG_UNSUPPORTED
+    assert exc.value.message.endswith("only 1 graphics device of each type "
+                                      "(sdl, vnc, spice, headless, dbus) is supported")
+    assert not two.is_active()

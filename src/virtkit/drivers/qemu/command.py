@@ -1988,18 +1988,21 @@ class _Builder:
                 raise _unsupported(f"audio backend '{audio.type}' is not supported")
         backend = self.dev.audios[0].type if self.dev.audios else default
         self.add("-audiodev", json_arg({"id": _AUDIO_ID, "driver": backend}))
-        if not gfx:
-            return
-        if len(gfx) > 1:
-            raise _unsupported("only one graphics device is supported")
-        g = gfx[0]
-        if g.type == "spice":
-            runtime = self.ctx.runtime_dir
-            self.add(*command_spice.spice_args(g, self.ctx.spice,
-                                               lambda: os.path.join(runtime, "spice.sock")))
-            return
-        if g.type != "vnc":
-            raise _unsupported(f"graphics type '{g.type}' is not supported")
+        kinds = [g.type for g in gfx]  # qemuBuildCommandLineValidate: one of each type
+        if any(kinds.count(k) > 1 for k in ("sdl", "vnc", "spice", "egl-headless", "dbus")):
+            raise _unsupported("only 1 graphics device of each type "
+                               "(sdl, vnc, spice, headless, dbus) is supported")
+        spice_socket = os.path.join(self.ctx.runtime_dir, "spice.sock")
+        for g in gfx:
+            if g.type == "spice":
+                self.add(*command_spice.spice_args(g, self.ctx.spice, lambda: spice_socket))
+            elif g.type == "vnc":
+                self.vnc(g)
+            else:
+                raise _unsupported(f"graphics type '{g.type}' is not supported")
+
+    def vnc(self, g: Graphics) -> None:
+        """``-vnc`` for one VNC display (qemuBuildGraphicsVNCCommandLine)."""
         listen = g.listens[0] if g.listens else None
         # the legacy socket attribute wins over the listens (virDomainGraphicsDefParseXMLVNC)
         ltype = "socket" if g.socket else (
