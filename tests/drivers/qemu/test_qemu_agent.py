@@ -96,6 +96,27 @@ def test_agent_mode_without_a_channel_is_refused(qroot: QemuRoot, conn: Any,
     assert guest.POWEROFF_MARKER in text and SHUTDOWN_ARGS not in text
 
 
+def test_agent_not_connected_is_refused_at_once(qroot: QemuRoot, conn: Any,
+                                                guest: Any) -> None:
+    """Before qemu-ga opens its port the channel is ``disconnected``: an agent shutdown
+    gets libvirt's "not connected" at once (qemuDomainAgentAvailable), the default mode
+    presses the power button instead, and once qemu-ga runs the agent answers."""
+    dom = conn.define_domain(domain_xml(guest, qroot.path, "ga3", extra_devices=AGENT))
+    dom.start()  # the kernel boots for seconds before qemu-ga opens the port
+    assert "state='disconnected'" in dom.xml()
+    t0 = time.monotonic()
+    with pytest.raises(VirtError) as info:
+        dom.shutdown(MODE_AGENT)
+    waited = time.monotonic() - t0
+    assert info.value.code == ErrorCode.AGENT_UNRESPONSIVE
+    assert info.value.message.endswith("QEMU guest agent is not connected")
+    print(f"\nrefused after {waited * 1000:.0f} ms (the agent timeout is 5 s)")
+    wait_marker(console_log(qroot.path, "ga3"), guest.READY_MARKER, timeout=BOOT_TIMEOUT)
+    wait_until(lambda: "state='connected'" in dom.xml(), BOOT_TIMEOUT, "the agent channel")
+    wait_agent(dom)
+    dom.destroy()
+
+
 def test_answers_are_qemu_ga_7_2s(qroot: QemuRoot, conn: Any, guest: Any) -> None:
     """What qemu-ga itself answers: its version and command list, the guest's host name, clock,
     interfaces and OS, QEMU's own error for an unknown command; and it comes back when killed."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from virtkit.errors import ErrorCode, ErrorDomain, VirtError, make_error
 
-__all__ = ["AGENT_CHANNEL", "GuestAgent", "agent_socket"]
+__all__ = ["AGENT_CHANNEL", "GuestAgent", "agent_socket", "connected_agent_socket"]
 
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 _TIMEOUT = 5.0  # libvirt's default agent response timeout
@@ -36,6 +36,23 @@ def agent_socket(defn: Any) -> str | None:
         if ch.type == "unix" and ch.sources and ch.sources[0].path:
             return str(ch.sources[0].path)
     return None
+
+
+def connected_agent_socket(defn: Any) -> str:
+    """qemuDomainAgentAvailable: the agent channel's socket, or libvirt's errors at once:
+    VIR_ERR_ARGUMENT_UNSUPPORTED without an agent channel, VIR_ERR_AGENT_UNRESPONSIVE while
+    the live XML says the guest side is closed (``state='disconnected'``, kept from QEMU's
+    VSERPORT_CHANGE; no state known: try it)."""
+    path = agent_socket(defn)
+    if path is None:
+        raise _err(ErrorCode.ARGUMENT_UNSUPPORTED, "QEMU guest agent is not configured")
+    devices = defn.devices
+    for ch in devices.channels if devices is not None else []:
+        target = ch.target
+        if target is not None and target.type == "virtio" and target.name == AGENT_CHANNEL \
+                and target.state == "disconnected":
+            raise _err(ErrorCode.AGENT_UNRESPONSIVE, "QEMU guest agent is not connected")
+    return path
 
 
 class GuestAgent:

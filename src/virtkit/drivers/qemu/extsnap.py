@@ -425,11 +425,7 @@ def _freeze(dom: QemuDomain) -> None:
     """qemuSnapshotFSFreeze through the guest agent (refused when there is none)."""
     from virtkit.drivers.qemu import agent
 
-    path = agent.agent_socket(dom.live) if dom.live is not None else None
-    if path is None:
-        raise make_error(ErrorCode.ARGUMENT_UNSUPPORTED, _Q,
-                         "QEMU guest agent is not configured")
-    with agent.GuestAgent(path) as ga:
+    with agent.GuestAgent(agent.connected_agent_socket(dom.live)) as ga:
         ga.execute("guest-fsfreeze-freeze")
 
 

@@ -994,14 +994,14 @@ class QemuNode:
         with dom.job:
             self._require_running(dom)
             assert dom.live is not None
-            path = agent.agent_socket(dom.live)
-            use_agent = bool(flags & 2) or (not flags & 1 and path is not None)
+            configured = agent.agent_socket(dom.live) is not None
+            use_agent = bool(flags & 2) or (not flags & 1 and configured)
             if use_agent:
-                if path is None:
+                if not configured:
                     raise make_error(ErrorCode.ARGUMENT_UNSUPPORTED, ErrorDomain.QEMU,
                                      "QEMU guest agent is not configured")
                 try:
-                    with agent.GuestAgent(path) as ga:
+                    with agent.GuestAgent(agent.connected_agent_socket(dom.live)) as ga:
                         ga.shutdown()
                     return
                 except VirtError as exc:
