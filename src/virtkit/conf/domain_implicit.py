@@ -386,8 +386,9 @@ def primary_video(d: DomainDef, devices: Devices, default_type: VideoTypeDefault
 # ----------------------------------------------------------------------------- graphics
 
 
-def graphics_listen_defaults(devices: Devices) -> None:
-    """What libvirt's graphics parser derives: a ``<listen>`` and vnc's port/autoport."""
+def graphics_listen_defaults(devices: Devices, *, live: bool = False) -> None:
+    """What libvirt's graphics parser derives: a ``<listen>``, vnc's and spice's
+    port/autoport (``live``: without VIR_DOMAIN_DEF_PARSE_INACTIVE, allocated ports stay)."""
     for g in devices.graphics:
         if g.type not in ("vnc", "rdp", "spice"):
             continue
@@ -402,7 +403,10 @@ def graphics_listen_defaults(devices: Devices) -> None:
         if first.type == "address" and first.address and g.listen is None:
             g.listen = first.address
         if g.type == "vnc" and first.type in ("address", "network"):
-            _vnc_ports(g)
+            if not (live and _uint(g.port) not in (None, 0)):
+                _vnc_ports(g)
+        elif g.type == "spice":
+            _spice_ports(g, live)
         elif g.type == "rdp":
             _rdp_ports(g)
 
@@ -418,6 +422,16 @@ def _vnc_ports(g: Graphics) -> None:
     elif g.port is not None and g.port.strip() in ("-1", "0"):
         g.port = None
     g.autoport = "yes" if auto else "no"
+
+
+def _spice_ports(g: Graphics, live: bool) -> None:
+    # virDomainGraphicsDefParseXMLSpice: port and tlsPort -1 is the legacy autoport; a
+    # definition's autoport display keeps no port (written without port/tlsPort)
+    if g.port is not None and g.port.strip() == "-1" \
+            and g.tlsPort is not None and g.tlsPort.strip() == "-1":
+        g.autoport = "yes"
+    if g.autoport == "yes" and not live:
+        g.port = g.tlsPort = None
 
 
 def _rdp_ports(g: Graphics) -> None:
@@ -448,10 +462,11 @@ def spice_listen_none(devices: Devices) -> None:
 # ----------------------------------------------------------------------------- order
 
 
-def device_defaults(d: DomainDef, devices: Devices, default_video_type: VideoTypeDefault) -> None:
+def device_defaults(d: DomainDef, devices: Devices, default_video_type: VideoTypeDefault,
+                    *, live: bool = False) -> None:
     """Parse-time and per-device defaults (before the implied devices are added)."""
     order_videos(devices)
-    graphics_listen_defaults(devices)
+    graphics_listen_defaults(devices, live=live)
     chr_defaults(d, devices)
     video_defaults(d, devices, default_video_type)
 

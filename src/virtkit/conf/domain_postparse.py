@@ -48,13 +48,14 @@ _BUS_BY_PREFIX = (
 
 
 def apply_generic_defaults(
-    d: DomainDef, default_video_type: VideoTypeDefault | None = None
+    d: DomainDef, default_video_type: VideoTypeDefault | None = None, *, live: bool = False
 ) -> None:
     """Fill in the defaults libvirt's generic parser and post-parse give ``d`` (in place).
 
     ``default_video_type`` is the driver's choice for a video without a model type
     (libvirt's per-driver device post-parse callback); without it the type stays unset.
-    Raises VirtError where libvirt's post-parse refuses the definition.
+    Raises VirtError where libvirt's post-parse refuses the definition. ``live``: a
+    running domain's XML (libvirt parses it without VIR_DOMAIN_DEF_PARSE_INACTIVE).
     """
     video_type = default_video_type or _no_video_type
     if (d.os is not None and d.os_type == "hvm" and not d.os.boot
@@ -72,7 +73,7 @@ def apply_generic_defaults(
         # libvirt always has a device list and always formats <devices>.
         d.devices = Devices()
     devices = d.devices
-    domain_implicit.device_defaults(d, devices, video_type)
+    domain_implicit.device_defaults(d, devices, video_type, live=live)
     order_disks(devices)
     for disk in devices.disks:
         disk_defaults(disk)

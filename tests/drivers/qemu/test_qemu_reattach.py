@@ -27,6 +27,7 @@ from qemu_e2e import (
     wait_marker,
 )
 
+from virtkit.conf.domain import DomainDef
 from virtkit.constants import DomainEventType, DomainState
 
 pytestmark = pytest.mark.slow
@@ -58,9 +59,9 @@ print(json.dumps({"id": dom.id, "state": int(dom.state_reason()[0])}))
 
 
 def run_child(root: QemuRoot, guest: Any, name: str, marker: str = "",
-              action: str = "") -> dict[str, Any]:
+              action: str = "", extra_devices: str = "") -> dict[str, Any]:
     xml_file = root.path / f"{name}.in.xml"
-    xml_file.write_text(domain_xml(guest, root.path, name))
+    xml_file.write_text(domain_xml(guest, root.path, name, extra_devices=extra_devices))
     t0 = time.monotonic()
     out = subprocess.run(
         [sys.executable, "-c", CHILD, root.uri, str(xml_file),
@@ -142,3 +143,25 @@ def test_guest_powered_off_while_unwatched(qroot: QemuRoot, guest: Any) -> None:
     assert not (qroot.path / "run" / "qemu" / "vm1.xml").exists()
     for pid in qemu_pids(str(qroot.path)):
         assert not pid_alive(pid) or wait_gone(pid, 5)
+
+
+def test_reattach_keeps_the_display_ports(qroot: QemuRoot, guest: Any) -> None:
+    """A running domain's status is parsed as libvirt parses it (not as an inactive
+    definition): the autoport VNC and SPICE displays keep the ports QEMU listens on, so
+    the live XML, vncdisplay and the next guest's port choice stay right."""
+    run_child(qroot, guest, "vm4", extra_devices=(
+        "<graphics type='vnc' autoport='yes'/><graphics type='spice' autoport='yes'/>"
+        "<video><model type='qxl'/></video>"))
+    conn = qroot.open()
+    dom = conn.lookup_domain("vm4")
+    live = DomainDef.from_xml(dom.xml())
+    assert live.devices is not None
+    ports = {g.type: g.port for g in live.devices.graphics}
+    mon = conn.tables.hypervisor._node.by_name["vm4"].mon
+    assert ports["vnc"] == mon.execute("query-vnc")["service"]
+    assert ports["spice"] == str(mon.execute("query-spice")["port"])
+    inactive = DomainDef.from_xml(dom.xml(2))  # VIR_DOMAIN_XML_INACTIVE
+    assert inactive.devices is not None
+    assert [(g.type, g.port) for g in inactive.devices.graphics] == [("vnc", "-1"),
+                                                                     ("spice", None)]
+    dom.destroy()

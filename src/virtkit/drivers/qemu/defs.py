@@ -20,8 +20,10 @@ _TYPES = ("qemu", "kvm")
 _DEFAULT_EMULATOR = "/usr/bin/qemu-system-x86_64"
 
 
-def parse_def(xml: str) -> DomainDef:
-    """Parse ``xml`` with libvirt's generic checks and the QEMU driver's defaults."""
+def parse_def(xml: str, live: bool = False) -> DomainDef:
+    """Parse ``xml`` with libvirt's generic checks and the QEMU driver's defaults
+    (``live``: a running domain's status, parsed without VIR_DOMAIN_DEF_PARSE_INACTIVE,
+    so the ports its displays got stay)."""
     d = DomainDef.from_xml(xml)
     validate_domain_def(d)
     if d.type not in _TYPES:
@@ -41,7 +43,7 @@ def parse_def(xml: str) -> DomainDef:
                          "is not supported by this QEMU driver")
     if d.os.type.machine is None:
         d.os.type.machine = "pc"
-    apply_generic_defaults(d, _default_video_type)
+    apply_generic_defaults(d, _default_video_type, live=live)
     drop_tty(d)  # an output-only attribute (virDomainChrDefFormat's tty_compat)
     devices = d.devices
     if devices is not None:

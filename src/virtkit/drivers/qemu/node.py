@@ -292,7 +292,7 @@ class QemuNode:
     def _reattach(self, entry: DomainStatus) -> None:
         """Take back a QEMU a previous instance started, or note that it died meanwhile."""
         try:
-            live = parse_def(entry.domain_xml)
+            live = parse_def(entry.domain_xml, live=True)
         except VirtError as exc:
             log.error("status of %s unreadable: %s", entry.name, exc)
             return
