@@ -121,6 +121,12 @@ def test_media_change_and_link_state_live(conn: Any, qroot: QemuRoot, guest: Any
         assert _tray_events(events, 2) == [("sata0-0-0", opened), ("sata0-0-0", closed)]
         dom.update_device(_cdrom(a), LIVE)  # the same medium: nothing to do
         assert events.get(timeout=1) is None
+        # an eject as virt-manager sends it: the disk with an emptied <source> that still
+        # names the old medium's index (libvirt does not read it: no index is left)
+        dom.update_device(_cdrom(None).replace("<target", "<source index='7'/><target"), LIVE)
+        assert _inserted(conn, "cd1") is None
+        assert _tray_events(events, 2) == [("sata0-0-0", opened), ("sata0-0-0", closed)]
+        assert "<source" not in dom.xml().split("<disk", 1)[1].split("</disk>")[0]
 
     # what libvirt refuses
     with pytest.raises(virtkit.VirtError) as exc:

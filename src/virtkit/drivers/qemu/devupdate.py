@@ -264,14 +264,14 @@ def _set_source(dom: QemuDomain, old: Any, new: Any, nodes: list[dict[str, Any]]
                 volumes: Any) -> None:
     """The live disk now holds ``new``'s source (None: no medium)."""
     target = str(old.target.dev)
-    if new is None:
+    if new is None or not nodes:  # no medium: no <source> (whatever the client sent)
         old.source = None
     else:
         old.type = new.type
         old.source = copy.deepcopy(new.source)
         if new.driver is not None and new.driver.type and old.driver is not None:
             old.driver.type = new.driver.type
-        if nodes and old.source is not None:
+        if old.source is not None:  # the client's index is not read (INACTIVE parse)
             old.source.index = nodes[0]["node-name"].split("-")[1]
         dom.volumes = dict(volumes)
     cmd = dom.command
