@@ -12,7 +12,6 @@ the group stays with the domain until the connection that associated it closes
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from collections.abc import Iterable, Mapping
@@ -137,23 +136,9 @@ def transfer_monitor(mon: Any, fdset: DiskFDSet, storage_node: str) -> None:
     if fdset.set_id in _set_ids(mon):
         raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU,
                          f"fdset '{fdset.set_id}' is already in use by qemu")
-    client = mon._client  # qemu.qmp's QMPClient: send_fd_scm must run on its loop
     for i, fd in enumerate(fdset.fds):
-        args = {"fdset-id": fdset.set_id, "opaque": f"{storage_node}{i}"}
-
-        async def send(fd: int = fd, args: dict[str, Any] = args) -> None:
-            client.send_fd_scm(fd)
-            await client.execute("add-fd", args)
-
-        fut = asyncio.run_coroutine_threadsafe(send(), mon._loop)
-        try:
-            fut.result(_MONITOR_TIMEOUT)
-        except Exception as exc:
-            fut.cancel()
-            desc = getattr(getattr(getattr(exc, "error", None), "error", None), "desc", None)
-            raise make_error(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU,
-                             f"unable to execute QEMU command 'add-fd': {desc or exc}") \
-                from None
+        mon.execute("add-fd", {"fdset-id": fdset.set_id, "opaque": f"{storage_node}{i}"},
+                    timeout=_MONITOR_TIMEOUT, fd=fd)
 
 
 def remove_sets_of(mon: Any, storage_node: str) -> None:

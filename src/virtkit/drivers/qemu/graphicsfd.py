@@ -10,7 +10,6 @@ client skip the display's password.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 from typing import Any
@@ -47,20 +46,7 @@ def _protocol(d: QemuDomain, idx: int) -> str:
 
 def _send_fd(mon: Any, fd: int, name: str) -> None:
     """QMP ``getfd``: ``fd`` travels with a byte on the monitor socket just before it."""
-    client = mon._client  # qemu.qmp's QMPClient: send_fd_scm must run on its loop
-
-    async def send() -> None:
-        client.send_fd_scm(fd)
-        await client.execute("getfd", {"fdname": name})
-
-    fut = asyncio.run_coroutine_threadsafe(send(), mon._loop)
-    try:
-        fut.result(_MONITOR_TIMEOUT)
-    except Exception as exc:
-        fut.cancel()
-        desc = getattr(getattr(getattr(exc, "error", None), "error", None), "desc", None)
-        raise make_error(ErrorCode.INTERNAL_ERROR, _Q,
-                         f"unable to execute QEMU command 'getfd': {desc or exc}") from None
+    mon.execute("getfd", {"fdname": name}, timeout=_MONITOR_TIMEOUT, fd=fd)
 
 
 def _add_client(d: QemuDomain, protocol: str, fd: int, flags: int) -> None:

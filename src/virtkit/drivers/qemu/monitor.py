@@ -239,15 +239,16 @@ class Monitor:
     # -- commands ----------------------------------------------------------------------
 
     def execute(self, cmd: str, args: Mapping[str, Any] | None = None, *,
-                timeout: float | None = 30.0) -> Any:
-        """Run QMP command ``cmd`` and return its ``return`` value."""
+                timeout: float | None = 30.0, fd: int | None = None) -> Any:
+        """Run QMP command ``cmd`` and return its ``return`` value; ``fd`` travels with it
+        (SCM_RIGHTS on the monitor socket, for ``getfd``/``add-fd``)."""
         if _on_loop_thread():
             raise RuntimeError("Monitor.execute() called on the QMP loop thread")
         if self._closed_by_us:
             raise make_error(ErrorCode.OPERATION_FAILED, _DOMAIN, "domain is no longer running")
         if self._lost or self._client.runstate != Runstate.RUNNING:
             raise self._eof_error()
-        fut = asyncio.run_coroutine_threadsafe(self._client.execute(cmd, args), self._loop)
+        fut = asyncio.run_coroutine_threadsafe(self._send(cmd, args, fd), self._loop)
         try:
             return fut.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -271,6 +272,11 @@ class Monitor:
                 raise self._eof_error() from exc
             raise make_error(ErrorCode.INTERNAL_ERROR, _DOMAIN,
                              f"unable to execute QEMU command '{cmd}'") from exc
+
+    async def _send(self, cmd: str, args: Mapping[str, Any] | None, fd: int | None) -> Any:
+        if fd is not None:  # qemu.qmp sends it with the next message, on its loop
+            self._client.send_fd_scm(fd)
+        return await self._client.execute(cmd, args)
 
     def _eof_error(self) -> VirtError:
         return make_error(ErrorCode.INTERNAL_ERROR, _DOMAIN,
