@@ -7,11 +7,16 @@ its command line fails the test (after being killed by pid).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from qemu_e2e import QemuRoot, tg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "network"))
+from netns_util import NetNS
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +40,24 @@ def qroot() -> Iterator[QemuRoot]:
 def conn(qroot: QemuRoot) -> Any:
     """An embedded connection to ``qroot``."""
     return qroot.open()
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A private network namespace (lo up) for the test; at teardown whatever still runs
+    in it (a dnsmasq after a failure) is killed and it is deleted."""
+    ns = NetNS("vkq")
+    try:
+        yield ns.name
+    finally:
+        ns.close()
+
+
+@pytest.fixture
+def netns2() -> Iterator[str]:
+    """A second namespace, for a peer daemon beside the one in ``netns``."""
+    ns = NetNS("vkq2")
+    try:
+        yield ns.name
+    finally:
+        ns.close()

@@ -11,16 +11,12 @@ and against libvirtd's QEMU driver and compares everything it sees.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,22 +48,6 @@ def nic(mac: str, tap: str, extra: str = "") -> str:
 def sfq_error(tap: str) -> str:
     return (f"internal error: Child process (tc qdisc add dev {tap} parent 1:1 handle 2: sfq "
             "perturb 10) unexpected exit status 2: Error: Specified qdisc kind is unknown.\n")
-
-
-@pytest.fixture
-def netns() -> Iterator[str]:
-    name = f"vkbw-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-    try:
-        yield name
-    finally:
-        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
-                              text=True).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 # ----------------------------------------------------------------- the embedded driver
@@ -278,16 +258,6 @@ def _scenario(uri: str, netns: str, root: Path) -> dict[str, Any]:
         out["after_destroy"] = tc("vkbw0")
         step("undefine", "bw2")
     return dict(json.loads(json.dumps(out).replace(str(root), "ROOT")))
-
-
-@pytest.fixture
-def netns2() -> Iterator[str]:
-    name = f"vkbl-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def test_virsh_round_trips_match_libvirtd(netns: str, netns2: str) -> None:

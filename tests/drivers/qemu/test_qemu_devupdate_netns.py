@@ -4,15 +4,11 @@ qemuDomainChangeNetFilter), and its link state changes, without touching the tap
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import uuid
-from collections.abc import Iterator
 
 import pytest
 from qemu_e2e import REPO, tg
@@ -66,22 +62,6 @@ finally:
     conn.close()
 print(json.dumps(out))
 """
-
-
-@pytest.fixture
-def netns() -> Iterator[str]:
-    name = f"vku-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-    try:
-        yield name
-    finally:
-        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
-                              text=True).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def test_filter_and_link_of_a_tap_change_live(netns: str) -> None:

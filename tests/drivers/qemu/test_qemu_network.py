@@ -7,16 +7,12 @@ through one embedded connection: the QEMU driver and the network driver of the s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -104,23 +100,6 @@ net.undefine()
 conn.close()
 print(json.dumps(out))
 """
-
-
-@pytest.fixture
-def netns() -> Iterator[str]:
-    name = f"vkn-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-    try:
-        yield name
-    finally:
-        # anything still running in the namespace (a dnsmasq after a failure) goes first
-        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
-                              text=True).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def test_guest_on_a_nat_network(netns: str) -> None:
