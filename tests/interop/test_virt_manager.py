@@ -24,7 +24,6 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,13 @@ import virtkit
 from virtkit.constants import DomainState
 from virtkit.streams import recv_all
 from virtkit.testing.peers import start_virtkitd
-from virtkit.testing.virtmanager import Image, VirtManagerSession, decode_image
+from virtkit.testing.virtmanager import (
+    Image,
+    VirtManagerSession,
+    decode_image,
+    lit_pixels,
+    unix_socket_pairs,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
@@ -196,12 +201,6 @@ def _coloured(image: Image) -> int:
                if max(rgb[i:i + 3]) - min(rgb[i:i + 3]) > 40)
 
 
-def _lit(image: Image) -> set[int]:
-    """Indices of the bright pixels (a text screen's glyphs)."""
-    rgb = image.rgb
-    return {i // 3 for i in range(0, len(rgb), 3) if rgb[i] + rgb[i + 1] + rgb[i + 2] > 240}
-
-
 def _qemu_pids(uuid: str) -> list[int]:
     """The QEMU running the domain ``uuid`` (``-uuid UUID``; libvirtd's QEMU command line
     does not name our root)."""
@@ -212,28 +211,6 @@ def _qemu_pids(uuid: str) -> list[int]:
             if entry.isdigit() and b"qemu-system" in argv[0] and uuid.encode() in argv:
                 found.append(int(entry))
     return found
-
-
-def _socket_inodes(pid: int) -> set[int]:
-    found = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target.startswith("socket:["):
-                found.add(int(target[8:-1]))
-    return found
-
-
-def _unix_pairs() -> set[tuple[int, int]]:
-    """(local inode, peer inode) of every connected unix socket on the host (``ss``)."""
-    out = subprocess.run(["ss", "-xn"], capture_output=True, text=True, timeout=60,
-                         check=True).stdout
-    pairs = set()
-    for line in out.splitlines()[1:]:
-        fields = line.split()
-        with contextlib.suppress(ValueError, IndexError):
-            pairs.add((int(fields[5]), int(fields[7])))
-    return pairs
 
 
 def _wait_booted_again(console: Path) -> None:
@@ -294,14 +271,14 @@ def test_graphical_console_shows_the_guest_screen(node: Node) -> None:
         x, y, w, h = s.extents("drawing area", window=window)
         _mime, stream = node.conn.lookup_domain("runner").screenshot()
         guest = decode_image(recv_all(stream))
-        want = _lit(guest)
+        want = lit_pixels(guest)
         assert len(want) > 500, "the guest's own screen (virDomainScreenshot) is blank"
         # unscaled (console scaling "never"): the guest's screen centred in the widget
         left, top = x + (w - guest.width) // 2, y + (h - guest.height) // 2
         deadline = time.monotonic() + GUARD
         overlap = 0.0
         while time.monotonic() < deadline:
-            shown = _lit(s.screen().crop(left, top, guest.width, guest.height))
+            shown = lit_pixels(s.screen().crop(left, top, guest.width, guest.height))
             overlap = len(want & shown) / len(want | shown)
             if overlap > 0.9:
                 break
@@ -312,8 +289,7 @@ def test_graphical_console_shows_the_guest_screen(node: Node) -> None:
         # the viewer's connection is a socket pair whose other end QEMU holds: handed
         # over by virDomainOpenGraphicsFD, not a TCP connection to the VNC port
         (qemu_pid,) = _qemu_pids(node.conn.lookup_domain("runner").uuid)
-        qemu_side, app_side = _socket_inodes(qemu_pid), _socket_inodes(s.app_pid)
-        pairs = {(a, b) for a, b in _unix_pairs() if a in qemu_side and b in app_side}
+        pairs = unix_socket_pairs(qemu_pid, s.app_pid)
         assert pairs, "no unix socket connects virt-manager to QEMU"
     finally:
         node.close_vm("runner")

@@ -58,7 +58,12 @@ from virtkit.constants import DomainState, DomainXMLFlags
 from virtkit.drivers.qemu.agent import AGENT_CHANNEL, GuestAgent
 from virtkit.streams import recv_all
 from virtkit.testing.peers import start_virtkitd
-from virtkit.testing.virtmanager import Image, VirtManagerSession, decode_image
+from virtkit.testing.virtmanager import (
+    VirtManagerSession,
+    decode_image,
+    lit_pixels,
+    unix_socket_pairs,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "drivers" / "qemu"))
@@ -294,34 +299,6 @@ def _attr(element: ET.Element, path: str, attr: str) -> str | None:
     return None if found is None else found.get(attr)
 
 
-def _lit(image: Image) -> set[int]:
-    """Indices of the bright pixels (a text screen's glyphs)."""
-    rgb = image.rgb
-    return {i // 3 for i in range(0, len(rgb), 3) if rgb[i] + rgb[i + 1] + rgb[i + 2] > 240}
-
-
-def _socket_inodes(pid: int) -> set[int]:
-    found = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target.startswith("socket:["):
-                found.add(int(target[8:-1]))
-    return found
-
-
-def _unix_pairs() -> set[tuple[int, int]]:
-    """(local inode, peer inode) of every connected unix socket on the host (``ss``)."""
-    out = subprocess.run(["ss", "-xn"], capture_output=True, text=True, timeout=60,
-                         check=True).stdout
-    pairs = set()
-    for line in out.splitlines()[1:]:
-        fields = line.split()
-        with contextlib.suppress(ValueError, IndexError):
-            pairs.add((int(fields[5]), int(fields[7])))
-    return pairs
-
-
 class _Console:
     """The guest's serial console through ``virDomainOpenConsole``, read by a thread.
 
@@ -463,14 +440,14 @@ def test_the_spice_console_shows_the_guest_screen(created: Created) -> None:
         s.fail("spice-console", "no graphical console in the VM window")
     _mime, stream = created.dom().screenshot()
     guest = decode_image(recv_all(stream))
-    want = _lit(guest)
+    want = lit_pixels(guest)
     assert len(want) > 500, "the guest's own screen (virDomainScreenshot) is blank"
     x, y, w, h = s.extents("drawing area", window=window)
     left, top = x + (w - guest.width) // 2, y + (h - guest.height) // 2
     deadline = time.monotonic() + GUARD
     overlap = 0.0
     while time.monotonic() < deadline:
-        shown = _lit(s.screen().crop(left, top, guest.width, guest.height))
+        shown = lit_pixels(s.screen().crop(left, top, guest.width, guest.height))
         overlap = len(want & shown) / len(want | shown)
         if overlap > 0.9:
             break
@@ -481,6 +458,5 @@ def test_the_spice_console_shows_the_guest_screen(created: Created) -> None:
     # the viewer's channels are socket pairs whose other ends QEMU holds (handed over by
     # virDomainOpenGraphicsFD), not TCP connections to the SPICE port
     (qemu_pid,) = qemu_e2e.qemu_pids(str(created.root))
-    qemu_side, app_side = _socket_inodes(qemu_pid), _socket_inodes(s.app_pid)
-    pairs = {(a, b) for a, b in _unix_pairs() if a in qemu_side and b in app_side}
+    pairs = unix_socket_pairs(qemu_pid, s.app_pid)
     assert pairs, "no unix socket connects virt-manager to QEMU"

@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import shlex
-import signal
 import socket
 import struct
 import subprocess
@@ -39,6 +38,7 @@ from types import TracebackType
 from typing import Any
 
 from virtkit.testing.peers import free_port
+from virtkit.testing.procgroup import stop_group, wait_ready
 
 __all__ = ["Chromium", "CockpitStack", "DevTools", "PageError", "cockpit_available"]
 
@@ -71,38 +71,6 @@ def cockpit_available() -> list[str]:
     return [p for p in needed if not os.path.exists(p)]
 
 
-def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM the process group we created for ``proc`` (its own session), then SIGKILL."""
-    if proc.poll() is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # children left in the group
-
-
-def _wait(cond: Any, what: str, timeout: float, proc: subprocess.Popen[bytes] | None = None,
-          log: Path | None = None) -> None:
-    """Poll ``cond()`` until true (a hang guard, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            text = log.read_text(errors="replace") if log else ""
-            raise RuntimeError(f"{what}: process exited with {proc.returncode}\n{text}")
-        with contextlib.suppress(OSError):
-            if cond():
-                return
-        time.sleep(0.05)
-    text = log.read_text(errors="replace") if log else ""
-    raise RuntimeError(f"{what}: not ready after {timeout} s\n{text}")
 
 
 class CockpitStack:
@@ -171,9 +139,9 @@ class CockpitStack:
         conf.write_text(_BUS_CONF.format(path=self.bus_path))
         bus = self._spawn("dbus", [DBUS_DAEMON, f"--config-file={conf}", "--nofork",
                                    "--nopidfile", "--nosyslog"])
-        _wait(self.bus_path.exists, "dbus-daemon", timeout, bus, self.log("dbus"))
+        wait_ready(self.bus_path.exists, "dbus-daemon", timeout, bus, self.log("dbus"))
         lvd = self._spawn("libvirt-dbus", [LIBVIRT_DBUS, "--system"], private_run=True)
-        _wait(lambda: self._name_has_owner("org.libvirt"), "libvirt-dbus", timeout, lvd,
+        wait_ready(lambda: self._name_has_owner("org.libvirt"), "libvirt-dbus", timeout, lvd,
               self.log("libvirt-dbus"))
         self.port = free_port()
         ws = self._spawn("cockpit-ws", [
@@ -184,11 +152,11 @@ class CockpitStack:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                 return True
 
-        _wait(listening, "cockpit-ws", timeout, ws, self.log("cockpit-ws"))
+        wait_ready(listening, "cockpit-ws", timeout, ws, self.log("cockpit-ws"))
 
     def stop(self) -> None:
         for proc in reversed(self._procs):
-            _stop_group(proc)
+            stop_group(proc)
         self._procs.clear()
 
     def __enter__(self) -> CockpitStack:
@@ -325,7 +293,7 @@ class Chromium:
                 pages[:] = [t for t in json.load(r) if t.get("type") == "page"]
             return bool(pages)
 
-        _wait(page_listed, "chromium", timeout, self.proc, self.log)
+        wait_ready(page_listed, "chromium", timeout, self.proc, self.log)
         self.tools = DevTools(pages[0]["webSocketDebuggerUrl"])
         self.tools.call("Page.enable")
         self.tools.call("Runtime.enable")
@@ -393,7 +361,7 @@ class Chromium:
             self.tools.close()
             self.tools = None
         if self.proc is not None:
-            _stop_group(self.proc)
+            stop_group(self.proc)
             self.proc = None
 
     def __enter__(self) -> Chromium:

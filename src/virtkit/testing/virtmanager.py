@@ -75,7 +75,6 @@ import os
 import re
 import select
 import shlex
-import signal
 import struct
 import subprocess
 import time
@@ -85,13 +84,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from virtkit.testing.procgroup import stop_group, wait_ready
+
 __all__ = [
     "DEFAULT_SETTINGS",
     "Image",
     "UIError",
     "VirtManagerSession",
     "decode_image",
+    "lit_pixels",
     "read_xwd",
+    "unix_socket_pairs",
     "virtmanager_available",
     "write_png",
 ]
@@ -269,38 +272,43 @@ def read_xwd(data: bytes) -> Image:
     return Image(width, height, bytes(out))
 
 
+def lit_pixels(image: Image) -> set[int]:
+    """Indices of the bright pixels (a text screen's glyphs): what a console view and the
+    guest's own screenshot are compared by."""
+    rgb = image.rgb
+    return {i // 3 for i in range(0, len(rgb), 3) if rgb[i] + rgb[i + 1] + rgb[i + 2] > 240}
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                found.add(int(target[8:-1]))
+    return found
+
+
+def unix_socket_pairs(pid_a: int, pid_b: int) -> set[tuple[int, int]]:
+    """(inode, peer inode) of the connected unix sockets whose one end process ``pid_a``
+    holds and the other ``pid_b`` (``ss -xn``): a descriptor the daemon handed over
+    (virDomainOpenGraphicsFD) joins the viewer to QEMU this way."""
+    a_side, b_side = _socket_inodes(pid_a), _socket_inodes(pid_b)
+    out = subprocess.run(["ss", "-xn"], capture_output=True, text=True, timeout=60,
+                         check=True).stdout
+    pairs = set()
+    for line in out.splitlines()[1:]:
+        fields = line.split()
+        with contextlib.suppress(ValueError, IndexError):
+            local, peer = int(fields[5]), int(fields[7])
+            if local in a_side and peer in b_side:
+                pairs.add((local, peer))
+    return pairs
+
+
 # ----------------------------------------------------------------------------- processes
 
 
-def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM the process group we created for ``proc`` (its own session), then SIGKILL."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # children left in the group
-
-
-def _poll(cond: Any, what: str, timeout: float, proc: subprocess.Popen[bytes] | None = None,
-          log: Path | None = None) -> None:
-    """Poll ``cond()`` until true (a hang guard, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            text = log.read_text(errors="replace")[-4000:] if log else ""
-            raise RuntimeError(f"{what}: process exited with {proc.returncode}\n{text}")
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            if cond():
-                return
-        time.sleep(0.1)
-    text = log.read_text(errors="replace")[-4000:] if log else ""
-    raise RuntimeError(f"{what}: not ready after {timeout} s\n{text}")
 
 
 _DRIVER = r'''
@@ -626,7 +634,8 @@ class VirtManagerSession:
         self._start_xvfb(timeout)
         bus = self._spawn("dbus", [DBUS_DAEMON, "--session", "--nofork", "--nopidfile",
                                    "--nosyslog", f"--address={self.bus_address}"])
-        _poll(self.bus_path.exists, "dbus-daemon", timeout, bus, self.log("dbus"))
+        wait_ready(self.bus_path.exists, "dbus-daemon", timeout, bus, self.log("dbus"),
+                   interval=0.1)
         self._spawn("at-spi", [AT_SPI_LAUNCHER, "--launch-immediately"])
         self._app = self._spawn("virt-manager", [
             VIRT_MANAGER, "--no-fork", "--debug", "--connect", self.uri], private_run=True)
@@ -647,7 +656,7 @@ class VirtManagerSession:
             with contextlib.suppress(OSError):
                 if self._driver.stdin is not None:
                     self._driver.stdin.close()
-            _stop_group(self._driver, 5.0)
+            stop_group(self._driver, 5.0)
             if self._driver.stdout is not None:
                 self._driver.stdout.close()
             self._driver = None
@@ -656,7 +665,7 @@ class VirtManagerSession:
         """Stop the driver, virt-manager, the buses and Xvfb (each process group by pid)."""
         self._stop_driver()
         for proc in reversed(self._procs):
-            _stop_group(proc)
+            stop_group(proc)
         self._procs.clear()
         self._app = None
 
