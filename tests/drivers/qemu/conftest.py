@@ -7,6 +7,7 @@ its command line fails the test (after being killed by pid).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,9 @@ from typing import Any
 
 import pytest
 from qemu_e2e import QemuRoot, tg
+
+import virtkit
+from virtkit.testing.peers import Daemon, start_virtkitd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "network"))
 from netns_util import NetNS
@@ -61,3 +65,17 @@ def netns2() -> Iterator[str]:
         yield ns.name
     finally:
         ns.close()
+
+
+@pytest.fixture
+def daemon(qroot: QemuRoot) -> Iterator[Daemon]:
+    """A virtkitd on ``qroot`` (its unix sockets); its guests are destroyed before it stops."""
+    d = start_virtkitd(qroot.path / "daemon")
+    try:
+        yield d
+    finally:
+        with contextlib.suppress(Exception), virtkit.open(d.uri("unix", "/system", "qemu")) as c:
+            for dom in c.list_domains():
+                with contextlib.suppress(Exception):
+                    dom.destroy()
+        d.stop()

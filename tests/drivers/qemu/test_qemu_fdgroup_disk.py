@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from virtkit.drivers.qemu.command import CommandContext, build_command
 from virtkit.drivers.qemu.defs import parse_def
 from virtkit.drivers.qemu.diskfds import DiskFDSet
 from virtkit.errors import ErrorCode, VirtError
-from virtkit.testing.peers import Daemon, start_virtkitd
+from virtkit.testing.peers import Daemon
 
 pytestmark = pytest.mark.slow
 
@@ -131,19 +130,6 @@ def holding(pid: int, image: Path) -> int:
             if os.readlink(f"/proc/{pid}/fd/{fd}") == f"{image} (deleted)":
                 count += 1
     return count
-
-
-@pytest.fixture
-def daemon(qroot: QemuRoot) -> Iterator[Daemon]:
-    d = start_virtkitd(qroot.path / "daemon")
-    try:
-        yield d
-    finally:
-        with contextlib.suppress(Exception), virtkit.open(d.uri("unix", "/system", "qemu")) as c:
-            for dom in c.list_domains():
-                with contextlib.suppress(Exception):
-                    dom.destroy()
-        d.stop()
 
 
 def test_fdgroup_disks_with_libvirt_python(daemon: Daemon, qroot: QemuRoot,

@@ -17,7 +17,6 @@ import struct
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from virtkit.constants import DomainChannelFlags, DomainOpenGraphicsFlags
 from virtkit.drivers.qemu import agent
 from virtkit.drivers.qemu.defs import parse_def
 from virtkit.errors import ErrorCode, VirtError
-from virtkit.testing.peers import Daemon, start_virtkitd
+from virtkit.testing.peers import Daemon
 
 pytestmark = pytest.mark.slow
 
@@ -222,19 +221,6 @@ def wait_table(pid: int, expected: dict[int, str], what: str) -> None:
         extra = {fd: t for fd, t in now.items() if expected.get(fd) != t}
         missing = {fd: t for fd, t in expected.items() if now.get(fd) != t}
         raise AssertionError(f"{what}: extra {extra}, missing {missing}") from None
-
-
-@pytest.fixture
-def daemon(qroot: QemuRoot) -> Iterator[Daemon]:
-    d = start_virtkitd(qroot.path / "daemon")
-    try:
-        yield d
-    finally:
-        with contextlib.suppress(Exception), virtkit.open(d.uri("unix", "/system", "qemu")) as c:
-            for dom in c.list_domains():
-                with contextlib.suppress(Exception):
-                    dom.destroy()
-        d.stop()
 
 
 def test_libvirt_python_console_calls(daemon: Daemon, qroot: QemuRoot, guest: Any) -> None:
