@@ -193,7 +193,6 @@ class QemuDomain(DomainObjBase):
         self.expect_stop: int | None = None  # paused reason for our own STOP
         self.stopping: int | None = None  # shutoff reason for an exit we caused
         self.guest_shutdown = False  # QEMU's SHUTDOWN seen (its event emitted): once per run
-        self.signalled = False  # destroy sent SIGTERM: QEMU shuts down "after host request"
         self.fake_reboot = False
         self.rebooting = False  # between the fake reboot's reset and the guest running again
         self.resume_reason: int | None = None  # running reason for our own next ``cont``
@@ -969,8 +968,7 @@ class QemuNode:
                 raise _err(ErrorCode.OPERATION_INVALID, "domain is not running")
             proc = dom.proc
             with dom.lock:
-                # the destroy API (not a revert or recovery, libvirt's qemuProcessStop)
-                dom.stopping, dom.signalled = reason, reason == SHUTOFF_DESTROYED
+                dom.stopping = reason
             if flags & 1:
                 proc.terminate(grace=10.0, force=False)
             else:
@@ -1142,7 +1140,9 @@ class QemuNode:
                 if dom.guest_shutdown or data.get("reason") == "host-qmp-quit":
                     return  # our own quit (save, migration, after a power-off): no event
                 if dom.stopping is not None:  # destroy's SIGTERM: libvirt's SHUTDOWN/HOST
-                    if dom.signalled and data.get("reason") == "host-signal":
+                    # (only the destroy API stops with DESTROYED: not a revert or recovery,
+                    # which are libvirt's qemuProcessStop)
+                    if dom.stopping == SHUTOFF_DESTROYED and data.get("reason") == "host-signal":
                         self._host_shutdown(dom)
                     return
                 dom.guest_shutdown = True
@@ -1266,7 +1266,7 @@ class QemuNode:
                   SHUTOFF_FROM_SNAPSHOT: STOP_FROM_SNAPSHOT}.get(reason, STOP_CRASHED)
         log.info("domain %s stopped (reason %d, exit status %s)", dom.name, reason,
                  status_code)
-        if dom.signalled and status_code == 0:  # its SHUTDOWN event is not handled yet
+        if reason == SHUTOFF_DESTROYED and status_code == 0:  # SHUTDOWN not handled yet
             self._host_shutdown(dom)
         self.emit(dom, EV_STOPPED, detail)
         run_dir = dom.run_dir
@@ -1349,7 +1349,6 @@ class QemuNode:
         dom.live = None
         dom.id = -1
         dom.stopping = None
-        dom.signalled = False
         dom.expect_stop = None
         dom.async_job, dom.async_phase, dom.async_flags = "", "", 0
 
