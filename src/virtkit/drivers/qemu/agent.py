@@ -26,16 +26,22 @@ def _err(code: int, detail: str) -> VirtError:
     return make_error(code, ErrorDomain.QEMU, detail)
 
 
-def agent_socket(defn: Any) -> str | None:
-    """The host-side socket of the domain's guest-agent channel, if it has one."""
+def _agent_channel(defn: Any) -> Any | None:
+    """The domain's guest-agent channel with a host-side unix socket, if it has one."""
     devices = defn.devices
     for ch in devices.channels if devices is not None else []:
         target = ch.target
         if target is None or target.type != "virtio" or target.name != AGENT_CHANNEL:
             continue
         if ch.type == "unix" and ch.sources and ch.sources[0].path:
-            return str(ch.sources[0].path)
+            return ch
     return None
+
+
+def agent_socket(defn: Any) -> str | None:
+    """The host-side socket of the domain's guest-agent channel, if it has one."""
+    ch = _agent_channel(defn)
+    return str(ch.sources[0].path) if ch is not None else None
 
 
 def connected_agent_socket(defn: Any) -> str:
@@ -43,16 +49,12 @@ def connected_agent_socket(defn: Any) -> str:
     VIR_ERR_ARGUMENT_UNSUPPORTED without an agent channel, VIR_ERR_AGENT_UNRESPONSIVE while
     the live XML says the guest side is closed (``state='disconnected'``, kept from QEMU's
     VSERPORT_CHANGE; no state known: try it)."""
-    path = agent_socket(defn)
-    if path is None:
+    ch = _agent_channel(defn)
+    if ch is None:
         raise _err(ErrorCode.ARGUMENT_UNSUPPORTED, "QEMU guest agent is not configured")
-    devices = defn.devices
-    for ch in devices.channels if devices is not None else []:
-        target = ch.target
-        if target is not None and target.type == "virtio" and target.name == AGENT_CHANNEL \
-                and target.state == "disconnected":
-            raise _err(ErrorCode.AGENT_UNRESPONSIVE, "QEMU guest agent is not connected")
-    return path
+    if ch.target.state == "disconnected":
+        raise _err(ErrorCode.AGENT_UNRESPONSIVE, "QEMU guest agent is not connected")
+    return str(ch.sources[0].path)
 
 
 class GuestAgent:

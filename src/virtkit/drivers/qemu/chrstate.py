@@ -25,11 +25,11 @@ from virtkit.constants import (
 from virtkit.constants import (
     ConnectDomainEventAgentLifecycleState as AgentState,
 )
+from virtkit.drivers.qemu.agent import AGENT_CHANNEL
 
-__all__ = ["AGENT_CHANNEL", "AgentLifecycle", "channel_states", "console_tty_view",
+__all__ = ["AgentLifecycle", "channel_states", "console_tty_view",
            "refresh_channel_states", "serial_changed"]
 
-AGENT_CHANNEL = "org.qemu.guest_agent.0"
 CONNECTED, DISCONNECTED = "connected", "disconnected"  # virDomainChrDeviceState
 
 AgentLifecycle = tuple[int, int]
