@@ -34,6 +34,7 @@ from virtkit.drivers.links import HostDevices
 from virtkit.drivers.qemu import node as qn
 from virtkit.drivers.qemu.cpuapi import CpuApiMixin
 from virtkit.drivers.qemu.jobapi import JobMixin
+from virtkit.drivers.qemu.metadata import modification_impact
 from virtkit.drivers.qemu.migrateapi import MIGRATION_FEATURES, MigrateMixin
 from virtkit.drivers.qemu.node import QemuDomain, QemuNode
 from virtkit.drivers.qemu.snapshots import SnapshotMixin
@@ -622,7 +623,7 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
         """Current memory (balloon, live) or, with MAXIMUM, the configured maximum."""
         _check_flags(flags, _MEM_FLAGS, "qemuDomainSetMemoryFlags")
         d = self._dom(dom)
-        live, config = _impact(d, flags)
+        live, config = modification_impact(d, flags)
         if flags & _MEM_MAXIMUM:
             if live:
                 raise make_error(ErrorCode.OPERATION_INVALID, _Q,
@@ -653,7 +654,7 @@ class QemuDriver(JobMixin, MigrateMixin, SnapshotMixin, CpuApiMixin, HypervisorD
         """vCPU counts in the persistent config (live vCPU hot-plug is not supported)."""
         _check_flags(flags, _VCPU_FLAGS, "qemuDomainSetVcpusFlags")
         d = self._dom(dom)
-        live, _ = _impact(d, flags & _AFFECT)
+        live, _ = modification_impact(d, flags & _AFFECT)
         if live:
             raise make_error(ErrorCode.OPERATION_UNSUPPORTED, _Q,
                              "changing the vCPU count of a running domain is not supported")
@@ -806,20 +807,6 @@ def _arp_table() -> dict[str, list[str]]:
     except OSError:
         pass
     return out
-
-
-def _impact(d: QemuDomain, flags: int) -> tuple[bool, bool]:
-    """virDomainObjUpdateModificationImpact: (live, config) for AFFECT_* flags."""
-    live, config = bool(flags & _AFFECT_LIVE), bool(flags & _AFFECT_CONFIG)
-    if not live and not config:
-        live, config = d.active, not d.active
-    # reported from domain_conf.c in libvirt: VIR_FROM_DOMAIN
-    if live and (not d.active or d.mon is None):
-        raise make_error(ErrorCode.OPERATION_INVALID, ErrorDomain.DOMAIN, "domain is not running")
-    if config and d.persistent is None:
-        raise make_error(ErrorCode.OPERATION_INVALID, ErrorDomain.DOMAIN,
-                         "transient domains do not have any persistent config")
-    return live, config
 
 
 def _set_max_memory(p: Any, memory: int) -> None:
