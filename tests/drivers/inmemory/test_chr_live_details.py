@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
 from test_differential import _compare, _libvirt_results
 from vk_runner import run_script
@@ -25,6 +27,8 @@ DOM = ("<domain type='test'><name>{name}</name><uuid>{uuid}</uuid><memory>131072
        "<channel type='pty'><source path='/dev/pts/6'/>"
        "<target type='virtio' name='org.example.0' state='disconnected'/></channel>"
        "</devices></domain>")
+pytestmark = pytest.mark.interop  # libvirt-python in a subprocess: make test, not make check
+
 U1, U2 = "0b6c2a64-3f0e-4f55-8f6e-1f2d3c4b5a01", "0b6c2a64-3f0e-4f55-8f6e-1f2d3c4b5a02"
 
 
